@@ -1,0 +1,137 @@
+"""The one Stage interface every restoration step implements, and the registry in the fixed stage order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterable, Mapping
+
+import numpy as np
+
+from .errors import ParamError
+from .params import ParamSet
+
+STAGE_ORDER: tuple[str, ...] = ("dust", "stabilize", "deflicker", "denoise", "color", "sr")
+
+
+@dataclass(frozen=True)
+class Shot:
+    """A run of frames between two cuts: `start` inclusive, `end` exclusive, in clip frame indices."""
+
+    start: int
+    end: int
+
+    def __contains__(self, index: int) -> bool:
+        return self.start <= index < self.end
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+
+@dataclass
+class FrameWindow:
+    """The frames a stage sees for one output frame: `frames[center]` is frame `index`.
+
+    Neighbours past the edge of the frame's shot are mirrored back inside it, so a window never mixes shots;
+    `indices` gives the clip index each entry really came from.
+    """
+
+    frames: list[np.ndarray]
+    indices: list[int]
+    center: int
+    index: int
+    shot: Shot
+
+    @property
+    def current(self) -> np.ndarray:
+        return self.frames[self.center]
+
+    @property
+    def radius(self) -> int:
+        return self.center
+
+
+@dataclass
+class StageOutput:
+    """A processed frame plus side data (masks, estimated models) the GUI can show."""
+
+    frame: np.ndarray
+    side: dict[str, Any] = field(default_factory=dict)
+
+
+ClipFrames = Iterable[tuple[int, np.ndarray]]
+Progress = Callable[[int, int], None]
+
+
+class Stage:
+    """Base class: declare `name`, `title`, `params` once; override `process` (and `analyze` for per-clip passes)."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    summary: ClassVar[str] = ""
+    params: ClassVar[ParamSet]
+    implemented: ClassVar[bool] = True
+
+    def temporal_radius(self, params: Mapping[str, Any]) -> int:
+        """How many frames before and after the current one `process` needs."""
+        return 0
+
+    def needs_analysis(self, params: Mapping[str, Any]) -> bool:
+        """Whether `analyze` must run over the whole clip before `process`."""
+        return False
+
+    def analyze(self, frames: ClipFrames, shots: list[Shot], params: Mapping[str, Any],
+                progress: Progress | None = None) -> Any:
+        """Per-clip pass over the frames this stage will receive (e.g. stabilization trajectories)."""
+        return None
+
+    def output_size(self, width: int, height: int, params: Mapping[str, Any]) -> tuple[int, int]:
+        """Output (width, height) for an input of that size."""
+        return width, height
+
+    def process(self, window: FrameWindow, params: Mapping[str, Any], analysis: Any) -> StageOutput:
+        raise NotImplementedError
+
+
+class PlaceholderStage(Stage):
+    """A registered stage whose issue has not landed: bypass-only, never a fake result."""
+
+    implemented = False
+
+    def process(self, window: FrameWindow, params: Mapping[str, Any], analysis: Any) -> StageOutput:
+        from .errors import StageNotImplemented
+
+        raise StageNotImplemented(f"stage {self.name}", "not implemented yet; it can only be bypassed")
+
+
+_REGISTRY: dict[str, type[Stage]] = {}
+
+
+def register(stage_class: type[Stage]) -> type[Stage]:
+    """Class decorator: make a stage known under its name (one of STAGE_ORDER)."""
+    if stage_class.name not in STAGE_ORDER:
+        raise ValueError(f"stage name {stage_class.name!r} is not in the fixed order {STAGE_ORDER}")
+    _REGISTRY[stage_class.name] = stage_class
+    return stage_class
+
+
+def _load_builtin_stages() -> None:
+    from . import stages  # noqa: F401  (importing the package registers every stage module)
+
+
+def stage_class(name: str) -> type[Stage]:
+    """The registered class for `name`; ParamError names the unknown stage."""
+    _load_builtin_stages()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ParamError(f"stage {name}", f"unknown stage (known: {', '.join(STAGE_ORDER)})") from None
+
+
+def stage_classes() -> list[type[Stage]]:
+    """Every registered stage in the fixed order."""
+    _load_builtin_stages()
+    return [_REGISTRY[n] for n in STAGE_ORDER if n in _REGISTRY]
+
+
+def implemented_stage_names() -> list[str]:
+    return [cls.name for cls in stage_classes() if cls.implemented]
