@@ -53,9 +53,9 @@ class Param:
                 if not math.isfinite(value):
                     raise ParamError(subject, f"{value!r} is not a finite number")
             if self.minimum is not None and value < self.minimum:
-                raise ParamError(subject, f"{value} is below the minimum {self.minimum:g}{self.unit_suffix}")
+                raise ParamError(subject, f"{value:g} is below the minimum {self.minimum:g}{self.unit_suffix}")
             if self.maximum is not None and value > self.maximum:
-                raise ParamError(subject, f"{value} is above the maximum {self.maximum:g}{self.unit_suffix}")
+                raise ParamError(subject, f"{value:g} is above the maximum {self.maximum:g}{self.unit_suffix}")
             return value
         if self.kind == "choice":
             if value not in self.choices:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterable, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
 
 import numpy as np
 
@@ -59,7 +59,6 @@ class StageOutput:
 
 
 ClipFrames = Iterable[tuple[int, np.ndarray]]
-Progress = Callable[[int, int], None]
 
 
 class Stage:
@@ -79,9 +78,11 @@ class Stage:
         """Whether `analyze` must run over the whole clip before `process`."""
         return False
 
-    def analyze(self, frames: ClipFrames, shots: list[Shot], params: Mapping[str, Any],
-                progress: Progress | None = None) -> Any:
-        """Per-clip pass over the frames this stage will receive (e.g. stabilization trajectories)."""
+    def analyze(self, frames: ClipFrames, shot: Shot, params: Mapping[str, Any]) -> Any:
+        """Per-shot pass over the frames this stage will receive (e.g. stabilization trajectories).
+
+        Called once per shot with that shot's frames in order; the result is handed to `process` for its frames.
+        """
         return None
 
     def output_size(self, width: int, height: int, params: Mapping[str, Any]) -> tuple[int, int]:

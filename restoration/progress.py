@@ -1,0 +1,54 @@
+"""Render progress for a terminal (one updating bar) or a log (plain lines)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+class ProgressPrinter:
+    """Shows frames done, fps and ETA; a bar on a TTY, a line every few seconds otherwise."""
+
+    def __init__(self, stream: TextIO | None = None, every_seconds: float = 5.0):
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every = every_seconds
+        self._phase = ""
+        self._start = time.monotonic()
+        self._shown = 0.0
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if phase != self._phase:
+            self._finish_line()
+            self._phase, self._start, self._shown = phase, now, 0.0
+        elapsed = max(now - self._start, 1e-9)
+        fps = done / elapsed
+        eta = (total - done) / fps if fps > 0 else float("inf")
+        last = done >= total
+        if self.tty:
+            width = 30
+            filled = int(width * done / max(total, 1))
+            bar = "#" * filled + "-" * (width - filled)
+            self.stream.write(f"\r{phase:>8} [{bar}] {done}/{total}  {fps:6.2f} fps  ETA {_clock(eta)} ")
+            if last:
+                self.stream.write("\n")
+                self._phase = ""
+            self.stream.flush()
+        elif last or now - self._shown >= self.every or done == 1:
+            self._shown = now
+            self.stream.write(f"{phase}: {done}/{total} frames, {fps:.2f} fps, ETA {_clock(eta)}\n")
+            self.stream.flush()
+
+    def _finish_line(self) -> None:
+        if self.tty and self._phase:
+            self.stream.write("\n")
+
+
+def _clock(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "--:--"
+    seconds = int(seconds + 0.5)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"

@@ -1,0 +1,182 @@
+"""Versioned JSON projects and presets: source, in/out range, per-stage settings, export settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from .errors import ParamError, ProjectError
+from .pipeline import StageSetting, resolve_settings
+from .stage import STAGE_ORDER, stage_class
+
+PROJECT_FORMAT = "filmrestore-project"
+PROJECT_VERSION = 1
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "resources" / "presets"
+EXPORT_FORMATS = ("ffv1", "prores", "prores4444", "tiff", "dpx", "png", "h264")
+
+
+@dataclass
+class Project:
+    """Everything needed to re-render a restoration: what, which range, which stages, how exported."""
+
+    source: str | None = None
+    source_frame_rate: str | None = None
+    range: tuple[int, int] | None = None
+    stages: dict[str, StageSetting] = field(default_factory=lambda: {n: StageSetting() for n in STAGE_ORDER})
+    export: dict[str, Any] = field(default_factory=lambda: {"format": "ffv1"})
+    name: str = "untitled"
+
+    def to_dict(self) -> dict[str, Any]:
+        resolved = resolve_settings(self.stages)
+        return {
+            "format": PROJECT_FORMAT,
+            "version": PROJECT_VERSION,
+            "name": self.name,
+            "source": self.source,
+            "source_frame_rate": self.source_frame_rate,
+            "range": list(self.range) if self.range else None,
+            "stages": {n: {"enabled": s.enabled, "params": s.params} for n, s in resolved.items()},
+            "export": dict(self.export),
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write atomically (temp file, then rename) so a crash never leaves half a project."""
+        path = Path(path)
+        text = json.dumps(self.to_dict(), indent=2) + "\n"
+        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent or ".")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def set_param(self, stage: str, param: str, value: Any) -> None:
+        where = f"{stage}.{param}"
+        self.stages[stage].params[param] = stage_class(stage).params.get(param, where).validate(value, where)
+
+
+def project_from_dict(data: Any, subject: str = "project") -> Project:
+    """Validate a project dict against the stage declarations; ProjectError lists every bad field by name."""
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise ProjectError(subject, ["not a JSON object"])
+    if data.get("format", PROJECT_FORMAT) != PROJECT_FORMAT:
+        problems.append(f"format: {data.get('format')!r} is not {PROJECT_FORMAT!r}")
+    version = data.get("version", PROJECT_VERSION)
+    if not isinstance(version, int) or version > PROJECT_VERSION or version < 1:
+        problems.append(f"version: {version!r} is not supported (this build reads up to {PROJECT_VERSION})")
+    known = {"format", "version", "name", "source", "source_frame_rate", "range", "stages", "export"}
+    problems += [f"{key}: unknown field" for key in data if key not in known]
+
+    source = data.get("source")
+    if source is not None and not isinstance(source, str):
+        problems.append(f"source: {source!r} is not a path")
+    frame_rate = data.get("source_frame_rate")
+    if frame_rate is not None and parse_frame_rate(frame_rate) is None:
+        problems.append(f"source_frame_rate: {frame_rate!r} is not a positive rate such as \"24\" or \"24000/1001\"")
+    frame_range = _range_from(data.get("range"), problems)
+    stages = _stages_from(data.get("stages", {}), problems)
+    export = data.get("export", {"format": "ffv1"})
+    if not isinstance(export, dict):
+        problems.append("export: not an object")
+        export = {"format": "ffv1"}
+    elif export.get("format", "ffv1") not in EXPORT_FORMATS:
+        problems.append(f"export.format: {export.get('format')!r} is not one of {', '.join(EXPORT_FORMATS)}")
+    name = data.get("name", "untitled")
+    if not isinstance(name, str):
+        problems.append("name: not text")
+        name = "untitled"
+    if problems:
+        raise ProjectError(subject, problems)
+    return Project(source=source, source_frame_rate=frame_rate, range=frame_range, stages=stages, export=dict(export), name=name)
+
+
+def parse_frame_rate(value: Any) -> Fraction | None:
+    """A positive rational frame rate from '24', '24000/1001', 25 or 23.976; None when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    try:
+        rate = Fraction(value).limit_denominator(1_000_000) if isinstance(value, float) else Fraction(value)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return rate if rate > 0 else None
+
+
+def _range_from(value: Any, problems: list[str]) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                             for v in value) and 0 <= value[0] < value[1]):
+        return value[0], value[1]
+    problems.append(f"range: {value!r} is not [in, out] with 0 <= in < out")
+    return None
+
+
+def _stages_from(value: Any, problems: list[str]) -> dict[str, StageSetting]:
+    stages = {n: StageSetting() for n in STAGE_ORDER}
+    if not isinstance(value, dict):
+        problems.append("stages: not an object")
+        return stages
+    for name, entry in value.items():
+        where = f"stages.{name}"
+        try:
+            declaration = stage_class(name).params
+        except ParamError:
+            problems.append(f"{where}: unknown stage (known: {', '.join(STAGE_ORDER)})")
+            continue
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: not an object")
+            continue
+        problems += [f"{where}.{key}: unknown field" for key in entry if key not in ("enabled", "params")]
+        enabled = entry.get("enabled", False)
+        if not isinstance(enabled, bool):
+            problems.append(f"{where}.enabled: {enabled!r} is not true/false")
+            enabled = False
+        params = entry.get("params", {})
+        if not isinstance(params, dict):
+            problems.append(f"{where}.params: not an object")
+            params = {}
+        bad = declaration.problems(params, prefix=f"{where}.params.")
+        problems += bad
+        if not bad:
+            stages[name] = StageSetting(enabled, declaration.resolve(params))
+    return stages
+
+
+def load_project(path: str | os.PathLike[str]) -> Project:
+    """Read and validate a project file; errors name the file and every bad field."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProjectError(str(path), ["no such file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProjectError(str(path), [f"cannot be read ({exc.__class__.__name__})"]) from None
+    except json.JSONDecodeError as exc:
+        raise ProjectError(str(path), [f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"]) from None
+    project = project_from_dict(data, subject=str(path))
+    if project.source and not os.path.isabs(project.source):
+        project.source = str((path.parent / project.source).resolve())
+    if project.name == "untitled":
+        project.name = path.stem
+    return project
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.json"))
+
+
+def load_preset(name: str) -> Project:
+    """A preset is a project without a source, shipped in resources/presets/."""
+    path = PRESETS_DIR / f"{name}.json"
+    if not path.is_file():
+        raise ProjectError(f"preset {name}", [f"no such preset (known: {', '.join(preset_names()) or 'none'})"])
+    return load_project(path)
