@@ -1,0 +1,44 @@
+"""Compute device and precision choice for the torch parts (CUDA fp16, Apple MPS, CPU bf16/fp32)."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import ParamError
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """`auto` takes CUDA, then MPS, then the CPU; asking for an absent device is an error naming it."""
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise ParamError("device", "cuda was asked for but no CUDA GPU is available")
+    if preference == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ParamError("device", "mps was asked for but Apple MPS is not available")
+    return torch.device(preference)
+
+
+def cpu_supports_bf16() -> bool:
+    """True when oneDNN reports native bf16 (AVX-512 BF16 / AMX); then bf16 autocast is fast on this CPU."""
+    mkldnn = getattr(torch.backends, "mkldnn", None)
+    checker = getattr(getattr(torch.ops, "mkldnn", None), "_is_mkldnn_bf16_supported", None)
+    if mkldnn is None or not mkldnn.is_available() or checker is None:
+        return False
+    try:
+        return bool(checker())
+    except RuntimeError:
+        return False
+
+
+def pick_dtype(device: torch.device, preference: str = "auto") -> torch.dtype:
+    """fp16 on CUDA, bf16 on a bf16-capable CPU, else fp32, unless `preference` names one."""
+    named = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+    if preference in named:
+        return named[preference]
+    if device.type in ("cuda", "mps"):
+        return torch.float16
+    return torch.bfloat16 if cpu_supports_bf16() else torch.float32

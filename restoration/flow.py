@@ -1,0 +1,50 @@
+"""Dense optical flow and motion compensation shared by the temporal stages (OpenCV DIS + remap)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+LUMA_709 = np.array([0.2126, 0.7152, 0.0722], np.float32)
+_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+            "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+
+
+def luma8(frame: np.ndarray) -> np.ndarray:
+    """8-bit Rec.709 luma of a float RGB frame: what the flow estimator looks at."""
+    luma = frame @ LUMA_709 if frame.ndim == 3 else frame
+    return (np.clip(luma, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def dense_flow(reference: np.ndarray, moving: np.ndarray, preset: str = "medium") -> np.ndarray:
+    """Flow (H, W, 2) with reference(x) ≈ moving(x + flow(x)); frames are float RGB or 8-bit luma."""
+    dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
+    ref = reference if reference.dtype == np.uint8 else luma8(reference)
+    mov = moving if moving.dtype == np.uint8 else luma8(moving)
+    return dis.calc(ref, mov, None)
+
+
+def warp_by_flow(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_CUBIC,
+                 border: int = cv2.BORDER_REFLECT101) -> np.ndarray:
+    """Sample `image` at x + flow(x): brings a neighbour onto the reference frame's geometry."""
+    height, width = flow.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    map_x = grid_x + flow[..., 0]
+    map_y = grid_y + flow[..., 1]
+    return cv2.remap(image, map_x, map_y, interpolation, borderMode=border)
+
+
+def flow_inconsistency(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
+    """|f(x) + b(x + f(x))| in px: large where a pixel is occluded or the flow is unreliable."""
+    backward_at_target = warp_by_flow(backward, forward, interpolation=cv2.INTER_LINEAR)
+    return np.linalg.norm(forward + backward_at_target, axis=2)
+
+
+def compensate(reference: np.ndarray, neighbour: np.ndarray, preset: str = "medium",
+               tolerance_px: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """`neighbour` warped onto `reference`, and a bool map of pixels where that warp is trustworthy."""
+    ref8, nb8 = luma8(reference), luma8(neighbour)
+    forward = dense_flow(ref8, nb8, preset)
+    backward = dense_flow(nb8, ref8, preset)
+    reliable = flow_inconsistency(forward, backward) <= tolerance_px
+    return warp_by_flow(neighbour, forward), reliable
