@@ -7,6 +7,7 @@ to bytes that are written to a temporary name and renamed into place.
 from __future__ import annotations
 
 import os
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -66,15 +67,17 @@ def decode_image_file(path: str | os.PathLike, context: av.CodecContext | None =
         if not frames:
             frames = ctx.decode(None)
     except (av.FFmpegError, ValueError) as exc:
-        raise MediaError(path, f"corrupt or unreadable {suffix[1:].upper()} image ({_reason(exc)})") from None
+        raise MediaError(path, f"corrupt or unreadable {suffix[1:].upper()} image ({describe_av_error(exc)})") from None
     if not frames:
         raise MediaError(path, f"no picture could be decoded from this {suffix[1:].upper()} file")
     return frames[0]
 
 
-def _reason(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def describe_av_error(exc: BaseException) -> str:
+    """PyAV/OS error -> a short reason without errno numbers or the repeated file name."""
+    text = str(getattr(exc, "strerror", None) or exc)
+    text = re.sub(r"^\[Errno [-\d]+\]\s*", "", text).split(":")[0].strip()
+    return text or type(exc).__name__
 
 
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:

@@ -1,0 +1,77 @@
+"""Entry points: `probe` a source and `open_source` it, whatever it is (video, sequence, still)."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+from restoration.errors import MediaError
+from restoration.io.image import IMAGE_CODECS
+from restoration.io.info import MediaInfo
+from restoration.io.sequence import (
+    ImageSequenceSource,
+    SequenceFiles,
+    find_folder_files,
+    find_pattern_files,
+    is_sequence_pattern,
+    probe_files,
+)
+from restoration.io.source import DEFAULT_CACHE_BYTES, FrameSource
+from restoration.io.video import VIDEO_EXTENSIONS, VideoSource, probe_video
+
+
+def source_kind(source: str | os.PathLike) -> str:
+    """'video', 'sequence' or 'image' for a path, folder or frame-number pattern; MediaError otherwise."""
+    path = Path(source)
+    if path.is_dir():
+        return "sequence"
+    if not path.exists():
+        if is_sequence_pattern(str(source)):
+            return "sequence"
+        raise MediaError(path, "file not found")
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_CODECS:
+        return "image"
+    if suffix in VIDEO_EXTENSIONS:
+        return "video"
+    raise MediaError(
+        path,
+        f"unknown file type '{suffix or path.name}' (video: {', '.join(sorted(VIDEO_EXTENSIONS))}; "
+        f"images: {', '.join(IMAGE_CODECS)})",
+    )
+
+
+def _find_files(source: str | os.PathLike, kind: str) -> SequenceFiles:
+    path = Path(source)
+    if kind == "image":
+        return SequenceFiles([path], [0], [])
+    return find_folder_files(path) if path.is_dir() else find_pattern_files(path)
+
+
+def probe(source: str | os.PathLike, frame_rate: Fraction | int | str | None = None) -> MediaInfo:
+    """Describe a video file, image sequence (folder or pattern) or still; `frame_rate` applies to stills only."""
+    kind = source_kind(source)
+    if kind == "video":
+        return probe_video(source)[0]
+    rate = Fraction(frame_rate) if frame_rate is not None else None
+    return probe_files(source, _find_files(source, kind), kind, rate)
+
+
+def open_source(
+    source: str | os.PathLike,
+    frame_rate: Fraction | int | str | None = None,
+    cache_frames: int = 32,
+    cache_bytes: int = DEFAULT_CACHE_BYTES,
+) -> FrameSource:
+    """Open any source for decoding: random access `frame(i)` (LRU-cached) and streaming `frames()`.
+
+    `frame_rate` sets the rate of image sequences (default 24/1); video files keep their own.
+    """
+    kind = source_kind(source)
+    if kind == "video":
+        return VideoSource(source, cache_frames=cache_frames, cache_bytes=cache_bytes)
+    rate = Fraction(frame_rate) if frame_rate is not None else None
+    found = _find_files(source, kind)
+    info = probe_files(source, found, kind, rate)
+    return ImageSequenceSource(info, found.numbers, cache_frames=cache_frames, cache_bytes=cache_bytes)
