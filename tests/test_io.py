@@ -442,3 +442,25 @@ def test_corrupt_single_image(tmp_path: Path) -> None:
     path = tmp_path / "broken.dpx"
     path.write_bytes(b"SDPX" + b"\x01" * 100)
     _assert_media_error(path, "broken.dpx")
+
+
+def test_single_image_is_a_one_frame_source(tmp_path: Path) -> None:
+    path = tmp_path / "poster.tif"
+    values = pattern_frame(7, W, H, 16)
+    write_image(path, values / 65535.0, bits=16)
+    info = probe(path, frame_rate=23.976)
+    assert (info.kind, info.frame_count, info.frame_rate) == ("image", 1, Fraction(24000, 1001))
+    with open_source(path) as source:
+        assert len(source) == 1 and source.frame_number(0) == 0
+        assert np.array_equal(_ints(source.frame(0), 16), values)
+        with pytest.raises(IndexError):
+            source.frame(1)
+
+
+def test_prores_reports_ten_bits(tmp_path: Path) -> None:
+    path = tmp_path / "mezzanine.mov"
+    make_video(path, 6, W, H, codec="prores_ks", fps=25, audio=False)
+    info = probe(path)
+    assert (info.codec, info.bit_depth, info.pixel_format, info.frame_count) == ("prores", 10, "yuv422p10le", 6)
+    with open_source(path) as source:
+        assert source.frame(5).shape == (H, W, 3)

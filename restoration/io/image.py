@@ -34,7 +34,7 @@ WRITE_FORMATS: dict[str, dict[int, str]] = {
     ".png": {8: "rgb24", 16: "rgb48be"},
     ".tif": {8: "rgb24", 16: "rgb48le"},
     ".tiff": {8: "rgb24", 16: "rgb48le"},
-    ".dpx": {8: "rgb24", 10: "gbrp10le", 12: "gbrp12le", 16: "rgb48le"},
+    ".dpx": {8: "rgb24", 10: "gbrp10be", 12: "gbrp12be", 16: "rgb48be"},  # big-endian "SDPX", the common layout
     ".jpg": {8: "yuvj444p"},
     ".jpeg": {8: "yuvj444p"},
 }

@@ -42,6 +42,25 @@ def source_kind(source: str | os.PathLike) -> str:
     )
 
 
+def as_frame_rate(value: Fraction | int | float | str | None) -> Fraction | None:
+    """A user-given frame rate as an exact fraction; 23.976, 29.97 and 59.94 mean the NTSC x/1001 rates."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        for nominal in (24, 30, 48, 60, 120):
+            if abs(value - nominal * 1000 / 1001) < 0.005:
+                return Fraction(nominal * 1000, 1001)
+        rate = Fraction(value).limit_denominator(1001)
+    else:
+        try:
+            rate = Fraction(value)
+        except (ValueError, ZeroDivisionError):
+            raise MediaError("frame rate", f"'{value}' is not a frame rate (use e.g. 24, 25 or 24000/1001)") from None
+    if rate <= 0:
+        raise MediaError("frame rate", f"must be positive, got {value}")
+    return rate
+
+
 def _find_files(source: str | os.PathLike, kind: str) -> SequenceFiles:
     path = Path(source)
     if kind == "image":
@@ -49,18 +68,18 @@ def _find_files(source: str | os.PathLike, kind: str) -> SequenceFiles:
     return find_folder_files(path) if path.is_dir() else find_pattern_files(path)
 
 
-def probe(source: str | os.PathLike, frame_rate: Fraction | int | str | None = None) -> MediaInfo:
+def probe(source: str | os.PathLike, frame_rate: Fraction | int | float | str | None = None) -> MediaInfo:
     """Describe a video file, image sequence (folder or pattern) or still; `frame_rate` applies to stills only."""
     kind = source_kind(source)
     if kind == "video":
         return probe_video(source)[0]
-    rate = Fraction(frame_rate) if frame_rate is not None else None
+    rate = as_frame_rate(frame_rate)
     return probe_files(source, _find_files(source, kind), kind, rate)
 
 
 def open_source(
     source: str | os.PathLike,
-    frame_rate: Fraction | int | str | None = None,
+    frame_rate: Fraction | int | float | str | None = None,
     cache_frames: int = 32,
     cache_bytes: int = DEFAULT_CACHE_BYTES,
 ) -> FrameSource:
@@ -71,7 +90,7 @@ def open_source(
     kind = source_kind(source)
     if kind == "video":
         return VideoSource(source, cache_frames=cache_frames, cache_bytes=cache_bytes)
-    rate = Fraction(frame_rate) if frame_rate is not None else None
+    rate = as_frame_rate(frame_rate)
     found = _find_files(source, kind)
     info = probe_files(source, found, kind, rate)
     return ImageSequenceSource(info, found.numbers, cache_frames=cache_frames, cache_bytes=cache_bytes)

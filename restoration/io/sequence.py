@@ -159,7 +159,9 @@ def header_size(path: Path) -> tuple[int, int] | None:
     """Width and height read from a PNG/DPX/TIFF/JPEG header, or None when it cannot tell."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(65536)
+            head = handle.read(4096)
+            if head[:2] == b"\xff\xd8":
+                head += handle.read(262144)  # EXIF/ICC segments can push the frame header far in
             if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
                 return struct.unpack(">II", head[16:24])
             if head[:4] in (b"SDPX", b"XPDS") and len(head) >= 780:

@@ -427,12 +427,22 @@ class VideoSource(FrameSource):
                 self.path, f"decoding stopped at frame {expected} of {self.info.frame_count} (truncated or damaged)"
             )
 
+    def _decode_on_to(self, index: int) -> bool:
+        """Whether decoding on from the current position beats seeking: close ahead, or no keyframe between."""
+        ahead = index - self._position
+        if ahead <= 0 or self._position < 0:
+            return False
+        if ahead <= _FORWARD_DECODE_LIMIT or self._mode != "seek":
+            return True
+        keyframes = self._index.keyframe_pts
+        k = bisect.bisect_right(keyframes, self._index.pts[index]) - 1
+        return k < 0 or keyframes[k] <= self._index.pts[self._position]
+
     def _read(self, index: int) -> np.ndarray:
         if self._handle is None:
             self._handle = _Handle(self.path)
             self._decoder = None
-        ahead = index - self._position
-        if self._decoder is None or not (0 < ahead <= _FORWARD_DECODE_LIMIT):
+        if self._decoder is None or not self._decode_on_to(index):
             self._decoder = self._decode_from(self._handle, index)
             self._position = -1
         keep_from = index - self._cache.max_frames // 2
