@@ -241,7 +241,6 @@ class ImageSequenceSource(FrameSource):
         cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         super().__init__(info, cache_frames, cache_bytes)
-        self.files = [Path(p) for p in info.files]
         self.numbers = list(numbers)
 
     def frame_pts(self) -> list[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 
@@ -52,12 +53,14 @@ class FrameCache:
 class FrameSource:
     """A decoded source: `frame(i)` for scrubbing (cached), `frames()` for renders (streaming).
 
-    Frames are float32 RGB (H, W, 3) in [0, 1], C-contiguous. Frames returned by `frame()` are
-    shared with the cache and read-only; frames yielded by `frames()` are fresh and writable.
+    Frames are float32 RGB (H, W, 3) in [0, 1], C-contiguous, as stored (rotation is reported in
+    `info.rotation`, not applied). Frames returned by `frame()` are shared with the cache and
+    read-only; frames yielded by `frames()` are fresh and writable.
     """
 
     def __init__(self, info: MediaInfo, cache_frames: int = 32, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.info = info
+        self.files: list[Path] = [Path(p) for p in info.files]  # one per frame for sequences, empty for video
         self._cache = FrameCache(cache_frames, cache_bytes)
         self._closed = False
 
