@@ -42,9 +42,10 @@ def check_output(output: str | os.PathLike, sequence: bool, source: MediaInfo | 
     """The absolute final path, after refusing the source, an existing output and a missing or read-only folder."""
     final = Path(os.path.abspath(output))
     real = os.path.realpath(final)
-    for src in source_paths(source):
-        if real == src:
-            raise ExportError(output, "is the source itself: FilmRestore never writes over its source")
+    sources = sorted(source_paths(source))
+    if real in sources:
+        raise ExportError(output, "is the source itself: FilmRestore never writes over its source")
+    for src in sources:
         if sequence and _is_within(src, real):
             raise ExportError(output, f"this folder holds the source ({src}): choose another output folder")
     parent = final.parent
