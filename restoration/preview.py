@@ -16,14 +16,15 @@ def side_by_side(before: np.ndarray, after: np.ndarray, labels: tuple[str, str] 
     canvas = np.zeros((height, 2 * width + GUTTER_PX, 3), np.float32)
     canvas[:, :width] = np.clip(before, 0.0, 1.0)
     canvas[:, width + GUTTER_PX:] = np.clip(after, 0.0, 1.0)
+    canvas8 = (canvas * 255.0 + 0.5).astype(np.uint8)  # OpenCV draws text on 8-bit images only
     for text, x in zip(labels, (0, width + GUTTER_PX)):
-        _label(canvas, text, x)
-    return canvas
+        _label(canvas8, text, x)
+    return canvas8.astype(np.float32) / 255.0
 
 
 def _label(canvas: np.ndarray, text: str, x: int) -> None:
     scale = max(0.5, canvas.shape[0] / 900)
     thickness = max(1, round(scale * 2))
     origin = (x + round(12 * scale), round(32 * scale))
-    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0.0, 0.0, 0.0), thickness + 2, cv2.LINE_AA)
-    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (1.0, 1.0, 1.0), thickness, cv2.LINE_AA)
+    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)

@@ -16,29 +16,30 @@ class ProgressPrinter:
         self.every = every_seconds
         self._phase = ""
         self._start = time.monotonic()
+        self._first = 0
         self._shown = 0.0
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         now = time.monotonic()
         if phase != self._phase:
             self._finish_line()
-            self._phase, self._start, self._shown = phase, now, 0.0
-        elapsed = max(now - self._start, 1e-9)
-        fps = done / elapsed
+            self._phase, self._start, self._first, self._shown = phase, now, done, 0.0
+        elapsed = now - self._start
+        fps = (done - self._first) / elapsed if elapsed > 0 else 0.0
         eta = (total - done) / fps if fps > 0 else float("inf")
         last = done >= total
         if self.tty:
             width = 30
             filled = int(width * done / max(total, 1))
             bar = "#" * filled + "-" * (width - filled)
-            self.stream.write(f"\r{phase:>8} [{bar}] {done}/{total}  {fps:6.2f} fps  ETA {_clock(eta)} ")
+            self.stream.write(f"\r{phase:>8} [{bar}] {done}/{total}  {_rate(fps)} fps  ETA {_clock(eta)} ")
             if last:
                 self.stream.write("\n")
                 self._phase = ""
             self.stream.flush()
         elif last or now - self._shown >= self.every or done == 1:
             self._shown = now
-            self.stream.write(f"{phase}: {done}/{total} frames, {fps:.2f} fps, ETA {_clock(eta)}\n")
+            self.stream.write(f"{phase}: {done}/{total} frames, {_rate(fps)} fps, ETA {_clock(eta)}\n")
             self.stream.flush()
 
     def _finish_line(self) -> None:
@@ -52,3 +53,7 @@ def _clock(seconds: float) -> str:
     seconds = int(seconds + 0.5)
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
+
+
+def _rate(fps: float) -> str:
+    return f"{fps:6.2f}" if fps > 0 else "    --"

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ParamError, ProjectError
+from .export import ExportSettings
 from .pipeline import StageSetting, resolve_settings
 from .stage import STAGE_ORDER, stage_class
 
 PROJECT_FORMAT = "filmrestore-project"
 PROJECT_VERSION = 1
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "resources" / "presets"
-EXPORT_FORMATS = ("ffv1", "prores", "prores4444", "tiff", "dpx", "png", "h264")
 
 
 @dataclass
@@ -88,8 +88,8 @@ def project_from_dict(data: Any, subject: str = "project") -> Project:
     if not isinstance(export, dict):
         problems.append("export: not an object")
         export = {"format": "ffv1"}
-    elif export.get("format", "ffv1") not in EXPORT_FORMATS:
-        problems.append(f"export.format: {export.get('format')!r} is not one of {', '.join(EXPORT_FORMATS)}")
+    else:
+        problems += ExportSettings.problems(export)
     name = data.get("name", "untitled")
     if not isinstance(name, str):
         problems.append("name: not text")
