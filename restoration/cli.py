@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--range", help="frames START:END (END exclusive)")
     render.add_argument("--format", choices=("ffv1", "prores", "prores4444", "tiff", "dpx", "png", "h264"))
     render.add_argument("--overwrite", action="store_true", help="replace an existing output (never the source)")
+    render.add_argument("--allow-gaps", action="store_true", help="render a sequence with missing frame numbers")
     render.set_defaults(run=run_render)
 
     preview = commands.add_parser("preview", help="write a side-by-side before/after still of one frame")
@@ -210,7 +211,8 @@ def run_render(args: argparse.Namespace) -> int:
     if args.format:
         project.export["format"] = args.format
     _print_notes(notes)
-    result = render_project(project, args.output, overwrite=args.overwrite, progress=ProgressPrinter())
+    result = render_project(project, args.output, overwrite=args.overwrite, progress=ProgressPrinter(),
+                            allow_gaps=args.allow_gaps)
     print(f"wrote {result.output} ({result.frames} frames, {result.fps:.2f} fps)")
     return 0
 

@@ -28,7 +28,7 @@ class Project:
     source_frame_rate: str | None = None
     range: tuple[int, int] | None = None
     stages: dict[str, StageSetting] = field(default_factory=lambda: {n: StageSetting() for n in STAGE_ORDER})
-    export: dict[str, Any] = field(default_factory=lambda: {"format": "ffv1"})
+    export: dict[str, Any] = field(default_factory=dict)  # empty: format follows the output name
     name: str = "untitled"
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,10 +84,10 @@ def project_from_dict(data: Any, subject: str = "project") -> Project:
         problems.append(f"source_frame_rate: {frame_rate!r} is not a positive rate such as \"24\" or \"24000/1001\"")
     frame_range = _range_from(data.get("range"), problems)
     stages = _stages_from(data.get("stages", {}), problems)
-    export = data.get("export", {"format": "ffv1"})
+    export = data.get("export", {})
     if not isinstance(export, dict):
         problems.append("export: not an object")
-        export = {"format": "ffv1"}
+        export = {}
     else:
         problems += ExportSettings.problems(export)
     name = data.get("name", "untitled")

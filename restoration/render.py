@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .errors import ParamError
+from .errors import MediaError, ParamError
 from .export import ExportSettings, MasterWriter, format_for_output
 from .io import open_source
 from .pipeline import Pipeline, Progress, describe_settings
@@ -29,8 +29,12 @@ class RenderResult:
 
 
 def render_project(project: Project, output: str | Path, overwrite: bool = False,
-                   progress: Progress | None = None) -> RenderResult:
-    """Render `project` to `output`; nothing appears at `output` unless the whole render succeeds."""
+                   progress: Progress | None = None, allow_gaps: bool = False) -> RenderResult:
+    """Render `project` to `output`; nothing appears at `output` unless the whole render succeeds.
+
+    A sequence with missing frame numbers is refused unless `allow_gaps`: temporal stages and timing
+    would silently join frames that were never adjacent.
+    """
     if not project.source:
         raise ParamError("project.source", "no source given")
     output = Path(output)
@@ -40,6 +44,10 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
     settings = ExportSettings.from_dict(export)
     started = time.monotonic()
     with open_source(project.source, frame_rate=parse_frame_rate(project.source_frame_rate or 0)) as source:
+        missing = source.info.missing_frames
+        if missing and not allow_gaps:
+            raise MediaError(project.source, f"sequence has {len(missing)} missing frame(s) (first: {missing[0]}); "
+                             "fill the gap or render with --allow-gaps")
         pipeline = Pipeline(source, project.stages)
         pipeline.progress = progress
         start, stop = project.range or (0, len(source))
