@@ -18,6 +18,7 @@ from skimage import color as skcolor
 from skimage import metrics as skmetrics
 
 LUMA_601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+SHIFT_SMOOTHING = 1.0  # px
 
 
 # --- fidelity ------------------------------------------------------------------------------------------------
@@ -149,26 +150,34 @@ def frame_shift(output: np.ndarray, truth: np.ndarray, central: float = 0.6, ite
     """Sub-pixel (dx, dy) by which `output`'s picture sits displaced from `truth`'s, on the central region.
 
     cv2.phaseCorrelate gives the start; it is biased towards whole pixels (0.14 for a 0.37 px shift), so the
-    estimate is refined by Gauss-Newton (Lucas-Kanade) on a cubic-spline warp at exact positions (OpenCV's warps
-    quantise positions to 1/32 px).
+    estimate is refined by inverse-compositional Lucas-Kanade on a cubic-spline warp at exact positions
+    (OpenCV's warps quantise positions to 1/32 px). Both frames are smoothed a little (sigma 1 px), which
+    keeps the linearisation valid on sharp, aliased detail.
     """
-    a = luma(truth).astype(np.float64)
-    b = luma(output).astype(np.float64)
+    a = ndi.gaussian_filter(luma(truth).astype(np.float64), SHIFT_SMOOTHING)
+    b = ndi.gaussian_filter(luma(output).astype(np.float64), SHIFT_SMOOTHING)
     rows, cols = _central_box(a.shape, central)
     ac, bc = a[rows, cols], b[rows, cols]
     window = cv2.createHanningWindow((ac.shape[1], ac.shape[0]), cv2.CV_64F)
     (dx, dy), _ = cv2.phaseCorrelate(ac - ac.mean(), bc - bc.mean(), window)
     shift = np.array([dx, dy], dtype=np.float64)
-    coefficients = ndi.spline_filter(b, order=3, mode="mirror")
+    # spline coefficients of the output around the central box only (the shift stays within `pad`)
+    pad = int(math.ceil(np.abs(shift).max())) + 8
+    y0, x0 = max(rows.start - pad, 0), max(cols.start - pad, 0)
+    coefficients = ndi.spline_filter(b[y0:rows.stop + pad, x0:cols.stop + pad], order=3, mode="mirror")
     yy, xx = np.mgrid[rows, cols].astype(np.float64)
+    yy -= y0
+    xx -= x0
+    gy, gx = np.gradient(ac)
+    jacobian = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    hessian_inv = np.linalg.inv(jacobian.T @ jacobian)
     for _ in range(iterations):
         moved = ndi.map_coordinates(coefficients, [yy + shift[1], xx + shift[0]], order=3, mode="mirror",
                                     prefilter=False)
-        gy, gx = np.gradient(moved)
-        jacobian = np.stack([gx.ravel(), gy.ravel()], axis=1)
-        step = np.linalg.lstsq(jacobian, (ac - moved).ravel(), rcond=None)[0]
-        shift += step
-        if np.abs(step).max() < 1e-4:
+        # moved(x) ~ truth(x + step) means the estimate overshoots by `step`
+        step = hessian_inv @ (jacobian.T @ (moved - ac).ravel())
+        shift -= step
+        if np.abs(step).max() < 1e-3:
             break
     return shift
 

@@ -195,7 +195,8 @@ def plan_clip(n_frames: int, first_frame: np.ndarray, damage: Iterable[str], see
         params["grain"] = {"sigma_curve": curve.tolist(), "sigma_curve_at": "linspace(0, 1, 33)",
                            "grain_size": settings.grain_size, "monochrome": monochrome,
                            "channel_correlation": 1.0 if monochrome else settings.grain_channel_correlation,
-                           "field_coordinates": "film frame = truth coordinates, before flicker and weave"}
+                           "field_coordinates": "film frame = truth coordinates, before flicker and weave",
+                           "sigma_of": "each channel's pre-grain value (the faded value when 'fade' is on)"}
     if on["blur"]:
         params["blur"] = {"scale": settings.sr_scale, "kernel": settings.sr_kernel,
                           "protocol": "BI: MATLAB imresize bicubic, antialiased" if settings.sr_kernel == "bicubic"
