@@ -15,7 +15,7 @@ import av
 import numpy as np
 import pytest
 
-from media import make_sequence, make_video
+from media import _write_tone, make_sequence, make_video
 from restoration import __version__
 from restoration.errors import ExportError, ParamError
 from restoration.export import FORMATS, ExportSettings, MasterWriter, format_for_output
@@ -206,15 +206,16 @@ def test_variable_rate_stays_variable(tmp_path, output):
 # --- audio -------------------------------------------------------------------------------------------------
 
 
-def test_pcm_audio_cut_to_range_sample_exact(tmp_path):
+@pytest.mark.parametrize(("start", "stop"), [(5, 25), (40, 57)])  # the second range makes the reader seek
+def test_pcm_audio_cut_to_range_sample_exact(tmp_path, start, stop):
     fps = Fraction(24000, 1001)
-    make_video(tmp_path / "src.mov", 30, W, H, fps=fps, audio_codec="pcm_s16le")
+    make_video(tmp_path / "src.mov", 60, W, H, fps=fps, audio_codec="pcm_s16le")
     source_audio, _, rate, _ = decode_audio(tmp_path / "src.mov")
-    writer = render(tmp_path / "src.mov", tmp_path / "m.mkv", start=5, stop=25)
-    audio, start, out_rate, codec = decode_audio(tmp_path / "m.mkv")
-    assert codec == "pcm_s16le" and out_rate == rate and start == 0
-    first = round(5 / fps * rate)
-    expected = round(20 / fps * rate)
+    writer = render(tmp_path / "src.mov", tmp_path / "m.mkv", start=start, stop=stop)
+    audio, audio_start, out_rate, codec = decode_audio(tmp_path / "m.mkv")
+    assert codec == "pcm_s16le" and out_rate == rate and audio_start == 0
+    first = round(start / fps * rate)
+    expected = round((stop - start) / fps * rate)
     assert audio.shape[1] == expected  # exactly the picture's duration
     assert np.array_equal(audio, source_audio[:, first : first + expected])  # in sync to the sample
     assert writer.record(writer.decoded)["output"]["audio"][0]["carried_as"] == "pcm_s16le"
@@ -244,6 +245,26 @@ def test_audio_carried_in_sync_with_the_picture(tmp_path, source, output, carrie
     reference = 0.2 * np.sin(2 * np.pi * 440 * t)
     middle = slice(audio.shape[1] // 4, 3 * audio.shape[1] // 4)
     assert np.corrcoef(audio[0, middle], reference[middle])[0, 1] > 0.95
+
+
+def test_short_source_audio_is_padded_with_silence(tmp_path):
+    """Audio that stops before the picture is completed with silence, so the master stays in sync."""
+    path = tmp_path / "short.mkv"
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("ffv1", rate=24)
+        video.width, video.height, video.pix_fmt = W, H, "bgr0"
+        audio_stream = container.add_stream("pcm_s16le", rate=48000)
+        audio_stream.layout = "stereo"
+        for i in range(24):
+            frame = av.VideoFrame.from_ndarray(np.full((H, W, 3), i * 10, np.uint8), format="rgb24")
+            frame.pts = i
+            container.mux(video.encode(frame.reformat(format="bgr0")))
+        container.mux(video.encode(None))
+        _write_tone(container, audio_stream, 0.5)  # half a second of sound for one second of picture
+    render(path, tmp_path / "m.mkv")
+    audio, start, rate, codec = decode_audio(tmp_path / "m.mkv")
+    assert start == 0 and audio.shape[1] == rate  # one second, like the picture
+    assert np.abs(audio[:, : rate // 2 - 10]).max() > 0.1 and not audio[:, rate // 2 :].any()
 
 
 def test_audio_interleaved_with_video(tmp_path):
@@ -414,6 +435,32 @@ def test_cancelled_render_leaves_nothing(tmp_path, output):
                     if index == 2:
                         raise KeyboardInterrupt
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scans"]
+
+
+def test_unreadable_master_is_caught_by_the_decode_back(tmp_path, monkeypatch):
+    make_sequence(tmp_path / "scans", 3, W, H, bits=16, fmt="png")
+    close = ContainerTarget.close
+
+    def close_and_damage(self):
+        close(self)
+        path = Path(self.container.name)
+        path.write_bytes(path.read_bytes()[:600])  # as if the disk had lost the end of the file
+
+    monkeypatch.setattr(ContainerTarget, "close", close_and_damage)
+    with pytest.raises(ExportError, match="decod"):
+        render(tmp_path / "scans", tmp_path / "m.mkv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scans"]
+
+
+def test_sequence_files_take_the_given_frame_numbers(tmp_path):
+    make_sequence(tmp_path / "scans", 3, W, H, bits=16, fmt="png")
+    with open_source(tmp_path / "scans") as src:
+        with MasterWriter(tmp_path / "out", ExportSettings(format="dpx"), source_info=src.info, width=W, height=H,
+                          frame_numbers=[1001, 1002, 1005]) as writer:
+            for _, frame in src.frames():
+                writer.write(frame)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "out_001001.dpx", "out_001002.dpx", "out_001005.dpx"]
 
 
 def test_bad_frame_size_and_empty_render_fail_cleanly(tmp_path):

@@ -78,6 +78,7 @@ def hash_container(path: Path) -> DecodedMaster:
     """Decode the video stream of `path` and hash each frame (FFmpeg-compatible) and its RGB values."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
+        stream.codec_context.thread_type = "AUTO"
         rate = Fraction(stream.guessed_rate or stream.average_rate or 25)
         hasher = FrameMD5(1 / rate, stream.codec_context.sample_aspect_ratio)
         digests, times, bits, pix_fmt = [], [], 0, ""
