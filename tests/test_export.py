@@ -378,6 +378,7 @@ def test_prores_profiles_and_colour(tmp_path, fmt, pix_fmt, profile):
         assert stream.codec_context.pix_fmt == pix_fmt
         assert profile in (stream.codec_context.profile or "")
         frame = next(container.decode(stream))
+        assert (int(frame.colorspace), int(frame.color_primaries), int(frame.color_trc)) == (1, 1, 1)
         rgb = frame.reformat(format="rgb48le", src_colorspace="ITU709", dst_colorspace="ITU709",
                              src_color_range="MPEG", dst_color_range="JPEG").to_ndarray()
     error = np.abs(rgb.astype(np.int64) - values[0]).mean() / 65535

@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 from av.video.frame import VideoFrame
-from av.video.reformatter import ColorRange, Colorspace, Interpolation
+from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc, Interpolation
 
 from restoration.io.pixels import float_to_int, format_is_rgb
 
@@ -77,5 +77,7 @@ def values_to_frame(values: np.ndarray, pix_fmt: str) -> VideoFrame:
         interpolation=_YUV_FLAGS,
         src_color_range=ColorRange.JPEG,
         dst_color_range=ColorRange.MPEG,
+        dst_color_trc=ColorTrc.BT709,  # some encoders (prores_ks) tag from the frame, not the context
+        dst_color_primaries=ColorPrimaries.BT709,
     )
     return frame

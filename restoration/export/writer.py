@@ -94,8 +94,9 @@ class MasterWriter:
             return None
         if info.kind == "sequence":  # sequence pts count frames from the first file
             return [info.first_frame_number + int(p) for p in frame_pts]
-        rate, tb = Fraction(info.frame_rate or 25), Fraction(info.time_base or 1 / Fraction(info.frame_rate or 25))
-        return [round(int(p) * tb * rate) for p in frame_pts]
+        rate = Fraction(info.frame_rate or 25)
+        time_base = Fraction(info.time_base) if info.time_base else 1 / rate
+        return [round(int(p) * time_base * rate) for p in frame_pts]  # video: the frame's index at its rate
 
     def frame_number(self, index: int) -> int:
         """The number of the `index`-th written frame (used to name sequence files)."""
