@@ -62,8 +62,9 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
             "skipped_stages": pipeline.skipped,
         }
         pts = source.frame_pts()[start:stop]
+        numbers = [source.frame_number(i) for i in range(start, stop)]
         with MasterWriter(output, settings, source_info=source.info, width=width, height=height,
-                          frame_pts=pts, provenance=provenance) as writer:
+                          frame_pts=pts, frame_numbers=numbers, provenance=provenance) as writer:
             for _, frame in pipeline.frames(start, stop):
                 writer.write(frame)
     return RenderResult(output, stop - start, time.monotonic() - started, pipeline.skipped)

@@ -278,3 +278,10 @@ def test_full_disk_leaves_nothing(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "no space left" in err.lower() and "out.mkv" in err
     assert not (tmp_path / "out.mkv").exists() and leftovers(tmp_path) == []
+
+
+def test_sequence_with_allowed_gap_keeps_source_numbers(tmp_path):
+    make_sequence(tmp_path / "gappy", 5, bits=16, fmt="png", start_number=500, skip=(502,))
+    out = tmp_path / "reel"
+    assert main(["render", str(tmp_path / "gappy"), "-o", str(out), "--format", "png", "--allow-gaps"]) == 0
+    assert [p.name for p in sorted(out.iterdir())] == [f"reel_{n:06d}.png" for n in (500, 501, 503, 504)]
