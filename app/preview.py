@@ -1,0 +1,386 @@
+"""Preview off the GUI thread: one pipeline worker, stale requests coalesced or cancelled, per-stage caches kept.
+
+The GUI asks for (frame, settings, comparison); each request gets a generation number. Only the newest pending
+request runs; a running one gives up between stages when a newer one is waiting. Stages whose settings did not
+change keep their cached outputs and per-shot analyses across edits, so tuning a late stage re-runs only that one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from restoration.errors import RestorationError
+from restoration.pipeline import FrameSource, Pipeline, StageSetting, resolve_settings
+from restoration.shots import detect_cuts, shot_at, shots_from_cuts
+from restoration.stage import STAGE_ORDER, Shot, stage_class
+
+from .errors import one_line
+from .side_data import SideData, describe_side_data
+
+log = logging.getLogger("filmrestore.app")
+
+PREVIEW_CACHE_FRAMES = 6
+SHOW_AT_LEAST_EVERY_S = 0.5  # while edits stream in, still show a finished frame this often
+
+
+class Cancelled(Exception):
+    """A preview request was overtaken by a newer one."""
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    """Frame `index` through `settings`; `compare` None means original vs result, else before/after that stage."""
+
+    index: int
+    settings: Mapping[str, StageSetting]
+    compare: str | None = None
+
+
+@dataclass
+class StageTiming:
+    """Wall time a stage spent on the last preview frame, and how many of its outputs it had to compute."""
+
+    stage: str
+    seconds: float
+    computed: int
+
+
+@dataclass
+class PreviewResult:
+    """What the viewer shows: the two sides (float for readout, 8-bit for display), side data and timings."""
+
+    generation: int
+    index: int
+    left: np.ndarray
+    right: np.ndarray
+    left_display: np.ndarray
+    right_display: np.ndarray
+    left_label: str
+    right_label: str
+    side: SideData
+    timings: list[StageTiming] = field(default_factory=list)
+    read_seconds: float = 0.0
+    active: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    note: str = ""
+    seconds: float = 0.0
+
+
+def to_display(frame: np.ndarray) -> np.ndarray:
+    """8-bit RGB for the screen (display only: readouts use the float frame)."""
+    return np.ascontiguousarray((np.clip(frame, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+
+
+def settings_key(settings: Mapping[str, StageSetting]) -> str:
+    """A comparable fingerprint of resolved stage settings."""
+    resolved = resolve_settings(settings)
+    return json.dumps({n: [s.enabled, s.params] for n, s in resolved.items()}, sort_keys=True, default=str)
+
+
+def copy_settings(settings: Mapping[str, StageSetting]) -> dict[str, StageSetting]:
+    """A snapshot the worker can own while the GUI keeps editing."""
+    return {name: StageSetting(s.enabled, json.loads(json.dumps(s.params, default=str))) for name, s in settings.items()}
+
+
+def carry_caches(old: Pipeline, new: Pipeline) -> int:
+    """Hand unchanged leading stages' caches and analyses from `old` to `new`; returns how many were kept."""
+    kept = 0
+    if old.source is not new.source:
+        return 0
+    for old_node, new_node in zip(old.nodes, new.nodes):
+        if old_node.name != new_node.name or old_node.params != new_node.params:
+            break
+        old_node.cache.capacity = max(old_node.cache.capacity, new_node.cache.capacity)
+        new_node.cache = old_node.cache
+        new_node.analyses = old_node.analyses
+        new_node.stage = old_node.stage
+        kept += 1
+    return kept
+
+
+def widen_caches(pipeline: Pipeline, frames: int = PREVIEW_CACHE_FRAMES) -> None:
+    """Let each stage keep every output its downstream windows need for one preview frame, so none is computed twice."""
+    for position, node in enumerate(pipeline.nodes):
+        downstream = sum(n.radius for n in pipeline.nodes[position + 1:])
+        node.cache.capacity = max(node.cache.capacity, frames, 2 * downstream + 2)
+
+
+def comparison_sides(compare: str | None) -> tuple[str, str | None]:
+    """(after-key of the left side, after-key of the right side) for Pipeline.frame."""
+    if compare is None:
+        return "source", None
+    position = STAGE_ORDER.index(compare)
+    return ("source" if position == 0 else STAGE_ORDER[position - 1]), compare
+
+
+class _Signals(QObject):
+    finished = Signal(object)  # PreviewResult
+    failed = Signal(int, str)  # generation, one-line message
+    busy = Signal(bool)
+    progress = Signal(str, int, int)  # phase, done, total (shot analysis, cut detection)
+
+
+class _Drain(QRunnable):
+    def __init__(self, engine: "PreviewEngine") -> None:
+        super().__init__()
+        self.engine = engine
+
+    def run(self) -> None:
+        self.engine._drain()
+
+
+class PreviewEngine(QObject):
+    """Owns the preview pipeline; every pipeline call happens on its single worker thread."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.signals = _Signals()
+        self.finished, self.failed = self.signals.finished, self.signals.failed
+        self.busy, self.progress = self.signals.busy, self.signals.progress
+        self._pool = QThreadPool()
+        self._pool.setMaxThreadCount(1)  # the pipeline and its source are not thread-safe: one worker
+        self._lock = threading.Lock()
+        self._pending: tuple[int, PreviewRequest, FrameSource, str] | None = None
+        self._running = False
+        self._generation = 0
+        self._source: FrameSource | None = None
+        self._shots: list[Shot] | None = None
+        self._pipeline: Pipeline | None = None
+        self._pipeline_key = ""
+        self._last_shown = 0.0
+        self._shown_generation = 0
+        self._retired: list[FrameSource] = []
+
+    # --- GUI thread ---------------------------------------------------------------------------------------------
+    def set_source(self, source: FrameSource | None) -> None:
+        """Switch sources; the old one is closed on the worker once nothing uses it."""
+        with self._lock:
+            if self._source is not None:
+                self._retired.append(self._source)
+            self._source = source
+            self._shots = None
+            self._generation += 1
+            self._pending = None
+        if not self._running:
+            self._pool.start(_Drain(self))
+
+    def set_shots(self, shots: list[Shot]) -> None:
+        """Cuts found by the timeline's detector: later pipelines start from them instead of detecting again."""
+        with self._lock:
+            self._shots = list(shots)
+
+    def request(self, request: PreviewRequest) -> int:
+        """Queue a preview; returns its generation. Older pending requests are dropped."""
+        key = settings_key(request.settings)
+        request = PreviewRequest(request.index, copy_settings(request.settings), request.compare)
+        with self._lock:
+            if self._source is None:
+                return self._generation
+            self._generation += 1
+            self._pending = (self._generation, request, self._source, key)
+            start = not self._running
+            self._running = True
+            generation = self._generation
+        if start:
+            self.signals.busy.emit(True)
+            self._pool.start(_Drain(self))
+        return generation
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def wait(self, timeout_ms: int = 30000) -> bool:
+        """Block until the worker is idle (tests, screenshots, shutdown)."""
+        return self._pool.waitForDone(timeout_ms)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._pending = None
+            self._generation += 1
+        self._pool.waitForDone(-1)
+        self._close_retired()
+        if self._source is not None:
+            _close(self._source)
+            self._source = None
+
+    # --- worker thread ------------------------------------------------------------------------------------------
+    def _drain(self) -> None:
+        while True:
+            self._close_retired()
+            with self._lock:
+                job = self._pending
+                self._pending = None
+                if job is None:
+                    self._running = False
+                    break
+            generation, request, source, key = job
+            try:
+                result = self._render(generation, request, source, key)
+            except Cancelled:
+                continue
+            except RestorationError as exc:
+                self.signals.failed.emit(generation, one_line(exc))
+                continue
+            except Exception as exc:  # noqa: BLE001 - a stage bug must not end the session
+                log.error("preview failed: %s", traceback.format_exc())
+                self.signals.failed.emit(generation, f"preview failed: {one_line(exc)}")
+                continue
+            with self._lock:
+                newer = self._pending is not None
+            if not newer or time.monotonic() - self._last_shown > SHOW_AT_LEAST_EVERY_S:
+                self._last_shown = time.monotonic()
+                self._shown_generation = generation
+                self.signals.finished.emit(result)
+        self.signals.busy.emit(False)
+
+    def _close_retired(self) -> None:
+        with self._lock:
+            retired, self._retired = self._retired, []
+        for source in retired:
+            if self._pipeline is not None and self._pipeline.source is source:
+                self._pipeline = None
+            _close(source)
+
+    def _superseded(self, key: str, source: FrameSource, scrub_too: bool) -> bool:
+        with self._lock:
+            pending = self._pending
+            current = self._source
+        if current is not source:
+            return True
+        if pending is None:
+            return False
+        if scrub_too and time.monotonic() - self._last_shown <= SHOW_AT_LEAST_EVERY_S:
+            return True
+        return pending[3] != key
+
+    def _pipeline_for(self, request: PreviewRequest, source: FrameSource, key: str) -> Pipeline:
+        if self._pipeline is not None and self._pipeline.source is source and self._pipeline_key == key:
+            return self._pipeline
+        with self._lock:
+            shots = self._shots
+        old = self._pipeline
+        pipeline = Pipeline(source, request.settings, shots=shots, cache_frames=PREVIEW_CACHE_FRAMES)
+        widen_caches(pipeline)
+        if old is not None:
+            carry_caches(old, pipeline)
+        self._pipeline, self._pipeline_key = pipeline, key
+        return pipeline
+
+    def _render(self, generation: int, request: PreviewRequest, source: FrameSource, key: str) -> PreviewResult:
+        started = time.monotonic()
+        pipeline = self._pipeline_for(request, source, key)
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if self._superseded(key, source, scrub_too=False):
+                raise Cancelled()
+            if done == 1 or done == total or done % 5 == 0:
+                self.signals.progress.emit(phase, done, total)
+
+        pipeline.progress = progress
+        try:
+            index = request.index
+            read_started = time.monotonic()
+            pipeline.frame(index, after="source")
+            read_seconds = time.monotonic() - read_started
+            timings = self._timed_stages(pipeline, index, key, source)
+            left_key, right_key = comparison_sides(request.compare)
+            left = pipeline.frame(index, after=left_key)
+            right = pipeline.frame(index, after=right_key)
+            side = describe_side_data(pipeline.side_data(index)) if pipeline.nodes else SideData()
+        finally:
+            pipeline.progress = None
+        if pipeline.is_temporal:
+            with self._lock:
+                if self._shots is None and self._source is source:
+                    self._shots = pipeline.shots()  # detected once; later pipelines start from them
+        if request.compare is None:
+            labels = ("original", "result")
+        else:
+            title = stage_class(request.compare).title
+            labels = (f"before {title}", f"after {title}")
+        return PreviewResult(
+            generation=generation, index=index, left=left, right=right,
+            left_display=to_display(left), right_display=to_display(right),
+            left_label=labels[0], right_label=labels[1], side=side, timings=timings, read_seconds=read_seconds,
+            active=pipeline.active, skipped=list(pipeline.skipped), note=_comparison_note(request, pipeline),
+            seconds=time.monotonic() - started)
+
+    def _timed_stages(self, pipeline: Pipeline, index: int, key: str, source: FrameSource) -> list[StageTiming]:
+        """Run the stages one after another, each over the frames later windows need, timing each."""
+        timings: list[StageTiming] = []
+        if not pipeline.nodes:
+            return timings
+        shot = shot_at(pipeline.shots(), index)
+        for position, node in enumerate(pipeline.nodes):
+            if self._superseded(key, source, scrub_too=True):
+                raise Cancelled()
+            reach = sum(n.radius for n in pipeline.nodes[position + 1:])
+            needed = range(max(shot.start, index - reach), min(shot.end, index + reach + 1))
+            computed = sum(1 for i in needed if node.cache.get(i) is None)
+            started = time.monotonic()
+            for i in needed:
+                pipeline.frame(i, after=node.name)
+            timings.append(StageTiming(node.name, time.monotonic() - started, computed))
+        return timings
+
+
+def _close(source: FrameSource) -> None:
+    close = getattr(source, "close", None)  # in-memory sources have nothing to release
+    if close is not None:
+        close()
+
+
+def _comparison_note(request: PreviewRequest, pipeline: Pipeline) -> str:
+    if request.compare is not None and request.compare not in pipeline.active:
+        title = stage_class(request.compare).title
+        return f"{title} is not running (disabled or not implemented yet): both sides show the same picture"
+    if pipeline.skipped:
+        names = ", ".join(stage_class(n).title for n in pipeline.skipped)
+        return f"bypassed, not implemented yet: {names}"
+    return ""
+
+
+class _CutSignals(QObject):
+    found = Signal(int, object)  # token, list[Shot]
+    failed = Signal(int, str)
+
+
+class CutDetection(QRunnable):
+    """Detects the clip's cuts on its own reader (for the timeline markers and every later preview pipeline)."""
+
+    def __init__(self, path: str, frame_rate: Any, frame_count: int, token: int,
+                 still_wanted: "callable[[int], bool]") -> None:
+        super().__init__()
+        self.path, self.frame_rate, self.frame_count, self.token = path, frame_rate, frame_count, token
+        self.still_wanted = still_wanted
+        self.signals = _CutSignals()
+
+    def run(self) -> None:
+        from restoration.io import open_source
+
+        try:
+            with open_source(self.path, frame_rate=self.frame_rate) as source:
+                cuts = detect_cuts(self._frames(source), source.info.frame_rate)
+        except Cancelled:
+            return
+        except Exception as exc:  # noqa: BLE001 - markers are a convenience; the pipeline detects cuts itself
+            log.warning("cut detection failed: %s", traceback.format_exc())
+            self.signals.failed.emit(self.token, one_line(exc))
+            return
+        self.signals.found.emit(self.token, shots_from_cuts(cuts, self.frame_count))
+
+    def _frames(self, source: FrameSource):
+        for item in source.frames():
+            if not self.still_wanted(self.token):
+                raise Cancelled()
+            yield item

@@ -1,0 +1,477 @@
+"""The desktop application, offscreen: open, scrub, tune, compare, save/reload, render from the queue, errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QEvent, QPointF, QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtGui import QImage, QMouseEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+
+from app.main_window import MainWindow, code_values  # noqa: E402
+from app.preview import PreviewEngine, PreviewRequest  # noqa: E402
+from app.render_queue import RenderJob, parse_progress  # noqa: E402
+from app.side_data import describe_side_data  # noqa: E402
+from app.timecode import format_timecode, parse_timecode, timecode_at  # noqa: E402
+from restoration import stage as stage_module  # noqa: E402
+from restoration.io import open_source  # noqa: E402
+from restoration.params import Param, declare  # noqa: E402
+from restoration.pipeline import ArraySource, StageSetting  # noqa: E402
+from restoration.progress import ProgressPrinter  # noqa: E402
+from restoration.project import load_project  # noqa: E402
+from restoration.stage import FrameWindow, PlaceholderStage, Stage, StageOutput  # noqa: E402
+from media import make_sequence  # noqa: E402
+
+WAIT_MS = 30000
+
+
+# --- test stages (registered in the real stage slots for the duration of a test) -----------------------------------
+class CountingPass(Stage):
+    """Identity stage that records every frame it processes (shows what the per-stage cache saves)."""
+
+    name = "dust"
+    title = "Counting pass"
+    summary = "Test stage: passes frames through and counts them."
+    params = declare(Param("note", "str", "", "Unused text."))
+    processed: list[int] = []
+
+    def process(self, window: FrameWindow, params: Mapping[str, Any], analysis: Any) -> StageOutput:
+        CountingPass.processed.append(window.index)
+        return StageOutput(window.current.copy())
+
+
+class Gain(Stage):
+    """Test stage with a parameter of every kind, a temporal radius and side data of every shape."""
+
+    name = "denoise"
+    title = "Test gain"
+    summary = "Test stage: multiplies the picture."
+    params = declare(
+        Param("gain", "float", 1.0, "Multiplier.", minimum=0.0, maximum=2.0, step=0.05),
+        Param("radius", "int", 0, "Frames averaged on each side.", minimum=0, maximum=2, unit="frames"),
+        Param("invert", "bool", False, "Invert the picture."),
+        Param("channel", "choice", "all", "Channels affected.", choices=("all", "red")),
+        Param("label", "str", "", "A note."),
+        Param("regions", "list", [], "Rectangles [x, y, w, h]."),
+        Param("delay", "float", 0.0, "Seconds to sleep per frame.", minimum=0.0, maximum=1.0, unit="s"),
+    )
+
+    def temporal_radius(self, params: Mapping[str, Any]) -> int:
+        return params["radius"]
+
+    def process(self, window: FrameWindow, params: Mapping[str, Any], analysis: Any) -> StageOutput:
+        time.sleep(params["delay"])
+        frame = np.mean(window.frames, axis=0).astype(np.float32)
+        gained = frame * np.float32(params["gain"])
+        if params["channel"] == "red":
+            gained[..., 1:] = frame[..., 1:]
+        if params["invert"]:
+            gained = 1.0 - gained
+        out = np.clip(gained, 0.0, 1.0).astype(np.float32)
+        side = {"bright": out[..., 0] > 0.5, "levels": {"red": out[..., 0].mean(axis=0).tolist(),
+                                                       "green": out[..., 1].mean(axis=0).tolist()},
+                "gain": params["gain"]}
+        return StageOutput(out, side)
+
+
+class UnfinishedColour(PlaceholderStage):
+    name = "color"
+    title = "Unfinished colour"
+    params = declare(Param("strength", "float", 1.0, "Unused.", minimum=0.0, maximum=1.0))
+
+
+@pytest.fixture
+def test_stages(monkeypatch):
+    stage_module._load_builtin_stages()
+    monkeypatch.setitem(stage_module._REGISTRY, "dust", CountingPass)
+    monkeypatch.setitem(stage_module._REGISTRY, "denoise", Gain)
+    monkeypatch.setitem(stage_module._REGISTRY, "color", UnfinishedColour)
+    CountingPass.processed = []
+
+
+@pytest.fixture
+def clip(tmp_path) -> Path:
+    """An 8-frame 16-bit PNG sequence numbered from 100."""
+    folder = tmp_path / "clip"
+    make_sequence(folder, 8, width=64, height=48, bits=16, start_number=100)
+    return folder
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    def make() -> MainWindow:
+        settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(settings=settings, data_dir=tmp_path / "data", confirm_on_close=False,
+                            monitor_interval_ms=250)
+        qtbot.addWidget(window)
+        window.resize(1280, 800)
+        window.show()
+        return window
+
+    return make
+
+
+@pytest.fixture
+def window(make_window) -> MainWindow:
+    return make_window()
+
+
+def wait_for_frame(qtbot, window: MainWindow, index: int, after_generation: int = 0) -> None:
+    qtbot.waitUntil(lambda: window.last_result is not None and window.last_result.index == index
+                    and window.last_result.generation >= after_generation and not window.preview_busy,
+                    timeout=WAIT_MS)
+
+
+def opened(qtbot, window: MainWindow, clip: Path) -> MainWindow:
+    assert window.open_source(str(clip))
+    wait_for_frame(qtbot, window, 0)
+    return window
+
+
+# --- opening, scrubbing ----------------------------------------------------------------------------------------------
+def test_open_clip_shows_preview_info_and_title(qtbot, window, clip):
+    opened(qtbot, window, clip)
+    result = window.last_result
+    assert window.viewer.has_pictures() and window.viewer.picture_size() == (64, 48)
+    source = open_source(str(clip))
+    assert np.array_equal(result.left, source.frame(0)) and np.array_equal(result.right, source.frame(0))
+    assert window.timeline.count == 8 and "frame 100" in window.timeline.frame_info.text()
+    assert window.timeline.timecode.text() == "00:00:00:00"
+    assert window.source_fields["depth"].text().startswith("16-bit")
+    assert window.windowTitle().startswith("clip")
+    assert window.isWindowModified()  # a new source is an unsaved change
+    qtbot.waitUntil(lambda: window.cuts_done, timeout=WAIT_MS)
+    assert len(window.timeline.shots) == 1
+
+
+def test_scrub_with_timeline_and_keys(qtbot, window, clip):
+    opened(qtbot, window, clip)
+    window.timeline.set_index(5)
+    wait_for_frame(qtbot, window, 5)
+    assert np.array_equal(window.last_result.right, open_source(str(clip)).frame(5))
+    assert window.timeline.timecode.text() == "00:00:00:05" and "frame 105" in window.timeline.frame_info.text()
+    window.activateWindow()
+    window.viewer.setFocus()
+    for key, expected in ((Qt.Key.Key_Right, 6), (Qt.Key.Key_Left, 5), (Qt.Key.Key_End, 7), (Qt.Key.Key_Home, 0)):
+        qtbot.keyClick(window.viewer, key)
+        assert window.timeline.index == expected
+    wait_for_frame(qtbot, window, 0)
+    qtbot.keyClick(window.viewer, Qt.Key.Key_L)  # play
+    qtbot.waitUntil(lambda: window.timeline.index >= 3, timeout=WAIT_MS)
+    qtbot.keyClick(window.viewer, Qt.Key.Key_K)  # stop
+    stopped = window.timeline.index
+    qtbot.wait(150)
+    assert window.timeline.index == stopped and window.timeline.speed == 0
+    scrubber = window.timeline.scrubber
+    qtbot.mouseClick(scrubber, Qt.MouseButton.LeftButton, pos=QPointF(scrubber.x_of(2), 20).toPoint())
+    assert window.timeline.index == 2
+    qtbot.keyClick(window.viewer, Qt.Key.Key_I)
+    window.timeline.set_index(4)
+    qtbot.keyClick(window.viewer, Qt.Key.Key_O)
+    assert window.project.range == (2, 5)
+
+
+# --- stage stack and generated parameter panels -------------------------------------------------------------------
+def test_parameter_panel_is_generated_and_changes_rerender(qtbot, test_stages, window, clip):
+    opened(qtbot, window, clip)
+    stack = window.stack
+    assert not stack.rows["color"].check.isEnabled() and "not implemented" in stack.rows["color"].note.text()
+    stack.rows["denoise"].check.setChecked(True)
+    assert window.project.stages["denoise"].enabled
+    stack.select("denoise")
+    form = window.panel.form
+    assert set(form.rows) == set(Gain.params.names())
+    row = form.rows["gain"]
+    assert row.slider is not None and "Multiplier." in row.spin.toolTip() and row.spin.maximum() == 2.0
+    assert form.rows["radius"].spin.suffix() == " frames"
+    before = window.engine.generation
+    row.spin.setValue(0.5)
+    assert window.project.stages["denoise"].params["gain"] == 0.5 and window.isWindowModified()
+    wait_for_frame(qtbot, window, 0, after_generation=before + 1)
+    source = open_source(str(clip)).frame(0)
+    assert np.allclose(window.last_result.right, source * 0.5, atol=1e-6)
+    assert np.array_equal(window.last_result.left, source)
+    assert [t.stage for t in window.last_result.timings] == ["denoise"]
+    assert window.stack.rows["denoise"].note.text().endswith("ms")
+    # the slider drives the same value; reset-to-default per parameter and per stage
+    row.slider.setValue(row.scale.to_ticks(1.5))
+    assert window.project.stages["denoise"].params["gain"] == 1.5 and row.spin.value() == 1.5
+    row.reset.click()
+    assert window.project.stages["denoise"].params["gain"] == 1.0
+    form.rows["invert"].check.setChecked(True)
+    form.rows["channel"].combo.setCurrentText("red")
+    window.panel.reset_button.click()
+    assert Gain.params.resolve(window.project.stages["denoise"].params) == Gain.params.defaults()
+    assert not form.rows["invert"].check.isChecked() and not form.rows["gain"].reset.isEnabled()
+
+
+def test_toggle_stage_and_compare_before_after_a_stage(qtbot, test_stages, window, clip):
+    opened(qtbot, window, clip)
+    window.project.stages["denoise"].params["gain"] = 0.25
+    window.stack.rows["denoise"].check.setChecked(True)
+    wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
+    source = open_source(str(clip)).frame(0)
+    assert np.allclose(window.last_result.right, source * 0.25, atol=1e-6)
+    assert window.last_result.side.overlays and window.last_result.side.plots
+    window.set_overlay("denoise/bright", True)
+    assert window.viewer.visible_overlays() == ["denoise/bright"]
+    window.stack.rows["dust"].check.setChecked(True)
+    window.set_compare("denoise")
+    wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
+    result = window.last_result
+    assert result.left_label == "before Test gain" and np.array_equal(result.left, source)
+    window.stack.rows["denoise"].check.setChecked(False)
+    wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
+    assert np.array_equal(window.last_result.right, source)
+    assert "not running" in window.viewer.banner.text()
+
+
+def test_unchanged_stages_keep_their_cache_when_a_later_stage_is_tuned(qtbot, test_stages, window, clip):
+    opened(qtbot, window, clip)
+    window.stack.rows["dust"].check.setChecked(True)
+    window.stack.rows["denoise"].check.setChecked(True)
+    wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
+    counted = len(CountingPass.processed)
+    assert counted >= 1
+    window.set_param("denoise", "gain", 0.3)
+    wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
+    assert np.allclose(window.last_result.right, open_source(str(clip)).frame(0) * 0.3, atol=1e-6)
+    assert len(CountingPass.processed) == counted  # the counting stage's output came from its cache
+
+
+def test_stale_preview_requests_are_dropped(qtbot, test_stages):
+    frames = [np.full((24, 32, 3), i / 10, np.float32) for i in range(6)]
+    engine = PreviewEngine()
+    engine.set_source(ArraySource(frames))
+    shown = []
+    engine.finished.connect(shown.append)
+    settings = {"denoise": StageSetting(True, {"delay": 0.05})}
+    for index in range(6):
+        engine.request(PreviewRequest(index, settings))
+    qtbot.waitUntil(lambda: bool(shown) and shown[-1].generation == engine.generation, timeout=WAIT_MS)
+    assert engine.wait(WAIT_MS)
+    assert shown[-1].index == 5 and np.allclose(shown[-1].right, frames[5])
+    assert len(shown) < 6
+    engine.shutdown()
+
+
+# --- viewer --------------------------------------------------------------------------------------------------------
+def _drag(widget, start: QPointF, end: QPointF) -> None:
+    for kind, pos, buttons in ((QEvent.Type.MouseButtonPress, start, Qt.MouseButton.LeftButton),
+                               (QEvent.Type.MouseMove, end, Qt.MouseButton.LeftButton),
+                               (QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton)):
+        button = Qt.MouseButton.NoButton if kind == QEvent.Type.MouseMove else Qt.MouseButton.LeftButton
+        event = QMouseEvent(kind, pos, widget.mapToGlobal(pos), button, buttons, Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(widget, event)
+
+
+def test_split_divider_drags_and_zoom_is_shared(qtbot, window, clip):
+    opened(qtbot, window, clip)
+    viewer = window.viewer
+    window.set_view("split")
+    assert viewer.divider == 0.5
+    middle = QPointF(viewer.divider_x(), viewer.height() / 2)
+    _drag(viewer, middle, QPointF(viewer.width() * 0.25, viewer.height() / 2))
+    assert viewer.divider == pytest.approx(0.25, abs=0.01)
+    window.set_view("side")
+    window.act_200.trigger()
+    assert viewer.scale() == 2.0 and "200 %" in window.zoom_label.text()
+    left, right = viewer._panes()
+    assert viewer.picture_point(left.center()) == viewer.picture_point(right.center())
+    _drag(viewer, left.center(), left.center() + QPointF(10, 0))  # pan in one pane moves both
+    assert viewer.picture_point(left.center()) == viewer.picture_point(right.center())
+    assert viewer.picture_point(left.center()).x() == pytest.approx(32 - 5)
+    window.act_fit.trigger()
+    assert viewer.is_fit()
+
+
+def test_pixel_readout_shows_source_code_values(qtbot, window, clip):
+    opened(qtbot, window, clip)
+    viewer = window.viewer
+    pane = viewer._panes()[0]
+    rect = viewer._picture_rect(pane)
+    x, y = 10, 20
+    pos = QPointF(rect.left() + (x + 0.5) * viewer.scale(), rect.top() + (y + 0.5) * viewer.scale())
+    qtbot.mouseMove(viewer, pos.toPoint())
+    expected = code_values(open_source(str(clip)).frame(0)[y, x], 16)
+    assert f"x   {x} y   {y}" in window.pixel_label.text()
+    assert expected in window.pixel_label.text() and "16-bit code values" in window.pixel_label.text()
+    assert code_values(np.array([0.0, 1.0, 0.5]), 10) == "   0 1023  512"
+
+
+# --- projects ------------------------------------------------------------------------------------------------------
+def test_project_save_and_reload_round_trips_every_parameter(qtbot, test_stages, make_window, clip, tmp_path):
+    window = opened(qtbot, make_window(), clip)
+    window.stack.rows["denoise"].check.setChecked(True)
+    window.stack.select("denoise")
+    rows = window.panel.form.rows
+    rows["gain"].spin.setValue(1.35)
+    rows["radius"].slider.setValue(2)
+    rows["invert"].check.setChecked(True)
+    rows["channel"].combo.setCurrentText("red")
+    rows["label"].line.setText("reel 3")
+    rows["label"].line.editingFinished.emit()
+    rows["regions"].line.setText("[[1, 2, 3, 4]]")
+    rows["regions"].line.editingFinished.emit()
+    window.set_param("color", "strength", 0.4)  # a placeholder stage's settings are kept too
+    window.timeline.set_index(1)
+    window.timeline.mark_in()
+    window.timeline.set_index(6)
+    window.timeline.mark_out()
+    expected = {"gain": 1.35, "radius": 2, "invert": True, "channel": "red", "label": "reel 3",
+                "regions": [[1, 2, 3, 4]], "delay": 0.0}
+    assert Gain.params.resolve(window.project.stages["denoise"].params) == expected
+    path = tmp_path / "reel3.json"
+    assert window._save_to(path)
+    assert not window.isWindowModified() and window.windowTitle().startswith("reel3")
+    saved = json.loads(path.read_text())
+    assert saved["stages"]["denoise"] == {"enabled": True, "params": expected}
+    assert saved["range"] == [1, 7] and saved["stages"]["color"]["params"] == {"strength": 0.4}
+
+    other = make_window()
+    assert other.open_project(str(path))
+    wait_for_frame(qtbot, other, 0)
+    assert other.project.to_dict() == load_project(path).to_dict()
+    assert other.project.to_dict()["stages"] == saved["stages"]
+    assert other.project.range == (1, 7) and other.timeline.in_out() == (1, 7)
+    assert other.stack.rows["denoise"].check.isChecked() and not other.isWindowModified()
+    other.stack.select("denoise")
+    shown = other.panel.form.rows
+    assert shown["gain"].spin.value() == 1.35 and shown["channel"].combo.currentText() == "red"
+    assert shown["regions"].line.text() == "[[1, 2, 3, 4]]" and shown["invert"].check.isChecked()
+
+
+def test_autosave_is_offered_back_after_a_crash(qtbot, make_window, clip, tmp_path):
+    window = opened(qtbot, make_window(), clip)
+    window.set_param("deflicker", "window", 9)
+    window.write_autosave()
+    assert window.autosave.path.is_file()
+    window.autosave._lock.unlock()  # as if the session had died without cleaning up
+    survivor = make_window()
+    orphans = survivor.autosave.orphans()
+    assert [o.path for o in orphans] == [window.autosave.path]
+    assert survivor.recover(orphans[0])
+    assert survivor.project.stages["deflicker"].params["window"] == 9 and survivor.isWindowModified()
+    assert survivor.project.source == str(clip)
+
+
+def test_preset_applies_stage_settings_and_keeps_the_source(qtbot, window, clip):
+    opened(qtbot, window, clip)
+    window.apply_preset("archival-master")
+    assert window.project.source == str(clip)
+    assert window.project.stages["stabilize"].params["border"] == "fill"
+    assert window.stack.rows["stabilize"].check.isChecked() == window.project.stages["stabilize"].enabled
+
+
+# --- errors -----------------------------------------------------------------------------------------------------------
+def _capture_dialog(found: list[str]) -> None:
+    def close() -> None:
+        dialog = QApplication.activeModalWidget()
+        if isinstance(dialog, QMessageBox):
+            found.append(dialog.text())
+            dialog.done(0)
+        else:
+            QTimer.singleShot(20, close)
+
+    QTimer.singleShot(20, close)
+
+
+def test_unreadable_file_shows_a_one_line_error_dialog(qtbot, window, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"this is not a video" * 50)
+    shown: list[str] = []
+    _capture_dialog(shown)
+    assert not window.open_source(str(broken))
+    assert len(shown) == 1 and "broken.mp4" in shown[0] and "Traceback" not in shown[0]
+    assert window.source is None and window.errors == [shown[0].splitlines()[0]]
+
+
+# --- render queue ---------------------------------------------------------------------------------------------------
+def test_render_from_the_queue_writes_the_master(qtbot, window, clip, tmp_path):
+    opened(qtbot, window, clip)
+    project, in_out = window._project_for_queue()
+    output = tmp_path / "out" / "master.mkv"
+    output.parent.mkdir()
+    job = window.queue.add_job(RenderJob(project.to_dict(), output, "ffv1"))
+    with qtbot.waitSignal(window.queue.job_finished, timeout=120000):
+        window.queue.buttons["start"].click()
+    assert job.state == "done", job.log
+    assert job.total == 8 and job.done == 8
+    with open_source(str(output)) as master, open_source(str(clip)) as source:
+        assert len(master) == 8 and np.array_equal(master.frame(3), source.frame(3))
+    assert window.queue.table.item(0, 3).text() == "done"
+
+
+def test_failed_render_reports_the_core_message(qtbot, window, clip, tmp_path):
+    opened(qtbot, window, clip)
+    project, _ = window._project_for_queue()
+    output = tmp_path / "exists.mkv"
+    output.write_bytes(b"x")
+    job = window.queue.add_job(RenderJob(project.to_dict(), output, "ffv1"))
+    with qtbot.waitSignal(window.queue.job_finished, timeout=120000):
+        window.queue.start()
+    assert job.state == "failed" and "already exists" in job.message
+    assert output.read_bytes() == b"x"
+
+
+def test_progress_lines_of_the_cli_are_understood():
+    stream = io.StringIO()
+    printer = ProgressPrinter(stream)
+    printer("render", 1, 40)
+    job = RenderJob({}, Path("x.mkv"), "ffv1")
+    assert parse_progress(job, stream.getvalue().splitlines()[0])
+    assert (job.phase, job.done, job.total) == ("rendering", 1, 40) and job.eta
+    assert parse_progress(job, "analyze dust: 12/40 frames,  3.50 fps, ETA 00:08")
+    assert (job.phase, job.done, job.fps, job.eta) == ("analysing dust", 12, 3.5, "00:08")
+    assert parse_progress(job, "filmrestore: error: x.mkv: already exists") and job.message == "x.mkv: already exists"
+
+
+# --- screenshot entry point, small helpers ------------------------------------------------------------------------
+def test_screenshot_entry_point_writes_the_window(qtbot, clip, tmp_path, monkeypatch):
+    from app.__main__ import main
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    out = tmp_path / "shot.png"
+    assert main(["--screenshot", str(out), "--open", str(clip), "--frame", "3", "--view", "side",
+                 "--size", "1280x800"]) == 0
+    image = QImage(str(out))
+    assert image.width() >= 1280 and image.height() >= 800
+    assert main(["--screenshot", str(tmp_path / "bad.png"), "--open", str(tmp_path / "missing.mov")]) == 2
+
+
+def test_timecodes():
+    assert timecode_at(0, 24) == "00:00:00:00" and timecode_at(49, 25) == "00:00:01:24"
+    assert timecode_at(24 * 3600, 24) == "01:00:00:00"
+    assert timecode_at(10, 24, "01:00:00:00") == "01:00:00:10"
+    ntsc = 30000 / 1001
+    from fractions import Fraction
+
+    rate = Fraction(30000, 1001)
+    assert format_timecode(1800, rate, drop_frame=True) == "00:01:00;02"  # frames 00 and 01 are skipped
+    assert format_timecode(17982, rate, drop_frame=True) == "00:10:00;00"
+    assert parse_timecode("00:01:00;02", rate) == 1800
+    assert timecode_at(0, rate, "01:00:00;00") == "01:00:00;00" and ntsc > 29
+
+
+def test_side_data_is_sorted_into_overlays_plots_and_values():
+    codes = np.zeros((20, 30), np.uint8)
+    codes[2:4, 5:9] = 2
+    side = describe_side_data({"dust": {"defects": codes, "components": [{"bbox": [5, 2, 4, 2]}],
+                                        "fraction": 0.01},
+                               "stabilize": {"weave": {"dx": [0.1, -0.2, 0.3], "dy": [0.0, 0.1, 0.2]},
+                                             "pose": np.eye(3)}})
+    assert [o.key for o in side.overlays] == ["dust/defects"]
+    assert side.overlays[0].alpha.max() == 255 and side.overlays[0].alpha.sum() == 255 * 8
+    assert [p.key for p in side.plots] == ["stabilize/weave", "stabilize/pose"]
+    assert set(side.plots[0].series) == {"dx", "dy"}
+    values = dict(side.values)
+    assert any("components" in k and v == "1 record" for k, v in values.items())
