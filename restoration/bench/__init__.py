@@ -1,0 +1,55 @@
+"""`filmrestore bench`: our stages against the open peers on a fixed simulated corpus; writes JSON and REPORT.md.
+
+Wire into a CLI with `add_arguments(parser)` and `run_from_args(args)`, or call `main(argv)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from restoration.bench.corpus import DATA_ENV, DataMissing, default_data_dir
+from restoration.bench.runner import STAGES, default_out, run_bench
+
+__all__ = ["add_arguments", "main", "run_bench", "run_from_args"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bench's options on an (sub)parser."""
+    parser.add_argument("--stage", choices=[*STAGES, "all"], default="all", help="stage to benchmark (default all)")
+    parser.add_argument("--quick", action="store_true",
+                        help="reduced corpus and fixed peer settings: finishes in a few minutes")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for <stage>.json (default bench/results/ in the repository)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help=f"test media folder (default ${DATA_ENV}, else ../shared/data beside the repository)")
+    parser.add_argument("--report", type=Path, default=None,
+                        help="report to regenerate (default bench/REPORT.md for the default --out, "
+                             "else OUT/REPORT.md)")
+    parser.add_argument("--profile", choices=["full", "quick", "tiny"], default=None,
+                        help=argparse.SUPPRESS)  # corpus size override, for tests
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run the bench from parsed arguments; 0 on success, 2 with a one-line message when the data is missing."""
+    data = args.data if args.data is not None else default_data_dir()
+    out = args.out if args.out is not None else default_out()
+    try:
+        run_bench(args.stage, args.quick, out, data, profile=getattr(args, "profile", None),
+                  report=getattr(args, "report", None))
+    except DataMissing as exc:
+        print(f"filmrestore bench: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="filmrestore bench", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

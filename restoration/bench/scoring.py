@@ -1,0 +1,228 @@
+"""Each stage's figures of merit for one method's output on one corpus clip (metrics from restoration.metrics).
+
+`score(stage, clip, output, baseline)` returns (metrics, series): metrics are plain numbers for the tables,
+series are short per-frame or per-frequency lists for the plots. `baseline` is a per-clip dict where figures of
+the input and of the ground truth itself are kept once computed (e.g. the input's flicker index).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from restoration import metrics as M
+from restoration.bench.corpus import Clip
+
+CHANGE_THRESHOLD = 2.0 / 255.0
+MIN_DEFECT_PX = 3
+PAN_CHECK_MIN_FRAMES = 3
+
+Metrics = dict[str, float]
+Series = dict[str, Any]
+
+
+# What the full run tunes each peer's setting by: (metric, higher is better, clip roles averaged over).
+TUNING_KEY: dict[str, tuple[str, bool, tuple[str, ...]]] = {
+    "dust": ("object_f1", True, ("damaged",)),
+    "stabilize": ("jitter_px", False, ("weave",)),
+    "deflicker": ("flicker_reduction_pct", True, ("flicker",)),
+    "denoise": ("psnr", True, ("grain",)),
+    "color": ("de2000_mean", False, ("fade",)),
+    "sr": ("psnr_y", True, ("sr-stills", "sr-video")),
+}
+
+
+def tile(frames: list[np.ndarray], gap: int = 0) -> np.ndarray:
+    """Frames side by side, so a per-clip figure comes from one call; a `gap` px empty column between them keeps
+    connected regions from joining across frames."""
+    if gap == 0:
+        return np.concatenate(frames, axis=1)
+    pad = [(0, 0), (0, gap)] + [(0, 0)] * (frames[0].ndim - 2)
+    return np.concatenate([np.pad(f, pad) for f in frames], axis=1)
+
+
+def change_masks(output: list[np.ndarray], source: list[np.ndarray], threshold: float = CHANGE_THRESHOLD
+                 ) -> list[np.ndarray]:
+    """Per frame, the pixels a method changed by more than `threshold` in any channel: its de-facto defect map."""
+    return [np.abs(o - s).max(axis=2) > threshold for o, s in zip(output, source)]
+
+
+def _cached(baseline: dict[str, Any], key: str, compute: Callable[[], Any]) -> Any:
+    if key not in baseline:
+        baseline[key] = compute()
+    return baseline[key]
+
+
+def _finite(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+# ------------------------------------------------------------------------------------------------------------
+
+
+def score_dust(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> tuple[Metrics, Series]:
+    source = clip.degraded
+    if clip.role == "film":
+        return {"changed_pct": 100 * M.changed_fraction(tile(out), tile(source))}, {}
+    changed = change_masks(out, source)
+    pred = tile(changed)
+    if clip.role == "clean":
+        empty = np.zeros_like(pred)
+        return {"fp_area_pct": 100 * M.false_positive_area(pred, empty),
+                "psnr": M.psnr(tile(out), tile(clip.truth))}, {}
+    masks = clip.damage_masks
+    true = tile(masks)
+    scores = M.detection_scores(tile(changed, gap=1), tile(masks, gap=1), min_size=MIN_DEFECT_PX)
+    truth, damaged, repaired = tile(clip.truth), tile(source), tile(out)
+    metrics = {k: float(scores[k]) for k in ("object_f1", "object_precision", "object_recall", "pixel_f1",
+                                              "pixel_precision", "pixel_recall")}
+    metrics |= {"fp_area_pct": 100 * M.false_positive_area(pred, true),
+                "changed_outside_pct": 100 * M.changed_fraction(repaired, damaged, mask_exclude=true,
+                                                                threshold=CHANGE_THRESHOLD),
+                "true_defects": float(scores["true_defects"])}
+    for label, part in (("", masks), ("_dust", clip.defect_masks), ("_scratch", clip.scratch_masks)):
+        if part is None:
+            continue
+        region = tile(part)
+        before = _cached(baseline, f"psnr_in{label}", lambda: M.psnr_inside(damaged, truth, region))
+        after = M.psnr_inside(repaired, truth, region)
+        metrics[f"psnr_in{label}_mask"] = after
+        metrics[f"psnr_in{label}_mask_gain_db"] = after - before
+    return metrics, {}
+
+
+def _shifts(out: list[np.ndarray], truth: list[np.ndarray]) -> np.ndarray:
+    return np.array([M.frame_shift(o, t) for o, t in zip(out, truth)])
+
+
+def score_stabilize(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> tuple[Metrics, Series]:
+    if clip.role == "film":
+        steps = np.array([M.frame_shift(out[t + 1], out[t]) for t in range(len(out) - 1)])
+        return {"interframe_shift_px": float(np.sqrt(np.mean(np.sum(steps ** 2, axis=1))))}, {}
+    shifts = _shifts(out, clip.truth)
+    jitter = M.jitter_from_transforms(shifts, np.zeros_like(shifts))
+    metrics: Metrics = {"jitter_px": jitter}
+    n = len(out)
+    if n >= PAN_CHECK_MIN_FRAMES:
+        # pan kept: the linear drift of the picture against the truth over the clip (px gained or lost)
+        t = np.arange(n, dtype=np.float64)
+        slopes = [np.polyfit(t, shifts[:, axis], 1)[0] for axis in (0, 1)]
+        metrics["pan_error_px"] = float(math.hypot(*slopes) * (n - 1))
+    truth = np.stack(clip.truth)
+    blank = (np.stack(out).max(axis=3) < 1.0 / 255.0) & (truth.max(axis=3) > 4.0 / 255.0)
+    metrics["black_border_pct"] = 100 * float(blank.mean())
+    return metrics, {"shift_x": shifts[:, 0].round(4).tolist(), "shift_y": shifts[:, 1].round(4).tolist()}
+
+
+def _mean_luma(frames: list[np.ndarray]) -> list[float]:
+    return [round(float(M.luma(f).mean()), 5) for f in frames]
+
+
+def score_deflicker(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> tuple[Metrics, Series]:
+    if clip.role == "film":
+        before = _cached(baseline, "flicker_in", lambda: M.flicker_index(clip.degraded))
+        after = M.flicker_index(out)
+        return {"flicker_index": after, "flicker_reduction_pct": 100 * (1 - after / before) if before else 0.0}, {
+            "mean_luma": _mean_luma(out)}
+    if clip.role == "flicker-free":
+        psnr_in = _cached(baseline, "psnr_in", lambda: M.psnr(tile(clip.degraded), tile(clip.truth)))
+        psnr_out = M.psnr(tile(out), tile(clip.truth))
+        return {"psnr": psnr_out, "psnr_loss_db": psnr_in - psnr_out}, {}
+    before = _cached(baseline, "flicker_in", lambda: M.flicker_index(clip.degraded, clip.truth))
+    before_local = _cached(baseline, "flicker_local_in", lambda: M.flicker_index_local(clip.degraded, clip.truth))
+    after = M.flicker_index(out, clip.truth)
+    after_local = M.flicker_index_local(out, clip.truth)
+    return {"flicker_index": after, "flicker_reduction_pct": 100 * (1 - after / before) if before else 0.0,
+            "flicker_local": after_local,
+            "flicker_local_reduction_pct": 100 * (1 - after_local / before_local) if before_local else 0.0,
+            "psnr": M.psnr(tile(out), tile(clip.truth))}, {"mean_luma": _mean_luma(out),
+                                                           "truth_mean_luma": _mean_luma(clip.truth)}
+
+
+IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+
+
+def _noise_sigma(frames: list[np.ndarray]) -> float:
+    """Blind noise std of the luma (Immerkær 1996: mean |Laplacian difference| · sqrt(π/2) / 6), mean over frames."""
+    import cv2
+
+    sigmas = []
+    for frame in frames:
+        response = cv2.filter2D(M.luma(frame), cv2.CV_32F, IMMERKAER)[1:-1, 1:-1]
+        sigmas.append(float(np.abs(response).mean()) * math.sqrt(math.pi / 2) / 6.0)
+    return float(np.mean(sigmas))
+
+
+def score_denoise(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> tuple[Metrics, Series]:
+    if clip.role == "film":
+        before = _cached(baseline, "sigma_in", lambda: _noise_sigma(clip.degraded))
+        after = _noise_sigma(out)
+        return {"noise_sigma": after, "noise_reduction_pct": 100 * (1 - after / before) if before else 0.0,
+                "changed_pct": 100 * M.changed_fraction(tile(out), tile(clip.degraded))}, {}
+    truth = clip.truth
+    warp_truth = _cached(baseline, "warp_truth", lambda: M.warping_error(truth, truth))
+    warp = M.warping_error(out, truth)
+    residual = [o - t for o, t in zip(out, truth)]
+    metrics: Metrics = {"psnr": M.psnr(tile(out), tile(truth)),
+                        "ssim": float(np.mean([M.ssim(o, t) for o, t in zip(out, truth)])),
+                        "warping_error": warp, "warping_excess_pct": 100 * (warp / warp_truth - 1)
+                        if warp_truth else 0.0}
+    series: Series = {}
+    if clip.grain is not None:
+        _, true_nlf, _ = _cached(baseline, "true_nlf", lambda: M.noise_level_function(clip.grain, truth))
+        _, kept_nlf, _ = M.noise_level_function(residual, truth)
+        # grain left in the output relative to the grain put in (0 % for a perfect 'remove', ~100 % for 'keep')
+        valid = np.isfinite(kept_nlf) & np.isfinite(true_nlf) & (true_nlf > 0)
+        metrics["grain_kept_pct"] = 100 * float(np.mean(kept_nlf[valid] / true_nlf[valid])) if valid.any() else 0.0
+        metrics["grain_nlf_error"] = M.nlf_error(kept_nlf, true_nlf)
+        metrics["grain_spectrum_corr"] = M.spectrum_correlation(residual, clip.grain)
+        freq, power = M.radial_power_spectrum(residual)
+        series = {"residual_spectrum_freq": freq.round(4).tolist(), "residual_spectrum": power.tolist()}
+        if "grain_spectrum" not in baseline:
+            baseline["grain_spectrum"] = M.radial_power_spectrum(clip.grain)[1].tolist()
+    return metrics, series
+
+
+def score_color(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> tuple[Metrics, Series]:
+    chroma_in = _cached(baseline, "chroma_in", lambda: M.chroma_mean(clip.degraded))
+    chroma_out = M.chroma_mean(out)
+    stability = M.colour_stability(out)
+    if clip.role in ("film", "bw"):
+        return {"chroma_mean": chroma_out, "chroma_change": chroma_out - chroma_in,
+                "colour_stability": stability}, {}
+    mean, p95 = M.delta_e2000(tile(out), tile(clip.truth))
+    truth_stability = _cached(baseline, "stability_truth", lambda: M.colour_stability(clip.truth))
+    return {"de2000_mean": mean, "de2000_p95": p95, "colour_stability": stability,
+            "stability_excess": stability - truth_stability}, {}
+
+
+def score_sr(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> tuple[Metrics, Series]:
+    psnrs = [M.psnr_y(o, t, border=clip.scale) for o, t in zip(out, clip.truth)]
+    ssims = [M.ssim_y(o, t, border=clip.scale) for o, t in zip(out, clip.truth)]
+    metrics: Metrics = {"psnr_y": float(np.mean(psnrs)), "ssim_y": float(np.mean(ssims))}
+    if clip.role == "sr-video" and len(out) > 1:
+        warp_truth = _cached(baseline, "warp_truth", lambda: M.warping_error(clip.truth, clip.truth))
+        metrics["warping_error"] = M.warping_error(out, clip.truth)
+        metrics["warping_error_truth"] = warp_truth
+    series = {"per_image_psnr_y": dict(zip(clip.labels, [round(p, 3) for p in psnrs]))} if clip.labels else {}
+    return metrics, series
+
+
+SCORERS: dict[str, Callable[[Clip, list[np.ndarray], dict[str, Any]], tuple[Metrics, Series]]] = {
+    "dust": score_dust, "stabilize": score_stabilize, "deflicker": score_deflicker, "denoise": score_denoise,
+    "color": score_color, "sr": score_sr,
+}
+
+
+def score(stage: str, clip: Clip, output: list[np.ndarray], baseline: dict[str, Any]) -> tuple[Metrics, Series]:
+    """The stage's metrics for one output (non-finite values become None, i.e. JSON null)."""
+    if len(output) != len(clip.degraded):
+        raise ValueError(f"{clip.name}: method returned {len(output)} frames for {len(clip.degraded)}")
+    for o, t in zip(output, clip.truth or clip.degraded):
+        if o.shape != t.shape:
+            raise ValueError(f"{clip.name}: output frame {o.shape} does not match the reference {t.shape}")
+    metrics, series = SCORERS[stage](clip, output, baseline)
+    return {k: _finite(v) for k, v in metrics.items()}, series

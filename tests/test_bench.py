@@ -1,0 +1,194 @@
+"""The benchmark: peers through PyAV's filter graph (and the ffmpeg binary), the corpus, scoring and a tiny run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from restoration.bench import corpus as C
+from restoration.bench import main
+from restoration.bench import peers as P
+from restoration.bench.runner import OURS, PLACEHOLDER, run_bench
+from restoration.bench.scoring import score
+from restoration.stage import stage_class
+
+
+def _flat_clip(n: int = 5, h: int = 32, w: int = 48, level: float = 0.5) -> list[np.ndarray]:
+    return [np.full((h, w, 3), level, np.float32) for _ in range(n)]
+
+
+def test_tmedian_removes_a_one_frame_spike_through_pyav():
+    frames = _flat_clip()
+    frames[2][10:14, 20:24] = 1.0
+    peer = P.peer("tmedian")
+    assert peer.backend() == "pyav"
+    out = peer.run(frames, {"radius": 1})
+    assert len(out) == len(frames) and out[0].shape == frames[0].shape
+    assert abs(float(out[2][12, 22, 0]) - 0.5) < 1e-3          # the spike is gone
+    assert np.abs(out[0] - 0.5).max() < 1e-3                      # mirrored edges: first frame intact
+
+
+def test_filter_frames_keeps_order_and_count():
+    frames = [np.full((16, 16, 3), i / 10, np.float32) for i in range(7)]
+    out = P.filter_frames(frames, [("null", "")])
+    assert [round(float(f[0, 0, 0]), 3) for f in out] == [round(i / 10, 3) for i in range(7)]
+    out = P.filter_frames(frames, [("tmedian", "radius=2")], pad=2, drop=2)
+    assert len(out) == 7
+    # a monotonic ramp's temporal median is the ramp itself, away from the mirrored edges
+    assert [round(float(f[0, 0, 0]), 2) for f in out[2:5]] == [0.2, 0.3, 0.4]
+
+
+def test_deflicker_evens_out_alternating_brightness():
+    rng = np.random.default_rng(1)
+    base = (0.3 + 0.4 * rng.random((48, 64, 1))).astype(np.float32).repeat(3, axis=2)
+    frames = [np.clip(base * (1.1 if i % 2 else 0.9), 0, 1) for i in range(10)]
+    out = P.peer("deflicker").run(frames, {"size": 5, "mode": "am"})
+    before = np.std([f.mean() for f in frames])
+    after = np.std([f.mean() for f in out[2:-2]])
+    assert after < 0.5 * before
+
+
+def test_colorlevels_auto_stretches_a_compressed_range():
+    rng = np.random.default_rng(2)
+    frames = [(0.2 + 0.4 * rng.random((40, 40, 3))).astype(np.float32) for _ in range(3)]
+    out = P.peer("colorlevels").run(frames, {"clip_percent": 0.5})
+    stack = np.stack(out)
+    assert stack.min() < 0.02 and stack.max() > 0.98
+
+
+def test_cv2_nlmeans_and_sr_peers_shapes():
+    rng = np.random.default_rng(3)
+    clean = np.full((32, 32, 3), 0.5, np.float32)
+    noisy = [np.clip(clean + rng.normal(0, 0.05, clean.shape).astype(np.float32), 0, 1) for _ in range(2)]
+    out = P.peer("cv2_nlmeans").run(noisy, {"h": 10.0, "template": 7, "search": 21})
+    assert np.abs(out[0] - clean).mean() < 0.5 * np.abs(noisy[0] - clean).mean()
+    up = P.peer("lanczos").run([clean[:8, :12]], {"scale": 4})
+    assert up[0].shape == (32, 48, 3)
+
+
+@pytest.mark.skipif(P.ffmpeg_binary() is None, reason="ffmpeg binary not installed")
+def test_binary_peer_hqdn3d_denoises():
+    rng = np.random.default_rng(4)
+    clean = np.full((32, 48, 3), 0.5, np.float32)
+    noisy = [np.clip(clean + rng.normal(0, 0.04, clean.shape).astype(np.float32), 0, 1) for _ in range(6)]
+    peer = P.peer("hqdn3d")
+    assert peer.backend() == "ffmpeg-binary"
+    out = peer.run(noisy, {"luma_spatial": 13.0})
+    assert len(out) == 6
+    assert np.abs(out[3] - clean).mean() < 0.6 * np.abs(noisy[3] - clean).mean()
+
+
+def test_peer_without_ffmpeg_binary_is_reported_unavailable(monkeypatch):
+    monkeypatch.setattr(P.shutil, "which", lambda name: None)
+    assert P.peer("hqdn3d").unavailable() == "unavailable: ffmpeg binary missing"
+    assert P.peer("tmedian").unavailable() is None  # PyAV has it
+    with pytest.raises(P.PeerUnavailable):
+        P.run_vidstab(_flat_clip(), P.peer("vidstab").settings)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# a tiny fake data folder with the layout of ../shared/data
+
+
+def _texture(rng: np.random.Generator, h: int, w: int, grey: bool = False) -> np.ndarray:
+    noise = rng.random((h, w, 1 if grey else 3)).astype(np.float32)
+    smooth = cv2.GaussianBlur(noise, (0, 0), 3)
+    smooth = smooth[..., None] if smooth.ndim == 2 else smooth
+    smooth = (smooth - smooth.min()) / (np.ptp(smooth) + 1e-6)
+    yy, xx = np.mgrid[0:h, 0:w]
+    edges = ((xx // 9 + yy // 13) % 2).astype(np.float32)[..., None]
+    image = 0.15 + 0.5 * smooth + 0.3 * edges
+    return (np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+def _write(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), image if image.ndim == 2 or image.shape[2] == 1 else image[..., ::-1])
+
+
+@pytest.fixture(scope="module")
+def fake_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(5)
+    scene = _texture(rng, 160, 200)
+    for i in range(6):
+        frame = np.ascontiguousarray(scene[8:136, 2 * i:2 * i + 160])
+        _write(root / "Vid4/city/GT" / f"{i:04d}.png", frame)
+        _write(root / "Vid4/city/LRx4" / f"{i:04d}.png", cv2.resize(frame, (40, 32), interpolation=cv2.INTER_AREA))
+    for name in ("baby", "bird"):
+        image = _texture(rng, 64, 64)
+        _write(root / "Set5/GT" / f"{name}.png", image)
+        _write(root / "Set5/LRx4" / f"{name}.png", cv2.resize(image, (16, 16), interpolation=cv2.INTER_AREA))
+    for k in range(1, 15):
+        image = _texture(rng, 140, 160, grey=k == 3)
+        _write(root / "Set14/GT" / f"img_{k:03d}.png", image)
+        _write(root / "Set14/LRx4" / f"img_{k:03d}.png", cv2.resize(image, (40, 35), interpolation=cv2.INTER_AREA))
+    film = _texture(rng, 120, 140, grey=True)
+    for i in range(6):
+        shift = np.roll(film, i % 2, axis=1)
+        _write(root / C.FILM_FOLDER / f"{C.FILM_FIRST + i}.png", shift)
+    return root
+
+
+def test_corpus_is_seeded_and_the_cache_gives_the_same_bytes(fake_data, tmp_path):
+    fresh = C.load_corpus("dust", fake_data, "tiny")
+    cached = C.load_corpus("dust", fake_data, "tiny", cache_dir=tmp_path)
+    again = C.load_corpus("dust", fake_data, "tiny", cache_dir=tmp_path)
+    assert [c.name for c in fresh] == ["city-dust", "barbara-pan-dust", "city-clean", "film"]
+    for a, b, c in zip(fresh, cached, again):
+        assert all(np.array_equal(x, y) and np.array_equal(y, z) for x, y, z in zip(a.degraded, b.degraded, c.degraded))
+    damaged = fresh[0]
+    assert damaged.reference and damaged.damage_masks is not None and any(m.any() for m in damaged.damage_masks)
+    assert not fresh[3].reference
+
+
+def test_dust_scoring_counts_repairs_and_touched_clean_pixels(fake_data):
+    clip = C.load_corpus("dust", fake_data, "tiny")[0]
+    masks = clip.damage_masks
+    # an oracle that puts the truth (with a little noise, as grain would be) back inside the masks only
+    rng = np.random.default_rng(6)
+    oracle = [np.where(m[..., None], np.clip(t + rng.normal(0, 0.01, t.shape), 0, 1).astype(np.float32), d)
+              for m, t, d in zip(masks, clip.truth, clip.degraded)]
+    metrics, _ = score("dust", clip, oracle, {})
+    assert metrics["psnr_in_mask_gain_db"] > 5
+    assert metrics["changed_outside_pct"] == 0
+    untouched, _ = score("dust", clip, list(clip.degraded), {})
+    assert untouched["psnr_in_mask_gain_db"] == 0 and untouched["object_recall"] == 0
+
+
+def test_missing_data_exits_2_with_one_line(tmp_path, capsys):
+    code = main(["--stage", "dust", "--quick", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nowhere" in err and "not found" in err
+
+
+def test_tiny_bench_of_one_stage_writes_json_and_report(fake_data, tmp_path):
+    out = tmp_path / "results"
+    run_bench("deflicker", True, out, fake_data, profile="tiny", cache_dir=tmp_path / "cache", log=lambda s: None)
+    payload = json.loads((out / "deflicker.json").read_text())
+    methods = {r["method"] for r in payload["records"]}
+    assert methods == {"input", OURS, "deflicker"}
+    clips = {c["clip"] for c in payload["corpus"]}
+    assert clips == {"city-flicker", "flowers-pan-flicker", "city-grain", "film"}
+    for record in payload["records"]:
+        assert {"method", "clip", "metrics", "fps", "rss_mb", "params"} <= set(record)
+    peer = [r for r in payload["records"] if r["method"] == "deflicker" and r["clip"] == "city-flicker"][0]
+    assert peer["status"] == "ok" and peer["metrics"]["flicker_reduction_pct"] > 0
+    assert peer["fps"] > 0 and peer["fps_runs"] == 3 and peer["rss_mb"] > 0
+    ours = [r for r in payload["records"] if r["method"] == OURS]
+    if not stage_class("deflicker").implemented:
+        assert all(r["status"] == PLACEHOLDER and r["metrics"] == {} for r in ours)
+    else:
+        assert all(r["status"] == "ok" and r["metrics"] for r in ours)
+    report = (out / "REPORT.md").read_text()
+    assert "## Flicker (`deflicker`)" in report
+    assert "| method | setting | flicker index |" in report
+    assert "| deflicker | size=5, mode=am |" in report
+    if not stage_class("deflicker").implemented:
+        assert f"| **{OURS}** | — | {PLACEHOLDER} |" in report
+    assert (out / "deflicker_luma.png").stat().st_size > 0
