@@ -579,7 +579,10 @@ class MainWindow(QMainWindow):
         job = CutDetection(path, rate, count, token, lambda t: t == self._cut_token and not self._closing)
         job.signals.found.connect(self._cuts_found)
         job.signals.failed.connect(lambda t, message: self._cuts_failed(t, message))
+        job.signals.progress.connect(lambda t, done, total: t == self._cut_token and self.statusBar().showMessage(
+            f"Finding cuts: {done}/{total} frames", 2000))
         self._cut_job = job  # keep the signal object alive while the job runs
+        self.engine.expect_shots()
         QThreadPool.globalInstance().start(job)
 
     def _cuts_found(self, token: int, shots: list[Shot]) -> None:
@@ -593,6 +596,7 @@ class MainWindow(QMainWindow):
     def _cuts_failed(self, token: int, message: str) -> None:
         if token == self._cut_token:
             self.cuts_done = True
+            self.engine.set_shots(None)  # previews detect cuts themselves
             self.statusBar().showMessage(f"Cut detection failed: {message}", 10000)
 
     # =========================================================================================================

@@ -154,6 +154,8 @@ class PreviewEngine(QObject):
         self._generation = 0
         self._source: FrameSource | None = None
         self._shots: list[Shot] | None = None
+        self._shots_ready = threading.Event()  # set when cuts are known, or when nobody is detecting them
+        self._shots_ready.set()
         self._pipeline: Pipeline | None = None
         self._pipeline_key = ""
         self._last_shown = 0.0
@@ -168,15 +170,22 @@ class PreviewEngine(QObject):
                 self._retired.append(self._source)
             self._source = source
             self._shots = None
+            self._shots_ready.set()
             self._generation += 1
             self._pending = None
         if not self._running:
             self._pool.start(_Drain(self))
 
-    def set_shots(self, shots: list[Shot]) -> None:
-        """Cuts found by the timeline's detector: later pipelines start from them instead of detecting again."""
+    def expect_shots(self) -> None:
+        """A detector is finding this source's cuts: temporal previews wait for it rather than detect them twice."""
+        self._shots_ready.clear()
+
+    def set_shots(self, shots: list[Shot] | None) -> None:
+        """Cuts found by the timeline's detector (None: it failed); later pipelines start from them."""
         with self._lock:
-            self._shots = list(shots)
+            if shots is not None:
+                self._shots = list(shots)
+        self._shots_ready.set()
 
     def request(self, request: PreviewRequest) -> int:
         """Queue a preview; returns its generation. Older pending requests are dropped."""
@@ -207,6 +216,7 @@ class PreviewEngine(QObject):
         with self._lock:
             self._pending = None
             self._generation += 1
+        self._shots_ready.set()
         self._pool.waitForDone(-1)
         self._close_retired()
         if self._source is not None:
@@ -270,6 +280,14 @@ class PreviewEngine(QObject):
             shots = self._shots
         old = self._pipeline
         pipeline = Pipeline(source, request.settings, shots=shots, cache_frames=PREVIEW_CACHE_FRAMES)
+        if shots is None and pipeline.is_temporal and not self._shots_ready.is_set():
+            self.signals.progress.emit("cuts", 0, len(source))
+            while not self._shots_ready.wait(0.05):
+                if self._superseded(key, source, scrub_too=False):
+                    raise Cancelled()
+            with self._lock:
+                shots = self._shots
+            pipeline = Pipeline(source, request.settings, shots=shots, cache_frames=PREVIEW_CACHE_FRAMES)
         widen_caches(pipeline)
         if old is not None:
             carry_caches(old, pipeline)
@@ -353,6 +371,7 @@ def _comparison_note(request: PreviewRequest, pipeline: Pipeline) -> str:
 class _CutSignals(QObject):
     found = Signal(int, object)  # token, list[Shot]
     failed = Signal(int, str)
+    progress = Signal(int, int, int)  # token, done, total
 
 
 class CutDetection(QRunnable):
@@ -380,7 +399,9 @@ class CutDetection(QRunnable):
         self.signals.found.emit(self.token, shots_from_cuts(cuts, self.frame_count))
 
     def _frames(self, source: FrameSource):
-        for item in source.frames():
+        for done, item in enumerate(source.frames(), 1):
             if not self.still_wanted(self.token):
                 raise Cancelled()
+            if done % 25 == 0:
+                self.signals.progress.emit(self.token, done, self.frame_count)
             yield item

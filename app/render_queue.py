@@ -186,7 +186,8 @@ class AddRenderDialog(QDialog):
 
     def job(self) -> RenderJob:
         project = self.project.to_dict()
-        project["export"] = dict(project["export"], **self.options.values, format=self.format())
+        options = {k: v for k, v in self.options.values.items() if k not in ("format", "overwrite")}
+        project["export"] = {**project["export"], **options, "format": self.format()}
         project["range"] = list(self.in_out) if (self.ranged.isChecked() and self.in_out) else None
         return RenderJob(project, Path(self.output.text()).expanduser(), self.format(), self.overwrite.isChecked())
 

@@ -159,7 +159,8 @@ def test_scrub_with_timeline_and_keys(qtbot, window, clip):
     wait_for_frame(qtbot, window, 5)
     assert np.array_equal(window.last_result.right, open_source(str(clip)).frame(5))
     assert window.timeline.timecode.text() == "00:00:00:05" and "frame 105" in window.timeline.frame_info.text()
-    window.activateWindow()
+    with qtbot.waitActive(window, timeout=5000):  # shortcuts reach the active window only (real X servers)
+        window.activateWindow()
     window.viewer.setFocus()
     for key, expected in ((Qt.Key.Key_Right, 6), (Qt.Key.Key_Left, 5), (Qt.Key.Key_End, 7), (Qt.Key.Key_Home, 0)):
         qtbot.keyClick(window.viewer, key)
@@ -475,3 +476,49 @@ def test_side_data_is_sorted_into_overlays_plots_and_values():
     assert set(side.plots[0].series) == {"dx", "dy"}
     values = dict(side.values)
     assert any("components" in k and v == "1 record" for k, v in values.items())
+
+
+def test_monitor_labels_gpu_and_cpu_readings_for_what_they_are(qtbot, monkeypatch):
+    from types import SimpleNamespace
+
+    from app.monitor import MonitorPanel, ResourceProbe
+
+    cpu = ResourceProbe()
+    if not cpu.cuda:
+        reading = cpu.sample()
+        assert not reading.gpu and reading.used_mib > 0
+        assert MonitorPanel.describe(reading).startswith("<b>No GPU</b> — this process")
+    gib = 1 << 30
+    fake_cuda = SimpleNamespace(is_available=lambda: True, get_device_name=lambda i: "Test GPU",
+                                mem_get_info=lambda: (30 * gib, 80 * gib))
+    monkeypatch.setitem(__import__("sys").modules, "torch", SimpleNamespace(cuda=fake_cuda))
+    monkeypatch.setitem(__import__("sys").modules, "pynvml", None)  # NVML absent: utilisation is n/a
+    gpu = ResourceProbe()
+    reading = gpu.sample()
+    assert reading.gpu and reading.used_mib == 50 * 1024 and reading.free_mib == 30 * 1024
+    text = MonitorPanel.describe(reading)
+    assert "Test GPU" in text and "51,200 MiB used" in text and "n/a" in text
+    panel = MonitorPanel(interval_ms=60000)
+    qtbot.addWidget(panel)
+    panel.refresh()
+    assert "GPU memory" in panel.memory_plot.getPlotItem().titleLabel.text
+    panel.timer.stop()
+
+
+def test_add_to_queue_dialog_builds_the_job(qtbot, window, clip, tmp_path):
+    from app.render_queue import AddRenderDialog
+
+    opened(qtbot, window, clip)
+    window.timeline.set_index(2)
+    window.timeline.mark_in()
+    project, in_out = window._project_for_queue()
+    dialog = AddRenderDialog(project, in_out, tmp_path)
+    qtbot.addWidget(dialog)
+    dialog.format_box.setCurrentIndex(dialog.format_box.findData("dpx"))
+    assert dialog.output.text() == str(tmp_path / "clip_dpx")
+    dialog.format_box.setCurrentIndex(dialog.format_box.findData("h264"))
+    assert dialog.output.text().endswith("clip_h264.mp4")
+    dialog.options.rows["crf"].spin.setValue(22)
+    job = dialog.job()
+    assert job.format == "h264" and job.project["export"]["crf"] == 22 and job.project["export"]["format"] == "h264"
+    assert job.project["range"] == [2, 8] and job.project["source"] == str(clip)
