@@ -1,21 +1,79 @@
-"""Stage `dust`: dust, dirt and scratch repair (placeholder until its issue lands)."""
+"""Stage `dust`: dust, dirt, hair, blotch and vertical-scratch detection and repair that leaves real motion alone.
 
+Detection is motion-compensated spike detection against the ±1..±radius frames of the same shot (restoration.dustmap)
+plus a per-shot column-profile search for persistent line scratches (restoration.scratches). Repair fills dust
+from the motion-compensated neighbours with the film's grain put back, and scratches from the neighbours where
+the scratch moved against the picture, else by inpainting along it (restoration.dustrepair). The defect map,
+with a confidence per defect, goes to the GUI as side data, or replaces the picture with `show_mask`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import cv2
+import numpy as np
+
+from ..dustmap import (Defect, DetectionSettings, DustMap, FlowBank, FramePrep, Neighbour, detect_dust,
+                       frame_luma, make_neighbour)
+from ..dustrepair import (Region, blend, crop_around, soft_matte, spatial_fill, supporting, temporal_fill)
+from ..errors import ParamError
 from ..params import Param, declare
-from ..stage import PlaceholderStage, register
+from ..scratches import ScratchAnalysis, ScratchMask, analyse_shot, locate_in_frame
+from ..stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput, register
+
+DUST, SCRATCH, KEPT = 1, 2, 3  # values of side["defects"]
+OVERLAY = {DUST: (1.0, 0.15, 0.1), SCRATCH: (0.1, 0.55, 1.0), KEPT: (1.0, 0.85, 0.0)}
+SCRATCH_OVERLAP = 0.5  # a dust detection lying mostly on a tracked scratch is that scratch, repaired as one
+
+
+def scratch_threshold(sensitivity: float) -> float:
+    """Scratch sensitivity 0..1 to the full-height ridge threshold in noise units (6 at 0.5)."""
+    return 10.0 - 8.0 * float(sensitivity)
+
+
+def consistency_tolerance(motion_protect: float) -> float:
+    """Forward/backward flow disagreement (px) beyond which a pixel's flow is not trusted."""
+    return 2.5 - 2.0 * float(motion_protect)
+
+
+def keep_regions(entries: list, index: int) -> list[tuple[int, int, int, int]]:
+    """The (x, y, w, h) rectangles of `keep_original` for frame `index`; a malformed entry is a ParamError."""
+    regions = []
+    for number, entry in enumerate(entries):
+        if (not isinstance(entry, (list, tuple)) or len(entry) != 5
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in entry)):
+            raise ParamError("dust.keep_original", f"entry {number} must be [frame, x, y, w, h], got {entry!r}")
+        frame, x, y, w, h = (int(v) for v in entry)
+        if w <= 0 or h <= 0 or x < 0 or y < 0 or frame < 0:
+            raise ParamError("dust.keep_original", f"entry {number} needs frame, x, y >= 0 and w, h > 0: {entry!r}")
+        if frame == index:
+            regions.append((x, y, w, h))
+    return regions
+
+
+@dataclass
+class FrameDefects:
+    """Everything found in one frame: dust defects (with their map), scratch masks and the kept rectangles."""
+
+    dust: DustMap
+    scratches: list[ScratchMask]
+    keep: list[tuple[int, int, int, int]]
 
 
 @register
-class DustRepair(PlaceholderStage):
+class DustRepair(Stage):
     name = "dust"
     title = "Dust & scratches"
     summary = "Motion-compensated dust, dirt and vertical scratch repair."
     params = declare(
         Param("sensitivity", "float", 0.5, "How readily a spot that differs from both neighbours is called a defect.",
               minimum=0.0, maximum=1.0, step=0.05),
-        Param("min_size", "int", 2, "Smallest defect repaired.", minimum=1, maximum=100, unit="px"),
-        Param("max_size", "int", 2000, "Largest defect repaired (area).", minimum=10, maximum=100000, unit="px²"),
-        Param("motion_protect", "float", 0.7, "How strongly flow inconsistency vetoes a detection.",
-              minimum=0.0, maximum=1.0, step=0.05),
+        Param("min_size", "int", 3, "Smallest defect repaired (area).", minimum=1, maximum=100, unit="px"),
+        Param("max_size", "int", 20000, "Largest defect repaired (area).", minimum=10, maximum=100000, unit="px²"),
+        Param("motion_protect", "float", 0.7, "How strongly flow inconsistency and motion found nearby veto a "
+              "detection.", minimum=0.0, maximum=1.0, step=0.05),
         Param("scratches", "bool", True, "Also detect and repair vertical line scratches."),
         Param("scratch_sensitivity", "float", 0.5, "How readily a persistent vertical line is called a scratch.",
               minimum=0.0, maximum=1.0, step=0.05),
@@ -23,4 +81,200 @@ class DustRepair(PlaceholderStage):
               unit="frames"),
         Param("show_mask", "bool", False, "Output the defect map for review instead of the repair."),
         Param("keep_original", "list", [], "Regions left untouched: [[frame, x, y, w, h], ...]."),
+        Param("flow_quality", "choice", "fast", "Optical flow preset: faster, or more accurate on hard motion.",
+              choices=("ultrafast", "fast", "medium")),
     )
+
+    def __init__(self) -> None:
+        self._banks: dict[tuple[str, int], FlowBank] = {}
+
+    def temporal_radius(self, params: Mapping[str, Any]) -> int:
+        return int(params["temporal_radius"])
+
+    def needs_analysis(self, params: Mapping[str, Any]) -> bool:
+        return bool(params["scratches"])
+
+    def analyze(self, frames: ClipFrames, shot: Shot, params: Mapping[str, Any]) -> ScratchAnalysis:
+        """Per shot: the persistent vertical scratches, tracked across its frames."""
+        lumas = ((index, frame_luma(frame)) for index, frame in frames)
+        return analyse_shot(lumas, shot.start, shot.end, scratch_threshold(params["scratch_sensitivity"]))
+
+    def _bank(self, params: Mapping[str, Any]) -> FlowBank:
+        radius = int(params["temporal_radius"])
+        key = (str(params["flow_quality"]), radius)
+        if key not in self._banks:
+            self._banks = {key: FlowBank(key[0], frames=2 * radius + 2, flows=8 * radius + 4)}
+        return self._banks[key]
+
+    def neighbours(self, window: FrameWindow, current: FramePrep, params: Mapping[str, Any]) -> list[Neighbour]:
+        """The distinct real frames of the window other than the current one, warped onto it."""
+        bank = self._bank(params)
+        radius = int(params["temporal_radius"])
+        tolerance = consistency_tolerance(params["motion_protect"])
+        seen = {window.index}
+        found = []
+        for frame, index in zip(window.frames, window.indices):
+            if index in seen or abs(index - window.index) > radius:
+                continue  # a mirrored neighbour repeats a real frame, or is the current frame itself
+            seen.add(index)
+            prep = bank.prepare(index, frame)
+            forward = bank.flow(current, prep)
+            backward = bank.flow(prep, current)
+            found.append(make_neighbour(current.luma, index, index - window.index, frame, prep.luma, forward,
+                                        backward, tolerance))
+        return sorted(found, key=lambda n: n.offset)
+
+    def detect(self, window: FrameWindow, params: Mapping[str, Any], analysis: ScratchAnalysis | None
+               ) -> tuple[FrameDefects, list[Neighbour], DetectionSettings]:
+        """Defects of the window's current frame, and the neighbours they were found against."""
+        keep = keep_regions(params["keep_original"], window.index)
+        current = self._bank(params).prepare(window.index, window.current)
+        neighbours = self.neighbours(window, current, params)
+        settings = DetectionSettings.from_sensitivity(params["sensitivity"], params["min_size"], params["max_size"],
+                                                      params["motion_protect"])
+        dust = detect_dust(current.luma, neighbours, settings)
+        scratches: list[ScratchMask] = []
+        if params["scratches"] and analysis is not None:
+            for line in analysis.lines.get(window.index, []):
+                located = locate_in_frame(current.luma, line)
+                if located is not None:
+                    scratches.append(located)
+            dust = drop_scratch_parts(dust, scratches)
+        return FrameDefects(dust, scratches, keep), neighbours, settings
+
+    def process(self, window: FrameWindow, params: Mapping[str, Any], analysis: Any) -> StageOutput:
+        found, neighbours, settings = self.detect(window, params, analysis)
+        frame = window.current
+        defect_map = defect_codes(frame.shape[:2], found)
+        side = side_data(found, defect_map)
+        if params["show_mask"]:
+            return StageOutput(overlay(frame, defect_map, found), side)
+        out = frame.copy()
+        two_sided = bool({n.offset > 0 for n in neighbours} == {True, False})
+        for defect in found.dust.defects:
+            repair_dust(out, frame, found.dust, defect, neighbours, settings)
+        luma = frame_luma(frame)
+        for scratch in found.scratches:
+            repair_scratch(out, frame, luma, scratch, neighbours, two_sided)
+        for x, y, w, h in found.keep:
+            out[y:y + h, x:x + w] = frame[y:y + h, x:x + w]
+        return StageOutput(out, side)
+
+
+def drop_scratch_parts(dust: DustMap, scratches: list[ScratchMask]) -> DustMap:
+    """Remove dust detections that are mostly a tracked scratch (the scratch repair handles them)."""
+    if not scratches or not dust.defects:
+        return dust
+    on_scratch = np.zeros(dust.labels.shape, bool)
+    for s in scratches:
+        band = on_scratch[:, s.x0:s.x0 + s.mask.shape[1]]
+        band |= cv2.dilate(s.mask.astype(np.uint8), np.ones((3, 5), np.uint8)) > 0
+    keep: list[Defect] = []
+    relabel = np.zeros(len(dust.defects) + 1, np.int32)
+    for defect in dust.defects:
+        x, y, w, h = defect.bbox
+        inside = dust.labels[y:y + h, x:x + w] == defect.label
+        if float(on_scratch[y:y + h, x:x + w][inside].mean()) >= SCRATCH_OVERLAP:
+            continue
+        relabel[defect.label] = len(keep) + 1
+        defect.label = len(keep) + 1
+        keep.append(defect)
+    return DustMap(relabel[dust.labels], dust.score, keep, dust.rejected)
+
+
+def repair_dust(out: np.ndarray, frame: np.ndarray, dust: DustMap, defect: Defect, neighbours: list[Neighbour],
+                settings: DetectionSettings) -> None:
+    """Replace one dust defect in `out` from the motion-compensated neighbours (in place)."""
+    if not neighbours:
+        return
+    rows, cols = crop_around(defect.bbox, 6, frame.shape[:2])
+    mask = dust.labels[rows, cols] == defect.label
+    region = Region(rows, cols, mask, 1 if defect.polarity == "bright" else -1)
+    matte = soft_matte(mask, dust.score[rows, cols], settings.low)
+    sources = supporting(neighbours, region, settings.low) or neighbours
+    fill = temporal_fill(frame[rows, cols], region, matte, sources)
+    out[rows, cols] = blend(out[rows, cols], fill, matte)
+
+
+def repair_scratch(out: np.ndarray, frame: np.ndarray, luma: np.ndarray, scratch: ScratchMask,
+                   neighbours: list[Neighbour], two_sided: bool) -> None:
+    """Replace one scratch: from the neighbours where it moved off this place, else by inpainting along it."""
+    cols = slice(scratch.x0, scratch.x0 + scratch.mask.shape[1])
+    rows = slice(0, frame.shape[0])
+    mask = scratch.mask
+    if not mask.any():
+        return
+    matte = mask.astype(np.float32)
+    spatial = spatial_fill(frame[rows, cols], mask)
+    sources = scratch_free(luma[rows, cols], frame_luma(spatial), mask, scratch.line.polarity, neighbours, cols)
+    sides = {n.offset > 0 for n in sources}
+    if sources and (sides == {True, False} or not two_sided):
+        region = Region(rows, cols, mask, scratch.line.polarity)
+        fill = temporal_fill(frame[rows, cols], region, matte, sources)
+    else:
+        fill = spatial
+    out[rows, cols] = blend(out[rows, cols], fill, matte)
+
+
+def scratch_free(current: np.ndarray, inpainted: np.ndarray, mask: np.ndarray, polarity: int,
+                 neighbours: list[Neighbour], cols: slice) -> list[Neighbour]:
+    """Neighbours whose motion-compensated picture under the scratch lacks it (the scratch moved on the picture)."""
+    contrast = float(np.median(polarity * (current - inpainted)[mask]))
+    if contrast <= 0:
+        return []
+    clean = []
+    for n in neighbours:
+        drop = float(np.median(polarity * (current - n.warped[:, cols])[mask]))
+        if drop >= 0.75 * contrast:
+            clean.append(n)
+    return clean
+
+
+def defect_codes(shape: tuple[int, int], found: FrameDefects) -> np.ndarray:
+    """uint8 map: 0 clean, 1 dust, 2 scratch, 3 detected but kept original."""
+    codes = np.zeros(shape, np.uint8)
+    codes[found.dust.mask] = DUST
+    for s in found.scratches:
+        band = codes[:, s.x0:s.x0 + s.mask.shape[1]]
+        band[s.mask] = SCRATCH
+    for x, y, w, h in found.keep:
+        region = codes[y:y + h, x:x + w]
+        region[region > 0] = KEPT
+    return codes
+
+
+def _kept(bbox: tuple[int, int, int, int], keep: list[tuple[int, int, int, int]]) -> bool:
+    x, y, w, h = bbox
+    return any(x < kx + kw and kx < x + w and y < ky + kh and ky < y + h for kx, ky, kw, kh in keep)
+
+
+def side_data(found: FrameDefects, codes: np.ndarray) -> dict[str, Any]:
+    """GUI side data: the defect map and one record per connected defect (bbox, area, confidence, kind)."""
+    components = []
+    for d in found.dust.defects:
+        record = d.to_side()
+        record["kept"] = _kept(d.bbox, found.keep)
+        components.append(record)
+    for s in found.scratches:
+        ys = np.flatnonzero(s.mask.any(axis=1))
+        xs = np.flatnonzero(s.mask.any(axis=0))
+        bbox = (int(s.x0 + xs[0]), int(ys[0]), int(xs[-1] - xs[0] + 1), int(ys[-1] - ys[0] + 1))
+        confidence = float(1.0 - np.exp(-s.strength / 6.0))
+        components.append({"bbox": list(bbox), "area": int(s.mask.sum()),
+                           "polarity": "bright" if s.line.polarity > 0 else "dark",
+                           "confidence": round(confidence, 3), "kind": "scratch", "kept": _kept(bbox, found.keep)})
+    return {"defects": codes, "components": components, "motion_rejected": int(found.dust.rejected),
+            "defect_fraction": round(float((codes > 0).mean()), 6)}
+
+
+def overlay(frame: np.ndarray, codes: np.ndarray, found: FrameDefects) -> np.ndarray:
+    """The frame with defects tinted (dust red, scratches blue, kept yellow) and each dust defect boxed."""
+    out = frame.copy()
+    for code, colour in OVERLAY.items():
+        hit = codes == code
+        out[hit] = 0.35 * out[hit] + 0.65 * np.asarray(colour, np.float32)
+    for d in found.dust.defects:
+        x, y, w, h = d.bbox
+        colour = OVERLAY[KEPT] if _kept(d.bbox, found.keep) else OVERLAY[DUST]
+        cv2.rectangle(out, (x - 2, y - 2), (x + w + 1, y + h + 1), colour, 1)
+    return out

@@ -1,0 +1,451 @@
+"""DustMap: motion-compensated detection of one-frame defects (dust, dirt, hair, blotches), each with a confidence.
+
+A pixel is a defect candidate when it differs, in the same direction, from the motion-compensated frames on both
+sides of it (spike detection), by more than a threshold measured in units of the local noise of those differences.
+Candidates grow by hysteresis into connected defects; a defect is dropped when real motion explains it better:
+unreliable flow on a side, or its picture found nearby in a neighbour where the flow missed it (fast objects).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .flow import LUMA_709, warp_by_flow
+
+FLOW_PREFILTER_PX = 5  # a median this wide removes specks before the flow sees them, so dust cannot drag the flow
+FLOW_MAX_WIDTH = 1280  # wider frames get their flow at half size: defects are repaired locally, not by the flow
+NOISE_BLOCK_PX = 32  # noise and brightness offset of a difference image are measured per block of this size
+MISREGISTRATION_PX = 0.3  # flow error assumed everywhere: edges get a threshold raised by this times their slope
+SIGMA_FLOOR = 0.6 / 255.0  # below 8-bit quantisation a difference carries no information
+SINGLE_SIDE_FACTOR = 1.3  # frames at a shot's edge have neighbours on one side only: ask for stronger evidence
+_DIS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+        "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# luma and flows, computed once per frame pair
+
+
+def frame_luma(frame: np.ndarray) -> np.ndarray:
+    """Rec.709 luma (float32) of a float RGB frame."""
+    return np.ascontiguousarray(frame @ LUMA_709, dtype=np.float32)
+
+
+def flow_image(luma: np.ndarray) -> np.ndarray:
+    """8-bit, speck-free luma for the flow estimator (the picture path itself is never quantised)."""
+    luma8 = (np.clip(luma, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if luma8.shape[1] > FLOW_MAX_WIDTH:
+        luma8 = cv2.resize(luma8, (luma8.shape[1] // 2, luma8.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return cv2.medianBlur(luma8, FLOW_PREFILTER_PX)
+
+
+def _dis_flow(reference: np.ndarray, moving: np.ndarray, preset: str, size: tuple[int, int]) -> np.ndarray:
+    flow = cv2.DISOpticalFlow_create(_DIS[preset]).calc(reference, moving, None)
+    height, width = size
+    if flow.shape[:2] != (height, width):
+        scale = np.float32(width / flow.shape[1])
+        flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * scale
+    return flow
+
+
+@dataclass
+class FramePrep:
+    """What the detector needs of one clip frame, computed once: its luma and its flow image."""
+
+    index: int
+    frame: np.ndarray
+    luma: np.ndarray
+    flow_image: np.ndarray
+    generation: int
+
+
+class FlowBank:
+    """Per-frame luma and dense flows between clip frames, each computed once and reused while frames are unchanged.
+
+    A frame is recognised by clip index and object identity (the pipeline hands the same array for the same frame),
+    and a flow by the generations of its two frames, so a changed upstream frame never meets a stale flow.
+    """
+
+    def __init__(self, preset: str = "fast", frames: int = 8, flows: int = 24):
+        self.preset = preset
+        self._frames: OrderedDict[int, FramePrep] = OrderedDict()
+        self._flows: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._frame_capacity = frames
+        self._flow_capacity = flows
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def prepare(self, index: int, frame: np.ndarray) -> FramePrep:
+        """Luma and flow image of clip frame `index` (cached)."""
+        with self._lock:
+            known = self._frames.get(index)
+            if known is not None and known.frame is frame:
+                self._frames.move_to_end(index)
+                return known
+        luma = frame_luma(frame)
+        image = flow_image(luma)
+        with self._lock:
+            self._generation += 1
+            prep = FramePrep(index, frame, luma, image, self._generation)
+            self._frames[index] = prep
+            while len(self._frames) > self._frame_capacity:
+                self._frames.popitem(last=False)
+        return prep
+
+    def flow(self, reference: FramePrep, moving: FramePrep) -> np.ndarray:
+        """Flow with reference(x) ≈ moving(x + flow(x))."""
+        key = (reference.generation, moving.generation)
+        with self._lock:
+            cached = self._flows.get(key)
+            if cached is not None:
+                self._flows.move_to_end(key)
+                return cached
+        flow = _dis_flow(reference.flow_image, moving.flow_image, self.preset, reference.luma.shape[:2])
+        with self._lock:
+            self._flows[key] = flow
+            while len(self._flows) > self._flow_capacity:
+                self._flows.popitem(last=False)
+        return flow
+
+
+# --------------------------------------------------------------------------------------------------------------
+# evidence from one motion-compensated neighbour
+
+
+@dataclass
+class Neighbour:
+    """One neighbouring frame brought onto the current one, with its normalised difference to it."""
+
+    index: int
+    offset: int               # clip index minus the current frame's index
+    frame: np.ndarray         # RGB as it came (not warped)
+    luma: np.ndarray          # luma as it came
+    flow: np.ndarray          # current -> neighbour: current(x) ≈ neighbour(x + flow(x))
+    back_flow: np.ndarray     # neighbour -> current
+    warped: np.ndarray        # luma warped onto the current frame
+    reliable: np.ndarray      # bool: forward/backward flow agree here
+    residual: np.ndarray      # current - warped - local offset (luma units)
+    sigma: np.ndarray         # local noise of that residual: grain, plus misregistration at edges
+    z: np.ndarray = field(default=None, repr=False)  # residual in noise units, set by normalise()
+
+
+def _upsample_grid(grid: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    height, width = shape
+    return cv2.resize(grid.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def block_offset_and_noise(difference: np.ndarray, block: int = NOISE_BLOCK_PX) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel robust offset (median) and noise (1.4826·MAD) of a difference image, from blocks smoothed 3x3."""
+    height, width = difference.shape
+    sample = difference[::2, ::2]
+    b = max(2, block // 2)
+    rows, cols = max(1, sample.shape[0] // b), max(1, sample.shape[1] // b)
+    sample = cv2.resize(sample, (cols * b, rows * b), interpolation=cv2.INTER_NEAREST) \
+        if sample.shape[0] < b or sample.shape[1] < b else sample[:rows * b, :cols * b]
+    blocks = sample.reshape(rows, b, cols, b).transpose(0, 2, 1, 3).reshape(rows, cols, b * b)
+    median = np.median(blocks, axis=2)
+    mad = np.median(np.abs(blocks - median[..., None]), axis=2) * 1.4826
+    if rows >= 3 and cols >= 3:  # a blotch filling one block must not set that block's statistics
+        median = cv2.medianBlur(median.astype(np.float32), 3)
+        mad = cv2.medianBlur(mad.astype(np.float32), 3)
+    return _upsample_grid(median, (height, width)), np.maximum(_upsample_grid(mad, (height, width)), SIGMA_FLOOR)
+
+
+def slope(luma: np.ndarray) -> np.ndarray:
+    """Gradient magnitude per pixel (luma units per px)."""
+    gx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
+    gy = cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+    return cv2.magnitude(gx, gy)
+
+
+def consistency_error(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
+    """|f(x) + b(x + f(x))| in px: large where the pixel is occluded in the neighbour or the flow is wrong."""
+    back_at_target = warp_by_flow(backward, forward, interpolation=cv2.INTER_LINEAR, border=cv2.BORDER_REPLICATE)
+    return cv2.magnitude(forward[..., 0] + back_at_target[..., 0], forward[..., 1] + back_at_target[..., 1])
+
+
+def fill_unreliable_flow(flow: np.ndarray, reliable: np.ndarray, reach_px: float = 12.0) -> np.ndarray:
+    """Flow with its unreliable pixels replaced by the reliable flow around them (normalised convolution).
+
+    A defect drags the flow inside it; the picture under it moves like its surroundings.
+    """
+    height, width = reliable.shape
+    step = 4
+    small = (max(1, width // step), max(1, height // step))
+    weight = reliable.astype(np.float32)
+    num = cv2.resize(flow * weight[..., None], small, interpolation=cv2.INTER_AREA)
+    den = cv2.resize(weight, small, interpolation=cv2.INTER_AREA)
+    sigma = reach_px / step
+    num = cv2.GaussianBlur(num, (0, 0), sigma)
+    den = cv2.GaussianBlur(den, (0, 0), sigma)
+    filled = num / np.maximum(den, 1e-3)[..., None]
+    filled = cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR)
+    known = cv2.resize(den, (width, height), interpolation=cv2.INTER_LINEAR) > 1e-3
+    use = ~reliable & known
+    out = flow.copy()
+    out[use] = filled[use]
+    return out
+
+
+def make_neighbour(current: np.ndarray, index: int, offset: int, frame: np.ndarray, luma: np.ndarray,
+                   flow: np.ndarray, back_flow: np.ndarray, tolerance_px: float) -> Neighbour:
+    """Warp a neighbour onto `current` (luma) and measure how, and how reliably, the current frame differs."""
+    height, width = current.shape
+    error = consistency_error(flow, back_flow)
+    speed = cv2.magnitude(flow[..., 0], flow[..., 1])
+    reliable = error <= tolerance_px + 0.1 * speed
+    flow = fill_unreliable_flow(flow, reliable)
+    grid_x = np.arange(width, dtype=np.float32)[None, :] + flow[..., 0]
+    grid_y = np.arange(height, dtype=np.float32)[:, None] + flow[..., 1]
+    inside = (grid_x >= 0) & (grid_x <= width - 1) & (grid_y >= 0) & (grid_y <= height - 1)
+    warped = warp_by_flow(luma, flow, interpolation=cv2.INTER_LINEAR, border=cv2.BORDER_REPLICATE)
+    difference = current - warped
+    offset_map, noise = block_offset_and_noise(difference)
+    sigma = np.sqrt(noise * noise + (MISREGISTRATION_PX * slope(warped)) ** 2)
+    residual = np.where(inside, difference - offset_map, 0.0).astype(np.float32)
+    return Neighbour(index, offset, frame, luma, flow, back_flow, warped, reliable & inside, residual,
+                     sigma.astype(np.float32))
+
+
+def neighbour_disagreement(neighbours: list[Neighbour], window_px: int = 5) -> np.ndarray | None:
+    """Local RMS/√2 of the smallest difference between two compensated neighbours: the noise a pixel's spike must
+    beat where the neighbours cannot even agree among themselves (aliased fine detail, complex motion).
+
+    Pairs on one side agree under dirt that stays two frames; pairs across the frame agree under one-frame dirt.
+    """
+    if len(neighbours) < 2:
+        return None
+    by_offset = {n.offset: n.warped for n in neighbours}
+    pairs = [(-1, -2), (1, 2), (-1, 1), (-2, 2), (-1, 2), (-2, 1)]
+    differences = [(by_offset[a] - by_offset[b]) ** 2 for a, b in pairs if a in by_offset and b in by_offset]
+    if not differences:
+        ordered = sorted(by_offset)
+        differences = [(by_offset[ordered[0]] - by_offset[ordered[1]]) ** 2]
+    least = np.minimum.reduce(differences[:3]) if len(differences) >= 3 else np.minimum.reduce(differences)
+    return np.sqrt(0.5 * cv2.blur(least, (window_px, window_px)))
+
+
+def normalise(neighbours: list[Neighbour]) -> None:
+    """Set each neighbour's z: its residual over the local noise, raised where the neighbours disagree."""
+    extra = neighbour_disagreement(neighbours)
+    for n in neighbours:
+        sigma = n.sigma if extra is None else np.maximum(n.sigma, extra)
+        n.z = (n.residual / sigma).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# spike scores, defects and the motion veto
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    """Thresholds in units of local noise, sizes in px, and how hard motion vetoes a detection (0..1)."""
+
+    high: float = 5.0
+    low: float = 2.75
+    min_area: int = 2
+    max_area: int = 20000
+    motion_protect: float = 0.7
+
+    @classmethod
+    def from_sensitivity(cls, sensitivity: float, min_area: int, max_area: int,
+                         motion_protect: float) -> "DetectionSettings":
+        """Sensitivity 0..1 maps to a seed threshold of 8..2.5 noise units (5.25 at 0.5)."""
+        high = 8.0 - 5.5 * float(sensitivity)
+        return cls(high, 0.55 * high, int(min_area), int(max_area), float(motion_protect))
+
+
+@dataclass
+class Defect:
+    """One connected defect: bounding box (x, y, w, h), area in px, polarity, confidence 0..1 and kind."""
+
+    label: int
+    bbox: tuple[int, int, int, int]
+    area: int
+    polarity: str
+    confidence: float
+    kind: str = "dust"
+    peak: float = 0.0
+
+    def to_side(self) -> dict:
+        return {"bbox": list(self.bbox), "area": int(self.area), "polarity": self.polarity,
+                "confidence": round(float(self.confidence), 3), "kind": self.kind}
+
+
+@dataclass
+class DustMap:
+    """Per-frame defect map: `labels` (int32, 0 clean, i for defects[i-1]), the per-pixel score, and the defects."""
+
+    labels: np.ndarray
+    score: np.ndarray
+    defects: list[Defect] = field(default_factory=list)
+    rejected: int = 0
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self.labels > 0
+
+
+def spike_scores(neighbours: list[Neighbour], protect: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Dark and bright spike scores (noise units) and whether both temporal sides were available.
+
+    On each side the most supportive reliable neighbour counts (a defect lasting two frames still spikes against
+    the other frame on that side); the weaker side decides. With one side only, every neighbour must agree.
+    """
+    sides = {-1: [n for n in neighbours if n.offset < 0], 1: [n for n in neighbours if n.offset > 0]}
+
+    def evidence(n: Neighbour, sign: float) -> np.ndarray:
+        return n.z if sign > 0 else -n.z
+
+    def combine(sign: float) -> np.ndarray:
+        if sides[-1] and sides[1]:
+            per_side = [np.maximum.reduce([evidence(n, sign) for n in side]) for side in sides.values()]
+            return np.minimum(per_side[0], per_side[1])
+        return np.minimum.reduce([evidence(n, sign) for n in neighbours])
+
+    return combine(-1.0), combine(1.0), bool(sides[-1] and sides[1])
+
+
+def hysteresis(score: np.ndarray, high: float, low: float) -> tuple[int, np.ndarray, np.ndarray]:
+    """Connected regions of score >= low that reach `high` somewhere: (count+1, labels, stats)."""
+    weak = (score >= low).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
+    keep = np.zeros(count, bool)
+    keep[np.unique(labels[score >= high])] = True
+    keep[0] = False
+    relabel = np.zeros(count, np.int32)
+    relabel[keep] = np.arange(1, int(keep.sum()) + 1)
+    return int(keep.sum()) + 1, relabel[labels], stats[keep]
+
+
+def _padded_box(bbox: tuple[int, int, int, int], pad: int, shape: tuple[int, int]) -> tuple[slice, slice]:
+    x, y, w, h = bbox
+    height, width = shape
+    return slice(max(0, y - pad), min(height, y + h + pad)), slice(max(0, x - pad), min(width, x + w + pad))
+
+
+def motion_explains(current: np.ndarray, neighbour: Neighbour, box: tuple[slice, slice], shape: np.ndarray,
+                    ring_flow: np.ndarray, noise: float, search_px: int) -> float:
+    """How well real motion explains a defect, 0..1.
+
+    The defect's pixels (`shape`, a mask over the crop `box`) are looked for near where the flow put them in the
+    neighbour. Motion explains them when they are found elsewhere, as well as noise allows, and what the neighbour
+    shows there is not simply picture that also stays put in the current frame (a real spot next to the dirt).
+    """
+    height, width = current.shape
+    rows, cols = box
+    template = np.ascontiguousarray(current[rows, cols])
+    weight = shape.astype(np.float32)
+    th, tw = template.shape
+    count = float(weight.sum())
+    if count < 3 or th * tw > 40000:
+        return 0.0
+    dx, dy = float(ring_flow[0]), float(ring_flow[1])
+    px, py = int(round(cols.start + dx)), int(round(rows.start + dy))
+    x0, y0 = max(0, px - search_px), max(0, py - search_px)
+    x1, y1 = min(width, px + tw + search_px), min(height, py + th + search_px)
+    if x1 - x0 < tw or y1 - y0 < th:
+        return 0.0
+    ssd = cv2.matchTemplate(np.ascontiguousarray(neighbour.luma[y0:y1, x0:x1]), template, cv2.TM_SQDIFF,
+                            mask=weight)
+    ssd = np.where(np.isfinite(ssd), ssd, np.inf)
+    by, bx = np.unravel_index(int(np.argmin(ssd)), ssd.shape)
+    qx, qy = x0 + int(bx), y0 + int(by)
+    if abs(qx - (cols.start + dx)) <= 1.5 and abs(qy - (rows.start + dy)) <= 1.5:
+        return 0.0  # the best place is where the flow already looked: nothing moved there
+    # medians, not sums: the defect's outline may hold a little background that moved differently
+    at_flow = float(np.median((template - neighbour.warped[rows, cols])[shape] ** 2))
+    found = neighbour.luma[qy:qy + th, qx:qx + tw]
+    best = float(np.median((template - found)[shape] ** 2))
+    floor = (2.0 * noise) ** 2
+    if best > floor or best > 0.2 * at_flow:
+        return 0.0
+    # Is what the neighbour shows at q also in the current frame where the flow carries q (static picture)?
+    back = neighbour.back_flow[qy:qy + th, qx:qx + tw][shape]
+    bdx, bdy = np.median(back, axis=0)
+    cx, cy = int(round(qx + bdx)), int(round(qy + bdy))
+    if cx < 0 or cy < 0 or cx + tw > width or cy + th > height:
+        return 0.0
+    static = float(np.median((found - current[cy:cy + th, cx:cx + tw])[shape] ** 2))
+    if static < max(4.0 * best, floor):
+        return 0.0
+    return float(np.clip(1.0 - best / floor, 0.0, 1.0) * 0.5 + 0.5)
+
+
+def ring_median_flow(flow: np.ndarray, labels_crop: np.ndarray, label: int, rows: slice, cols: slice) -> np.ndarray:
+    """Median flow of the pixels around a defect (the defect's own flow is not trusted)."""
+    inside = (labels_crop == label).astype(np.uint8)
+    ring = cv2.dilate(inside, np.ones((5, 5), np.uint8)) > inside
+    crop = flow[rows, cols]
+    samples = crop[ring] if ring.any() else crop.reshape(-1, 2)
+    return np.median(samples, axis=0)
+
+
+def motion_likelihood(current: np.ndarray, neighbours: list[Neighbour], labels: np.ndarray, label: int,
+                      bbox: tuple[int, int, int, int], polarity: str, low: float, two_sided: bool) -> float:
+    """How likely real motion made this defect, 0..1: it must be found moved in the nearest frame on each side
+    that does not share it (a moving object exists in both; dirt matching something by chance rarely does)."""
+    x, y, w, h = bbox
+    height, width = current.shape
+    rows, cols = slice(y, y + h), slice(x, x + w)
+    inside = labels[rows, cols] == label
+    prows, pcols = _padded_box(bbox, 3, (height, width))
+    shape = labels[prows, pcols] == label
+    per_side: dict[int, float] = {}
+    for n in sorted(neighbours, key=lambda n: abs(n.offset)):
+        side = 1 if n.offset > 0 else -1
+        if side in per_side:
+            continue
+        if float(np.median(np.abs(n.z[rows, cols][inside]))) < low:
+            continue  # this neighbour shares the defect (two-frame dirt): it cannot explain it away
+        ring = ring_median_flow(n.flow, labels[prows, pcols], label, prows, pcols)
+        noise = float(np.median(n.sigma[rows, cols][inside]))
+        per_side[side] = motion_explains(current, n, (prows, pcols), shape, ring, noise,
+                                         search_px=int(32 * abs(n.offset)))
+    if not per_side:
+        return 0.0
+    if two_sided and len(per_side) == 2:
+        return min(per_side.values())
+    return max(per_side.values())
+
+
+def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: DetectionSettings) -> DustMap:
+    """The defect map of the current frame's luma from its motion-compensated neighbours."""
+    height, width = current.shape
+    if not neighbours:
+        return DustMap(np.zeros((height, width), np.int32), np.zeros((height, width), np.float32))
+    normalise(neighbours)
+    protect = settings.motion_protect > 0.0
+    dark, bright, two_sided = spike_scores(neighbours, protect)
+    score = np.maximum(dark, bright)
+    factor = 1.0 if two_sided else SINGLE_SIDE_FACTOR
+    high, low = settings.high * factor, settings.low * factor
+    count, labels, stats = hysteresis(score, high, low)
+    keep_labels = np.zeros(count, np.int32)
+    defects: list[Defect] = []
+    rejected = 0
+    for label in range(1, count):
+        x, y, w, h, area = (int(v) for v in stats[label - 1])
+        if area < settings.min_area or area > settings.max_area:
+            continue
+        rows, cols = slice(y, y + h), slice(x, x + w)
+        inside = labels[rows, cols] == label
+        peak = float(score[rows, cols][inside].max())
+        polarity = "dark" if float(dark[rows, cols][inside].sum()) >= float(bright[rows, cols][inside].sum()) \
+            else "bright"
+        motion = 0.0
+        if protect:
+            motion = motion_likelihood(current, neighbours, labels, label, (x, y, w, h), polarity, low, two_sided)
+            if motion > 1.0 - settings.motion_protect:
+                rejected += 1
+                continue
+        contrast = 1.0 - float(np.exp(-max(peak - low, 0.0) / high))
+        confidence = float(np.clip(contrast * (1.0 - motion), 0.0, 1.0))
+        keep_labels[label] = len(defects) + 1
+        defects.append(Defect(len(defects) + 1, (x, y, w, h), area, polarity, confidence, "dust", peak))
+    return DustMap(keep_labels[labels], score, defects, rejected)

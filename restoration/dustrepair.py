@@ -1,0 +1,124 @@
+"""Defect repair: fill from motion-compensated neighbours (robust median, regrained), or inpaint along a scratch.
+
+Everything works on small crops around each defect, so clean pixels are never touched and the cost follows the
+amount of damage, not the frame size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .dustmap import Neighbour
+from .scratches import inpaint_band
+
+GRAIN_SPLIT_SIGMA_PX = 1.2  # the median supplies what is coarser than this, one real neighbour the grain below it
+EDGE_SCORE = 2.0  # around a defect, pixels whose spike score is above this are partly repaired (a soft matte edge)
+
+
+@dataclass
+class Region:
+    """A crop of the frame: rows and columns slices, and the defect's pixels within it."""
+
+    rows: slice
+    cols: slice
+    mask: np.ndarray  # bool, crop-sized: the detected defect
+    polarity: int     # +1 light, -1 dark
+
+
+def crop_around(bbox: tuple[int, int, int, int], pad: int, shape: tuple[int, int]) -> tuple[slice, slice]:
+    x, y, w, h = bbox
+    height, width = shape
+    return slice(max(0, y - pad), min(height, y + h + pad)), slice(max(0, x - pad), min(width, x + w + pad))
+
+
+def fill_flow_inside(flow: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Flow of a crop with the hole's flow replaced by a smooth fill from around it (normalised convolution)."""
+    if not hole.any() or hole.all():
+        return flow
+    depth = float(cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3).max())
+    if depth <= 4.0:
+        return flow  # a speck this small cannot drag the flow: the frame-wide fill already covered it
+    weight = (~hole).astype(np.float32)
+    sigma = max(2.0, depth)  # reaches the middle of the hole, however thin or thick
+    num = cv2.GaussianBlur(flow * weight[..., None], (0, 0), sigma)
+    den = cv2.GaussianBlur(weight, (0, 0), sigma)
+    filled = num / np.maximum(den, 1e-4)[..., None]
+    out = flow.copy()
+    out[hole] = filled[hole]
+    return out
+
+
+def warp_crop(image: np.ndarray, flow: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+    """`image` sampled at x + flow(x) for the crop's pixels x (bicubic, keeps the neighbour's grain)."""
+    grid_y, grid_x = np.mgrid[rows, cols].astype(np.float32)
+    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_CUBIC,
+                     borderMode=cv2.BORDER_REFLECT101)
+
+
+def soft_matte(mask: np.ndarray, score: np.ndarray, low: float) -> np.ndarray:
+    """Repair opacity: 1 on the defect, ramping with the spike score in a 1 px ring (only where pixels spike)."""
+    ring = (cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~mask
+    ramp = np.clip((score - EDGE_SCORE) / max(low - EDGE_SCORE, 1e-3), 0.0, 1.0)
+    return np.where(mask, 1.0, np.where(ring, ramp, 0.0)).astype(np.float32)
+
+
+def supporting(neighbours: list[Neighbour], region: Region, low: float) -> list[Neighbour]:
+    """Neighbours that do not share the defect (the current frame spikes against them there)."""
+    found = []
+    for n in neighbours:
+        z = region.polarity * n.z[region.rows, region.cols][region.mask]
+        if z.size and float(np.median(z)) >= 0.5 * low:
+            found.append(n)
+    return found
+
+
+def _highpass(image: np.ndarray) -> np.ndarray:
+    return image - cv2.GaussianBlur(image, (0, 0), GRAIN_SPLIT_SIGMA_PX)
+
+
+def temporal_fill(current: np.ndarray, region: Region, matte: np.ndarray,
+                  sources: list[Neighbour]) -> np.ndarray:
+    """Fill for a crop: per-pixel median of the warped neighbours, with one real neighbour's grain put back.
+
+    The median is robust to another defect in one neighbour but is smoother than film; the grain comes from the
+    neighbour that agrees best with it, scaled to the grain measured around the defect in the current frame.
+    """
+    hole = cv2.dilate((matte > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    warped = [warp_crop(n.frame, fill_flow_inside(n.flow[region.rows, region.cols], hole), region.rows, region.cols)
+              for n in sources]
+    stack = np.stack(warped)
+    median = np.median(stack, axis=0) if len(warped) > 2 else stack.mean(axis=0)
+    inside = matte > 0
+    errors = [float(np.abs(w - median)[inside].mean()) for w in warped]
+    best = warped[int(np.argmin(errors))]
+    if len(warped) == 1:
+        return best
+    grain = _highpass(best)
+    ring = (cv2.dilate(hole.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & ~hole
+    gain = 1.0
+    if ring.sum() >= 12:
+        have = float(grain[ring].std())
+        want = float(_highpass(current)[ring].std())
+        gain = float(np.clip(want / max(have, 1e-6), 0.5, 2.0))
+    smooth = cv2.GaussianBlur(median, (0, 0), GRAIN_SPLIT_SIGMA_PX)
+    return smooth + gain * grain
+
+
+def spatial_fill(current: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Fill for a crop by inpainting along the defect, with grain borrowed from just beside it (no smooth line)."""
+    filled = inpaint_band(current, mask)
+    width = int(mask.any(axis=0).sum()) + 2
+    texture = _highpass(current)
+    beside = np.roll(texture, width, axis=1)
+    other = np.roll(texture, -width, axis=1)
+    left_ok = ~np.roll(mask, width, axis=1)
+    grain = np.where(left_ok[..., None], beside, other)
+    return filled - _highpass(filled) + grain
+
+
+def blend(current: np.ndarray, fill: np.ndarray, matte: np.ndarray) -> np.ndarray:
+    """current + matte * (fill - current), clipped to [0, 1]."""
+    return np.clip(current + matte[..., None] * (fill - current), 0.0, 1.0).astype(np.float32)
