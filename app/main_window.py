@@ -64,6 +64,13 @@ def is_project_file(path: str) -> bool:
     return Path(path).suffix.lower() in PROJECT_SUFFIXES and Path(path).is_file()
 
 
+def duration(seconds: float) -> str:
+    """'840 ms', '12.4 s', '76 s'."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+
+
 def code_values(pixel: np.ndarray, bits: int) -> str:
     """A pixel as the integer code values of a `bits`-deep source (floats when the source is float)."""
     if bits > 16:
@@ -544,9 +551,9 @@ class MainWindow(QMainWindow):
         for key in overlays:
             self.viewer.set_overlay_visible(key, key in self._overlay_on)
         self._rebuild_overlay_menu([(o.key, o.label) for o in result.side.overlays])
-        self.side_panel.show_data(result.side)
+        self.side_panel.show_data(result.side, result.index, self.info.first_frame_number if self.info else 0)
         self.monitor.show_timings(result.timings, result.read_seconds, result.seconds)
-        times = {t.stage: ("cached" if t.computed == 0 else f"{t.seconds * 1000:.0f} ms") for t in result.timings}
+        times = {t.stage: ("cached" if t.computed == 0 else duration(t.seconds)) for t in result.timings}
         for name in STAGE_ORDER:
             self.stack.set_note(name, times.get(name, "bypassed" if name in result.skipped else ""))
         self._show_pixel(*self._last_hover) if hasattr(self, "_last_hover") else None

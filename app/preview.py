@@ -86,6 +86,13 @@ def settings_key(settings: Mapping[str, StageSetting]) -> str:
     return json.dumps({n: [s.enabled, s.params] for n, s in resolved.items()}, sort_keys=True, default=str)
 
 
+def upstream_key(settings: Mapping[str, StageSetting], stage: str) -> str:
+    """Fingerprint of the enabled stages up to and including `stage`: what that stage's input and analysis depend on."""
+    resolved = resolve_settings(settings)
+    upto = STAGE_ORDER[:STAGE_ORDER.index(stage) + 1] if stage in STAGE_ORDER else STAGE_ORDER
+    return json.dumps({n: resolved[n].params for n in upto if resolved[n].enabled}, sort_keys=True, default=str)
+
+
 def copy_settings(settings: Mapping[str, StageSetting]) -> dict[str, StageSetting]:
     """A snapshot the worker can own while the GUI keeps editing."""
     return {name: StageSetting(s.enabled, json.loads(json.dumps(s.params, default=str))) for name, s in settings.items()}
@@ -273,6 +280,19 @@ class PreviewEngine(QObject):
             return True
         return pending[3] != key
 
+    def _analysis_superseded(self, phase: str, request: PreviewRequest, source: FrameSource) -> bool:
+        """A long pass (cuts, a stage's shot analysis) is abandoned only when its own inputs changed: the source,
+        or the settings of the analysing stage and the stages before it. Edits further down keep it going."""
+        with self._lock:
+            pending = self._pending
+            current = self._source
+        if current is not source:
+            return True
+        if pending is None or phase == "cuts":
+            return False
+        stage = phase.split(" ", 1)[1] if phase.startswith("analyze ") else STAGE_ORDER[-1]
+        return upstream_key(pending[1].settings, stage) != upstream_key(request.settings, stage)
+
     def _pipeline_for(self, request: PreviewRequest, source: FrameSource, key: str) -> Pipeline:
         if self._pipeline is not None and self._pipeline.source is source and self._pipeline_key == key:
             return self._pipeline
@@ -299,7 +319,7 @@ class PreviewEngine(QObject):
         pipeline = self._pipeline_for(request, source, key)
 
         def progress(phase: str, done: int, total: int) -> None:
-            if self._superseded(key, source, scrub_too=False):
+            if self._analysis_superseded(phase, request, source):
                 raise Cancelled()
             if done == 1 or done == total or done % 5 == 0:
                 self.signals.progress.emit(phase, done, total)

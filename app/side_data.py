@@ -13,6 +13,7 @@ from restoration.stage import stage_class
 
 MIN_OVERLAY_PX = 16  # 2-D arrays at least this big on both sides are pictures (masks, maps), not tables
 MAX_SERIES = 8  # a 2-D array with this few rows (or columns) is that many curves
+MIN_SERIES = 5  # shorter number lists are shown as text (a correction vector is not a curve)
 MAX_DEPTH = 4
 MAX_CLASS_CODE = 15  # integer maps with codes this small are class maps (dust/scratch/kept): shown where non-zero
 
@@ -28,11 +29,15 @@ class Overlay:
 
 @dataclass
 class Plot:
-    """Curves a stage measured (weave, grain level, fade curves): name -> y values over their index."""
+    """Curves a stage measured (weave, grain level, fade curves): name -> y values over their index.
+
+    `first_frame` is set when the values run over clip frames (a dict with an integer `start` beside its series).
+    """
 
     key: str
     label: str
     series: dict[str, np.ndarray]
+    first_frame: int | None = None
 
 
 @dataclass
@@ -61,13 +66,7 @@ def _describe(out: SideData, key: str, label: str, value: Any, depth: int) -> No
     if value is None:
         return
     if isinstance(value, Mapping):
-        series = _series_dict(value)
-        if series:
-            out.plots.append(Plot(key, label, series))
-            return
-        if depth < MAX_DEPTH:
-            for name, item in value.items():
-                _describe(out, f"{key}/{name}", f"{label}.{name}", item, depth + 1)
+        _describe_mapping(out, key, label, value, depth)
         return
     if isinstance(value, (bool, np.bool_, str, Number, np.number)):
         out.values.append((label, _text(value)))
@@ -89,7 +88,46 @@ def _describe(out: SideData, key: str, label: str, value: Any, depth: int) -> No
     if array.size == 1:
         out.values.append((label, _text(array.reshape(-1)[0].item())))
         return
+    if array.size <= 16:
+        out.values.append((label, _text(np.round(array.astype(np.float64), 4).tolist())))
+        return
     out.values.append((label, f"array {array.dtype} {'x'.join(map(str, array.shape))}"))
+
+
+def _describe_mapping(out: SideData, key: str, label: str, value: Mapping[str, Any], depth: int) -> None:
+    """Series in one dict share plots (`measured_dx` and `intended_dx` become one 'dx' plot); the rest recurse."""
+    series = {str(k): v for k, v in value.items() if _is_series(v)}
+    start = value.get("start")
+    first_frame = int(start) if isinstance(start, (int, np.integer)) and not isinstance(start, bool) and series else None
+    suffixes = [k.split("_", 1)[1] for k in series if "_" in k]
+    groups: dict[str, dict[str, np.ndarray]] = {}
+    for name, item in series.items():
+        prefix, _, suffix = name.partition("_")
+        if suffix and suffixes.count(suffix) >= 2:
+            groups.setdefault(suffix, {})[prefix] = np.asarray(item, np.float64)
+        else:
+            groups.setdefault("", {})[name] = np.asarray(item, np.float64)
+    for group, curves in groups.items():
+        if group:
+            out.plots.append(Plot(f"{key}/{group}", f"{label} · {group}", curves, first_frame))
+        elif len(curves) <= MAX_SERIES:
+            out.plots.append(Plot(key, label, curves, first_frame))
+        else:
+            for name, curve in curves.items():
+                out.plots.append(Plot(f"{key}/{name}", f"{label}.{name}", {"value": curve}, first_frame))
+    if depth >= MAX_DEPTH:
+        return
+    for name, item in value.items():
+        if str(name) in series or (name == "start" and first_frame is not None):
+            continue
+        _describe(out, f"{key}/{name}", f"{label}.{name}", item, depth + 1)
+
+
+def _is_series(value: Any) -> bool:
+    if isinstance(value, Mapping) or isinstance(value, (str, bytes)):
+        return False
+    array = _as_array(value)
+    return array is not None and array.ndim == 1 and array.size >= MIN_SERIES and array.dtype.kind in "biuf"
 
 
 def mask_alpha(array: np.ndarray) -> np.ndarray:
@@ -119,25 +157,12 @@ def _as_array(value: Any) -> np.ndarray | None:
 def _series(array: np.ndarray) -> dict[str, np.ndarray]:
     if array.dtype.kind not in "biuf":
         return {}
-    if array.ndim == 1 and array.size >= 2:
+    if array.ndim == 1 and array.size >= MIN_SERIES:
         return {"value": array.astype(np.float64)}
-    if array.ndim == 2 and min(array.shape) <= MAX_SERIES and max(array.shape) >= 2:
+    if array.ndim == 2 and min(array.shape) <= MAX_SERIES and max(array.shape) >= MIN_SERIES:
         columns = array if array.shape[0] >= array.shape[1] else array.T
         return {f"{i}": columns[:, i].astype(np.float64) for i in range(columns.shape[1])}
     return {}
-
-
-def _series_dict(value: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """A small dict whose every entry is a numeric 1-D sequence: one plot with a curve per entry."""
-    if not value or len(value) > MAX_SERIES:
-        return {}
-    series: dict[str, np.ndarray] = {}
-    for name, item in value.items():
-        array = _as_array(item)
-        if array is None or array.ndim != 1 or array.size < 2 or array.dtype.kind not in "biuf":
-            return {}
-        series[str(name)] = array.astype(np.float64)
-    return series
 
 
 def _text(value: Any) -> str:

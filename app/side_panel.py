@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from . import theme
@@ -36,16 +38,26 @@ class SideDataPanel(QWidget):
         self.shown: SideData = SideData()
         self.show_data(SideData())
 
-    def show_data(self, side: SideData) -> None:
+    def show_data(self, side: SideData, frame: int | None = None, first_number: int = 0) -> None:
+        """Show one frame's side data; plots over clip frames are drawn against frame numbers with `frame` marked."""
         self.shown = side
         self.plots.clear()
         for row, plot in enumerate(side.plots):
-            item = self.plots.addPlot(row=row, col=0, title=plot.label)
+            names = [name for name in plot.series if name != "value"]
+            key = " · ".join(f"<span style='color:{CURVE_COLOURS[n % len(CURVE_COLOURS)]}'>{name}</span>"
+                             for n, name in enumerate(names))
+            title = f"<span style='font-size:8pt; color:{theme.TEXT_DIM}'>{plot.label}{'  ' + key if key else ''}</span>"
+            item = self.plots.addPlot(row=row, col=0, title=title)
             item.showGrid(x=True, y=True, alpha=0.15)
-            item.addLegend(offset=(4, 4), labelTextSize="8pt")
-            for n, (name, values) in enumerate(plot.series.items()):
-                item.plot(values, pen=pg.mkPen(CURVE_COLOURS[n % len(CURVE_COLOURS)], width=2),
-                          name=None if name == "value" else name)
+            item.setMenuEnabled(False)
+            offset = (plot.first_frame + first_number) if plot.first_frame is not None else 0
+            for n, values in enumerate(plot.series.values()):
+                x = np.arange(len(values)) + offset
+                item.plot(x, values, pen=pg.mkPen(CURVE_COLOURS[n % len(CURVE_COLOURS)], width=1.5))
+            if plot.first_frame is not None and frame is not None:
+                marker = pg.InfiniteLine(frame + first_number, angle=90,
+                                         pen=pg.mkPen(theme.ACCENT, width=1, style=Qt.PenStyle.DashLine))
+                item.addItem(marker)
         self.plots.setVisible(bool(side.plots))
         self.table.setRowCount(len(side.values))
         for row, (label, text) in enumerate(side.values):

@@ -202,7 +202,7 @@ def test_parameter_panel_is_generated_and_changes_rerender(qtbot, test_stages, w
     assert np.allclose(window.last_result.right, source * 0.5, atol=1e-6)
     assert np.array_equal(window.last_result.left, source)
     assert [t.stage for t in window.last_result.timings] == ["denoise"]
-    assert window.stack.rows["denoise"].note.text().endswith("ms")
+    assert window.stack.rows["denoise"].note.text().endswith(("ms", " s"))
     # the slider drives the same value; reset-to-default per parameter and per stage
     row.slider.setValue(row.scale.to_ticks(1.5))
     assert window.project.stages["denoise"].params["gain"] == 1.5 and row.spin.value() == 1.5
@@ -247,6 +247,17 @@ def test_unchanged_stages_keep_their_cache_when_a_later_stage_is_tuned(qtbot, te
     wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
     assert np.allclose(window.last_result.right, open_source(str(clip)).frame(0) * 0.3, atol=1e-6)
     assert len(CountingPass.processed) == counted  # the counting stage's output came from its cache
+
+
+def test_long_passes_survive_edits_to_later_stages():
+    from app.preview import upstream_key
+
+    base = {"dust": StageSetting(True, {}), "stabilize": StageSetting(True, {}), "deflicker": StageSetting(False)}
+    later = dict(base, deflicker=StageSetting(True, {"window": 3}))
+    earlier = dict(base, dust=StageSetting(True, {"sensitivity": 0.9}))
+    assert upstream_key(later, "stabilize") == upstream_key(base, "stabilize")
+    assert upstream_key(earlier, "stabilize") != upstream_key(base, "stabilize")
+    assert upstream_key(later, "deflicker") != upstream_key(base, "deflicker")
 
 
 def test_stale_preview_requests_are_dropped(qtbot, test_stages):
@@ -468,13 +479,19 @@ def test_side_data_is_sorted_into_overlays_plots_and_values():
     codes[2:4, 5:9] = 2
     side = describe_side_data({"dust": {"defects": codes, "components": [{"bbox": [5, 2, 4, 2]}],
                                         "fraction": 0.01},
-                               "stabilize": {"weave": {"dx": [0.1, -0.2, 0.3], "dy": [0.0, 0.1, 0.2]},
-                                             "pose": np.eye(3)}})
+                               "stabilize": {"path": {"start": 40, "measured_dx": [0.1, -0.2, 0.3, 0.1, 0.0],
+                                                      "intended_dx": [0.0] * 5, "measured_dy": [0.2] * 5,
+                                                      "intended_dy": [0.0] * 5, "zoom": 1.0},
+                                             "levels": {"red": list(range(6)), "green": list(range(6))},
+                                             "correction": [0.1, 0.2, 0.003], "pose": np.eye(3)}})
     assert [o.key for o in side.overlays] == ["dust/defects"]
     assert side.overlays[0].alpha.max() == 255 and side.overlays[0].alpha.sum() == 255 * 8
-    assert [p.key for p in side.plots] == ["stabilize/weave", "stabilize/pose"]
-    assert set(side.plots[0].series) == {"dx", "dy"}
+    assert [p.key for p in side.plots] == ["stabilize/path/dx", "stabilize/path/dy", "stabilize/levels"]
+    assert set(side.plots[0].series) == {"measured", "intended"} and side.plots[0].first_frame == 40
+    assert set(side.plots[2].series) == {"red", "green"} and side.plots[2].first_frame is None
     values = dict(side.values)
+    title = stage_module.stage_class("stabilize").title
+    assert values[f"{title}: correction"] == "[0.1, 0.2, 0.003]" and values[f"{title}: path.zoom"] == "1"
     assert any("components" in k and v == "1 record" for k, v in values.items())
 
 
