@@ -192,3 +192,24 @@ def test_tiny_bench_of_one_stage_writes_json_and_report(fake_data, tmp_path):
     if not stage_class("deflicker").implemented:
         assert f"| **{OURS}** | — | {PLACEHOLDER} |" in report
     assert (out / "deflicker_luma.png").stat().st_size > 0
+
+
+def test_tiny_chain_runs_our_implemented_stages_beside_the_ffmpeg_chain(fake_data, tmp_path):
+    from restoration.bench.runner import chain_stages
+
+    out = tmp_path / "results"
+    run_bench("chain", True, out, fake_data, profile="tiny", cache_dir=tmp_path / "cache", log=lambda s: None)
+    payload = json.loads((out / "chain.json").read_text())
+    by_method = {}
+    for record in payload["records"]:
+        by_method.setdefault(record["method"], []).append(record)
+    assert set(by_method) == {"input", OURS, "ffmpeg-chain"}
+    ours = by_method[OURS]
+    if chain_stages():
+        assert all(r["status"] == "ok" and r["metrics"] for r in ours)
+    else:
+        assert all(r["status"] == PLACEHOLDER for r in ours)
+    if P.ffmpeg_binary() is not None:
+        reference = [r for r in by_method["ffmpeg-chain"] if r["clip"] == "city-all"][0]
+        assert reference["status"] == "ok" and reference["metrics"]["psnr"] is not None
+    assert "## Full chain" in (out / "REPORT.md").read_text()

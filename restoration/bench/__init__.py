@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import Sequence
 
 from restoration.bench.corpus import DATA_ENV, DataMissing, default_data_dir
-from restoration.bench.runner import STAGES, default_out, run_bench
+from restoration.bench.runner import BENCH_STAGES, default_out, run_bench
 
 __all__ = ["add_arguments", "main", "run_bench", "run_from_args"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The bench's options on an (sub)parser."""
-    parser.add_argument("--stage", choices=[*STAGES, "all"], default="all", help="stage to benchmark (default all)")
+    parser.add_argument("--stage", choices=[*BENCH_STAGES, "all"], default="all",
+                        help="stage to benchmark; chain = every stage but sr in order (default all: each stage, "
+                             "then the chain)")
     parser.add_argument("--quick", action="store_true",
                         help="reduced corpus and fixed peer settings: finishes in a few minutes")
     parser.add_argument("--out", type=Path, default=None,
@@ -28,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, default=None,
                         help="report to regenerate (default bench/REPORT.md for the default --out, "
                              "else OUT/REPORT.md)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="only regenerate the report (and its plots) from the results already in --out")
     parser.add_argument("--profile", choices=["full", "quick", "tiny"], default=None,
                         help=argparse.SUPPRESS)  # corpus size override, for tests
 
@@ -36,6 +40,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     """Run the bench from parsed arguments; 0 on success, 2 with a one-line message when the data is missing."""
     data = args.data if args.data is not None else default_data_dir()
     out = args.out if args.out is not None else default_out()
+    if getattr(args, "report_only", False):
+        from restoration.bench.report import write_report
+        from restoration.bench.runner import default_report
+
+        report = args.report if getattr(args, "report", None) is not None else default_report(out)
+        print(write_report(out, report))
+        return 0
     try:
         run_bench(args.stage, args.quick, out, data, profile=getattr(args, "profile", None),
                   report=getattr(args, "report", None))

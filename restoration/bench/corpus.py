@@ -21,6 +21,7 @@ from restoration.errors import RestorationError
 CORPUS_VERSION = 1
 SEED = 1895  # the Lumières' year; any fixed number would do
 STAGES = ("dust", "stabilize", "deflicker", "denoise", "color", "sr")
+CHAIN = "chain"  # every stage but sr in the fixed order, on a clip with every damage
 DATA_ENV = "FILMRESTORE_DATA"
 
 # The old film's cleanest stretch: lowest mean spike-detection index (pixels differing from both neighbours by
@@ -71,7 +72,7 @@ class ClipSpec:
 
 
 # Roles: dust  damaged | clean | film;  stabilize  weave | film;  deflicker  flicker | flicker-free | film;
-# denoise  grain | film;  color  fade | bw | film;  sr  sr-stills | sr-video.
+# denoise  grain | film;  color  fade | bw | film;  sr  sr-stills | sr-video;  chain  all | film.
 CLIP_SPECS: tuple[ClipSpec, ...] = (
     ClipSpec("city-dust", "dust", "damaged", "city", ("dust", "scratches", "grain"),
              note="Vid4 city (camera move) + dust, dirt, hair, 2 scratches, default grain"),
@@ -115,6 +116,10 @@ CLIP_SPECS: tuple[ClipSpec, ...] = (
     ClipSpec("bridge-bw", "color", "bw", "still:Set14/img_003", ("grain",), {"pan_px_per_frame": (1.0, 0.0)},
              note="Set14 bridge (black-and-white) panned + monochrome grain: must stay neutral"),
     ClipSpec("film", "color", "film", "film", note="real old film (black-and-white), no reference"),
+
+    ClipSpec("city-all", CHAIN, "all", "city", ("dust", "scratches", "grain", "flicker", "weave", "fade"),
+             note="Vid4 city with every damage: dust, scratches, grain, flicker, weave, fade"),
+    ClipSpec("film", CHAIN, "film", "film", note="real old film, no reference"),
 
     ClipSpec("Set5", "sr", "sr-stills", "sr:Set5", note="Set5 GT with the shipped bicubic ×4 LR"),
     ClipSpec("Set14", "sr", "sr-stills", "sr:Set14", note="Set14 GT with the shipped bicubic ×4 LR"),

@@ -55,7 +55,7 @@ class Peer:
 
     def backend(self) -> str:
         if not self.filters:
-            return self.tool
+            return "opencv"
         return "pyav" if pyav_has(self.filters) else "ffmpeg-binary"
 
 
@@ -355,6 +355,20 @@ def run_lanczos(frames: list[np.ndarray], s: Mapping[str, Any]) -> list[np.ndarr
 
 
 # --------------------------------------------------------------------------------------------------------------
+# the whole chain
+
+CHAIN_PEERS = ("tmedian", "vidstab", "deflicker", "nlmeans", "colorlevels")
+
+
+def run_chain(frames: list[np.ndarray], s: Mapping[str, Any]) -> list[np.ndarray]:
+    """The open tools in our stage order, each at its fixed (quick) setting."""
+    for name in CHAIN_PEERS:
+        step = peer(name)
+        frames = step.run(frames, step.settings)
+    return frames
+
+
+# --------------------------------------------------------------------------------------------------------------
 # the registry
 
 def _grid(**axes: Sequence[Any]) -> tuple[dict[str, Any], ...]:
@@ -398,6 +412,9 @@ PEERS: tuple[Peer, ...] = (
     Peer("colorlevels", "color", "FFmpeg colorlevels, auto levels", run_colorlevels, {"clip_percent": 0.5},
          _grid(clip_percent=[0.1, 0.5, 1.0]), filters=("colorlevels",),
          note="auto = per-channel black/white points at the clip_percent low/high percentiles over the whole clip"),
+    Peer("ffmpeg-chain", "chain", "FFmpeg tmedian → vidstab → deflicker → nlmeans → auto colorlevels", run_chain, {},
+         filters=("tmedian", "vidstabdetect", "vidstabtransform", "deflicker", "nlmeans", "colorlevels"),
+         note="each filter at its fixed setting, in our stage order"),
     Peer("bicubic", "sr", "OpenCV resize INTER_CUBIC", run_bicubic, {}, note="a = −0.75"),
     Peer("lanczos", "sr", "OpenCV resize INTER_LANCZOS4", run_lanczos, {}, note="8×8 Lanczos"),
 )

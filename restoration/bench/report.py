@@ -11,14 +11,15 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-STAGES = ("dust", "stabilize", "deflicker", "denoise", "color", "sr")
+STAGES = ("dust", "stabilize", "deflicker", "denoise", "color", "sr", "chain")
 OURS = "filmrestore"
 INPUT = "input"
 CROP = (160, 120)  # film crop (width, height) shown per method
 
 STAGE_TITLES = {"dust": "Dust & scratches (`dust`)", "stabilize": "Gate weave (`stabilize`)",
                 "deflicker": "Flicker (`deflicker`)", "denoise": "Grain & noise (`denoise`)",
-                "color": "Colour fade (`color`)", "sr": "Super-resolution ×4 (`sr`)"}
+                "color": "Colour fade (`color`)", "sr": "Super-resolution ×4 (`sr`)",
+                "chain": "Full chain (`dust` → `stabilize` → `deflicker` → `denoise` → `color`)"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,12 @@ COLUMNS: dict[str, dict[str, tuple[Column, ...]]] = {
                  Column("colour_stability", "stability ΔE"), Column("stability_excess", "stability vs truth ΔE")),
         "bw": (Column("chroma_mean", "chroma"), Column("chroma_change", "chroma change")),
         "film": (Column("chroma_change", "chroma change"), Column("colour_stability", "stability ΔE")),
+    },
+    "chain": {
+        "all": (Column("psnr", "PSNR dB"), Column("ssim", "SSIM", 4), Column("de2000_mean", "ΔE2000 mean"),
+                Column("jitter_px", "residual jitter px", 3), Column("flicker_reduction_pct", "flicker reduction %", 1)),
+        "film": (Column("flicker_index", "luma flicker (no ref.)", 5),
+                 Column("interframe_shift_px", "frame-to-frame shift px RMS", 3)),
     },
     "sr": {
         "sr-stills": (Column("psnr_y", "PSNR-Y dB"), Column("ssim_y", "SSIM-Y", 4)),
@@ -175,7 +182,8 @@ def _fmt(value: Any, digits: int = 2) -> str:
     if isinstance(value, float):
         if math.isinf(value):
             return "∞"
-        return f"{value:.{digits}f}"
+        text = f"{value:.{digits}f}"
+        return text[1:] if text.startswith("-") and float(text) == 0 else text
     return str(value)
 
 
@@ -303,9 +311,11 @@ def _stage_section(stage: str, result: dict[str, Any], figures: dict[str, list[s
                   "peers are measured.", ""]
     lines += [f"Run {result['date']}, profile `{result['profile']}`, {result['seconds']:.0f} s "
               f"(corpus {result.get('corpus_seconds', 0):.0f} s of it).", ""]
-    lines += ["**Targets** (issue): mean over the clips named; speed on the speed clip.", "",
-              "| figure | target | input | FilmRestore | best peer | met |", "|---|---|---|---|---|---|"]
-    lines += _target_rows(stage, result) + [""]
+    targets = _target_rows(stage, result)
+    if targets:
+        lines += ["**Targets** (issue): mean over the clips of the kind named; speed on the speed clip.", "",
+                  "| figure | target | input | FilmRestore | best peer | met |", "|---|---|---|---|---|---|"]
+        lines += targets + [""]
     for clip in result["corpus"]:
         table = _clip_table(stage, result, clip)
         if not table:
@@ -320,7 +330,7 @@ def _stage_section(stage: str, result: dict[str, Any], figures: dict[str, list[s
         lines += speed + [""]
     tuning = _tuning_table(result)
     if tuning:
-        lines += ["**Peer tuning** (full run: every setting on every clip; the best mean is the row shown above):",
+        lines += ["**Peer tuning** (full run: every setting on the clips the score averages; the best is the row shown above):",
                   ""] + tuning + [""]
     notes = _peer_notes(result)
     if notes:

@@ -32,6 +32,9 @@ OURS = "filmrestore"
 INPUT = "input"
 PLACEHOLDER = "placeholder — not implemented yet"
 STAGES = C.STAGES
+CHAIN = C.CHAIN
+BENCH_STAGES = (*STAGES, CHAIN)  # what --stage all runs
+CHAIN_PARAMS = {"denoise": {"grain": "remove"}}  # as in the denoise bench; other stages at their defaults
 TIMED_RUNS = 3
 RSS_INTERVAL_S = 0.02
 
@@ -52,6 +55,7 @@ OUR_VARIANTS: dict[str, tuple[Variant, ...]] = {
     "denoise": (Variant(OURS, {"grain": "remove"}, note="grain=remove (the PSNR target)"),
                 Variant(f"{OURS}-regrain", {"grain": "regrain"}, ("grain",), note="grain=regrain (grain match)")),
     "color": (Variant(OURS),),
+    CHAIN: (Variant(OURS, note="every implemented stage but sr"),),
     "sr": (Variant(OURS, {"mode": "fidelity"}, note="mode=fidelity"),
            Variant(f"{OURS}-perceptual", {"mode": "perceptual", "temporal": False}, note="mode=perceptual"),
            Variant(f"{OURS}-perceptual-temporal", {"mode": "perceptual", "temporal": True}, ("sr-video",),
@@ -60,7 +64,7 @@ OUR_VARIANTS: dict[str, tuple[Variant, ...]] = {
 
 # The clip whose speed is reported (Vid4 city: 704×576 in the full run).
 SPEED_CLIP: dict[str, str] = {"dust": "city-dust", "stabilize": "city-weave", "deflicker": "city-flicker",
-                              "denoise": "city-grain", "color": "city-fade", "sr": "Vid4-city"}
+                              "denoise": "city-grain", "color": "city-fade", "sr": "Vid4-city", CHAIN: "city-all"}
 
 Log = Callable[[str], None]
 
@@ -216,6 +220,29 @@ def our_method(stage: str, variant: Variant) -> Method:
                   note=variant.note, backend="restoration.pipeline", status=status, roles=variant.roles)
 
 
+def chain_stages() -> list[str]:
+    """The stages the chain runs: every implemented one but sr, in the fixed order."""
+    from restoration.stage import stage_class
+
+    return [name for name in STAGES if name != "sr" and stage_class(name).implemented]
+
+
+def our_chain_method() -> Method:
+    stages = chain_stages()
+
+    def run(frames: list[np.ndarray], params: Mapping[str, Any], clip: C.Clip) -> list[np.ndarray]:
+        from restoration.pipeline import ArraySource, Pipeline, settings_for
+
+        wanted = {name: CHAIN_PARAMS.get(name, {}) for name in stages}
+        pipeline = Pipeline(ArraySource(frames), settings_for(stages, wanted))
+        return [frame for _, frame in pipeline.frames()]
+
+    status = None if stages else PLACEHOLDER
+    note = f"stages: {', '.join(stages)}" if stages else "no stage implemented yet"
+    return Method(OURS, "ours", run, [{name: CHAIN_PARAMS.get(name, {}) for name in stages}],
+                  tool="FilmRestore pipeline", note=note, backend="restoration.pipeline", status=status)
+
+
 def peer_method(peer: P.Peer, quick: bool) -> Method:
     def run(frames: list[np.ndarray], settings: Mapping[str, Any], clip: C.Clip) -> list[np.ndarray]:
         merged = dict(settings) | ({"scale": clip.scale} if peer.stage == "sr" else {})
@@ -233,7 +260,10 @@ def input_method() -> Method:
 def methods_for(stage: str, quick: bool) -> list[Method]:
     """Input baseline (not for SR, whose input is smaller), our stage and its variants, then every peer."""
     methods = [] if stage == "sr" else [input_method()]
-    methods += [our_method(stage, v) for v in OUR_VARIANTS[stage]]
+    if stage == CHAIN:
+        methods.append(our_chain_method())
+    else:
+        methods += [our_method(stage, v) for v in OUR_VARIANTS[stage]]
     methods += [peer_method(p, quick) for p in P.peers_for(stage)]
     return methods
 
@@ -251,7 +281,7 @@ def _run_one(method: Method, settings: Mapping[str, Any], clip: C.Clip, stage: s
     record: dict[str, Any] = {"method": method.name, "clip": clip.name, "params": dict(settings),
                               "frames": len(clip.degraded), "size": list(clip.size), "metrics": {},
                               "fps": None, "fps_runs": 0, "rss_mb": None, "status": "ok"}
-    if method.kind == "ours" and method.status is None:
+    if method.kind == "ours" and method.status is None and stage != CHAIN:
         variant = next(v for v in OUR_VARIANTS[stage] if v.name == method.name)
         record["params"] = our_params(stage, variant, clip)
     try:
@@ -320,36 +350,49 @@ def bench_stage(stage: str, clips: list[C.Clip], quick: bool, log: Log = print,
                                 "metrics": {}, "fps": None, "fps_runs": 0, "rss_mb": None,
                                 "status": method.status, "selected": True})
             continue
-        runs: list[tuple[dict[str, Any], list[dict[str, Any]], dict[str, np.ndarray]]] = []
-        for settings in method.candidates:
-            these, film = [], {}
-            for clip in my_clips:
+        sweeping = len(method.candidates) > 1
+        tuning_roles = TUNING_KEY[stage][2]
+        # a sweep runs every setting on the tuning clips only; the selected setting then does the rest
+        sweep_clips = [c for c in my_clips if c.role in tuning_roles] if sweeping else my_clips
+        film: dict[str, np.ndarray] = {}
+
+        def run_on(settings: dict[str, Any], clip_list: list[C.Clip]) -> list[dict[str, Any]]:
+            done = []
+            for clip in clip_list:
                 t0 = time.perf_counter()
                 record, output = _run_one(method, settings, clip, stage, baselines[clip.name], log)
                 log(f"[{stage}] {method.name} {_settings_text(settings)} on {clip.name}: "
                     f"{record['status']} ({time.perf_counter() - t0:.1f} s)")
                 if output is not None and clip is film_clip and keep_film_frame:
                     film[method.name] = output[len(output) // 2]
-                these.append(record)
-            runs.append((settings, these, film))
-        best = max(range(len(runs)), key=lambda i: _mean_key(runs[i][1], stage, clips)) if len(runs) > 1 else 0
-        if len(runs) > 1:
+                done.append(record)
+            return done
+
+        runs = [(settings, run_on(settings, sweep_clips)) for settings in method.candidates]
+        best = max(range(len(runs)), key=lambda i: _mean_key(runs[i][1], stage, clips)) if sweeping else 0
+        if sweeping:
             metric, higher, _ = TUNING_KEY[stage]
             tuning[method.name] = {"metric": metric, "higher_is_better": higher, "selected": runs[best][0],
                                    "candidates": [{"params": s, "score": _score_or_none(_mean_key(rs, stage, clips),
                                                                                         higher)}
-                                                  for s, rs, _ in runs]}
-        for i, (settings, these, film) in enumerate(runs):
+                                                  for s, rs in runs]}
+        for i, (_, these) in enumerate(runs):
             for record in these:
                 record["selected"] = i == best
             records.extend(these)
-        settings, chosen, film = runs[best]
+        settings, chosen = runs[best]
+        if sweeping:
+            rest = run_on(settings, [c for c in my_clips if c not in sweep_clips])
+            for record in rest:
+                record["selected"] = True
+            records.extend(rest)
+            chosen = chosen + rest
         film_frames.update(film)
         if method.kind != "input" and speed_clip is not None:
             record = next((r for r in chosen if r["clip"] == speed_clip.name and r["status"] == "ok"), None)
             if record is not None:
                 # the scoring run just made was the warm-up, unless a sweep ran other settings since
-                _time_speed(method, settings, speed_clip, record, warmup=0 if len(runs) == 1 else 1)
+                _time_speed(method, settings, speed_clip, record, warmup=1 if sweeping else 0)
                 log(f"[{stage}] {method.name} speed on {speed_clip.name}: {record['fps']} fps")
     return {"methods": [m.describe() for m in methods], "records": records, "tuning": tuning,
             "baselines": {name: {k: v for k, v in b.items() if isinstance(v, (int, float, list))}
@@ -407,8 +450,8 @@ def run_bench(stage: str, quick: bool, out: Path, data: Path, *, profile: str | 
     """
     from restoration.bench import report as R
 
-    if stage != "all" and stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r} (choose from {', '.join(STAGES)}, all)")
+    if stage != "all" and stage not in BENCH_STAGES:
+        raise ValueError(f"unknown stage {stage!r} (choose from {', '.join(BENCH_STAGES)}, all)")
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     data = Path(data)
     C.check_data(data)
@@ -416,7 +459,7 @@ def run_bench(stage: str, quick: bool, out: Path, data: Path, *, profile: str | 
     profile_name = profile or ("quick" if quick else "full")
     cache_dir = Path(cache_dir) if cache_dir is not None else repo_root() / "bench" / "cache"
     report_path = Path(report) if report is not None else default_report(out)
-    stages = list(STAGES) if stage == "all" else [stage]
+    stages = list(BENCH_STAGES) if stage == "all" else [stage]
     common = {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), "machine": machine_info(),
               "load_avg_start": _load_average(),
               "versions": versions(), "profile": profile_name, "quick": bool(quick), "data": str(data)}

@@ -31,6 +31,7 @@ TUNING_KEY: dict[str, tuple[str, bool, tuple[str, ...]]] = {
     "denoise": ("psnr", True, ("grain",)),
     "color": ("de2000_mean", False, ("fade",)),
     "sr": ("psnr_y", True, ("sr-stills", "sr-video")),
+    "chain": ("psnr", True, ("all",)),
 }
 
 
@@ -211,9 +212,24 @@ def score_sr(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> tup
     return metrics, series
 
 
+def score_chain(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> tuple[Metrics, Series]:
+    if clip.role == "film":
+        steps = np.array([M.frame_shift(out[t + 1], out[t]) for t in range(len(out) - 1)])
+        return {"flicker_index": M.flicker_index(out),
+                "interframe_shift_px": float(np.sqrt(np.mean(np.sum(steps ** 2, axis=1))))}, {}
+    shifts = _shifts(out, clip.truth)
+    before = _cached(baseline, "flicker_in", lambda: M.flicker_index(clip.degraded, clip.truth))
+    after = M.flicker_index(out, clip.truth)
+    return {"psnr": M.psnr(tile(out), tile(clip.truth)),
+            "ssim": float(np.mean([M.ssim(o, t) for o, t in zip(out, clip.truth)])),
+            "de2000_mean": M.delta_e2000(tile(out), tile(clip.truth))[0],
+            "jitter_px": M.jitter_from_transforms(shifts, np.zeros_like(shifts)),
+            "flicker_reduction_pct": 100 * (1 - after / before) if before else 0.0}, {}
+
+
 SCORERS: dict[str, Callable[[Clip, list[np.ndarray], dict[str, Any]], tuple[Metrics, Series]]] = {
     "dust": score_dust, "stabilize": score_stabilize, "deflicker": score_deflicker, "denoise": score_denoise,
-    "color": score_color, "sr": score_sr,
+    "color": score_color, "sr": score_sr, "chain": score_chain,
 }
 
 
