@@ -54,6 +54,7 @@ APP_NAME = "FilmRestore"
 MAX_RECENT = 10
 AUTOSAVE_DELAY_MS = 1500
 PROJECT_SUFFIXES = (".json", ".filmrestore")
+KEEP_ORIGINAL = "keep_original"  # a stage's list parameter of [frame, x, y, w, h] regions it must not touch
 
 
 def default_data_dir() -> Path:
@@ -141,6 +142,7 @@ class MainWindow(QMainWindow):
         self.viewer.hovered.connect(self._show_pixel)
         self.viewer.zoom_changed.connect(self._show_zoom)
         self.viewer.files_dropped.connect(lambda paths: self.open_path(paths[0]))
+        self.viewer.region_drawn.connect(self.keep_original)
         self.viewer.placeholder = "Open a film scan or video:  File ▸ Open source (Ctrl+O), or drop it here"
         self.timeline = TimelinePanel()
         self.timeline.index_changed.connect(lambda _: self.request_preview())
@@ -673,6 +675,33 @@ class MainWindow(QMainWindow):
         (self._overlay_on.add if visible else self._overlay_on.discard)(key)
         self.viewer.set_overlay_visible(key, visible)
 
+    def keep_original(self, region) -> None:
+        """Shift+drag on the picture: the stage that takes keep-original regions leaves this one alone on this frame.
+
+        The selected stage is used when it declares such a parameter, else the first enabled stage that does.
+        """
+        result = self.last_result
+        if result is None:
+            return
+        takes = [n for n in STAGE_ORDER if KEEP_ORIGINAL in stage_class(n).params.names()
+                 and stage_class(n).params.get(KEEP_ORIGINAL).kind == "list"]
+        selected = self.stack.selected()
+        enabled = [n for n in takes if self.project.stages.get(n, StageSetting()).enabled]
+        stage = selected if selected in takes else (enabled[0] if enabled else None)
+        if stage is None:
+            self.statusBar().showMessage("No enabled stage takes keep-original regions", 6000)
+            return
+        # The left picture is the stage's input (original, or "before" the compared stage): map the box onto it.
+        sy = result.left.shape[0] / result.right.shape[0]
+        sx = result.left.shape[1] / result.right.shape[1]
+        entry = [result.index, round(region.x() * sx), round(region.y() * sy),
+                 max(1, round(region.width() * sx)), max(1, round(region.height() * sy))]
+        regions = list(self._stage_values(stage)[KEEP_ORIGINAL]) + [entry]
+        self.set_param(stage, KEEP_ORIGINAL, regions)
+        self.statusBar().showMessage(
+            f"{stage_class(stage).title}: region {entry[1:]} of frame {self.timeline.first_number + result.index} "
+            f"kept original (edit or reset “Keep original” to undo)", 8000)
+
     # =========================================================================================================
     # render queue
     def _project_for_queue(self) -> tuple[Project, tuple[int, int] | None]:
@@ -793,6 +822,7 @@ class MainWindow(QMainWindow):
             "Left / Right — previous / next frame", "Home / End — first / last frame",
             "I / O — set in / out point", "1 / 2 — side by side / split wipe",
             "F — fit · Ctrl+1 — 1:1 · Ctrl+2 — 200 %  (mouse wheel zooms, drag pans, double-click fits)",
+            "Shift+drag on the picture — keep that region original on this frame (false dust repairs)",
             "Ctrl+O — open source · Ctrl+S — save project · Ctrl+R — add to render queue")))
 
     def _show_about(self) -> None:

@@ -39,6 +39,7 @@ class CompareView(QWidget):
     hovered = Signal(int, int)  # pixel in result coordinates, (-1, -1) when off the picture
     zoom_changed = Signal(float, bool)  # scale, is-fit
     divider_moved = Signal(float)
+    region_drawn = Signal(QRectF)  # Shift+drag: a rectangle in result-picture pixels
     files_dropped = Signal(list)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -59,6 +60,7 @@ class CompareView(QWidget):
         self._visible: set[str] = set()
         self._drag: str | None = None
         self._last = QPointF()
+        self._band: tuple[QPointF, QPointF] | None = None  # Shift+drag rectangle, widget coordinates
         self.placeholder = "Open a source to begin"
         self.banner = QLabel(self)
         self.banner.setObjectName("banner")
@@ -205,6 +207,7 @@ class CompareView(QWidget):
             self._paint_overlays(painter, rect)
             painter.restore()
             self._paint_divider(painter, x)
+            self._paint_band(painter)
             self._paint_label(painter, self.labels[0], QPointF(10, 10), left=True, limit=x - 10)
             self._paint_label(painter, self.labels[1], QPointF(self.width() - 10, 10), left=False, limit=x + 10)
         else:
@@ -217,6 +220,14 @@ class CompareView(QWidget):
                 painter.restore()
                 self._paint_label(painter, label, QPointF(pane.left() + 10, 10), left=True, limit=pane.right())
             painter.fillRect(QRectF(panes[0].right(), 0, GUTTER_PX, self.height()), QColor("#0c0c0c"))
+        self._paint_band(painter)
+
+    def _paint_band(self, painter: QPainter) -> None:
+        if self._band is None:
+            return
+        painter.setPen(QPen(QColor(theme.ACCENT), 1, Qt.PenStyle.DashLine))
+        painter.setBrush(QColor(216, 155, 60, 40))
+        painter.drawRect(QRectF(self._band[0], self._band[1]).normalized())
 
     def _paint_overlays(self, painter: QPainter, rect: QRectF) -> None:
         for key in self.visible_overlays():
@@ -274,7 +285,10 @@ class CompareView(QWidget):
         if event.button() != Qt.MouseButton.LeftButton or self._right is None:
             return
         pos = event.position()
-        if self._near_divider(pos):
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier and self.picture_point(pos) is not None:
+            self._drag = "region"
+            self._band = (pos, pos)
+        elif self._near_divider(pos):
             self._drag = "divider"
         else:
             self._drag = "pan"
@@ -284,7 +298,10 @@ class CompareView(QWidget):
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
         pos = event.position()
-        if self._drag == "divider":
+        if self._drag == "region" and self._band is not None:
+            self._band = (self._band[0], pos)
+            self.update()
+        elif self._drag == "divider":
             self.set_divider(pos.x() / max(1, self.width()))
         elif self._drag == "pan":
             delta = pos - self._last
@@ -297,8 +314,26 @@ class CompareView(QWidget):
         self._emit_hover(pos)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        if self._drag == "region" and self._band is not None:
+            region = self._band_region()
+            self._band = None
+            self.update()
+            if region is not None:
+                self.region_drawn.emit(region)
         self._drag = None
         self.setCursor(Qt.CursorShape.CrossCursor)
+
+    def _band_region(self) -> QRectF | None:
+        """The Shift+drag rectangle in whole result pixels, clipped to the picture (None when empty)."""
+        start, end = (self.picture_point(p) for p in self._band)
+        if start is None or end is None:
+            return None
+        width, height = self.picture_size()
+        x0, x1 = sorted((start.x(), end.x()))
+        y0, y1 = sorted((start.y(), end.y()))
+        x0, y0 = max(0, int(x0)), max(0, int(y0))
+        x1, y1 = min(width, int(x1) + 1), min(height, int(y1) + 1)
+        return QRectF(x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
         if not self._near_divider(event.position()):

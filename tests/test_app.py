@@ -41,7 +41,8 @@ class CountingPass(Stage):
     name = "dust"
     title = "Counting pass"
     summary = "Test stage: passes frames through and counts them."
-    params = declare(Param("note", "str", "", "Unused text."))
+    params = declare(Param("note", "str", "", "Unused text."),
+                     Param("keep_original", "list", [], "Regions left untouched: [[frame, x, y, w, h], ...]."))
     processed: list[int] = []
 
     def process(self, window: FrameWindow, params: Mapping[str, Any], analysis: Any) -> StageOutput:
@@ -304,6 +305,28 @@ def test_split_divider_drags_and_zoom_is_shared(qtbot, window, clip):
     assert viewer.picture_point(left.center()).x() == pytest.approx(32 - 5)
     window.act_fit.trigger()
     assert viewer.is_fit()
+
+
+def test_shift_drag_keeps_a_region_original(qtbot, test_stages, window, clip):
+    opened(qtbot, window, clip)
+    window.stack.rows["dust"].check.setChecked(True)
+    window.timeline.set_index(3)
+    wait_for_frame(qtbot, window, 3, after_generation=window.engine.generation)
+    viewer = window.viewer
+    rect = viewer._picture_rect(viewer._panes()[0])
+    s = viewer.scale()
+
+    def at(x: float, y: float) -> QPointF:
+        return QPointF(rect.left() + x * s, rect.top() + y * s)
+
+    for kind, pos, buttons in ((QEvent.Type.MouseButtonPress, at(10.5, 5.5), Qt.MouseButton.LeftButton),
+                               (QEvent.Type.MouseMove, at(20.5, 12.5), Qt.MouseButton.LeftButton),
+                               (QEvent.Type.MouseButtonRelease, at(20.5, 12.5), Qt.MouseButton.NoButton)):
+        button = Qt.MouseButton.NoButton if kind == QEvent.Type.MouseMove else Qt.MouseButton.LeftButton
+        QApplication.sendEvent(viewer, QMouseEvent(kind, pos, viewer.mapToGlobal(pos), button, buttons,
+                                                   Qt.KeyboardModifier.ShiftModifier))
+    assert window.project.stages["dust"].params["keep_original"] == [[3, 10, 5, 11, 8]]
+    assert viewer.divider == 0.5  # Shift+drag drew a region; it did not move the wipe
 
 
 def test_pixel_readout_shows_source_code_values(qtbot, window, clip):
