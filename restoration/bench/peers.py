@@ -253,7 +253,7 @@ def run_vidstab(frames: list[np.ndarray], s: Mapping[str, Any]) -> list[np.ndarr
 
 
 def run_deshake(frames: list[np.ndarray], s: Mapping[str, Any]) -> list[np.ndarray]:
-    args = f"rx={int(s['rx'])}:ry={int(s['ry'])}:edge={s['edge']}"
+    args = f"rx={int(s['rx'])}:ry={int(s['ry'])}:edge={s['edge']}:contrast={int(s['contrast'])}"
     return filter_frames(frames, [("format", "yuv444p"), ("deshake", args)])
 
 
@@ -380,6 +380,7 @@ def _grid(**axes: Sequence[Any]) -> tuple[dict[str, Any], ...]:
 
 _VIDSTAB = {"shakiness": 5, "accuracy": 15, "smoothing": 10, "optzoom": 0, "crop": "black", "interpol": "bicubic"}
 _ATA = {"a": 0.1, "b": 0.5, "s": 9}
+_DESHAKE = {"rx": 16, "ry": 16, "edge": "mirror", "contrast": 125}
 
 # The fixed settings are the best of each sweep in our last full run (see bench/REPORT.md); --quick uses them.
 PEERS: tuple[Peer, ...] = (
@@ -390,8 +391,9 @@ PEERS: tuple[Peer, ...] = (
     Peer("vidstab", "stabilize", "FFmpeg vidstabdetect + vidstabtransform (two-pass)", run_vidstab, dict(_VIDSTAB),
          tuple(_VIDSTAB | {"smoothing": v} for v in (5, 10, 20, 30)), filters=("vidstabdetect", "vidstabtransform"),
          note="yuv444p; optzoom=0 (no zoom, black borders) so geometry stays comparable"),
-    Peer("deshake", "stabilize", "FFmpeg deshake", run_deshake, {"rx": 16, "ry": 16, "edge": "mirror"},
-         filters=("deshake",), note="yuv444p; default search"),
+    Peer("deshake", "stabilize", "FFmpeg deshake", run_deshake, dict(_DESHAKE),
+         tuple(_DESHAKE | {"contrast": c} for c in (125, 60, 20)), filters=("deshake",),
+         note="yuv444p; contrast = FFmpeg's minimum block contrast (default 125 finds few blocks on film)"),
     Peer("deflicker", "deflicker", "FFmpeg deflicker", run_deflicker, {"size": 5, "mode": "am"},
          _grid(size=[3, 5, 9, 15], mode=["am", "median"]), filters=("deflicker",), note="yuv444p16le"),
     Peer("hqdn3d", "denoise", "FFmpeg hqdn3d", run_hqdn3d, {"luma_spatial": 4.0},
