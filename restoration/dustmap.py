@@ -156,6 +156,34 @@ def block_offset_and_noise(difference: np.ndarray, block: int = NOISE_BLOCK_PX) 
     return _upsample_grid(median, (height, width)), np.maximum(_upsample_grid(mad, (height, width)), SIGMA_FLOOR)
 
 
+BLOCK_WEIGHT = 1.0
+NLF_BINS = 12
+
+
+def noise_level_function(luma: np.ndarray, residual: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per-pixel noise of a difference image from its brightness: film grain depends on density, not on place.
+
+    Measured (1.4826·MAD per luma bin) on the flattest half of the frame, where misregistration cannot pose as
+    grain; dust is too sparse to move a median.
+    """
+    sample = (slice(None, None, 2), slice(None, None, 2))
+    y, r, e = luma[sample].ravel(), residual[sample].ravel(), edges[sample].ravel()
+    flat = e <= np.median(e)
+    y, r = y[flat], r[flat]
+    edges_bins = np.linspace(0.0, 1.0, NLF_BINS + 1)
+    which = np.clip(np.digitize(y, edges_bins) - 1, 0, NLF_BINS - 1)
+    centres, levels = [], []
+    for b in range(NLF_BINS):
+        values = r[which == b]
+        if values.size >= 64:
+            centres.append(float(y[which == b].mean()))
+            levels.append(1.4826 * float(np.median(np.abs(values - np.median(values)))))
+    if not levels:
+        return np.full(luma.shape, SIGMA_FLOOR, np.float32)
+    curve = np.maximum(np.asarray(levels), SIGMA_FLOOR)
+    return np.interp(luma, centres, curve).astype(np.float32)
+
+
 def slope(luma: np.ndarray) -> np.ndarray:
     """Gradient magnitude per pixel (luma units per px)."""
     gx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
@@ -205,9 +233,11 @@ def make_neighbour(current: np.ndarray, index: int, offset: int, frame: np.ndarr
     inside = (grid_x >= 0) & (grid_x <= width - 1) & (grid_y >= 0) & (grid_y <= height - 1)
     warped = warp_by_flow(luma, flow, interpolation=cv2.INTER_LINEAR, border=cv2.BORDER_REPLICATE)
     difference = current - warped
-    offset_map, noise = block_offset_and_noise(difference)
-    sigma = np.sqrt(noise * noise + (MISREGISTRATION_PX * slope(warped)) ** 2)
+    offset_map, block_noise = block_offset_and_noise(difference)
     residual = np.where(inside, difference - offset_map, 0.0).astype(np.float32)
+    edges = slope(warped)
+    grain = noise_level_function(current, residual, edges)
+    sigma = np.maximum(np.sqrt(grain * grain + (MISREGISTRATION_PX * edges) ** 2), BLOCK_WEIGHT * block_noise)
     return Neighbour(index, offset, frame, luma, flow, back_flow, warped, reliable & inside, residual,
                      sigma.astype(np.float32))
 
@@ -329,9 +359,12 @@ def _padded_box(bbox: tuple[int, int, int, int], pad: int, shape: tuple[int, int
     return slice(max(0, y - pad), min(height, y + h + pad)), slice(max(0, x - pad), min(width, x + w + pad))
 
 
+NOWHERE = np.zeros(2)
+
+
 def motion_explains(current: np.ndarray, neighbour: Neighbour, box: tuple[slice, slice], shape: np.ndarray,
-                    ring_flow: np.ndarray, noise: float, search_px: int) -> float:
-    """How well real motion explains a defect, 0..1.
+                    ring_flow: np.ndarray, noise: float, search_px: int) -> tuple[float, np.ndarray]:
+    """How well real motion explains a defect, 0..1, and where it would have moved to (dx, dy px).
 
     The defect's pixels (`shape`, a mask over the crop `box`) are looked for near where the flow put them in the
     neighbour. Motion explains them when they are found elsewhere, as well as noise allows, and what the neighbour
@@ -344,37 +377,38 @@ def motion_explains(current: np.ndarray, neighbour: Neighbour, box: tuple[slice,
     th, tw = template.shape
     count = float(weight.sum())
     if count < 3 or th * tw > 40000:
-        return 0.0
+        return 0.0, NOWHERE
     dx, dy = float(ring_flow[0]), float(ring_flow[1])
     px, py = int(round(cols.start + dx)), int(round(rows.start + dy))
     x0, y0 = max(0, px - search_px), max(0, py - search_px)
     x1, y1 = min(width, px + tw + search_px), min(height, py + th + search_px)
     if x1 - x0 < tw or y1 - y0 < th:
-        return 0.0
+        return 0.0, NOWHERE
     ssd = cv2.matchTemplate(np.ascontiguousarray(neighbour.luma[y0:y1, x0:x1]), template, cv2.TM_SQDIFF,
                             mask=weight)
     ssd = np.where(np.isfinite(ssd), ssd, np.inf)
     by, bx = np.unravel_index(int(np.argmin(ssd)), ssd.shape)
     qx, qy = x0 + int(bx), y0 + int(by)
     if abs(qx - (cols.start + dx)) <= 1.5 and abs(qy - (rows.start + dy)) <= 1.5:
-        return 0.0  # the best place is where the flow already looked: nothing moved there
+        return 0.0, NOWHERE  # the best place is where the flow already looked: nothing moved there
     # medians, not sums: the defect's outline may hold a little background that moved differently
     at_flow = float(np.median((template - neighbour.warped[rows, cols])[shape] ** 2))
     found = neighbour.luma[qy:qy + th, qx:qx + tw]
     best = float(np.median((template - found)[shape] ** 2))
     floor = (2.0 * noise) ** 2
     if best > floor or best > 0.2 * at_flow:
-        return 0.0
+        return 0.0, NOWHERE
     # Is what the neighbour shows at q also in the current frame where the flow carries q (static picture)?
     back = neighbour.back_flow[qy:qy + th, qx:qx + tw][shape]
     bdx, bdy = np.median(back, axis=0)
     cx, cy = int(round(qx + bdx)), int(round(qy + bdy))
     if cx < 0 or cy < 0 or cx + tw > width or cy + th > height:
-        return 0.0
+        return 0.0, NOWHERE
     static = float(np.median((found - current[cy:cy + th, cx:cx + tw])[shape] ** 2))
     if static < max(4.0 * best, floor):
-        return 0.0
-    return float(np.clip(1.0 - best / floor, 0.0, 1.0) * 0.5 + 0.5)
+        return 0.0, NOWHERE
+    moved = np.array([qx - cols.start, qy - rows.start], np.float64)
+    return float(np.clip(1.0 - best / floor, 0.0, 1.0) * 0.5 + 0.5), moved
 
 
 def ring_median_flow(flow: np.ndarray, labels_crop: np.ndarray, label: int, rows: slice, cols: slice) -> np.ndarray:
@@ -396,22 +430,33 @@ def motion_likelihood(current: np.ndarray, neighbours: list[Neighbour], labels: 
     inside = labels[rows, cols] == label
     prows, pcols = _padded_box(bbox, 3, (height, width))
     shape = labels[prows, pcols] == label
-    per_side: dict[int, float] = {}
+    found: list[tuple[int, float, np.ndarray]] = []  # (offset, score, displacement)
+    sides_done: set[int] = set()
     for n in sorted(neighbours, key=lambda n: abs(n.offset)):
         side = 1 if n.offset > 0 else -1
-        if side in per_side:
+        if side in sides_done and two_sided:
             continue
         if float(np.median(np.abs(n.z[rows, cols][inside]))) < low:
             continue  # this neighbour shares the defect (two-frame dirt): it cannot explain it away
         ring = ring_median_flow(n.flow, labels[prows, pcols], label, prows, pcols)
         noise = float(np.median(n.sigma[rows, cols][inside]))
-        per_side[side] = motion_explains(current, n, (prows, pcols), shape, ring, noise,
-                                         search_px=int(32 * abs(n.offset)))
-    if not per_side:
+        score, moved = motion_explains(current, n, (prows, pcols), shape, ring, noise,
+                                       search_px=int(32 * abs(n.offset)))
+        found.append((n.offset, score, moved))
+        sides_done.add(side)
+        if len(found) == 2:
+            break
+    if not found:
         return 0.0
-    if two_sided and len(per_side) == 2:
-        return min(per_side.values())
-    return max(per_side.values())
+    if len(found) == 1:
+        return found[0][1] if not two_sided else 0.0
+    (o1, s1, d1), (o2, s2, d2) = found
+    # Dirt can match other dirt in one neighbour by chance; a real object follows one path through both.
+    predicted = d1 * (o2 / o1)
+    tolerance = 4.0 + 0.5 * max(float(np.hypot(*d1)), float(np.hypot(*d2)))
+    if float(np.hypot(*(d2 - predicted))) > tolerance:
+        return 0.0
+    return min(s1, s2)
 
 
 def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: DetectionSettings) -> DustMap:

@@ -155,7 +155,7 @@ class DustRepair(Stage):
             repair_dust(out, frame, found.dust, defect, neighbours, settings)
         luma = frame_luma(frame)
         for scratch in found.scratches:
-            repair_scratch(out, frame, luma, scratch, neighbours, two_sided)
+            repair_scratch(out, frame, luma, scratch, neighbours, two_sided, analysis)
         for x, y, w, h in found.keep:
             out[y:y + h, x:x + w] = frame[y:y + h, x:x + w]
         return StageOutput(out, side)
@@ -197,7 +197,7 @@ def repair_dust(out: np.ndarray, frame: np.ndarray, dust: DustMap, defect: Defec
 
 
 def repair_scratch(out: np.ndarray, frame: np.ndarray, luma: np.ndarray, scratch: ScratchMask,
-                   neighbours: list[Neighbour], two_sided: bool) -> None:
+                   neighbours: list[Neighbour], two_sided: bool, analysis: ScratchAnalysis | None) -> None:
     """Replace one scratch: from the neighbours where it moved off this place, else by inpainting along it."""
     cols = slice(scratch.x0, scratch.x0 + scratch.mask.shape[1])
     rows = slice(0, frame.shape[0])
@@ -206,7 +206,8 @@ def repair_scratch(out: np.ndarray, frame: np.ndarray, luma: np.ndarray, scratch
         return
     matte = mask.astype(np.float32)
     spatial = spatial_fill(frame[rows, cols], mask)
-    sources = scratch_free(luma[rows, cols], frame_luma(spatial), mask, scratch.line.polarity, neighbours, cols)
+    moved = [n for n in neighbours if scratch_moved_off(scratch, n, analysis)]
+    sources = scratch_free(luma[rows, cols], frame_luma(spatial), mask, scratch.line.polarity, moved, cols)
     sides = {n.offset > 0 for n in sources}
     if sources and (sides == {True, False} or not two_sided):
         region = Region(rows, cols, mask, scratch.line.polarity)
@@ -216,16 +217,32 @@ def repair_scratch(out: np.ndarray, frame: np.ndarray, luma: np.ndarray, scratch
     out[rows, cols] = blend(out[rows, cols], fill, matte)
 
 
+def scratch_moved_off(scratch: ScratchMask, neighbour: Neighbour, analysis: ScratchAnalysis | None) -> bool:
+    """Whether, once the neighbour is motion-compensated, its copy of the scratch lies clear of this one's mask."""
+    if analysis is None:
+        return False
+    there = [ln for ln in analysis.lines.get(neighbour.index, []) if ln.track == scratch.line.track]
+    if not there:
+        return True  # the scratch has not started, or has ended, in that frame
+    height = scratch.mask.shape[0]
+    band = neighbour.flow[:, scratch.x0:scratch.x0 + scratch.mask.shape[1], 0][scratch.mask]
+    content_dx = float(np.median(band)) if band.size else 0.0
+    # the neighbour's scratch at x_k shows, after compensation, at x_k - flow
+    offset = abs(there[0].x - content_dx - scratch.line.x)
+    width = float(scratch.mask.sum(axis=1).max()) if height else 0.0
+    return offset >= width + 1.0
+
+
 def scratch_free(current: np.ndarray, inpainted: np.ndarray, mask: np.ndarray, polarity: int,
                  neighbours: list[Neighbour], cols: slice) -> list[Neighbour]:
-    """Neighbours whose motion-compensated picture under the scratch lacks it (the scratch moved on the picture)."""
+    """Neighbours whose motion-compensated picture under the scratch lacks it (checked pixel by pixel)."""
     contrast = float(np.median(polarity * (current - inpainted)[mask]))
     if contrast <= 0:
         return []
     clean = []
     for n in neighbours:
-        drop = float(np.median(polarity * (current - n.warped[:, cols])[mask]))
-        if drop >= 0.75 * contrast:
+        drop = polarity * (current - n.warped[:, cols])[mask]
+        if float(np.mean(drop >= 0.5 * contrast)) >= 0.9:
             clean.append(n)
     return clean
 

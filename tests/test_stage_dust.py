@@ -1,0 +1,311 @@
+"""Stage `dust`: finds and repairs one-frame dirt and persistent scratches, leaves motion, cuts and clean pixels alone."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from restoration import metrics
+from restoration.errors import ParamError
+from restoration.pipeline import ArraySource, Pipeline, run_stage_on_frames, settings_for
+from restoration.stage import Shot, stage_class
+
+HEIGHT, WIDTH = 128, 160
+FRAMES = 7
+
+
+def picture(seed: int, height: int = HEIGHT + 40, width: int = WIDTH + 40) -> np.ndarray:
+    """A textured grey-level scene: smooth shading, mid-size blobs and a few hard-edged shapes."""
+    rng = np.random.default_rng(seed)
+    base = np.zeros((height, width), np.float32)
+    for sigma, weight in ((12.0, 0.5), (4.0, 0.3), (1.5, 0.12)):
+        layer = cv2.GaussianBlur(rng.standard_normal((height, width)).astype(np.float32), (0, 0), sigma)
+        base += weight * layer / max(float(layer.std()), 1e-6)
+    base = 0.5 + 0.12 * base
+    for _ in range(6):
+        x, y = (int(v) for v in rng.integers(0, [width - 30, height - 30]))
+        cv2.rectangle(base, (x, y), (x + int(rng.integers(8, 30)), y + int(rng.integers(8, 30))),
+                      float(rng.uniform(0.2, 0.8)), -1)
+    tint = np.array([1.0, 0.95, 0.85], np.float32)
+    return np.clip(base[..., None] * tint, 0.0, 1.0).astype(np.float32)
+
+
+def panned(scene: np.ndarray, frames: int, step: tuple[float, float]) -> list[np.ndarray]:
+    """Frames of a camera pan over `scene` (sub-pixel steps, bicubic)."""
+    out = []
+    for t in range(frames):
+        matrix = np.float32([[1, 0, -(10 + step[0] * t)], [0, 1, -(10 + step[1] * t)]])
+        out.append(cv2.warpAffine(scene, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_CUBIC,
+                                  borderMode=cv2.BORDER_REFLECT101))
+    return out
+
+
+def grained(frames: list[np.ndarray], sigma: float = 0.012, seed: int = 3) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [np.clip(f + rng.normal(0.0, sigma, f.shape).astype(np.float32), 0.0, 1.0) for f in frames]
+
+
+def add_specks(frames: list[np.ndarray], per_frame: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One-frame dark and bright specks (radius 1.5-4 px); returns damaged frames and the exact masks."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:HEIGHT, :WIDTH]
+    damaged, masks = [], []
+    for frame in frames:
+        frame = frame.copy()
+        mask = np.zeros((HEIGHT, WIDTH), bool)
+        for _ in range(per_frame):
+            cx, cy = rng.uniform(12, WIDTH - 12), rng.uniform(12, HEIGHT - 12)
+            r = rng.uniform(1.5, 4.0)
+            speck = (xx - cx) ** 2 + ((yy - cy) / rng.uniform(0.6, 1.0)) ** 2 <= r * r
+            frame[speck] = 0.03 if rng.random() < 0.7 else 0.97
+            mask |= speck
+        damaged.append(frame)
+        masks.append(mask)
+    return damaged, masks
+
+
+def run_dust(frames: list[np.ndarray], params: dict | None = None, shots: list[Shot] | None = None
+             ) -> tuple[list[np.ndarray], list[dict]]:
+    pipeline = Pipeline(ArraySource(frames), settings_for(["dust"], {"dust": dict(params or {})}),
+                        shots=shots or [Shot(0, len(frames))])
+    outs = [pipeline.frame(i) for i in range(len(frames))]
+    return outs, [pipeline.side_data(i)["dust"] for i in range(len(frames))]
+
+
+def changed(out: np.ndarray, before: np.ndarray, threshold: float = 2.0 / 255.0) -> np.ndarray:
+    return np.abs(out - before).max(axis=2) > threshold
+
+
+@pytest.fixture(scope="module")
+def specked_clip():
+    clean = grained(panned(picture(1), FRAMES, (1.3, 0.6)))
+    damaged, masks = add_specks(clean, per_frame=5, seed=11)
+    outs, sides = run_dust(damaged)
+    return clean, damaged, masks, outs, sides
+
+
+def test_registered_and_declared():
+    cls = stage_class("dust")
+    assert cls.implemented
+    names = cls.params.names()
+    for required in ("sensitivity", "min_size", "max_size", "motion_protect", "scratches", "scratch_sensitivity",
+                     "temporal_radius", "show_mask", "keep_original"):
+        assert required in names
+
+
+def test_one_frame_specks_found(specked_clip):
+    _, _, masks, _, sides = specked_clip
+    pred = np.concatenate([s["defects"] > 0 for s in sides], axis=1)
+    true = np.concatenate(masks, axis=1)
+    scores = metrics.detection_scores(pred, true, min_size=3)
+    assert scores["object_recall"] >= 0.9, scores
+    assert scores["object_precision"] >= 0.9, scores
+
+
+def test_one_frame_specks_repaired(specked_clip):
+    clean, damaged, masks, outs, _ = specked_clip
+    before = np.mean([metrics.psnr(d, c, m) for d, c, m in zip(damaged, clean, masks)])
+    after = np.mean([metrics.psnr(o, c, m) for o, c, m in zip(outs, clean, masks)])
+    assert after >= before + 10.0, (before, after)
+
+
+def test_clean_pixels_untouched(specked_clip):
+    _, damaged, masks, outs, _ = specked_clip
+    for out, before, mask in zip(outs, damaged, masks):
+        near = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        assert np.array_equal(out[~near], before[~near])  # bit-exact: no re-quantisation, no global filter
+        assert changed(out, before)[~mask].mean() <= 0.002
+
+
+def test_side_data_describes_each_defect(specked_clip):
+    _, damaged, _, _, sides = specked_clip
+    side = sides[3]
+    assert side["defects"].dtype == np.uint8 and side["defects"].shape == damaged[3].shape[:2]
+    assert side["components"], "defects expected"
+    for component in side["components"]:
+        x, y, w, h = component["bbox"]
+        assert 0 <= x < WIDTH and 0 <= y < HEIGHT and w > 0 and h > 0
+        assert 0.0 <= component["confidence"] <= 1.0
+        assert component["kind"] in ("dust", "scratch") and component["area"] > 0
+        assert side["defects"][y:y + h, x:x + w].any()
+
+
+def test_synthetic_dust_from_the_simulator():
+    synth = pytest.importorskip("restoration.synth")
+    clean = panned(picture(5), FRAMES, (1.0, 0.4))
+    clip = synth.simulate(clean, ["dust", "grain"], seed=4,
+                          settings=synth.DamageSettings(dust_density=400.0, dust_two_frame_fraction=0.0))
+    outs, sides = run_dust(clip.degraded)
+    visible = [m & (np.abs(d - t - g).max(axis=2) > 0.1)
+               for m, d, t, g in zip(clip.defect_masks, clip.degraded, clip.truth, clip.grain)]
+    pred = np.concatenate([s["defects"] > 0 for s in sides], axis=1)
+    scores = metrics.detection_scores(pred, np.concatenate(visible, axis=1), min_size=3)
+    assert scores["object_recall"] >= 0.8, scores
+    reference = [t + g for t, g in zip(clip.truth, clip.grain)]
+    mask = np.concatenate(clip.defect_masks, axis=1)
+    before = metrics.psnr(np.concatenate(clip.degraded, axis=1), np.concatenate(reference, axis=1), mask)
+    after = metrics.psnr(np.concatenate(outs, axis=1), np.concatenate(reference, axis=1), mask)
+    assert after >= before + 5.0, (before, after)
+
+
+def moving_object_clip(speed: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A textured, slowly panned background with a textured disc crossing it fast."""
+    background = panned(picture(2), FRAMES, (0.7, 0.3))
+    texture = picture(9)[40:64, 40:64, ::-1] * 0.7
+    yy, xx = np.mgrid[:24, :24]
+    disc = (yy - 11.5) ** 2 + (xx - 11.5) ** 2 <= 11.5 ** 2
+    frames, where = [], []
+    for t, frame in enumerate(background):
+        frame = frame.copy()
+        x, y = int(8 + speed * t), int(50 + 5 * np.sin(t))
+        frame[y:y + 24, x:x + 24][disc] = texture[disc]
+        mask = np.zeros((HEIGHT, WIDTH), bool)
+        mask[y:y + 24, x:x + 24] = disc
+        frames.append(frame)
+        where.append(mask)
+    return grained(frames, seed=8), where
+
+
+def test_moving_object_is_not_repaired():
+    frames, objects = moving_object_clip(speed=18.0)
+    outs, _ = run_dust(frames)
+    touched = np.mean([changed(o, f)[m].mean() for o, f, m in zip(outs, frames, objects)])
+    assert touched <= 0.03, f"{100 * touched:.1f} % of the moving object's pixels were 'repaired'"
+
+
+def test_motion_protect_is_what_saves_it():
+    frames, objects = moving_object_clip(speed=18.0)
+    outs, _ = run_dust(frames, {"motion_protect": 0.0})
+    touched = np.mean([changed(o, f)[m].mean() for o, f, m in zip(outs, frames, objects)])
+    assert touched > 0.05  # without protection the same clip loses part of the object: the test can fail
+
+
+def test_flash_is_not_dirt():
+    frames = grained(panned(picture(4), FRAMES, (0.8, 0.2)))
+    frames[3] = np.clip(frames[3] * 1.25 + 0.05, 0.0, 1.0)
+    outs, sides = run_dust(frames)
+    assert changed(outs[3], frames[3]).mean() <= 0.002
+    assert (sides[3]["defects"] > 0).mean() <= 0.002
+
+
+def test_cut_is_not_bridged():
+    length = 9  # the cut detector needs shots of 8 frames or more
+    shot_a = grained(panned(picture(6), length, (1.0, 0.0)), seed=1)
+    shot_b = grained(panned(picture(7)[..., ::-1] * 0.5 + 0.4, length, (0.0, 1.0)), seed=2)  # another scene
+    damaged_a, masks_a = add_specks(shot_a, per_frame=3, seed=5)
+    frames = damaged_a + shot_b
+    outs = run_stage_on_frames("dust", frames)  # the pipeline detects the cut itself
+    last_a = length - 1
+    away = ~(cv2.dilate(masks_a[last_a].astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+    np.testing.assert_array_equal(outs[last_a][away], frames[last_a][away])
+    # the speck on the shot's last frame is filled with shot A's picture, not shot B's
+    err_a = np.abs(outs[last_a] - shot_a[last_a])[masks_a[last_a]].mean()
+    err_b = np.abs(outs[last_a] - shot_b[0])[masks_a[last_a]].mean()
+    assert err_a < 0.05 < err_b, (err_a, err_b)
+    first_b = length
+    assert changed(outs[first_b], frames[first_b]).mean() <= 0.002  # not compared with shot A's frames
+
+
+def scratched_clip(frames: int = 9) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """A locked-off grainy shot with a light vertical scratch (Gaussian profile) drifting slowly sideways."""
+    clean = grained([picture(3)[20:20 + HEIGHT, 20:20 + WIDTH]] * frames, seed=5)
+    cols = np.arange(WIDTH, dtype=np.float32)
+    damaged, masks = [], []
+    for t, frame in enumerate(clean):
+        centre = 61.3 + 0.2 * t
+        profile = np.exp(-((cols - centre) ** 2) / (2 * 0.8 ** 2)) * 0.45
+        frame = np.clip(frame + profile[None, :, None] * (1.0 - frame), 0.0, 1.0).astype(np.float32)
+        damaged.append(frame)
+        masks.append(np.broadcast_to(np.abs(cols - centre) <= 2.0, (HEIGHT, WIDTH)).copy())
+    return clean, damaged, masks
+
+
+def test_persistent_scratch_is_removed():
+    clean, damaged, masks = scratched_clip()
+    outs, sides = run_dust(damaged)
+    assert any(c["kind"] == "scratch" for c in sides[4]["components"])
+    for o, c, d, m in zip(outs, clean, damaged, masks):
+        before = np.abs(d - c)[m].mean()
+        after = np.abs(o - c)[m].mean()
+        assert after <= 0.35 * before, (before, after)
+        away = ~(cv2.dilate(m.astype(np.uint8), np.ones((1, 9), np.uint8)) > 0)
+        assert np.array_equal(o[away], d[away])
+    # no smooth stripe: the repaired columns keep the grain of the columns beside them
+    repaired = np.concatenate([(o - c)[m] for o, c, m in zip(outs, clean, masks)])
+    assert repaired.std() >= 0.5 * 0.012
+
+
+def test_scratches_off_leaves_the_scratch():
+    _, damaged, masks = scratched_clip()
+    outs, sides = run_dust(damaged, {"scratches": False})
+    assert not any(c["kind"] == "scratch" for c in sides[4]["components"])
+    assert changed(outs[4], damaged[4])[masks[4]].mean() < 0.2
+
+
+def test_show_mask_paints_the_defects_only(specked_clip):
+    _, damaged, masks, _, sides = specked_clip
+    outs, mask_sides = run_dust(damaged, {"show_mask": True})
+    frame = 2
+    flagged = mask_sides[frame]["defects"] > 0
+    np.testing.assert_array_equal(flagged, sides[frame]["defects"] > 0)
+    painted = changed(outs[frame], damaged[frame])
+    assert painted[flagged].all()
+    boxes = np.zeros_like(flagged)
+    for c in mask_sides[frame]["components"]:
+        x, y, w, h = c["bbox"]
+        boxes[max(0, y - 2):y + h + 2, max(0, x - 2):x + w + 2] = True
+    assert not painted[~boxes].any()
+
+
+def test_keep_original_region_is_untouched(specked_clip):
+    _, damaged, masks, outs, sides = specked_clip
+    frame = 3
+    target = sides[frame]["components"][0]
+    x, y, w, h = target["bbox"]
+    keep = [[frame, x - 2, y - 2, w + 4, h + 4]]
+    kept_outs, kept_sides = run_dust(damaged, {"keep_original": keep})
+    region = (slice(y - 2, y + h + 2), slice(x - 2, x + w + 2))
+    np.testing.assert_array_equal(kept_outs[frame][region], damaged[frame][region])
+    assert not np.array_equal(outs[frame][region], damaged[frame][region])  # it would have been repaired
+    assert kept_sides[frame]["components"][0]["kept"]
+    np.testing.assert_array_equal(kept_outs[frame - 1], outs[frame - 1])  # other frames are not affected
+
+
+@pytest.mark.parametrize("entry", [[1, 2, 3], [0, 5, 5, 0, 4], ["a", 1, 1, 2, 2], 7])
+def test_keep_original_rejects_malformed_entries(entry):
+    frames = grained(panned(picture(1), 3, (1.0, 0.0)))
+    with pytest.raises(ParamError, match="keep_original"):
+        run_stage_on_frames("dust", frames, {"keep_original": [entry]}, shots=[Shot(0, 3)])
+
+
+def test_deterministic(specked_clip):
+    _, damaged, _, outs, _ = specked_clip
+    again, _ = run_dust(damaged)
+    for a, b in zip(outs, again):
+        assert a.tobytes() == b.tobytes()
+    single = run_stage_on_frames("dust", damaged[2:5], shots=[Shot(0, 3)])  # fresh stage, other cache history
+    assert single[1].tobytes() == run_stage_on_frames("dust", damaged[2:5], shots=[Shot(0, 3)])[1].tobytes()
+
+
+def test_sensitivity_orders_detections(specked_clip):
+    _, damaged, _, _, _ = specked_clip
+    _, low = run_dust(damaged, {"sensitivity": 0.1})
+    _, high = run_dust(damaged, {"sensitivity": 0.9})
+    assert sum((s["defects"] > 0).sum() for s in low) <= sum((s["defects"] > 0).sum() for s in high)
+
+
+def test_size_limits(specked_clip):
+    _, damaged, _, _, _ = specked_clip
+    _, sides = run_dust(damaged, {"max_size": 20})
+    for side in sides:
+        assert all(c["area"] <= 20 for c in side["components"] if c["kind"] == "dust")
+    _, sides = run_dust(damaged, {"min_size": 30})
+    for side in sides:
+        assert all(c["area"] >= 30 for c in side["components"] if c["kind"] == "dust")
+
+
+def test_single_frame_shot_passes_through():
+    frames = grained(panned(picture(1), 1, (0.0, 0.0)))
+    out = run_stage_on_frames("dust", frames, shots=[Shot(0, 1)])
+    assert out[0].tobytes() == frames[0].tobytes()
