@@ -64,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.screenshot:
         return screenshot(app, args, path)
     window = MainWindow()
+    app.aboutToQuit.connect(window.shutdown)  # e.g. logout: keep the autosave for the next start
     install_excepthook(lambda: window)
     window.show()
 

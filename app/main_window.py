@@ -843,6 +843,23 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             QTimer.singleShot(0, lambda: self.open_path(paths[0]))
 
+    def shutdown(self, keep_autosave: bool = True) -> None:
+        """Stop workers and child renders. The autosave stays when the session ends without the user deciding."""
+        if self._closing:
+            return
+        self._closing = True
+        self._cut_token += 1
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.monitor.timer.stop()
+        self._autosave_timer.stop()
+        if keep_autosave and self.is_dirty():
+            self.write_autosave()
+        self.queue.shutdown()
+        self.engine.shutdown()
+        QThreadPool.globalInstance().waitForDone(10000)
+        if not keep_autosave or not self.is_dirty():
+            self.autosave.close()
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if self.confirm_on_close and self.is_dirty():
             answer = QMessageBox.question(
@@ -859,11 +876,5 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
-        self._closing = True
-        self._cut_token += 1
-        self.settings.setValue("window/geometry", self.saveGeometry())
-        self.monitor.timer.stop()
-        self.queue.shutdown()
-        self.engine.shutdown()
-        self.autosave.close()
+        self.shutdown(keep_autosave=False)
         super().closeEvent(event)
