@@ -1,19 +1,195 @@
-"""Stage `stabilize`: gate-weave removal that keeps camera moves (placeholder until its issue lands)."""
+"""Stage `stabilize`: gate-weave removal that keeps camera moves.
+
+Per shot, every frame's global motion (similarity) is measured against a key frame: DIS flow fitted robustly
+(RANSAC + IRLS, texture-weighted) gives the start, a direct Gauss-Newton fit on the full-size luma gives the
+sub-pixel answer. The measured path is split into intended camera motion (smoothed, or locked where nothing moves
+but the weave) and weave; each frame is warped to its intended position. Exposed borders are cropped (one zoom per
+shot), filled from motion-compensated neighbouring frames (then inpainted), mirrored or left black.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import cv2
+import numpy as np
 
 from ..params import Param, declare
-from ..stage import PlaceholderStage, register
+from ..stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput, register
+from ..weave import EDGE, ShotWeave, WeaveTracker, clamp_correction, crop_zoom, intended_path
 
 
 @register
-class GateWeave(PlaceholderStage):
+class GateWeave(Stage):
     name = "stabilize"
     title = "Gate weave"
     summary = "Dense-flow gate-weave removal that keeps intended pans and tilts."
     params = declare(
-        Param("smoothing", "float", 0.5, "Strength of trajectory smoothing (higher keeps less weave).",
+        Param("smoothing", "float", 0.35, "Strength of trajectory smoothing (higher keeps less weave): camera "
+              "moves faster than 4 frames (0) to 256 frames (1) per cycle are treated as weave.",
               minimum=0.0, maximum=1.0, step=0.05),
         Param("mode", "choice", "smooth", "smooth: keep camera moves; tripod: lock to a reference frame.",
               choices=("smooth", "tripod")),
-        Param("border", "choice", "fill", "How exposed borders are handled.", choices=("crop", "fill", "mirror", "black")),
-        Param("max_correction", "float", 20.0, "Largest shift corrected.", minimum=0.0, maximum=200.0, unit="px"),
+        Param("border", "choice", "fill", "How exposed borders are handled: crop (one zoom per shot), fill (from "
+              "neighbouring frames, then inpainting), mirror or black.", choices=("crop", "fill", "mirror", "black")),
+        Param("max_correction", "float", 20.0, "Largest shift corrected (at the frame corners).", minimum=0.0,
+              maximum=200.0, unit="px"),
+        Param("lock_static", "bool", True, "In smooth mode, lock a shot (per axis) whose camera does not move "
+              "beyond the weave, as a tripod would, instead of smoothing."),
+        Param("reference", "choice", "mean", "Tripod mode: lock to the shot's mean position (the weave averages "
+              "out), its first frame or its middle frame.", choices=("mean", "first", "middle")),
+        Param("interpolation", "choice", "cubic", "Resampling kernel of the correction: cubic (fast) or lanczos "
+              "(sharper, about 5x slower warp).", choices=("cubic", "lanczos")),
+        Param("fill_frames", "int", 3, "Neighbouring frames on each side that exposed borders are filled from "
+              "(border=fill).", minimum=1, maximum=8, unit="frames"),
     )
+
+    def temporal_radius(self, params: Mapping[str, Any]) -> int:
+        return int(params["fill_frames"]) if params["border"] == "fill" else 0
+
+    def needs_analysis(self, params: Mapping[str, Any]) -> bool:
+        return True
+
+    def analyze(self, frames: ClipFrames, shot: Shot, params: Mapping[str, Any]) -> ShotWeave:
+        tracker: WeaveTracker | None = None
+        for index, frame in frames:
+            if tracker is None:
+                height, width = frame.shape[:2]
+                tracker = WeaveTracker(width, height, shot.start)
+            tracker.add(index, frame)
+        assert tracker is not None, "a shot has at least one frame"
+        measured = tracker.path.motion()
+        intended, locked = intended_path(measured, params["smoothing"], params["mode"], params["reference"],
+                                         params["lock_static"])
+        intended = clamp_correction(measured, intended, params["max_correction"], (tracker.width, tracker.height))
+        weave = ShotWeave(shot.start, tracker.width, tracker.height, measured, intended, locked)
+        if params["border"] == "crop":
+            weave.zoom = crop_zoom(weave)
+        return weave
+
+    def process(self, window: FrameWindow, params: Mapping[str, Any], analysis: ShotWeave) -> StageOutput:
+        index = window.index
+        frame = window.current
+        sampling = analysis.sampling(index)
+        border = params["border"]
+        kernel = cv2.INTER_LANCZOS4 if params["interpolation"] == "lanczos" else cv2.INTER_CUBIC
+        out = warp_frame(frame, sampling, cv2.BORDER_REFLECT101 if border == "mirror" else cv2.BORDER_REPLICATE,
+                         kernel)
+        if border in ("black", "fill"):
+            exposed = exposed_pixels(sampling, frame.shape[1], frame.shape[0])
+            if exposed.any():
+                if border == "black":
+                    out[exposed] = 0.0
+                else:
+                    out = fill_border(out, exposed, window, analysis)
+        np.clip(out, 0.0, 1.0, out=out)
+        correction = analysis.intended[index - analysis.start] - analysis.measured[index - analysis.start]
+        side = {"weave": {**analysis.weave(index),
+                          "correction": [round(float(correction[0]), 4), round(float(correction[1]), 4),
+                                         round(float(-np.degrees(correction[2])), 5)],
+                          "zoom": analysis.zoom},
+                "weave_path": analysis.path_record_cached()}
+        return StageOutput(out, side)
+
+
+def warp_frame(frame: np.ndarray, sampling: np.ndarray, border: int, kernel: int = cv2.INTER_CUBIC) -> np.ndarray:
+    """Float warp output(x) = frame(sampling @ x): float32 throughout, so 16-bit detail survives."""
+    height, width = frame.shape[:2]
+    return cv2.warpAffine(frame, sampling.astype(np.float64), (width, height), flags=kernel | cv2.WARP_INVERSE_MAP,
+                          borderMode=border)
+
+
+def source_coordinates(sampling: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where every output pixel samples its source frame."""
+    xs = np.arange(width, dtype=np.float32)[None, :]
+    ys = np.arange(height, dtype=np.float32)[:, None]
+    m = sampling.astype(np.float32)
+    return m[0, 0] * xs + m[0, 1] * ys + m[0, 2], m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
+
+
+def exposed_pixels(sampling: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Output pixels whose source lies outside the source frame (the border the correction uncovers)."""
+    sx, sy = source_coordinates(sampling, width, height)
+    return (sx < -EDGE) | (sx > width - 1 + EDGE) | (sy < -EDGE) | (sy > height - 1 + EDGE)
+
+
+def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow, analysis: ShotWeave) -> np.ndarray:
+    """Fill exposed pixels from neighbouring frames brought to this frame's position, nearest first; inpaint the rest."""
+    height, width = out.shape[:2]
+    holes = exposed.copy()
+    ring = cv2.dilate(holes.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~holes
+    ring_y, ring_x = np.nonzero(ring)
+    tried: set[int] = {window.index}
+    order = sorted(range(len(window.frames)), key=lambda i: (abs(i - window.center), i))
+    for position in order:
+        source = window.indices[position]
+        if source in tried:
+            continue  # mirrored repeats bring nothing new
+        tried.add(source)
+        hole_y, hole_x = np.nonzero(holes)
+        if hole_y.size == 0:
+            break
+        sampling = analysis.sampling(window.index, source)
+        neighbour = window.frames[position]
+        sx, sy = _apply(sampling, hole_x, hole_y)
+        usable = (sx >= -EDGE) & (sx <= width - 1 + EDGE) & (sy >= -EDGE) & (sy <= height - 1 + EDGE)
+        if not usable.any():
+            continue
+        values = _sample(neighbour, sx[usable], sy[usable])
+        values *= _gain(out, neighbour, sampling, ring_x, ring_y)
+        out[hole_y[usable], hole_x[usable]] = values
+        holes[hole_y[usable], hole_x[usable]] = False
+    if holes.any():
+        out = inpaint(out, holes)
+    return out
+
+
+def _apply(sampling: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = sampling[0, 0] * xs + sampling[0, 1] * ys + sampling[0, 2]
+    y = sampling[1, 0] * xs + sampling[1, 1] * ys + sampling[1, 2]
+    return x.astype(np.float32), y.astype(np.float32)
+
+
+def _sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Bicubic samples (n, channels) of `image` at scattered points."""
+    count = xs.size
+    cols = 1024
+    rows = -(-count // cols)
+    map_x = np.zeros(rows * cols, np.float32)
+    map_y = np.zeros(rows * cols, np.float32)
+    map_x[:count], map_y[:count] = xs, ys
+    sampled = cv2.remap(image, map_x.reshape(rows, cols), map_y.reshape(rows, cols), cv2.INTER_CUBIC,
+                        borderMode=cv2.BORDER_REPLICATE)
+    return sampled.reshape(rows * cols, -1)[:count]
+
+
+def _gain(out: np.ndarray, neighbour: np.ndarray, sampling: np.ndarray, ring_x: np.ndarray,
+          ring_y: np.ndarray) -> np.ndarray:
+    """Per-channel gain matching the neighbour's brightness to this frame's around the holes (flicker differs)."""
+    if ring_x.size < 16:
+        return np.ones(out.shape[2], np.float32)
+    sx, sy = _apply(sampling, ring_x, ring_y)
+    height, width = out.shape[:2]
+    inside = (sx >= 0) & (sx <= width - 1) & (sy >= 0) & (sy <= height - 1)
+    if inside.sum() < 16:
+        return np.ones(out.shape[2], np.float32)
+    theirs = _sample(neighbour, sx[inside], sy[inside]).mean(axis=0)
+    ours = out[ring_y[inside], ring_x[inside]].mean(axis=0)
+    return np.clip(ours / np.maximum(theirs, 1e-4), 0.8, 1.25).astype(np.float32)
+
+
+def inpaint(image: np.ndarray, holes: np.ndarray, radius: int = 4) -> np.ndarray:
+    """Edge-aware (Navier-Stokes) inpainting of the holes, per channel in float, inside their bounding box.
+
+    Not Telea: OpenCV's float Telea leaves zeros along the image edge, exactly where weave borders are.
+    """
+    ys, xs = np.nonzero(holes)
+    pad = 2 * radius + 2
+    y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, image.shape[0])
+    x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, image.shape[1])
+    mask = holes[y0:y1, x0:x1].astype(np.uint8)
+    out = image.copy()
+    for channel in range(image.shape[2]):
+        plane = np.ascontiguousarray(image[y0:y1, x0:x1, channel])
+        out[y0:y1, x0:x1, channel] = cv2.inpaint(plane, mask, radius, cv2.INPAINT_NS)
+    return out

@@ -1,0 +1,604 @@
+"""Gate weave: global frame motion from dense flow refined by direct alignment, per-shot camera paths and smoothing.
+
+Geometry convention. A `Pose` is a 3x3 similarity matrix P with reference(x) ≈ frame(P x): it maps coordinates of
+the shot's reference frame to where that content sits in the frame. Poses are parametrised about the frame centre
+c as P(x) = [[1+a, -b], [b, 1+a]] (x - c) + c + t, linear in (a, b, tx, ty), so robust fits are linear.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from scipy.linalg import solveh_banded
+
+from .flow import LUMA_709
+
+Pose = np.ndarray  # 3x3 float64 similarity
+
+EDGE = 0.5  # px beyond the outermost pixel centres that still counts as inside a frame (replicated, not invented)
+ANALYSIS_WIDTH = 400  # motion is measured on a luma about this wide; sub-pixel accuracy comes from the refinement
+_DIS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+        "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# similarity poses
+
+
+def pose_from_params(a: float, b: float, tx: float, ty: float, centre: tuple[float, float]) -> Pose:
+    """3x3 similarity x -> [[1+a, -b], [b, 1+a]] (x - c) + c + t."""
+    cx, cy = centre
+    m = np.array([[1 + a, -b, 0.0], [b, 1 + a, 0.0], [0.0, 0.0, 1.0]])
+    m[0, 2] = cx + tx - (1 + a) * cx + b * cy
+    m[1, 2] = cy + ty - b * cx - (1 + a) * cy
+    return m
+
+
+def pose_params(pose: Pose, centre: tuple[float, float]) -> tuple[float, float, float, float]:
+    """(a, b, tx, ty) of a similarity about `centre` (inverse of pose_from_params)."""
+    cx, cy = centre
+    a, b = pose[0, 0] - 1.0, pose[1, 0]
+    tx = pose[0, 0] * cx + pose[0, 1] * cy + pose[0, 2] - cx
+    ty = pose[1, 0] * cx + pose[1, 1] * cy + pose[1, 2] - cy
+    return float(a), float(b), float(tx), float(ty)
+
+
+def pose_motion(pose: Pose, centre: tuple[float, float]) -> tuple[float, float, float, float]:
+    """(dx, dy, rotation in radians, log scale) of a pose: the frame centre's shift, turn and zoom."""
+    a, b, tx, ty = pose_params(pose, centre)
+    return tx, ty, math.atan2(b, 1 + a), math.log(math.hypot(1 + a, b))
+
+
+def pose_from_motion(dx: float, dy: float, rotation: float, log_scale: float, centre: tuple[float, float]) -> Pose:
+    """Inverse of pose_motion."""
+    scale = math.exp(log_scale)
+    return pose_from_params(scale * math.cos(rotation) - 1, scale * math.sin(rotation), dx, dy, centre)
+
+
+def rescale_pose(pose: Pose, factor: float) -> Pose:
+    """The same motion expressed in an image scaled by `factor` (pixel centres aligned as cv2.resize does)."""
+    s = np.array([[factor, 0, 0.5 * factor - 0.5], [0, factor, 0.5 * factor - 0.5], [0, 0, 1.0]])
+    return s @ pose @ np.linalg.inv(s)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# motion luma
+
+
+def analysis_scale(width: int) -> float:
+    """Downscale factor of the luma the flow is computed on: about ANALYSIS_WIDTH wide, by powers of two."""
+    factor = 1.0
+    while width * factor > 1.5 * ANALYSIS_WIDTH:
+        factor *= 0.5
+    return factor
+
+
+@dataclass
+class MotionLuma:
+    """What motion is measured on: full-size float luma (not quantised) and a small 8-bit copy for DIS."""
+
+    full: np.ndarray
+    small: np.ndarray
+    small8: np.ndarray
+    factor: float
+
+    @classmethod
+    def of(cls, frame: np.ndarray, factor: float) -> "MotionLuma":
+        luma = frame @ LUMA_709 if frame.ndim == 3 else frame.astype(np.float32)
+        # a light blur tames grain and aliasing without biasing the sub-pixel fit
+        full = cv2.GaussianBlur(np.ascontiguousarray(luma, dtype=np.float32), (0, 0), 0.8)
+        if factor != 1.0:
+            height, width = full.shape
+            small = cv2.resize(cv2.GaussianBlur(full, (0, 0), 0.6 / factor), (round(width * factor),
+                               round(height * factor)), interpolation=cv2.INTER_AREA)
+        else:
+            small = full
+        return cls(full, small, _as8(small), factor)
+
+
+def _as8(luma: np.ndarray) -> np.ndarray:
+    return (np.clip(luma, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# robust similarity from a flow field
+
+
+def _point_grid(shape: tuple[int, int], step: int, margin: int) -> tuple[np.ndarray, np.ndarray]:
+    height, width = shape
+    ys, xs = np.mgrid[margin:height - margin:step, margin:width - margin:step]
+    return xs.ravel().astype(np.float64), ys.ravel().astype(np.float64)
+
+
+def _solve_similarity(u: np.ndarray, v: np.ndarray, fx: np.ndarray, fy: np.ndarray,
+                      w: np.ndarray) -> np.ndarray:
+    """Weighted least squares (a, b, tx, ty) for displacements (fx, fy) at centred points (u, v)."""
+    # rows: fx = a u - b v + tx ; fy = b u + a v + ty
+    zeros, ones = np.zeros_like(u), np.ones_like(u)
+    design = np.concatenate([np.stack([u, -v, ones, zeros], 1), np.stack([v, u, zeros, ones], 1)])
+    target = np.concatenate([fx, fy])
+    sw = np.sqrt(np.concatenate([w, w]))
+    solution, *_ = np.linalg.lstsq(design * sw[:, None], target * sw, rcond=None)
+    return solution
+
+
+def fit_flow_similarity(flow: np.ndarray, texture: np.ndarray, seed: int, step: int = 6,
+                        inlier_px: float = 0.75, hypotheses: int = 96) -> tuple[np.ndarray, float]:
+    """RANSAC then IRLS similarity (a, b, tx, ty) of a flow field; returns it and the inlier share of texture.
+
+    `texture` weights each sample (flat areas carry no motion information); independently moving objects
+    fall out as outliers of the dominant motion.
+    """
+    height, width = flow.shape[:2]
+    centre = ((width - 1) / 2, (height - 1) / 2)
+    xs, ys = _point_grid((height, width), step, margin=max(4, step))
+    ix, iy = xs.astype(int), ys.astype(int)
+    fx, fy = flow[iy, ix, 0].astype(np.float64), flow[iy, ix, 1].astype(np.float64)
+    weight = texture[iy, ix].astype(np.float64)
+    keep = weight > 0
+    u, v, fx, fy, weight = xs[keep] - centre[0], ys[keep] - centre[1], fx[keep], fy[keep], weight[keep]
+    if u.size < 8:
+        return np.zeros(4), 0.0
+    rng = np.random.default_rng(seed)
+    prob = weight / weight.sum()
+    first = rng.choice(u.size, hypotheses, p=prob)
+    second = rng.choice(u.size, hypotheses, p=prob)
+    # two correspondences fix a similarity: solve the 4x4 system for every hypothesis at once
+    du, dv = u[first] - u[second], v[first] - v[second]
+    dfx, dfy = fx[first] - fx[second], fy[first] - fy[second]
+    norm = du * du + dv * dv
+    ok = norm > (0.1 * min(width, height)) ** 2
+    a = np.where(ok, (du * dfx + dv * dfy) / np.maximum(norm, 1e-9), 0.0)
+    b = np.where(ok, (du * dfy - dv * dfx) / np.maximum(norm, 1e-9), 0.0)
+    tx = fx[first] - a * u[first] + b * v[first]
+    ty = fy[first] - b * u[first] - a * v[first]
+    rx = fx[None, :] - (a[:, None] * u - b[:, None] * v + tx[:, None])
+    ry = fy[None, :] - (b[:, None] * u + a[:, None] * v + ty[:, None])
+    inside = (rx * rx + ry * ry) < inlier_px ** 2
+    score = np.where(ok[:, None], inside, False) @ weight
+    best = int(np.argmax(score))
+    params = np.array([a[best], b[best], tx[best], ty[best]])
+    for _ in range(4):  # IRLS with a Cauchy-like weight around the RANSAC consensus
+        rx = fx - (params[0] * u - params[1] * v + params[2])
+        ry = fy - (params[1] * u + params[0] * v + params[3])
+        r2 = rx * rx + ry * ry
+        irls = weight / (1.0 + r2 / inlier_px ** 2) * (r2 < (3 * inlier_px) ** 2)
+        if irls.sum() <= 0:
+            break
+        params = _solve_similarity(u, v, fx, fy, irls)
+    rx = fx - (params[0] * u - params[1] * v + params[2])
+    ry = fy - (params[1] * u + params[0] * v + params[3])
+    inlier_share = float(weight[(rx * rx + ry * ry) < inlier_px ** 2].sum() / weight.sum())
+    return params, inlier_share
+
+
+def texture_weight(luma: np.ndarray) -> np.ndarray:
+    """Local structure strength (smaller eigenvalue of the structure tensor): ~0 on flat areas and along edges."""
+    gx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3)
+    sxx = cv2.GaussianBlur(gx * gx, (0, 0), 2.0)
+    syy = cv2.GaussianBlur(gy * gy, (0, 0), 2.0)
+    sxy = cv2.GaussianBlur(gx * gy, (0, 0), 2.0)
+    half_trace = 0.5 * (sxx + syy)
+    return np.maximum(half_trace - np.sqrt(0.25 * (sxx - syy) ** 2 + sxy * sxy), 0.0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# direct refinement on the full-size luma
+
+
+@dataclass
+class AlignmentPoints:
+    """The key frame's most textured pixels with their values and the constant Gauss-Newton Jacobian."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+    ref: np.ndarray
+    design: np.ndarray
+    centre: tuple[float, float]
+    norm: float
+
+    @classmethod
+    def of(cls, luma: np.ndarray, max_points: int = 24000, margin: int = 12) -> "AlignmentPoints":
+        height, width = luma.shape
+        gx = cv2.Scharr(luma, cv2.CV_32F, 1, 0, scale=1 / 32)
+        gy = cv2.Scharr(luma, cv2.CV_32F, 0, 1, scale=1 / 32)
+        ys, xs = np.mgrid[margin:height - margin:2, margin:width - margin:2]
+        ys, xs = ys.ravel(), xs.ravel()
+        energy = gx[ys, xs] ** 2 + gy[ys, xs] ** 2
+        if energy.size > max_points:
+            # flat pixels carry no position information, only noise: keep the textured ones
+            chosen = np.sort(np.argpartition(-energy, max_points)[:max_points])
+            ys, xs = ys[chosen], xs[chosen]
+        centre = ((width - 1) / 2, (height - 1) / 2)
+        norm = 0.5 * max(width, height)
+        ref = luma[ys, xs].astype(np.float64)
+        gxp, gyp = gx[ys, xs].astype(np.float64), gy[ys, xs].astype(np.float64)
+        un, vn = (xs - centre[0]) / norm, (ys - centre[1]) / norm
+        design = np.stack([gxp * un + gyp * vn, -gxp * vn + gyp * un, gxp, gyp, -ref, -np.ones_like(ref)], 1)
+        return cls(xs.astype(np.float64), ys.astype(np.float64), ref, design, centre, norm)
+
+
+def refine_similarity(points: AlignmentPoints, moving: np.ndarray, params: np.ndarray, support: np.ndarray,
+                      iterations: int = 6) -> tuple[np.ndarray, float]:
+    """Gauss-Newton similarity + gain/offset from key points to the moving luma; returns params and residual RMS.
+
+    Minimises sum w (moving(A x) - g key(x) - o)^2 over the key points where `support` holds (flow inliers),
+    with Huber weights against dust, grain and occlusions; flicker is absorbed by the gain/offset.
+    """
+    height, width = moving.shape
+    keep = support
+    u, v = points.xs[keep] - points.centre[0], points.ys[keep] - points.centre[1]
+    ref, design = points.ref[keep], points.design[keep]
+    slope_x, slope_y = design[:, 2], design[:, 3]
+    p = params.astype(np.float64).copy()
+    gain, offset = 1.0, 0.0
+    rms = float("nan")
+    for _ in range(iterations):
+        map_x = (1 + p[0]) * u - p[1] * v + points.centre[0] + p[2]
+        map_y = p[1] * u + (1 + p[0]) * v + points.centre[1] + p[3]
+        inside = (map_x > 2) & (map_x < width - 3) & (map_y > 2) & (map_y < height - 3)
+        if inside.sum() < 50:
+            break
+        residual = _sample_points(moving, map_x, map_y, slope_x, slope_y) - gain * ref - offset
+        scale = 1.4826 * np.median(np.abs(residual[inside])) + 1e-6
+        weight = np.minimum(1.0, 1.5 * scale / np.maximum(np.abs(residual), 1e-12)) * inside
+        weighted = design * weight[:, None]
+        try:
+            delta = np.linalg.solve(weighted.T @ design + 1e-9 * np.eye(6), -weighted.T @ residual)
+        except np.linalg.LinAlgError:
+            break
+        p += np.array([delta[0] / points.norm, delta[1] / points.norm, delta[2], delta[3]])
+        gain += delta[4]
+        offset += delta[5]
+        rms = float(np.sqrt(np.sum(weight * residual * residual) / max(np.sum(weight), 1e-12)))
+        if max(abs(delta[0]), abs(delta[1]), abs(delta[2]), abs(delta[3])) < 1e-3:
+            break
+    return p, rms
+
+
+def _sample_points(image: np.ndarray, xs: np.ndarray, ys: np.ndarray, slope_x: np.ndarray,
+                   slope_y: np.ndarray) -> np.ndarray:
+    """Lanczos samples of `image` at scattered points, corrected for OpenCV's 1/32-px position rounding.
+
+    cv2.remap samples at round(32 x) / 32, a bias of up to 0.016 px that would swamp the fit; the first-order
+    correction with the local slope removes it.
+    """
+    count = xs.size
+    cols = 512
+    rows = -(-count // cols)
+    map_x = np.zeros(rows * cols, np.float32)
+    map_y = np.zeros(rows * cols, np.float32)
+    map_x[:count], map_y[:count] = xs, ys
+    sampled = cv2.remap(image, map_x.reshape(rows, cols), map_y.reshape(rows, cols), cv2.INTER_LANCZOS4,
+                        borderMode=cv2.BORDER_REFLECT101).ravel()[:count].astype(np.float64)
+    qx = np.rint(map_x[:count].astype(np.float64) * 32) / 32
+    qy = np.rint(map_y[:count].astype(np.float64) * 32) / 32
+    return sampled - slope_x * (qx - xs) - slope_y * (qy - ys)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# camera path of a shot
+
+
+@dataclass
+class CameraPath:
+    """Per-frame poses of one shot in its first frame's coordinates (full-resolution pixels)."""
+
+    start: int
+    width: int
+    height: int
+    poses: list[Pose] = field(default_factory=list)
+    inlier_share: list[float] = field(default_factory=list)
+    residual: list[float] = field(default_factory=list)
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.width - 1) / 2, (self.height - 1) / 2
+
+    def motion(self) -> np.ndarray:
+        """(n, 4) array of dx, dy, rotation (rad), log scale per frame."""
+        return np.array([pose_motion(p, self.centre) for p in self.poses]).reshape(-1, 4)
+
+
+@dataclass
+class KeyFrame:
+    """A frame the following ones are registered to, with its pose in the shot's coordinates."""
+
+    luma: MotionLuma
+    texture: np.ndarray
+    points: AlignmentPoints
+    pose: Pose
+    index: int
+
+    @classmethod
+    def of(cls, luma: MotionLuma, pose: Pose, index: int) -> "KeyFrame":
+        return cls(luma, texture_weight(luma.small), AlignmentPoints.of(luma.full), pose, index)
+
+
+@dataclass
+class WeaveTracker:
+    """Follows one shot frame by frame: each frame is registered to a key frame, re-keyed every few frames.
+
+    Registering to a key rather than to the previous frame keeps estimation errors from adding up as a random walk.
+    """
+
+    width: int
+    height: int
+    start: int
+    seed: int = 0
+    preset: str = "fast"
+    key_every: int = 12
+    min_inliers: float = 0.35
+    path: CameraPath = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.factor = analysis_scale(self.width)
+        self.path = CameraPath(self.start, self.width, self.height)
+        self._dis = cv2.DISOpticalFlow_create(_DIS[self.preset])
+        self._key: KeyFrame | None = None
+        self._previous: tuple[MotionLuma, Pose, int] | None = None
+
+    def add(self, index: int, frame: np.ndarray) -> Pose:
+        """Register frame `index` (the next of the shot) and return its pose."""
+        luma = MotionLuma.of(frame, self.factor)
+        if self._key is None:
+            self._key = KeyFrame.of(luma, np.eye(3), index)
+            return self._record(index, luma, np.eye(3), 1.0, 0.0)
+        relative, share, rms = self._register(self._key, luma, index)
+        if share < self.min_inliers and self._previous is not None and self._previous[2] != self._key.index:
+            # the key is too far (a big move, an occlusion): register through the previous frame instead
+            prev_luma, prev_pose, prev_index = self._previous
+            self._key = KeyFrame.of(prev_luma, prev_pose, prev_index)
+            relative, share, rms = self._register(self._key, luma, index)
+        pose = relative @ self._key.pose
+        self._record(index, luma, pose, share, rms)
+        if index - self._key.index >= self.key_every:
+            self._key = KeyFrame.of(luma, pose, index)
+        return pose
+
+    def _record(self, index: int, luma: MotionLuma, pose: Pose, share: float, rms: float) -> Pose:
+        self.path.poses.append(pose)
+        self.path.inlier_share.append(share)
+        self.path.residual.append(rms)
+        self._previous = (luma, pose, index)
+        return pose
+
+    def _register(self, key: KeyFrame, luma: MotionLuma, index: int) -> tuple[Pose, float, float]:
+        """Similarity taking key coordinates to this frame's (full size), flow inlier share and residual RMS."""
+        flow = self._dis.calc(key.luma.small8, luma.small8, None)
+        coarse, share = fit_flow_similarity(flow, key.texture, seed=self.seed * 7919 + index)
+        small_h, small_w = flow.shape[:2]
+        coarse_pose = rescale_pose(pose_from_params(*coarse, centre=((small_w - 1) / 2, (small_h - 1) / 2)),
+                                   1.0 / self.factor)
+        inliers = _flow_inliers(flow, coarse, tolerance=1.0)
+        points = key.points
+        small_x = np.clip(np.rint((points.xs + 0.5) * self.factor - 0.5).astype(int), 0, small_w - 1)
+        small_y = np.clip(np.rint((points.ys + 0.5) * self.factor - 0.5).astype(int), 0, small_h - 1)
+        support = inliers[small_y, small_x]
+        if support.sum() < 200:
+            support = np.ones_like(support)
+        refined, rms = refine_similarity(points, luma.full, np.array(pose_params(coarse_pose, points.centre)),
+                                         support)
+        return pose_from_params(*refined, centre=points.centre), share, rms
+
+
+def _flow_inliers(flow: np.ndarray, params: np.ndarray, tolerance: float) -> np.ndarray:
+    """Pixels whose flow agrees with the global similarity within `tolerance` px (not moving objects)."""
+    height, width = flow.shape[:2]
+    v, u = np.mgrid[0:height, 0:width].astype(np.float32)
+    u -= (width - 1) / 2
+    v -= (height - 1) / 2
+    a, b, tx, ty = (float(x) for x in params)
+    ex = flow[..., 0] - (a * u - b * v + tx)
+    ey = flow[..., 1] - (b * u + a * v + ty)
+    agree = (ex * ex + ey * ey) < tolerance * tolerance
+    return cv2.erode(agree.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# intended camera path: what of the measured path the camera operator meant
+
+
+LOCK_RATIO = 5.0  # a smoothed path spanning less than this many weave std is not told apart from weave
+STATIC_TEST_PERIOD = 32.0  # frames; pure AR(1) weave (rho 0.6) passes as static > 99 % of the time at n >= 16
+MIN_PERIOD, MAX_PERIOD = 4.0, 256.0
+
+
+def cutoff_period(smoothing: float) -> float:
+    """Shortest camera-move period kept, in frames, for a smoothing strength 0..1 (log scale 4 to 256 frames)."""
+    return MIN_PERIOD * (MAX_PERIOD / MIN_PERIOD) ** float(np.clip(smoothing, 0.0, 1.0))
+
+
+def whittaker_smooth(values: np.ndarray, period: float, iterations: int = 4) -> np.ndarray:
+    """Second-difference penalised (Whittaker/Hodrick-Prescott) smoothing with Huber reweighting.
+
+    Zero phase, no end shrinkage, keeps a constant-velocity pan exactly; half power at `period` frames.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.size
+    if n < 3:
+        return values.copy()
+    lam = (period / (2 * np.pi)) ** 4
+    # D2'D as a symmetric pentadiagonal matrix in upper banded storage
+    d2 = np.zeros((3, n))
+    main = np.full(n, 6.0)
+    main[[0, -1]] = 1.0
+    main[[1, -2]] = 5.0
+    if n == 3:
+        main = np.array([1.0, 4.0, 1.0])
+    off1 = np.full(n - 1, -4.0)
+    off1[[0, -1]] = -2.0
+    d2[2] = lam * main
+    d2[1, 1:] = lam * off1
+    d2[0, 2:] = lam * 1.0
+    weights = np.ones(n)
+    smooth = values.copy()
+    for _ in range(iterations):
+        banded = d2.copy()
+        banded[2] += weights
+        smooth = solveh_banded(banded, weights * values)
+        residual = values - smooth
+        scale = 1.4826 * np.median(np.abs(residual)) + 1e-9
+        weights = np.minimum(1.0, 2.5 * scale / np.maximum(np.abs(residual), 1e-12))
+    return smooth
+
+
+def looks_static(values: np.ndarray, floor: float) -> bool:
+    """Whether a path is weave alone: its slow part spans at most LOCK_RATIO times the weave's robust std.
+
+    The test uses a fixed period, independent of the user's smoothing, so locking does not flip with it.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < 4:
+        return True
+    smooth = whittaker_smooth(values, STATIC_TEST_PERIOD)
+    residual = values - smooth
+    weave_std = max(1.4826 * float(np.median(np.abs(residual - np.median(residual)))), floor)
+    return float(smooth.max() - smooth.min()) <= LOCK_RATIO * weave_std
+
+
+def robust_mean(values: np.ndarray) -> float:
+    """Huber mean: one badly registered frame does not move where a locked shot sits."""
+    values = np.asarray(values, dtype=np.float64)
+    centre = float(np.median(values))
+    for _ in range(5):
+        residual = values - centre
+        scale = 1.4826 * np.median(np.abs(residual)) + 1e-9
+        weights = np.minimum(1.0, 2.0 * scale / np.maximum(np.abs(residual), 1e-12))
+        centre = float(np.sum(weights * values) / np.sum(weights))
+    return centre
+
+
+def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", reference: str = "mean",
+                  lock_static: bool = True) -> tuple[np.ndarray, list[bool]]:
+    """Intended camera path (n, 4) from the measured one, and which of dx, dy, rotation were locked.
+
+    `tripod` locks dx, dy and rotation to the reference position; `smooth` keeps camera moves slower than the
+    cutoff period and, with `lock_static`, locks the axes where no move stands out from the weave. Scale (zoom) is
+    never corrected: gate weave does not zoom.
+    """
+    motion = np.asarray(motion, dtype=np.float64)
+    n = motion.shape[0]
+    period = cutoff_period(smoothing)
+    intended = motion.copy()
+    locked: list[bool] = []
+    floors = (0.02, 0.02, 2e-5)  # px, px, rad: below this the weave is not measurable
+    for axis in range(3):
+        values = motion[:, axis]
+        lock = mode == "tripod" or (lock_static and looks_static(values, floors[axis]))
+        if lock:
+            if mode == "tripod" and reference == "first":
+                level = values[0]
+            elif mode == "tripod" and reference == "middle":
+                level = values[n // 2]
+            else:
+                level = robust_mean(values)
+            intended[:, axis] = level
+        elif smoothing > 0:
+            intended[:, axis] = whittaker_smooth(values, period)
+        locked.append(bool(lock))
+    return intended, locked
+
+
+def clamp_correction(measured: np.ndarray, intended: np.ndarray, max_shift: float,
+                     size: tuple[int, int]) -> np.ndarray:
+    """Intended path pulled back toward the measured one where a correction would move any corner > max_shift."""
+    width, height = size
+    half_diagonal = 0.5 * math.hypot(width, height)
+    correction = intended[:, :3] - measured[:, :3]
+    reach = np.hypot(correction[:, 0], correction[:, 1]) + np.abs(correction[:, 2]) * half_diagonal
+    factor = np.where(reach > max_shift, max_shift / np.maximum(reach, 1e-12), 1.0)
+    clamped = measured.copy()
+    clamped[:, :3] = measured[:, :3] + correction * factor[:, None]
+    clamped[:, 3] = measured[:, 3]
+    return clamped
+
+
+# --------------------------------------------------------------------------------------------------------------
+# per-shot correction
+
+
+@dataclass
+class ShotWeave:
+    """A shot's measured and intended camera paths and, per frame, the map from output to source pixels."""
+
+    start: int
+    width: int
+    height: int
+    measured: np.ndarray   # (n, 4) dx, dy, rotation (rad), log scale: where each frame's picture sits
+    intended: np.ndarray   # (n, 4) where it should sit (smoothed / locked, clamped)
+    locked: list[bool]     # dx, dy, rotation locked to one position over the shot
+    zoom: float = 1.0      # the shot's single crop zoom (border=crop), else 1
+    _record: dict[str, object] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.width - 1) / 2, (self.height - 1) / 2
+
+    def measured_pose(self, index: int) -> Pose:
+        return pose_from_motion(*self.measured[index - self.start], centre=self.centre)
+
+    def intended_pose(self, index: int) -> Pose:
+        return pose_from_motion(*self.intended[index - self.start], centre=self.centre)
+
+    def sampling(self, index: int, source: int | None = None) -> np.ndarray:
+        """2x3 map output pixel -> pixel of frame `source` (default: the frame itself) showing the same content."""
+        source = index if source is None else source
+        matrix = self.measured_pose(source) @ np.linalg.inv(self.intended_pose(index)) @ self.zoom_matrix()
+        return matrix[:2]
+
+    def zoom_matrix(self) -> np.ndarray:
+        """Display -> pre-zoom coordinates: the crop's magnification about the frame centre."""
+        cx, cy = self.centre
+        s = 1.0 / self.zoom
+        return np.array([[s, 0.0, cx * (1 - s)], [0.0, s, cy * (1 - s)], [0.0, 0.0, 1.0]])
+
+    def weave(self, index: int) -> dict[str, float]:
+        """The frame's estimated weave (measured minus intended position): dx, dy px, rotation degrees (CCW)."""
+        d = self.measured[index - self.start] - self.intended[index - self.start]
+        return {"dx": float(d[0]), "dy": float(d[1]), "rotation_deg": float(-math.degrees(d[2]))}
+
+    def path_record_cached(self) -> dict[str, object]:
+        """path_record, built once per shot and shared by every frame's side data."""
+        if self._record is None:
+            self._record = self.path_record()
+        return self._record
+
+    def path_record(self) -> dict[str, object]:
+        """The whole shot's measured and intended paths (JSON-ready) for a plot."""
+        def deg(values: np.ndarray) -> list[float]:
+            return [round(-math.degrees(v), 5) for v in values]
+
+        return {"start": self.start, "locked": {"dx": self.locked[0], "dy": self.locked[1],
+                                                "rotation": self.locked[2]}, "zoom": round(self.zoom, 6),
+                "measured_dx": np.round(self.measured[:, 0], 4).tolist(),
+                "measured_dy": np.round(self.measured[:, 1], 4).tolist(),
+                "measured_rotation_deg": deg(self.measured[:, 2]),
+                "intended_dx": np.round(self.intended[:, 0], 4).tolist(),
+                "intended_dy": np.round(self.intended[:, 1], 4).tolist(),
+                "intended_rotation_deg": deg(self.intended[:, 2])}
+
+
+def crop_zoom(shot: ShotWeave) -> float:
+    """Smallest zoom about the centre that keeps every output pixel of the shot inside its source frame."""
+    width, height = shot.width, shot.height
+    cx, cy = shot.centre
+    corners = np.array([[-cx, -cy], [cx, -cy], [-cx, cy], [cx, cy]])
+    scale = 1.0
+    for index in range(shot.start, shot.start + shot.measured.shape[0]):
+        matrix = shot.measured_pose(index) @ np.linalg.inv(shot.intended_pose(index))
+        centre = matrix[:2, :2] @ np.array([cx, cy]) + matrix[:2, 2]
+        for corner in corners:
+            step = matrix[:2, :2] @ corner
+            inside = EDGE - 1e-3  # a hair within the tolerance, so rounding never uncovers a corner
+            for axis, limit in ((0, width - 1 + inside), (1, height - 1 + inside)):
+                # centre + s * step must stay within [-EDGE, limit] on this axis
+                if step[axis] > 1e-12:
+                    scale = min(scale, (limit - centre[axis]) / step[axis])
+                elif step[axis] < -1e-12:
+                    scale = min(scale, (-inside - centre[axis]) / step[axis])
+    return 1.0 / max(scale, 0.05)

@@ -1,0 +1,223 @@
+"""Stage `stabilize`: sub-pixel weave measurement, pans kept, cuts reset, borders filled, one crop zoom per shot."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from restoration.pipeline import ArraySource, Pipeline, run_stage_on_frames, settings_for
+from restoration.stage import Shot
+from restoration.stages.stabilize import exposed_pixels
+from restoration.weave import WeaveTracker, cutoff_period, intended_path, whittaker_smooth
+
+WIDTH, HEIGHT = 224, 176
+
+
+def scene(seed: int, width: int, height: int) -> np.ndarray:
+    """A textured RGB picture (blurred noise plus a few hard edges) in [0.15, 0.9]."""
+    rng = np.random.default_rng(seed)
+    texture = ndimage.gaussian_filter(rng.normal(size=(height, width)), 1.6)
+    texture += 0.5 * ndimage.gaussian_filter(rng.normal(size=(height, width)), 6.0)
+    for _ in range(6):
+        y0, x0 = rng.integers(0, height - 20), rng.integers(0, width - 20)
+        texture[y0:y0 + rng.integers(8, 30), x0:x0 + rng.integers(8, 30)] += rng.choice([-1.5, 1.5])
+    texture = (texture - texture.min()) / (texture.max() - texture.min())
+    grey = 0.15 + 0.75 * texture
+    tint = np.array([1.0, 0.93, 0.85])
+    return (grey[..., None] * tint).astype(np.float32)
+
+
+def woven(picture: np.ndarray, dx: float, dy: float, rotation_deg: float = 0.0, origin=(0.0, 0.0),
+          size=(WIDTH, HEIGHT)) -> np.ndarray:
+    """Exact (spline) view of `picture`: the picture moved by (dx, dy) and turned CCW about the output centre.
+
+    `origin` is where the output's top-left sits in the picture before the weave (a camera position).
+    """
+    width, height = size
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    theta = math.radians(rotation_deg)
+    c, s = math.cos(theta), math.sin(theta)
+    forward = np.array([[c, s], [-s, c]])  # cv2.getRotationMatrix2D's turn: CCW on screen
+    inverse = np.linalg.inv(forward)
+    # output x -> picture: inverse (x - centre - d) + centre + origin
+    offset = -inverse @ np.array([cx + dx, cy + dy]) + np.array([cx + origin[0], cy + origin[1]])
+    matrix_yx = np.array([[inverse[1, 1], inverse[1, 0]], [inverse[0, 1], inverse[0, 0]]])
+    out = np.empty((height, width, 3), np.float32)
+    for ch in range(3):
+        out[..., ch] = ndimage.affine_transform(picture[..., ch].astype(np.float64), matrix_yx,
+                                                offset=(offset[1], offset[0]), output_shape=(height, width),
+                                                order=3, mode="mirror")
+    return out
+
+
+def weave_track(n: int, seed: int, sigma: float = 1.5, rotation: float = 0.15) -> np.ndarray:
+    """(n, 3) AR(1) gate weave: dx, dy px, rotation degrees."""
+    rng = np.random.default_rng(seed)
+    track = np.zeros((n, 3))
+    state = rng.normal(size=3)
+    for t in range(n):
+        state = 0.6 * state + 0.8 * rng.normal(size=3) if t else state
+        track[t] = state
+    return np.clip(track, -3, 3) * np.array([sigma, sigma, rotation])
+
+
+def measured_path(frames: list[np.ndarray]) -> np.ndarray:
+    tracker = WeaveTracker(frames[0].shape[1], frames[0].shape[0], 0)
+    for index, frame in enumerate(frames):
+        tracker.add(index, frame)
+    return tracker.path.motion()
+
+
+def pipeline(frames: list[np.ndarray], params: dict, shots: list[Shot]) -> Pipeline:
+    return Pipeline(ArraySource(frames), settings_for(["stabilize"], {"stabilize": params}), shots=shots)
+
+
+def test_known_subpixel_shift_and_turn_are_recovered():
+    picture = scene(1, WIDTH + 40, HEIGHT + 40)
+    truth = [(0.0, 0.0, 0.0), (0.37, -0.61, 0.0), (-1.23, 0.88, 0.12), (2.6, 1.45, -0.2)]
+    frames = [woven(picture, dx, dy, rot, origin=(20, 20)) for dx, dy, rot in truth]
+    motion = measured_path(frames)
+    for (dx, dy, rot), got in zip(truth, motion):
+        assert got[0] == pytest.approx(dx, abs=0.05)
+        assert got[1] == pytest.approx(dy, abs=0.05)
+        assert -math.degrees(got[2]) == pytest.approx(rot, abs=0.01)
+
+
+def test_weave_is_removed_to_a_fraction_of_a_pixel_on_a_locked_off_shot():
+    picture = scene(2, WIDTH + 40, HEIGHT + 40)
+    weave = weave_track(16, seed=3)
+    frames = [woven(picture, *w, origin=(20, 20)) for w in weave]
+    pipe = pipeline(frames, {"border": "mirror"}, [Shot(0, 16)])
+    outputs = [pipe.frame(i) for i in range(16)]
+    # every output should sit at one common position: measure them against the first output
+    residual = measured_path(outputs)[:, :2]
+    residual -= residual.mean(axis=0)
+    jitter = float(np.sqrt(np.mean(np.sum(residual ** 2, axis=1))))
+    before = float(np.sqrt(np.mean(np.sum((weave[:, :2] - weave[:, :2].mean(0)) ** 2, axis=1))))
+    assert before > 1.0
+    assert jitter < 0.1
+    side = pipe.side_data(5)["stabilize"]["weave"]
+    assert side["dx"] == pytest.approx(weave[5, 0] - weave[:, 0].mean(), abs=0.1)
+    assert side["rotation_deg"] == pytest.approx(weave[5, 2] - weave[:, 2].mean(), abs=0.02)
+    assert side["correction"][0] == pytest.approx(-side["dx"], abs=1e-3)
+
+
+def test_a_pan_survives_and_tripod_mode_removes_it():
+    n, pan = 24, (1.5, -0.5)
+    picture = scene(4, WIDTH + 80, HEIGHT + 60)
+    weave = weave_track(n, seed=5, sigma=0.7, rotation=0.05)
+    origin0 = np.array([10.0, 40.0])
+    frames = [woven(picture, *weave[t], origin=tuple(origin0 + t * np.array(pan))) for t in range(n)]
+    shots = [Shot(0, n)]
+    smooth = run_stage_on_frames("stabilize", frames, {"border": "mirror"}, shots=shots)
+    tripod = run_stage_on_frames("stabilize", frames, {"border": "mirror", "mode": "tripod"}, shots=shots)
+    # content moves by -pan per frame when the camera pans by +pan
+    kept = measured_path(smooth)[-1, :2]
+    assert kept[0] == pytest.approx(-pan[0] * (n - 1), abs=1.5)
+    assert kept[1] == pytest.approx(-pan[1] * (n - 1), abs=1.5)
+    locked = measured_path(tripod)[-1, :2]
+    assert np.hypot(*locked) < 0.5
+    # and the weave on top of the pan is mostly gone
+    steps = np.diff(measured_path(smooth)[:, :2], axis=0) + np.array(pan)
+    raw_steps = np.diff(weave[:, :2], axis=0)
+    assert np.std(steps) < 0.5 * np.std(raw_steps)
+
+
+def test_a_cut_resets_the_path_and_shots_do_not_influence_each_other():
+    first = [woven(scene(6, WIDTH + 40, HEIGHT + 40), *w, origin=(20, 20)) for w in weave_track(10, seed=7)]
+    second = [woven(scene(8, WIDTH + 40, HEIGHT + 40), *w, origin=(20, 20))
+              for w in weave_track(10, seed=9, sigma=2.5)]
+    clip = first + second
+    shots = [Shot(0, 10), Shot(10, 20)]
+    pipe = pipeline(clip, {"border": "black"}, shots)
+    together = [pipe.frame(i) for i in range(20)]
+    alone = run_stage_on_frames("stabilize", second, {"border": "black"}, shots=[Shot(0, 10)])
+    for a, b in zip(together[10:], alone):
+        assert np.array_equal(a, b)
+    path = pipe.side_data(10)["stabilize"]["weave_path"]
+    assert path["start"] == 10
+    assert len(path["measured_dx"]) == 10
+    assert path["measured_dx"][0] == 0.0 and path["measured_dy"][0] == 0.0
+
+
+def test_fill_leaves_no_black_border_where_black_does():
+    picture = scene(10, WIDTH + 40, HEIGHT + 40)
+    frames = [woven(picture, *w, origin=(20, 20)) for w in weave_track(12, seed=11, sigma=2.5, rotation=0.3)]
+    shots = [Shot(0, 12)]
+    filled = run_stage_on_frames("stabilize", frames, {"border": "fill"}, shots=shots)
+    black = run_stage_on_frames("stabilize", frames, {"border": "black"}, shots=shots)
+    dark_black = sum(int((f.max(axis=2) < 1 / 255).sum()) for f in black)
+    dark_filled = sum(int((f.max(axis=2) < 0.1).sum()) for f in filled)
+    assert dark_black > 100  # the correction really uncovers borders
+    assert dark_filled == 0  # the picture never goes below 0.15, nor may the filled border
+    # the filled border continues the picture: close to the (known) truth there
+    exposed = [f.max(axis=2) < 1 / 255 for f in black]
+    truth_position = np.mean(weave_track(12, seed=11, sigma=2.5, rotation=0.3), axis=0)
+    truth = woven(picture, *truth_position, origin=(20, 20))
+    errors = np.concatenate([np.abs(f - truth)[m].ravel() for f, m in zip(filled, exposed)])
+    assert np.median(errors) < 0.05
+
+
+def test_crop_uses_one_zoom_per_shot_and_hides_every_border():
+    frames = [woven(scene(12, WIDTH + 40, HEIGHT + 40), *w, origin=(20, 20))
+              for w in weave_track(10, seed=13, sigma=2.0)]
+    frames += [woven(scene(14, WIDTH + 40, HEIGHT + 40), *w, origin=(20, 20))
+               for w in weave_track(10, seed=15, sigma=0.5)]
+    shots = [Shot(0, 10), Shot(10, 20)]
+    pipe = pipeline(frames, {"border": "crop"}, shots)
+    zooms = [pipe.side_data(i)["stabilize"]["weave"]["zoom"] for i in range(20)]
+    assert len(set(zooms[:10])) == 1 and len(set(zooms[10:])) == 1
+    assert zooms[0] > zooms[10] > 1.0  # stronger weave needs more zoom, and only that shot gets it
+    node = pipe.nodes[0]
+    for shot in shots:
+        analysis = node.analysis(shot)
+        assert not any(exposed_pixels(analysis.sampling(i), WIDTH, HEIGHT).any() for i in range(shot.start, shot.end))
+        # and it is the smallest such zoom: a little less uncovers a border somewhere in the shot
+        less = dataclasses.replace(analysis, zoom=1 + 0.9 * (analysis.zoom - 1))
+        assert any(exposed_pixels(less.sampling(i), WIDTH, HEIGHT).any() for i in range(shot.start, shot.end))
+
+
+def test_a_moving_object_does_not_pull_the_estimate():
+    picture = scene(16, WIDTH + 40, HEIGHT + 40)
+    weave = weave_track(8, seed=17, sigma=1.0, rotation=0.0)
+    frames = []
+    blob = scene(18, 70, 60)
+    for t, w in enumerate(weave):
+        frame = woven(picture, *w, origin=(20, 20))
+        x0 = 20 + 9 * t  # a large object crossing the frame fast
+        frame[60:120, x0:x0 + 70] = blob
+        frames.append(frame)
+    motion = measured_path(frames)
+    expected = weave[:, :2] - weave[0, :2]
+    assert np.abs(motion[:, :2] - expected).max() < 0.1
+
+
+def test_still_frames_pass_bit_exact_and_output_is_deterministic():
+    picture = (np.round(scene(19, WIDTH, HEIGHT) * 65535) / 65535).astype(np.float32)
+    frames = [picture.copy() for _ in range(6)]
+    out = run_stage_on_frames("stabilize", frames, {}, shots=[Shot(0, 6)])
+    for frame in out:
+        assert frame.dtype == np.float32
+        assert np.array_equal(frame, picture)
+    woven_frames = [woven(scene(20, WIDTH + 40, HEIGHT + 40), *w, origin=(20, 20)) for w in weave_track(8, 21)]
+    a = run_stage_on_frames("stabilize", woven_frames, {}, shots=[Shot(0, 8)])
+    b = run_stage_on_frames("stabilize", woven_frames, {}, shots=[Shot(0, 8)])
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_smoother_keeps_a_constant_pan_and_locks_pure_weave():
+    t = np.arange(40, dtype=np.float64)
+    weave = weave_track(40, seed=22)[:, 0]
+    pan = 2.0 * t
+    smooth = whittaker_smooth(pan, cutoff_period(0.35))
+    assert np.allclose(smooth, pan, atol=1e-6)
+    motion = np.zeros((40, 4))
+    motion[:, 0] = weave
+    motion[:, 1] = pan + weave[::-1]
+    intended, locked = intended_path(motion, 0.35)
+    assert locked[0] and not locked[1]
+    assert np.ptp(intended[:, 0]) == 0.0
