@@ -199,7 +199,11 @@ class MonitorPanel(QWidget):
             if timing.computed == 0:
                 parts.append(f"{title}: cached")
             else:
-                parts.append(f"{title}: {timing.seconds * 1000:.0f} ms ({timing.computed} frame"
-                             f"{'s' if timing.computed > 1 else ''})")
+                text = (f"{title}: {timing.seconds * 1000:.0f} ms ({timing.computed} frame"
+                        f"{'s' if timing.computed > 1 else ''}")
+                if timing.analysis_frames:
+                    text += (f"; of which shot analysis {timing.analysis_seconds * 1000:.0f} ms over "
+                             f"{timing.analysis_frames} frames, earlier stages included")
+                parts.append(text + ")")
         parts.append(f"total {total_seconds * 1000:.0f} ms")
         self.stage_text.setText("  ·  ".join(parts))

@@ -52,6 +52,8 @@ class StageTiming:
     stage: str
     seconds: float
     computed: int
+    analysis_seconds: float = 0.0  # the per-shot analysis inside `seconds` (it pulls upstream stages too)
+    analysis_frames: int = 0
 
 
 @dataclass
@@ -318,9 +320,13 @@ class PreviewEngine(QObject):
         started = time.monotonic()
         pipeline = self._pipeline_for(request, source, key)
 
+        marks: dict[str, tuple[float, int]] = {}
+
         def progress(phase: str, done: int, total: int) -> None:
             if self._analysis_superseded(phase, request, source):
                 raise Cancelled()
+            if phase.startswith("analyze "):
+                marks[phase.split(" ", 1)[1]] = (time.monotonic(), total)
             if done == 1 or done == total or done % 5 == 0:
                 self.signals.progress.emit(phase, done, total)
 
@@ -330,7 +336,7 @@ class PreviewEngine(QObject):
             read_started = time.monotonic()
             pipeline.frame(index, after="source")
             read_seconds = time.monotonic() - read_started
-            timings = self._timed_stages(pipeline, index, key, source)
+            timings = self._timed_stages(pipeline, index, key, source, marks)
             left_key, right_key = comparison_sides(request.compare)
             left = pipeline.frame(index, after=left_key)
             right = pipeline.frame(index, after=right_key)
@@ -353,7 +359,8 @@ class PreviewEngine(QObject):
             active=pipeline.active, skipped=list(pipeline.skipped), note=_comparison_note(request, pipeline),
             seconds=time.monotonic() - started)
 
-    def _timed_stages(self, pipeline: Pipeline, index: int, key: str, source: FrameSource) -> list[StageTiming]:
+    def _timed_stages(self, pipeline: Pipeline, index: int, key: str, source: FrameSource,
+                      marks: dict[str, tuple[float, int]]) -> list[StageTiming]:
         """Run the stages one after another, each over the frames later windows need, timing each."""
         timings: list[StageTiming] = []
         if not pipeline.nodes:
@@ -368,7 +375,11 @@ class PreviewEngine(QObject):
             started = time.monotonic()
             for i in needed:
                 pipeline.frame(i, after=node.name)
-            timings.append(StageTiming(node.name, time.monotonic() - started, computed))
+            timing = StageTiming(node.name, time.monotonic() - started, computed)
+            if node.name in marks:  # its shot analysis ran now: say how much of the time it took
+                finished, frames = marks.pop(node.name)
+                timing.analysis_seconds, timing.analysis_frames = max(0.0, finished - started), frames
+            timings.append(timing)
         return timings
 
 

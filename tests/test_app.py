@@ -64,10 +64,17 @@ class Gain(Stage):
         Param("label", "str", "", "A note."),
         Param("regions", "list", [], "Rectangles [x, y, w, h]."),
         Param("delay", "float", 0.0, "Seconds to sleep per frame.", minimum=0.0, maximum=1.0, unit="s"),
+        Param("analyse", "bool", False, "Measure the shot's mean level first."),
     )
 
     def temporal_radius(self, params: Mapping[str, Any]) -> int:
         return params["radius"]
+
+    def needs_analysis(self, params: Mapping[str, Any]) -> bool:
+        return params["analyse"]
+
+    def analyze(self, frames, shot, params):
+        return float(np.mean([frame.mean() for _, frame in frames]))
 
     def process(self, window: FrameWindow, params: Mapping[str, Any], analysis: Any) -> StageOutput:
         time.sleep(params["delay"])
@@ -261,6 +268,20 @@ def test_long_passes_survive_edits_to_later_stages():
     assert upstream_key(later, "deflicker") != upstream_key(base, "deflicker")
 
 
+def test_stage_timing_reports_the_shot_analysis(qtbot, test_stages):
+    frames = [np.full((24, 32, 3), i / 10, np.float32) for i in range(6)]
+    engine = PreviewEngine()
+    engine.set_source(ArraySource(frames))
+    shown = []
+    engine.finished.connect(shown.append)
+    engine.request(PreviewRequest(2, {"dust": StageSetting(True), "denoise": StageSetting(True, {"analyse": True})}))
+    qtbot.waitUntil(lambda: bool(shown), timeout=WAIT_MS)
+    dust, gain = shown[0].timings
+    assert (dust.stage, dust.computed, dust.analysis_frames) == ("dust", 1, 0)
+    assert (gain.stage, gain.analysis_frames) == ("denoise", 6) and 0 < gain.analysis_seconds <= gain.seconds
+    engine.shutdown()
+
+
 def test_stale_preview_requests_are_dropped(qtbot, test_stages):
     frames = [np.full((24, 32, 3), i / 10, np.float32) for i in range(6)]
     engine = PreviewEngine()
@@ -363,7 +384,7 @@ def test_project_save_and_reload_round_trips_every_parameter(qtbot, test_stages,
     window.timeline.set_index(6)
     window.timeline.mark_out()
     expected = {"gain": 1.35, "radius": 2, "invert": True, "channel": "red", "label": "reel 3",
-                "regions": [[1, 2, 3, 4]], "delay": 0.0}
+                "regions": [[1, 2, 3, 4]], "delay": 0.0, "analyse": False}
     assert Gain.params.resolve(window.project.stages["denoise"].params) == expected
     path = tmp_path / "reel3.json"
     assert window._save_to(path)
