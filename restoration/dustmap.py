@@ -257,15 +257,21 @@ def neighbour_disagreement(neighbours: list[Neighbour], window_px: int = 5) -> n
         ordered = sorted(by_offset)
         differences = [(by_offset[ordered[0]] - by_offset[ordered[1]]) ** 2]
     least = np.minimum.reduce(differences[:3]) if len(differences) >= 3 else np.minimum.reduce(differences)
-    return np.sqrt(0.5 * cv2.blur(least, (window_px, window_px)))
+    return np.sqrt(np.maximum(0.5 * cv2.blur(least, (window_px, window_px)), 0.0))  # box sums may dip below 0
 
 
-def normalise(neighbours: list[Neighbour]) -> None:
-    """Set each neighbour's z: its residual over the local noise, raised where the neighbours disagree."""
+def normalise(neighbours: list[Neighbour]) -> np.ndarray | None:
+    """Set each neighbour's z: its residual over the local noise, raised where the neighbours disagree.
+
+    Returns how far the neighbours disagree among themselves, in units of that noise (None with one neighbour).
+    """
     extra = neighbour_disagreement(neighbours)
     for n in neighbours:
         sigma = n.sigma if extra is None else np.maximum(n.sigma, extra)
         n.z = (n.residual / sigma).astype(np.float32)
+    if extra is None:
+        return None
+    return extra / np.minimum.reduce([n.sigma for n in neighbours])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -301,6 +307,8 @@ class Defect:
     confidence: float
     kind: str = "dust"
     peak: float = 0.0
+    surround: float = 0.0  # share of the picture around the defect where the other frames disagree
+    moving: float = 0.0  # px per frame the picture around the defect moves against the whole frame
 
     def to_side(self) -> dict:
         return {"bbox": list(self.bbox), "area": int(self.area), "polarity": self.polarity,
@@ -420,6 +428,66 @@ def ring_median_flow(flow: np.ndarray, labels_crop: np.ndarray, label: int, rows
     return np.median(samples, axis=0)
 
 
+def surround_discord(discord: np.ndarray | None, labels: np.ndarray, label: int,
+                     bbox: tuple[int, int, int, int]) -> float:
+    """Share of a ring 3-8 px around a defect where the neighbours disagree among themselves (beyond 1.5 noise).
+
+    Dirt sits on picture that the other frames all show alike; the pieces of a deforming figure (legs, cloth)
+    sit where even the other frames do not agree with one another.
+    """
+    if discord is None:
+        return 0.0
+    height, width = labels.shape
+    rows, cols = _padded_box(bbox, 8, (height, width))
+    crop = labels[rows, cols]
+    inside = (crop == label).astype(np.uint8)
+    ring = (cv2.dilate(inside, np.ones((17, 17), np.uint8)) > 0) & ~(cv2.dilate(inside, np.ones((7, 7), np.uint8)) > 0)
+    ring &= crop == 0
+    if ring.sum() < 8:
+        return 0.0
+    return float((discord[rows, cols][ring] > 1.5).mean())
+
+
+def camera_motion(flow: np.ndarray, step: int = 8) -> np.ndarray:
+    """Affine fit (2x3) of a flow field: the camera's and the gate's motion, robust to moving objects (2 passes)."""
+    height, width = flow.shape[:2]
+    ys, xs = np.mgrid[step // 2:height:step, step // 2:width:step]
+    f = flow[ys, xs].reshape(-1, 2).astype(np.float64)
+    a = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)], axis=1).astype(np.float64)
+    keep = np.ones(len(f), bool)
+    model = np.zeros((3, 2))
+    for _ in range(2):
+        if keep.sum() < 6:
+            break
+        model, *_ = np.linalg.lstsq(a[keep], f[keep], rcond=None)
+        error = np.hypot(*(a @ model - f).T)
+        keep = error <= max(1.0, 2.5 * float(np.median(error)))
+    return model.T  # rows: dx, dy = [ax, ay, b] . [x, y, 1]
+
+
+def own_motion(neighbours: list[Neighbour], labels: np.ndarray, label: int, bbox: tuple[int, int, int, int],
+               cameras: dict[int, np.ndarray]) -> float:
+    """How far (px per frame) the picture around a defect moves against the camera, on its nearest frames' worse
+    side."""
+    height, width = labels.shape
+    rows, cols = _padded_box(bbox, 14, (height, width))
+    inside = (labels[rows, cols] == label).astype(np.uint8)
+    # far enough out (6-14 px) that the defect itself cannot have dragged the flow there
+    ring = (cv2.dilate(inside, np.ones((29, 29), np.uint8)) > 0) & ~(cv2.dilate(inside, np.ones((13, 13), np.uint8)) > 0)
+    if not ring.any():
+        return 0.0
+    worst = 0.0
+    for side in (-1, 1):
+        nearest = [n for n in neighbours if np.sign(n.offset) == side]
+        if nearest:
+            n = min(nearest, key=lambda n: abs(n.offset))
+            ys, xs = np.nonzero(ring)
+            centre = np.array([cols.start + xs.mean(), rows.start + ys.mean(), 1.0])
+            local = np.median(n.flow[rows, cols][ring], axis=0) - cameras[n.offset] @ centre
+            worst = max(worst, float(np.hypot(*local)) / abs(n.offset))
+    return worst
+
+
 def motion_likelihood(current: np.ndarray, neighbours: list[Neighbour], labels: np.ndarray, label: int,
                       bbox: tuple[int, int, int, int], polarity: str, low: float, two_sided: bool) -> float:
     """How likely real motion made this defect, 0..1: it must be found moved in the nearest frame on each side
@@ -459,12 +527,26 @@ def motion_likelihood(current: np.ndarray, neighbours: list[Neighbour], labels: 
     return min(s1, s2)
 
 
+def in_real_motion(peak: float, high: float, surround: float, moving: float, settings: DetectionSettings) -> bool:
+    """Whether a defect lies in picture that moves on its own or deforms, and is not strong enough to be dirt there.
+
+    Where the other frames disagree among themselves around it, it is left alone; where the picture around it
+    moves against the camera, it must spike far harder than the threshold (a fast leg or cloth edge spikes too).
+    """
+    protect = settings.motion_protect
+    if surround > 0.5 - 0.4 * protect:
+        return True
+    limit = 3.0 - 2.0 * protect
+    return moving > limit and peak < (1.0 + 1.5 * protect * moving / limit) * high
+
+
 def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: DetectionSettings) -> DustMap:
     """The defect map of the current frame's luma from its motion-compensated neighbours."""
     height, width = current.shape
     if not neighbours:
         return DustMap(np.zeros((height, width), np.int32), np.zeros((height, width), np.float32))
-    normalise(neighbours)
+    discord = normalise(neighbours)
+    cameras = {n.offset: camera_motion(n.flow) for n in neighbours}
     protect = settings.motion_protect > 0.0
     dark, bright, two_sided = spike_scores(neighbours, protect)
     score = np.maximum(dark, bright)
@@ -483,14 +565,17 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
         peak = float(score[rows, cols][inside].max())
         polarity = "dark" if float(dark[rows, cols][inside].sum()) >= float(bright[rows, cols][inside].sum()) \
             else "bright"
+        surround = surround_discord(discord, labels, label, (x, y, w, h))
+        moving = own_motion(neighbours, labels, label, (x, y, w, h), cameras)
         motion = 0.0
         if protect:
             motion = motion_likelihood(current, neighbours, labels, label, (x, y, w, h), polarity, low, two_sided)
-            if motion > 1.0 - settings.motion_protect:
+            if motion > 1.0 - settings.motion_protect or in_real_motion(peak, high, surround, moving, settings):
                 rejected += 1
                 continue
         contrast = 1.0 - float(np.exp(-max(peak - low, 0.0) / high))
         confidence = float(np.clip(contrast * (1.0 - motion), 0.0, 1.0))
         keep_labels[label] = len(defects) + 1
-        defects.append(Defect(len(defects) + 1, (x, y, w, h), area, polarity, confidence, "dust", peak))
+        defects.append(Defect(len(defects) + 1, (x, y, w, h), area, polarity, confidence, "dust", peak, surround,
+                              moving))
     return DustMap(keep_labels[labels], score, defects, rejected)

@@ -21,6 +21,8 @@ STRIP_Z = 2.0  # a strip 'has' the ridge when it stands this many strip-noise un
 MAX_DRIFT_PX = 2.0  # a scratch moves at most this much sideways from one frame to the next
 MAX_GAP_FRAMES = 3  # a track survives this many frames without a detection
 MAX_HALF_WIDTH_PX = 4.0
+MAX_SLANT = 0.01  # px per row: a scratch runs along the film, within a fraction of a degree of vertical
+MAX_BEND_PX = 0.75  # RMS distance of the strips' ridge centres from one straight line
 
 
 @dataclass
@@ -84,8 +86,25 @@ def frame_candidates(luma: np.ndarray, threshold: float) -> list[ScratchLine]:
         strength = polarity * full / full_noise
         peak = (strength >= threshold) & (strength >= maximum_filter1d(strength, 7)) & (coverage >= STRIP_COVERAGE)
         for x in np.flatnonzero(peak):
+            if straight_line(polarity * ridge, int(x), luma.shape[0]) is None:
+                continue  # a picture edge that wanders (a drainpipe, a door frame in perspective)
             found.append(ScratchLine(_ridge_centre(polarity * full, int(x)), polarity, float(strength[x])))
     return found
+
+
+def straight_line(signed_ridge: np.ndarray, x: int, height: int) -> tuple[float, float] | None:
+    """(centre at the middle row, slant px/row) of a line through the strips' ridge centres near column x, or None
+    when the centres do not lie on one near-vertical straight line."""
+    strips, width = signed_ridge.shape
+    rows = height / strips
+    lo, hi = max(0, x - 3), min(width, x + 4)
+    centres = np.array([_ridge_centre(s, lo + int(np.argmax(s[lo:hi]))) for s in signed_ridge])
+    ys = (np.arange(strips) + 0.5) * rows - height / 2
+    slant, centre = np.polyfit(ys, centres, 1)
+    bend = float(np.sqrt(np.mean((centres - (centre + slant * ys)) ** 2)))
+    if abs(slant) > MAX_SLANT or bend > MAX_BEND_PX:
+        return None
+    return float(centre), float(slant)
 
 
 def _ridge_centre(profile: np.ndarray, x: int) -> float:
@@ -198,12 +217,13 @@ def locate_in_frame(luma: np.ndarray, line: ScratchLine, strips: int = 16) -> Sc
     present = _close_gaps(present)
     full = signed[present].mean(axis=0)
     half = _half_width(full, int(round(centre)))
-    strip_x = np.array([_ridge_centre(s, lo + int(np.argmax(s[lo:hi]))) if p else np.nan
-                        for s, p in zip(signed, present)])
-    known = ~np.isnan(strip_x)
-    strip_rows = (np.arange(ridge.shape[0]) + 0.5) * rows
-    all_rows = np.arange(height, dtype=np.float64)
-    centres = np.interp(all_rows, strip_rows[known], strip_x[known])
+    strip_x = np.array([_ridge_centre(s, lo + int(np.argmax(s[lo:hi]))) for s in signed])
+    strip_rows = (np.arange(ridge.shape[0]) + 0.5) * rows - height / 2
+    slant, middle = np.polyfit(strip_rows[present], strip_x[present], 1)
+    bend = float(np.sqrt(np.mean((strip_x[present] - (middle + slant * strip_rows[present])) ** 2)))
+    if abs(slant) > MAX_SLANT or bend > 1.5 * MAX_BEND_PX:  # thinner strips than the analysis: noisier centres
+        return None  # not one straight line in this frame: picture detail, not a scratch
+    centres = middle + slant * (np.arange(height, dtype=np.float64) - height / 2)
     on = np.repeat(present, rows)
     on = np.concatenate([on, np.full(height - on.size, present[-1])])
     cols = np.arange(x1 - x0, dtype=np.float64)

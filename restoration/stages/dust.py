@@ -270,6 +270,8 @@ def side_data(found: FrameDefects, codes: np.ndarray) -> dict[str, Any]:
     components = []
     for d in found.dust.defects:
         record = d.to_side()
+        record["surround"] = round(d.surround, 3)
+        record["moving"] = round(d.moving, 2)
         record["kept"] = _kept(d.bbox, found.keep)
         components.append(record)
     for s in found.scratches:
