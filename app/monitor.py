@@ -80,6 +80,10 @@ class ResourceProbe:
         return Sample(False, rss, available, self.process.cpu_percent(None), children)
 
 
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
 def _plot(title: str, unit: str) -> pg.PlotWidget:
     plot = pg.PlotWidget(background=theme.PANEL)
     plot.setTitle(title, color=theme.TEXT_DIM, size="9pt")
@@ -177,9 +181,9 @@ class MonitorPanel(QWidget):
         if sample.gpu:
             load = "n/a (install nvidia-ml-py)" if sample.load_percent is None else f"{sample.load_percent:.0f} %"
             return (f"<b>GPU</b> {sample.device}: {sample.used_mib:,.0f} MiB used, {sample.free_mib:,.0f} MiB free "
-                    f"(budget for super-resolution tiles) · busy {load}{children}")
+                    f"(super-resolution sizes its tiles from this) · busy {load}{children}")
         return (f"<b>No GPU</b> — this process: RAM {sample.used_mib:,.0f} MiB, CPU {sample.load_percent or 0:.0f} % · "
-                f"system RAM available {sample.free_mib:,.0f} MiB (budget for super-resolution tiles){children}")
+                f"RAM available {sample.free_mib:,.0f} MiB (super-resolution sizes its tiles from this){children}")
 
     def show_timings(self, timings: list[StageTiming], read_seconds: float, total_seconds: float) -> None:
         """Bar chart of the last preview frame's per-stage time (0 where the stage's output was cached)."""
@@ -193,17 +197,15 @@ class MonitorPanel(QWidget):
         self.stage_plot.addItem(self._bars)
         self.stage_plot.getAxis("bottom").setTicks([list(zip(positions.tolist(), names))])
         self.stage_plot.setYRange(0, max(values + [1.0]) * 1.15, padding=0)
-        parts = [f"read {read_seconds * 1000:.0f} ms"]
+        parts = [f"read {_ms(read_seconds)}"]
         for timing in timings:
             title = stage_class(timing.stage).title
             if timing.computed == 0:
                 parts.append(f"{title}: cached")
-            else:
-                text = (f"{title}: {timing.seconds * 1000:.0f} ms ({timing.computed} frame"
-                        f"{'s' if timing.computed > 1 else ''}")
-                if timing.analysis_frames:
-                    text += (f"; of which shot analysis {timing.analysis_seconds * 1000:.0f} ms over "
-                             f"{timing.analysis_frames} frames, earlier stages included")
-                parts.append(text + ")")
-        parts.append(f"total {total_seconds * 1000:.0f} ms")
+                continue
+            text = f"{title}: {_ms(timing.seconds)} for {timing.computed} frame{'s' if timing.computed > 1 else ''}"
+            if timing.analysis_frames:
+                text += f" (shot analysis {_ms(timing.analysis_seconds)} over {timing.analysis_frames} frames)"
+            parts.append(text)
+        parts.append(f"total {_ms(total_seconds)}")
         self.stage_text.setText("  ·  ".join(parts))

@@ -24,10 +24,13 @@ class SideDataPanel(QWidget):
         self.note.setObjectName("panelSummary")
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setBackground(theme.PANEL)
-        self.table = QTableWidget(0, 2)
-        self.table.setHorizontalHeaderLabels(["Value", ""])
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["Stage", "Value", ""])
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setWordWrap(False)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         layout = QVBoxLayout(self)
@@ -46,7 +49,8 @@ class SideDataPanel(QWidget):
             names = [name for name in plot.series if name != "value"]
             key = " · ".join(f"<span style='color:{CURVE_COLOURS[n % len(CURVE_COLOURS)]}'>{name}</span>"
                              for n, name in enumerate(names))
-            title = f"<span style='font-size:8pt; color:{theme.TEXT_DIM}'>{plot.label}{'  ' + key if key else ''}</span>"
+            title = (f"<span style='font-size:8pt; color:{theme.TEXT_DIM}'>{plot.label}"
+                     f"{'<br>' + key if key else ''}</span>")
             item = self.plots.addPlot(row=row, col=0, title=title)
             item.showGrid(x=True, y=True, alpha=0.15)
             item.setMenuEnabled(False)
@@ -61,8 +65,12 @@ class SideDataPanel(QWidget):
         self.plots.setVisible(bool(side.plots))
         self.table.setRowCount(len(side.values))
         for row, (label, text) in enumerate(side.values):
-            self.table.setItem(row, 0, QTableWidgetItem(label))
-            self.table.setItem(row, 1, QTableWidgetItem(text))
+            stage, _, name = label.partition(": ")
+            for column, cell in enumerate((stage, name or stage, text)):
+                item = QTableWidgetItem(cell)
+                item.setToolTip(f"{label} = {text}")
+                self.table.setItem(row, column, item)
+        self.table.resizeRowsToContents()
         self.table.setVisible(bool(side.values))
         overlays = ", ".join(o.label for o in side.overlays)
         if side.plots or side.values or side.overlays:
