@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="damage a shipped public-domain still, restore it, write the results")
     demo.add_argument("-o", "--output", default="demo-output", help="folder for the results (default: demo-output)")
     demo.add_argument("--frames", type=int, default=36, help="length of the demo clip")
+    demo.add_argument("--width", type=int, help="scale the demo still to this width first (default: as shipped)")
     demo.set_defaults(run=run_demo)
 
     synth = commands.add_parser("synth", help="simulate film damage with exact ground truth")
@@ -239,7 +240,9 @@ def run_preview(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo as demo
 
-    return demo(Path(args.output), frames=args.frames)
+    if args.frames < 1 or (args.width is not None and not 32 <= args.width <= 4096):
+        raise ParamError("demo", "--frames must be at least 1 and --width between 32 and 4096")
+    return demo(Path(args.output), frames=args.frames, width=args.width)
 
 
 def run_synth(args: argparse.Namespace) -> int:

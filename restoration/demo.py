@@ -11,6 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .errors import ExportError
@@ -30,10 +31,16 @@ DEMO_SEED = 1895
 MARKER = ".filmrestore-demo"
 
 
-def run_demo(output: Path, frames: int = 36) -> int:
-    """Write damaged/ (16-bit PNGs), truth/, restored.mkv (FFV1 master) and before_after.png into `output`."""
+def run_demo(output: Path, frames: int = 36, width: int | None = None) -> int:
+    """Write damaged/ (16-bit PNGs), truth/, restored.mkv (FFV1 master) and before_after.png into `output`.
+
+    `width` scales the shipped still first (a quick look, or a fast test), keeping its aspect ratio.
+    """
     _claim_folder(output)
     still, _ = read_image(DEMO_STILL)
+    if width is not None and width != still.shape[1]:
+        height = 2 * round(still.shape[0] * width / still.shape[1] / 2)
+        still = cv2.resize(still, (width, height), interpolation=cv2.INTER_AREA)
     print(f"demo: simulating {frames} frames of worn film from {DEMO_STILL.name} "
           f"({', '.join(DEMO_DAMAGE)}; seed {DEMO_SEED})", file=sys.stderr)
     clip = simulate([still] * frames, DEMO_DAMAGE, seed=DEMO_SEED,

@@ -8,8 +8,6 @@ from typing import Iterable
 
 import cv2
 import numpy as np
-from scenedetect.common import FrameTimecode
-from scenedetect.detectors import ContentDetector
 
 from .stage import Shot
 
@@ -19,6 +17,9 @@ DETECT_WIDTH = 320
 def detect_cuts(frames: Iterable[tuple[int, np.ndarray]], frame_rate: Fraction | float = 24,
                 threshold: float = 27.0, min_shot_frames: int = 8) -> list[int]:
     """Indices of the first frame of every shot after the first, using PySceneDetect's content detector."""
+    from scenedetect.common import FrameTimecode  # imported here: it costs half a second at start-up
+    from scenedetect.detectors import ContentDetector
+
     detector = ContentDetector(threshold=threshold, min_scene_len=min_shot_frames)
     fps = float(frame_rate) or 24.0
     cuts: list[int] = []
