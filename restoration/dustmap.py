@@ -22,6 +22,7 @@ FLOW_MAX_WIDTH = 1280  # wider frames get their flow at half size: defects are r
 NOISE_BLOCK_PX = 32  # noise and brightness offset of a difference image are measured per block of this size
 MISREGISTRATION_PX = 0.3  # flow error assumed everywhere: edges get a threshold raised by this times their slope
 SIGMA_FLOOR = 0.6 / 255.0  # below 8-bit quantisation a difference carries no information
+FRAME_MARGIN_PX = 2
 SINGLE_SIDE_FACTOR = 1.3  # frames at a shot's edge have neighbours on one side only: ask for stronger evidence
 _DIS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
         "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
@@ -130,6 +131,7 @@ class Neighbour:
     warped: np.ndarray        # luma warped onto the current frame
     reliable: np.ndarray      # bool: forward/backward flow agree here
     residual: np.ndarray      # current - warped - local offset (luma units)
+    grain: np.ndarray         # noise of a frame difference from grain alone, per pixel (from its brightness)
     sigma: np.ndarray         # local noise of that residual: grain, plus misregistration at edges
     z: np.ndarray = field(default=None, repr=False)  # residual in noise units, set by normalise()
 
@@ -181,7 +183,8 @@ def noise_level_function(luma: np.ndarray, residual: np.ndarray, edges: np.ndarr
     if not levels:
         return np.full(luma.shape, SIGMA_FLOOR, np.float32)
     curve = np.maximum(np.asarray(levels), SIGMA_FLOOR)
-    return np.interp(luma, centres, curve).astype(np.float32)
+    table = np.interp(np.linspace(0.0, 1.0, 1024), centres, curve).astype(np.float32)
+    return table[(np.clip(luma, 0.0, 1.0) * 1023.0 + 0.5).astype(np.int32)]
 
 
 def slope(luma: np.ndarray) -> np.ndarray:
@@ -221,8 +224,12 @@ def fill_unreliable_flow(flow: np.ndarray, reliable: np.ndarray, reach_px: float
 
 
 def make_neighbour(current: np.ndarray, index: int, offset: int, frame: np.ndarray, luma: np.ndarray,
-                   flow: np.ndarray, back_flow: np.ndarray, tolerance_px: float) -> Neighbour:
-    """Warp a neighbour onto `current` (luma) and measure how, and how reliably, the current frame differs."""
+                   flow: np.ndarray, back_flow: np.ndarray, tolerance_px: float,
+                   grain: np.ndarray | None = None) -> Neighbour:
+    """Warp a neighbour onto `current` (luma) and measure how, and how reliably, the current frame differs.
+
+    `grain` is the per-pixel noise of a frame difference (noise_level_function); measured here when not given.
+    """
     height, width = current.shape
     error = consistency_error(flow, back_flow)
     speed = cv2.magnitude(flow[..., 0], flow[..., 1])
@@ -231,14 +238,18 @@ def make_neighbour(current: np.ndarray, index: int, offset: int, frame: np.ndarr
     grid_x = np.arange(width, dtype=np.float32)[None, :] + flow[..., 0]
     grid_y = np.arange(height, dtype=np.float32)[:, None] + flow[..., 1]
     inside = (grid_x >= 0) & (grid_x <= width - 1) & (grid_y >= 0) & (grid_y <= height - 1)
+    # the scan's own frame edge weaves in and out of the outermost rows and columns: that is not dirt
+    inside[:FRAME_MARGIN_PX] = inside[-FRAME_MARGIN_PX:] = False
+    inside[:, :FRAME_MARGIN_PX] = inside[:, -FRAME_MARGIN_PX:] = False
     warped = warp_by_flow(luma, flow, interpolation=cv2.INTER_LINEAR, border=cv2.BORDER_REPLICATE)
     difference = current - warped
     offset_map, block_noise = block_offset_and_noise(difference)
     residual = np.where(inside, difference - offset_map, 0.0).astype(np.float32)
     edges = slope(warped)
-    grain = noise_level_function(current, residual, edges)
+    if grain is None:
+        grain = noise_level_function(current, residual, edges)
     sigma = np.maximum(np.sqrt(grain * grain + (MISREGISTRATION_PX * edges) ** 2), BLOCK_WEIGHT * block_noise)
-    return Neighbour(index, offset, frame, luma, flow, back_flow, warped, reliable & inside, residual,
+    return Neighbour(index, offset, frame, luma, flow, back_flow, warped, reliable & inside, residual, grain,
                      sigma.astype(np.float32))
 
 
@@ -534,7 +545,7 @@ def in_real_motion(peak: float, high: float, surround: float, moving: float, set
     moves against the camera, it must spike far harder than the threshold (a fast leg or cloth edge spikes too).
     """
     protect = settings.motion_protect
-    if surround > 0.5 - 0.4 * protect:
+    if surround > 0.55 - 0.4 * protect:
         return True
     limit = 3.0 - 2.0 * protect
     return moving > limit and peak < (1.0 + 1.5 * protect * moving / limit) * high
@@ -569,8 +580,11 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
         moving = own_motion(neighbours, labels, label, (x, y, w, h), cameras)
         motion = 0.0
         if protect:
+            if in_real_motion(peak, high, surround, moving, settings):
+                rejected += 1
+                continue
             motion = motion_likelihood(current, neighbours, labels, label, (x, y, w, h), polarity, low, two_sided)
-            if motion > 1.0 - settings.motion_protect or in_real_motion(peak, high, surround, moving, settings):
+            if motion > 1.0 - settings.motion_protect:
                 rejected += 1
                 continue
         contrast = 1.0 - float(np.exp(-max(peak - low, 0.0) / high))

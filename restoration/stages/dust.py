@@ -120,8 +120,10 @@ class DustRepair(Stage):
             prep = bank.prepare(index, frame)
             forward = bank.flow(current, prep)
             backward = bank.flow(prep, current)
+            # grain depends on the current frame's brightness, not on which neighbour: measure it once
+            grain = found[0].grain if found else None
             found.append(make_neighbour(current.luma, index, index - window.index, frame, prep.luma, forward,
-                                        backward, tolerance))
+                                        backward, tolerance, grain))
         return sorted(found, key=lambda n: n.offset)
 
     def detect(self, window: FrameWindow, params: Mapping[str, Any], analysis: ScratchAnalysis | None
