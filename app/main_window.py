@@ -704,11 +704,13 @@ class MainWindow(QMainWindow):
 
     # =========================================================================================================
     # render queue
-    def _project_for_queue(self) -> tuple[Project, tuple[int, int] | None]:
+    def _project_for_queue(self) -> tuple[Project, tuple[int, int] | None, int]:
+        """A frozen copy of the project for a render job, the in/out range and how many frames the source lacks."""
         project = copy.deepcopy(self.project)
         if project.name in ("", "untitled"):
             project.name = self._display_name()
-        return project, self.timeline.in_out()
+        missing = len(self.info.missing_frames) if self.info is not None else 0
+        return project, self.timeline.in_out(), missing
 
     def _add_job(self) -> None:
         if not self.project.source:

@@ -63,6 +63,7 @@ class RenderJob:
     output: Path
     format: str
     overwrite: bool = False
+    allow_gaps: bool = False
     state: str = "queued"  # queued, running, done, failed, cancelled
     phase: str = ""
     done: int = 0
@@ -104,6 +105,8 @@ def render_command(job: RenderJob, project_file: Path) -> list[str]:
                "-o", str(job.output), "--format", job.format]
     if job.overwrite:
         command.append("--overwrite")
+    if job.allow_gaps:
+        command.append("--allow-gaps")
     return command
 
 
@@ -120,7 +123,7 @@ class AddRenderDialog(QDialog):
     """Choose the master format, output, range and export options for a new job."""
 
     def __init__(self, project: Project, in_out: tuple[int, int] | None, folder: Path | None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, missing_frames: int = 0) -> None:
         super().__init__(parent)
         self.setWindowTitle("Add to render queue")
         self.project = project
@@ -147,6 +150,9 @@ class AddRenderDialog(QDialog):
         (self.ranged if in_out else self.whole).setChecked(True)
         self.in_out = in_out
         self.overwrite = QCheckBox("Replace an existing output (never the source)")
+        self.allow_gaps = QCheckBox(f"Render although {missing_frames} frame number{'s are' if missing_frames != 1 else ' is'}"
+                                    " missing from the sequence" if missing_frames else "Render across missing frames")
+        self.allow_gaps.setVisible(missing_frames > 0)
         self.options = ParamForm(EXPORT_PARAMS, project.export, skip=("format", "overwrite"))
         options_box = QGroupBox("Export options")
         QVBoxLayout(options_box).addWidget(self.options)
@@ -156,6 +162,7 @@ class AddRenderDialog(QDialog):
         form.addRow("Range", self.whole)
         form.addRow("", self.ranged)
         form.addRow("", self.overwrite)
+        form.addRow("", self.allow_gaps)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Add to queue")
         buttons.accepted.connect(self.accept)
@@ -189,7 +196,8 @@ class AddRenderDialog(QDialog):
         options = {k: v for k, v in self.options.values.items() if k not in ("format", "overwrite")}
         project["export"] = {**project["export"], **options, "format": self.format()}
         project["range"] = list(self.in_out) if (self.ranged.isChecked() and self.in_out) else None
-        return RenderJob(project, Path(self.output.text()).expanduser(), self.format(), self.overwrite.isChecked())
+        return RenderJob(project, Path(self.output.text()).expanduser(), self.format(), self.overwrite.isChecked(),
+                         self.allow_gaps.isChecked())
 
 
 class RenderQueue(QWidget):
@@ -198,7 +206,7 @@ class RenderQueue(QWidget):
     job_finished = Signal(object)  # RenderJob
     COLUMNS = ("Project", "Format", "Output", "Status", "Progress", "Speed")
 
-    def __init__(self, current_project: Callable[[], tuple[Project, tuple[int, int] | None]] | None = None,
+    def __init__(self, current_project: Callable[[], tuple[Project, tuple[int, int] | None, int]] | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.current_project = current_project
@@ -245,8 +253,8 @@ class RenderQueue(QWidget):
     def add_current(self) -> RenderJob | None:
         if self.current_project is None:
             return None
-        project, in_out = self.current_project()
-        dialog = AddRenderDialog(project, in_out, self.last_folder, self)
+        project, in_out, missing = self.current_project()
+        dialog = AddRenderDialog(project, in_out, self.last_folder, self, missing_frames=missing)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         job = dialog.job()

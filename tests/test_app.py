@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from app.main_window import MainWindow, code_values  # noqa: E402
 from app.preview import PreviewEngine, PreviewRequest  # noqa: E402
-from app.render_queue import RenderJob, parse_progress  # noqa: E402
+from app.render_queue import RenderJob, parse_progress, render_command  # noqa: E402
 from app.side_data import describe_side_data  # noqa: E402
 from app.timecode import format_timecode, parse_timecode, timecode_at  # noqa: E402
 from restoration import stage as stage_module  # noqa: E402
@@ -454,7 +454,7 @@ def test_unreadable_file_shows_a_one_line_error_dialog(qtbot, window, tmp_path):
 # --- render queue ---------------------------------------------------------------------------------------------------
 def test_render_from_the_queue_writes_the_master(qtbot, window, clip, tmp_path):
     opened(qtbot, window, clip)
-    project, in_out = window._project_for_queue()
+    project, in_out, missing = window._project_for_queue()
     output = tmp_path / "out" / "master.mkv"
     output.parent.mkdir()
     job = window.queue.add_job(RenderJob(project.to_dict(), output, "ffv1"))
@@ -469,7 +469,7 @@ def test_render_from_the_queue_writes_the_master(qtbot, window, clip, tmp_path):
 
 def test_failed_render_reports_the_core_message(qtbot, window, clip, tmp_path):
     opened(qtbot, window, clip)
-    project, _ = window._project_for_queue()
+    project, _, _ = window._project_for_queue()
     output = tmp_path / "exists.mkv"
     output.write_bytes(b"x")
     job = window.queue.add_job(RenderJob(project.to_dict(), output, "ffv1"))
@@ -572,14 +572,17 @@ def test_add_to_queue_dialog_builds_the_job(qtbot, window, clip, tmp_path):
     opened(qtbot, window, clip)
     window.timeline.set_index(2)
     window.timeline.mark_in()
-    project, in_out = window._project_for_queue()
-    dialog = AddRenderDialog(project, in_out, tmp_path)
+    project, in_out, missing = window._project_for_queue()
+    assert missing == 0
+    dialog = AddRenderDialog(project, in_out, tmp_path, missing_frames=2)
     qtbot.addWidget(dialog)
     dialog.format_box.setCurrentIndex(dialog.format_box.findData("dpx"))
     assert dialog.output.text() == str(tmp_path / "clip_dpx")
     dialog.format_box.setCurrentIndex(dialog.format_box.findData("h264"))
     assert dialog.output.text().endswith("clip_h264.mp4")
     dialog.options.rows["crf"].spin.setValue(22)
+    dialog.allow_gaps.setChecked(True)
     job = dialog.job()
+    assert job.allow_gaps and "--allow-gaps" in render_command(job, tmp_path / "job.json")
     assert job.format == "h264" and job.project["export"]["crf"] == 22 and job.project["export"]["format"] == "h264"
     assert job.project["range"] == [2, 8] and job.project["source"] == str(clip)
