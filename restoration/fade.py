@@ -1,0 +1,439 @@
+"""Dye fade of a colour print: a per-layer density model, its estimation from a shot, and correction curves.
+
+A print's three dye layers (cyan -> R, magenta -> G, yellow -> B) fade by losing dye: density D = -log10(T), with
+T = v ** GAMMA the transmittance a scan's code value v stands for, becomes roughly k*D + fog per layer. The model
+is estimated relative to the most stable layer (magenta, G): for a neutral grey the faded densities of R and B
+lie on a line D'_c = scale_c * D'_G + offset_c, and undoing that line puts every layer back on the reference
+layer's density scale. The line is found from the shot's per-layer black and white points (percentiles of the
+shot, which survive fading as the original's scaled by k plus fog), a physical prior that fog is small, a dye
+co-fading prior for a layer whose shot holds no true black, and a neutral balance on near-grey pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+GAMMA = 2.2               # code value v <-> transmittance T = v ** GAMMA (display-referred scan)
+DENSITY_CEILING = 4.0     # density given to code values at or below 10 ** (-4 / 2.2) when estimating
+REFERENCE_LAYER = 1       # magenta dye (G): the slowest to fade in chromogenic prints
+FAST_LAYERS = (0, 2)      # cyan (R) and yellow (B): the unstable dyes
+WHITE_PERCENTILE = 0.5    # a layer's white point: this low percentile of its densities over the shot
+BLACK_PERCENTILE = 99.5   # a layer's black point: this high percentile
+FOG_PRIOR = 0.5           # weight of the prior "fog offset is small" against the black/white anchors
+CLEAR_HIGHLIGHT = 0.1     # reference white density at which the white anchor's weight has fallen to 1/e
+COLOCATION_SHARE = 1.0    # % of darkest pixels per layer compared for co-location
+COLOCATED = 0.5           # a layer's black point counts as a true black when this share co-locates with G's
+PLATEAU_WINDOW = 0.015    # top share of a layer's density range in which a saturated black piles up
+PLATEAU_SHARE = 0.01      # share of pixels in that window that shows a saturated black (a smooth tail: ~0.2 %)
+PLATEAU_RELATIVE = 0.3    # a layer whose pile-up is below this fraction of the reference layer's has no black
+NEUTRAL_SIGMA = 0.04      # density spread across layers below which a pixel counts as grey
+NEUTRAL_MIN_SHARE = 0.05  # share of grey pixels needed before they adjust the balance
+NEUTRAL_FULL_SHARE = 0.3  # share of grey pixels at which they get their full say
+NEUTRAL_MAX_WEIGHT = 0.25 # the grey pixels' say at most, against the black/white anchors
+SCALE_LIMITS = (0.2, 1.5) # plausible relative density scales of a layer
+OFFSET_LIMIT = 0.3        # plausible relative fog offset, density
+MONOCHROME_SAMPLE = 60_000 # pixels enough to tell black-and-white from colour
+REMAP_LIMIT = 32000        # OpenCV's remap works on images with sides below 32767
+CURVE_STEPS = 16384       # intervals of the correction curves (exact well below one 16-bit code)
+
+
+def density(values: np.ndarray) -> np.ndarray:
+    """Print density -log10(v ** GAMMA) of code values, capped at DENSITY_CEILING (for estimation)."""
+    floor = np.float32(10.0 ** (-DENSITY_CEILING / GAMMA))
+    return (np.float32(-GAMMA) * np.log10(np.maximum(values, floor))).astype(np.float32)
+
+
+def code_value(densities: np.ndarray) -> np.ndarray:
+    """Code values of print densities (the inverse of `density`)."""
+    return np.power(np.float32(10.0), -np.asarray(densities, dtype=np.float32) / np.float32(GAMMA))
+
+
+@dataclass(frozen=True)
+class FadeModel:
+    """Faded densities of a grey, per layer, against the reference layer's: D'_c = scale_c * D'_G + offset_c."""
+
+    scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    @property
+    def scale_array(self) -> np.ndarray:
+        return np.asarray(self.scale, dtype=np.float64)
+
+    @property
+    def offset_array(self) -> np.ndarray:
+        return np.asarray(self.offset, dtype=np.float64)
+
+    def blend(self, strength: float) -> "FadeModel":
+        """The model with only `strength` of its fade (0: none, 1: all), interpolated in density."""
+        s = float(strength)
+        return FadeModel(tuple(1.0 + s * (self.scale_array - 1.0)), tuple(s * self.offset_array))
+
+    def restore(self, densities: np.ndarray) -> np.ndarray:
+        """Faded densities (..., 3) back on the reference layer's scale."""
+        return (densities - self.offset_array) / self.scale_array
+
+    def with_neutral(self, faded_grey: np.ndarray) -> "FadeModel":
+        """Same scales, offsets chosen so that the faded densities `faded_grey` (3,) restore to a neutral grey."""
+        scale = self.scale_array
+        offset = np.asarray(faded_grey, dtype=np.float64) - scale * float(faded_grey[REFERENCE_LAYER])
+        offset[REFERENCE_LAYER] = 0.0
+        return FadeModel(tuple(scale), tuple(offset))
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"scale": [round(float(v), 5) for v in self.scale], "offset": [round(float(v), 5) for v in self.offset]}
+
+
+def _clamped(scale: np.ndarray, offset: np.ndarray) -> FadeModel:
+    scale = np.clip(scale, *SCALE_LIMITS)
+    offset = np.clip(offset, -OFFSET_LIMIT, OFFSET_LIMIT)
+    scale[REFERENCE_LAYER], offset[REFERENCE_LAYER] = 1.0, 0.0
+    return FadeModel(tuple(float(v) for v in scale), tuple(float(v) for v in offset))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# what a shot shows
+
+
+def layer_anchors(densities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-layer white and black points (3,), (3,): low and high percentiles of densities (N, 3)."""
+    points = np.percentile(densities, (WHITE_PERCENTILE, BLACK_PERCENTILE), axis=0)
+    return points[0], points[1]
+
+
+def black_plateau(densities: np.ndarray) -> np.ndarray:
+    """Per layer (3,): share of pixels piled up at the layer's densest values (the print's saturated Dmax).
+
+    True blacks saturate every dye layer of a print at its maximum density, which shows as a pile-up at the top
+    of the layer's densities; a dark colour tails off instead. The window is a fixed share of the layer's range,
+    so fading (which scales the range) does not change the measure.
+    """
+    if len(densities) < 200:
+        return np.zeros(3)
+    low, top = np.percentile(densities, (WHITE_PERCENTILE, 99.9), axis=0)
+    window = PLATEAU_WINDOW * np.maximum(top - low, 1e-3)
+    return (densities >= top - window).mean(axis=0)
+
+
+def black_colocation(densities: np.ndarray) -> np.ndarray:
+    """Per layer (3,): how much its darkest pixels and the reference layer's darkest pixels are the same pixels.
+
+    Ranks survive fading (each layer's curve is monotonic), so this tells, fade or not, whether a layer's black
+    point is the scene's neutral black or a dark colour of its own (1: same pixels, 0: elsewhere).
+    """
+    n = len(densities)
+    if n < 200:
+        return np.ones(3)
+    count = max(1, int(round(n * COLOCATION_SHARE / 100.0)))
+    wide = 5 * count
+    darkest = [_densest(densities[:, c], count) for c in range(3)]
+    dark = [_densest(densities[:, c], wide) for c in range(3)]
+    ref = REFERENCE_LAYER
+    share = np.ones(3)
+    for c in range(3):
+        if c == ref:
+            continue
+        one = len(darkest[ref] & dark[c]) / count
+        other = len(darkest[c] & dark[ref]) / count
+        share[c] = min(one, other)
+    return share
+
+
+def _densest(values: np.ndarray, count: int) -> set[int]:
+    """Indices of the `count` largest values; ties at the threshold go to the lowest indices (deterministic)."""
+    count = min(count, len(values))
+    threshold = np.partition(values, len(values) - count)[len(values) - count]
+    above = np.flatnonzero(values > threshold)
+    ties = np.flatnonzero(values == threshold)[:count - len(above)]
+    return set(above.tolist()) | set(ties.tolist())
+
+
+def fit_anchors(white: np.ndarray, black: np.ndarray) -> FadeModel:
+    """Scale and offset per layer from the black and white points of a neutral, with a prior of little fog.
+
+    Least squares on: black_c = s*black_G + o, white_c = s*white_G + o (weighted down as the reference white moves
+    away from clear film, where highlights are less likely neutral), and o = 0 (fog is small).
+    """
+    ref = REFERENCE_LAYER
+    white_weight = float(np.exp(-max(float(white[ref]), 0.0) / CLEAR_HIGHLIGHT))
+    scale, offset = np.ones(3), np.zeros(3)
+    for c in FAST_LAYERS:
+        system = np.array([[black[ref], 1.0], [white_weight * white[ref], white_weight], [0.0, FOG_PRIOR]])
+        target = np.array([black[c], white_weight * white[c], 0.0])
+        scale[c], offset[c] = np.linalg.lstsq(system, target, rcond=None)[0]
+    return _clamped(scale, offset)
+
+
+def true_black(colocation: np.ndarray, plateau: np.ndarray) -> np.ndarray:
+    """Per layer (3,) bool: whether the layer's black point is the scene's black (the print's Dmax).
+
+    No when the layer's darkest pixels are elsewhere than the reference layer's, or when the reference layer shows
+    a saturated black that this layer does not reach.
+    """
+    ref = REFERENCE_LAYER
+    reference_saturates = plateau[ref] >= PLATEAU_SHARE
+    has = (colocation >= COLOCATED) & ~(reference_saturates & (plateau < PLATEAU_RELATIVE * plateau[ref]))
+    has[ref] = True
+    return has
+
+
+def borrow_cofading(model: FadeModel, has_black: np.ndarray) -> tuple[FadeModel, tuple[int, ...]]:
+    """A fast layer whose shot holds no true black takes the other fast layer's scale when that is larger.
+
+    Without a black the layer's own range only bounds its fade from one side (its scene may simply hold no dark
+    of that colour); cyan and yellow dyes fade together, so the other layer's anchored scale stands in.
+    Returns the model and the layers that borrowed.
+    """
+    scale = model.scale_array.copy()
+    borrowed = []
+    first, second = FAST_LAYERS
+    for c, other in ((first, second), (second, first)):
+        if not has_black[c] and has_black[other] and model.scale[other] > model.scale[c]:
+            scale[c] = model.scale[other]
+            borrowed.append(c)
+    return FadeModel(tuple(float(v) for v in scale), model.offset), tuple(borrowed)
+
+
+def neutral_balance(densities: np.ndarray, model: FadeModel, iterations: int = 3) -> tuple[FadeModel, float]:
+    """Refine the offsets on pixels that the model makes near-grey (an achromatic-pixel balance).
+
+    Returns the model and the share of grey pixels found; with too few the model comes back unchanged.
+    """
+    usable = np.all((densities > 0.005) & (densities < DENSITY_CEILING - 0.1), axis=1)
+    scale = model.scale_array
+    offset = model.offset_array.copy()
+    share = 0.0
+    for _ in range(iterations):
+        restored = (densities - offset) / scale
+        spread = np.sqrt(((restored - restored.mean(axis=1, keepdims=True)) ** 2).sum(axis=1))
+        weight = np.exp(-((spread / NEUTRAL_SIGMA) ** 2)) * usable
+        share = float(weight.mean()) if len(weight) else 0.0
+        if share < NEUTRAL_MIN_SHARE:
+            break
+        say = min(1.0, share / NEUTRAL_FULL_SHARE) * NEUTRAL_MAX_WEIGHT
+        for c in FAST_LAYERS:
+            residual = densities[:, c] - scale[c] * densities[:, REFERENCE_LAYER]
+            grey_offset = float((weight * residual).sum() / weight.sum())
+            offset[c] = (1.0 - say) * offset[c] + say * grey_offset
+    return _clamped(scale.copy(), offset), share
+
+
+@dataclass
+class FadeEstimate:
+    """The estimated fade of a shot and what it rests on (for the GUI and the report)."""
+
+    model: FadeModel
+    white: np.ndarray
+    black: np.ndarray
+    colocation: np.ndarray
+    plateau: np.ndarray
+    borrowed: tuple[int, ...] = ()
+    grey_share: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {**self.model.to_dict(), "white_point": np.round(self.white, 4).tolist(),
+                "black_point": np.round(self.black, 4).tolist(), "black_colocation": np.round(self.colocation, 3).tolist(),
+                "black_plateau": np.round(self.plateau, 4).tolist(),
+                "borrowed_scale": [("R", "G", "B")[c] for c in self.borrowed], "grey_share": round(self.grey_share, 4)}
+
+
+def estimate_fade(densities: np.ndarray, plateau: np.ndarray | None = None) -> FadeEstimate:
+    """The shot's fade from its pooled densities (N, 3): anchors, co-fading prior, neutral balance.
+
+    `plateau` is the per-layer black pile-up averaged over the shot's frames (a drifting fade smears it when
+    pooled); measured on the pooled densities when not given.
+    """
+    densities = np.asarray(densities, dtype=np.float32)
+    if len(densities) == 0:
+        return FadeEstimate(FadeModel(), np.zeros(3), np.zeros(3), np.ones(3), np.zeros(3))
+    white, black = layer_anchors(densities)
+    colocation = black_colocation(densities)
+    plateau = black_plateau(densities) if plateau is None else np.asarray(plateau, dtype=np.float64)
+    model, borrowed = borrow_cofading(fit_anchors(white, black), true_black(colocation, plateau))
+    model, share = neutral_balance(densities, model)
+    return FadeEstimate(model, white, black, colocation, plateau, borrowed, share)
+
+
+def frame_models(white: np.ndarray, black: np.ndarray, borrowed: tuple[int, ...]) -> np.ndarray:
+    """Per-frame anchor fits (F, 2, 3) [scale, offset] from per-frame white/black points (F, 3) each."""
+    out = np.empty((len(white), 2, 3))
+    for t, (w, k) in enumerate(zip(white, black)):
+        model = fit_anchors(w, k)
+        scale = model.scale_array
+        for c in borrowed:
+            other = FAST_LAYERS[1] if c == FAST_LAYERS[0] else FAST_LAYERS[0]
+            scale[c] = max(scale[c], scale[other])
+        out[t, 0], out[t, 1] = scale, model.offset_array
+    return out
+
+
+def smooth_drift(values: np.ndarray, smoothing: float) -> np.ndarray:
+    """Slow drift of per-frame values (F, ...) about their median: a local-linear fit over a wide window.
+
+    `smoothing` 1 keeps no drift (one correction per shot); lower values follow the fade over shorter spans. A
+    linear drift passes through unchanged at any setting below 1, so a fade that drifts along a shot is followed
+    without frame-to-frame breathing.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    count = len(values)
+    deviation = values - np.median(values, axis=0)
+    if count < 3 or smoothing >= 1.0:
+        return np.zeros_like(values)
+    bandwidth = 2.0 + 48.0 * smoothing / (1.0 - smoothing)
+    t = np.arange(count, dtype=np.float64)
+    flat = deviation.reshape(count, -1)
+    out = np.empty_like(flat)
+    for i in range(count):
+        w = np.exp(-0.5 * ((t - i) / bandwidth) ** 2)
+        sw, mt = w.sum(), (w * t).sum() / w.sum()
+        dt = t - mt
+        var = (w * dt * dt).sum()
+        mean = (w[:, None] * flat).sum(axis=0) / sw
+        slope = (w[:, None] * dt[:, None] * flat).sum(axis=0) / var if var > 0 else 0.0
+        out[i] = mean + slope * (i - mt)
+    return out.reshape(values.shape)
+
+
+class ShotSampler:
+    """Collects what the analysis needs from a shot's frames: per-frame black/white points and a pooled sample.
+
+    Each frame is area-downscaled to about `frame_pixels` (which also averages grain away); the pooled sample
+    keeps every `stride`-th frame so that a shot of any length stays within `budget` pixels.
+    """
+
+    def __init__(self, shot_length: int, frame_pixels: int = 24_000, budget: int = 250_000):
+        self.frame_pixels = int(frame_pixels)
+        self.stride = max(1, int(np.ceil(shot_length * frame_pixels / budget)))
+        self.white: list[np.ndarray] = []
+        self.black: list[np.ndarray] = []
+        self.plateau: list[np.ndarray] = []
+        self._rgb: list[np.ndarray] = []
+        self._count = 0
+
+    def add(self, frame: np.ndarray) -> None:
+        small = downscale(frame, self.frame_pixels).reshape(-1, 3)
+        densities = density(small)
+        white, black = layer_anchors(densities)
+        self.white.append(white)
+        self.black.append(black)
+        self.plateau.append(black_plateau(densities))
+        if self._count % self.stride == 0:
+            self._rgb.append(small)
+        self._count += 1
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """Pooled code values (N, 3) of the sampled frames."""
+        return np.concatenate(self._rgb) if self._rgb else np.zeros((0, 3), np.float32)
+
+
+def downscale(frame: np.ndarray, pixels: int) -> np.ndarray:
+    """Area-averaged copy of `frame` with about `pixels` pixels (the frame itself when already that small)."""
+    height, width = frame.shape[:2]
+    factor = float(np.sqrt(height * width / max(pixels, 1)))
+    if factor <= 1.0:
+        return np.ascontiguousarray(frame, dtype=np.float32)
+    size = (max(1, int(round(width / factor))), max(1, int(round(height / factor))))
+    return cv2.resize(np.ascontiguousarray(frame, dtype=np.float32), size, interpolation=cv2.INTER_AREA)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# black-and-white material
+
+
+def monochrome_residual(rgb: np.ndarray) -> float:
+    """Mean CIELAB chroma (ΔE units) of pixels (N, 3) about the median tint of their lightness band.
+
+    Black-and-white material, toned or not, lies on one tint per lightness: the residual is grain-level (< ~1);
+    colour scenes spread well beyond that.
+    """
+    if len(rgb) == 0:
+        return 0.0
+    rgb = rgb[:: max(1, len(rgb) // MONOCHROME_SAMPLE)]
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb.reshape(1, -1, 3), dtype=np.float32), cv2.COLOR_RGB2Lab)
+    lab = lab.reshape(-1, 3)
+    bands = np.clip((lab[:, 0] / 100.0 * 16).astype(int), 0, 15)
+    residual = np.zeros(len(lab))
+    for band in np.unique(bands):
+        inside = bands == band
+        tint = np.median(lab[inside, 1:], axis=0)
+        residual[inside] = np.hypot(*(lab[inside, 1:] - tint).T)
+    return float(residual.mean())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# correction curves
+
+
+def _highlight_shoulder(restored: np.ndarray, lowest: float) -> np.ndarray:
+    """Bring densities below 0 (whiter than white) smoothly back into [0, ...) instead of clipping them.
+
+    Densities from `lowest` (< 0) up to a knee map monotonically onto [0, knee] with slope 1 at the knee, so the
+    highlights the source holds stay distinct; densities above the knee are untouched.
+    """
+    if lowest >= 0.0:
+        return np.maximum(restored, 0.0)
+    knee = max(2.0 * -lowest, 0.05)
+    span = knee - lowest
+    power = span / knee
+    inside = restored < knee
+    x = np.clip((restored[inside] - lowest) / span, 0.0, 1.0)
+    out = restored.copy()
+    out[inside] = knee * x ** power
+    return out
+
+
+def correction_curves(model: FadeModel, steps: int = CURVE_STEPS) -> np.ndarray:
+    """Per-layer correction curves (3, steps + 1): output code values at inputs 0, 1/steps, ..., 1."""
+    v = np.linspace(0.0, 1.0, steps + 1)
+    with np.errstate(divide="ignore"):
+        faded = -GAMMA * np.log10(v)                         # inf at v = 0 restores to black, exactly
+    curves = np.empty((3, steps + 1), dtype=np.float32)
+    for c in range(3):
+        restored = (faded - model.offset[c]) / model.scale[c]
+        lowest = (0.0 - model.offset[c]) / model.scale[c]
+        restored = _highlight_shoulder(restored, lowest)
+        curves[c] = np.power(10.0, -restored / GAMMA)
+    return curves
+
+
+def channel_rows(height: int, width: int) -> np.ndarray:
+    """Row of the curve table (the channel) for every value of an interleaved RGB frame, for `apply_curves`."""
+    return np.ascontiguousarray(np.broadcast_to(np.arange(3, dtype=np.float32), (height, width, 3))
+                                .reshape(height, width * 3))
+
+
+def apply_curves(frame: np.ndarray, curves: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Apply per-channel curves (3, n + 1) to a float32 RGB frame by exact linear interpolation (cv2.remap).
+
+    `rows` is `channel_rows(height, width)`, passed in by callers that apply many frames of one size.
+    """
+    height, width = frame.shape[:2]
+    if width * 3 >= REMAP_LIMIT:   # cv2.remap takes sides below 32767: do wide frames in column blocks
+        block = REMAP_LIMIT // 3 - 1
+        return np.concatenate([apply_curves(frame[:, x:x + block], curves) for x in range(0, width, block)], axis=1)
+    steps = curves.shape[1] - 1
+    table = np.ascontiguousarray(curves, dtype=np.float32)
+    x = np.ascontiguousarray(frame, dtype=np.float32).reshape(height, width * 3) * np.float32(steps)
+    y = rows if rows is not None and rows.shape == x.shape else channel_rows(height, width)
+    out = cv2.remap(table, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(height, width, 3)
+
+
+def curve_values(pixels: np.ndarray, curves: np.ndarray) -> np.ndarray:
+    """Apply per-channel curves to pixels (N, 3), as `apply_curves` does to frames."""
+    grid = np.linspace(0.0, 1.0, curves.shape[1])
+    return np.stack([np.interp(pixels[:, c], grid, curves[c]) for c in range(3)], axis=1).astype(np.float32)
+
+
+def plot_curves(model: FadeModel, samples: int = 33) -> dict[str, list[list[float]]]:
+    """Small per-layer curves for a GUI plot: how the print faded (original -> faded) and the correction."""
+    v = np.linspace(0.0, 1.0, samples)
+    with np.errstate(divide="ignore"):
+        d = -GAMMA * np.log10(v)
+    faded = np.stack([np.power(10.0, -(model.scale[c] * d + model.offset[c]) / GAMMA) for c in range(3)])
+    corrected = correction_curves(model, steps=samples - 1)
+    return {"input": np.round(v, 4).tolist(), "fade": np.round(faded, 4).tolist(),
+            "correction": np.round(corrected.astype(np.float64), 4).tolist()}

@@ -1,0 +1,217 @@
+"""Stage `color`: a dye-fade cast is removed per shot, steadily; B/W stays neutral; reference and grey pick steer."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from restoration import metrics as M
+from restoration.colormatch import lab_stats
+from restoration.errors import ParamError
+from restoration.fade import FadeModel, apply_curves, correction_curves, density, estimate_fade
+from restoration.io import write_image
+from restoration.pipeline import Pipeline, ArraySource, run_stage_on_frames, settings_for
+from restoration.stage import Shot, stage_class
+from restoration.synth import DamageSettings, simulate
+
+
+def chart_scene(n: int = 6, h: int = 120, w: int = 160, seed: int = 3, pan: int = 1) -> list[np.ndarray]:
+    """A scene panning `pan` px/frame: soft colour blobs, a grey ramp from black to white, saturated patches."""
+    rng = np.random.default_rng(seed)
+    width = w + pan * n
+    blobs = np.stack([cv2.GaussianBlur(rng.standard_normal((h, width)).astype(np.float32), (0, 0), 9.0)
+                      for _ in range(3)], axis=2)
+    blobs = (blobs - blobs.min((0, 1))) / (blobs.max((0, 1)) - blobs.min((0, 1)))
+    scene = 0.15 + 0.6 * (0.6 * blobs + 0.4 * blobs.mean(axis=2, keepdims=True))
+    ramp = np.linspace(0.0, 1.0, width, dtype=np.float32)
+    scene[: h // 6] = ramp[None, :, None]                       # neutral ramp: true black to clear white
+    colours = [(0.8, 0.15, 0.1), (0.1, 0.6, 0.2), (0.15, 0.2, 0.75), (0.9, 0.8, 0.2), (0.02, 0.02, 0.02),
+               (0.97, 0.97, 0.97)]
+    for i, colour in enumerate(colours):
+        x0 = 10 + i * (width - 20) // len(colours)
+        scene[h - 30:h - 8, x0:x0 + 18] = colour
+    return [np.ascontiguousarray(scene[:, t * pan:t * pan + w]) for t in range(n)]
+
+
+def faded_clip(strength: float = 0.6, n: int = 6, seed: int = 5, variation: float = 0.15):
+    settings = DamageSettings(fade_strength=strength, fade_variation=variation)
+    return simulate(chart_scene(n), ["fade"], seed=seed, settings=settings)
+
+
+def run_color(frames, **params):
+    return run_stage_on_frames("color", frames, params, shots=[Shot(0, len(frames))])
+
+
+def mean_de(a, b) -> float:
+    return M.delta_e2000(np.concatenate(a, axis=1), np.concatenate(b, axis=1))[0]
+
+
+def test_known_cast_removed():
+    clip = faded_clip(0.6)
+    before = mean_de(clip.degraded, clip.truth)
+    after = mean_de(run_color(clip.degraded), clip.truth)
+    assert before > 8.0
+    assert after < 3.0 and after < 0.3 * before
+
+
+def test_estimated_fade_matches_the_simulated_dye_loss():
+    clip = faded_clip(0.8, n=3, variation=0.0)
+    k, fog = clip.fade[0, 1:4], clip.fade[0, 4:7]
+    estimate = estimate_fade(density(np.concatenate([f.reshape(-1, 3) for f in clip.degraded])))
+    true_scale = k / k[1]
+    assert np.allclose(estimate.model.scale, true_scale, atol=0.05)
+    assert np.allclose(estimate.model.offset, fog - true_scale * fog[1], atol=0.03)
+
+
+def test_black_and_white_is_left_neutral_and_toned_prints_keep_their_tint():
+    grey = [np.repeat(f.mean(axis=2, keepdims=True), 3, axis=2) for f in chart_scene(4)]
+    out = run_color(grey)
+    assert abs(M.chroma_mean(out) - M.chroma_mean(grey)) < 0.5
+    assert max(np.abs(o - g).max() for o, g in zip(out, grey)) == 0.0
+    sepia = [np.clip(g * np.float32([1.0, 0.88, 0.7]), 0, 1) for g in grey]
+    toned = run_color(sepia)
+    assert abs(M.chroma_mean(toned) - M.chroma_mean(sepia)) < 0.5
+    neutralised = run_color(sepia, preserve_bw=False)
+    assert M.chroma_mean(neutralised) < M.chroma_mean(toned) - 2.0       # without it the tint is treated as a cast
+
+
+def test_reference_mode_matches_a_reference_still(tmp_path):
+    clip = faded_clip(0.5)
+    reference = np.clip(chart_scene(1, seed=11)[0] * np.float32([0.9, 1.0, 1.1]), 0, 1)
+    path = tmp_path / "reference.png"
+    write_image(path, reference, bits=16)
+    out = run_color(clip.degraded, mode="reference", reference=str(path))
+    got = np.asarray(lab_stats(np.concatenate(out, axis=1)).mean)
+    want = np.asarray(lab_stats(reference).mean)
+    before = np.asarray(lab_stats(np.concatenate(clip.degraded, axis=1)).mean)
+    assert np.abs(got - want).max() < 2.5
+    assert np.abs(got - want).max() < 0.3 * np.abs(before - want).max()
+
+
+def test_reference_mode_accepts_a_frame_of_the_shot_and_refuses_one_outside():
+    clip = faded_clip(0.5)
+    out = run_color(clip.degraded, mode="reference", reference="2")
+    got = np.asarray(lab_stats(np.concatenate(out, axis=1)).mean)
+    assert np.abs(got - np.asarray(lab_stats(clip.degraded[2]).mean)).max() < 2.0
+    with pytest.raises(ParamError, match="color.reference"):
+        run_stage_on_frames("color", clip.degraded, {"mode": "reference", "reference": "4"},
+                            shots=[Shot(0, 3), Shot(3, 6)])
+
+
+def test_neutral_picker_makes_the_picked_patch_grey():
+    clip = faded_clip(0.6)
+    x, y = 10 + 2 * (160 + 6 - 20) // 6, 120 - 28        # a saturated blue patch, not grey at all
+    out = run_color(clip.degraded, mode="neutral", neutral=[x + 4, y, 8, 8])
+    for frame in out[:1]:
+        lab = M._lab(frame[y:y + 8, x + 4:x + 12])
+        assert np.hypot(lab[..., 1], lab[..., 2]).mean() < 1.5
+    grey_x = 80                                            # a pixel on the neutral ramp
+    picked = run_color(clip.degraded, mode="neutral", neutral=[grey_x, 5])
+    lab = M._lab(picked[0][3:8, grey_x - 2:grey_x + 3])
+    assert np.hypot(lab[..., 1], lab[..., 2]).mean() < 1.0
+
+
+def test_highlights_are_rolled_off_not_clipped():
+    model = FadeModel((0.5, 1.0, 0.45), (0.06, 0.0, 0.08))   # heavy fog: restored whites fall below 0 density
+    curves = correction_curves(model)
+    assert np.all(np.diff(curves, axis=1) > 0)               # strictly increasing: distinct inputs stay distinct
+    assert curves.min() >= 0.0 and curves.max() <= 1.0
+    assert curves[:, 0].tolist() == [0.0, 0.0, 0.0] and np.allclose(curves[:, -1], 1.0)
+    highlights = np.linspace(0.9, 1.0, 257, dtype=np.float32)
+    frame = np.repeat(np.repeat(highlights[None, :, None], 3, axis=2), 4, axis=0)
+    out = apply_curves(frame, curves)
+    assert np.all(np.diff(out[0], axis=0) > 0) and out.max() <= 1.0
+
+
+def test_curves_are_exact_interpolation_of_the_model_on_16_bit_values():
+    model = FadeModel((0.7, 1.0, 0.6), (0.01, 0.0, 0.02))
+    codes = np.arange(300, 65536, 7, dtype=np.float64) / 65535.0
+    frame = np.repeat(codes.astype(np.float32)[None, :, None], 3, axis=2)
+    out = apply_curves(frame, correction_curves(model))[0].astype(np.float64)
+    d = -2.2 * np.log10(codes)
+    for c in range(3):
+        restored = (d - model.offset[c]) / model.scale[c]
+        exact = 10.0 ** (-restored / 2.2)
+        inside = restored > 0.2                                # below the highlight roll-off
+        assert np.abs(out[inside, c] - exact[inside]).max() < 0.25 / 65535
+
+
+def test_strength_zero_is_bit_exact_and_strength_blends():
+    clip = faded_clip(0.6, n=3)
+    frames16 = [np.round(f * 65535).astype(np.uint16).astype(np.float32) / 65535 for f in clip.degraded]
+    same = run_color(frames16, strength=0.0)
+    assert all(np.array_equal(a, b) for a, b in zip(same, frames16))
+    half = mean_de(run_color(frames16, strength=0.5), clip.truth)
+    full = mean_de(run_color(frames16), clip.truth)
+    before = mean_de(frames16, clip.truth)
+    assert full < half < before
+
+
+def test_deterministic():
+    clip = faded_clip(0.6, n=4)
+    first = run_color(clip.degraded)
+    second = run_color([f.copy() for f in clip.degraded])
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(first, second))
+
+
+def test_temporally_stable_across_a_drifting_fade():
+    clip = faded_clip(0.7, n=12, variation=0.3)
+    out = run_color(clip.degraded)
+    excess = M.colour_stability(out) - M.colour_stability(clip.truth)
+    assert excess < 0.5
+    pipeline = Pipeline(ArraySource(clip.degraded), settings_for(["color"]), shots=[Shot(0, 12)])
+    scales = np.array([pipeline.side_data(i)["color"]["model"]["scale"] for i in range(12)])
+    assert np.abs(np.diff(scales, n=2, axis=0)).max() < 0.01    # smooth: no frame-to-frame breathing
+    steady = Pipeline(ArraySource(clip.degraded), settings_for(["color"], {"color": {"temporal_smoothing": 1.0}}),
+                      shots=[Shot(0, 12)])
+    fixed = np.array([steady.side_data(i)["color"]["model"]["scale"] for i in range(12)])
+    assert np.ptp(fixed, axis=0).max() == 0.0
+
+
+def test_each_shot_gets_its_own_correction():
+    mild = faded_clip(0.3, n=4, seed=1).degraded
+    strong = faded_clip(0.9, n=4, seed=2)
+    frames = mild + strong.degraded
+    out = run_stage_on_frames("color", frames, {}, shots=[Shot(0, 4), Shot(4, 8)])
+    assert mean_de(out[4:], strong.truth) < 3.5
+    assert mean_de(out[4:], strong.truth) < 0.3 * mean_de(strong.degraded, strong.truth)
+
+
+def test_side_data_carries_the_fade_curves():
+    clip = faded_clip(0.6, n=3)
+    pipeline = Pipeline(ArraySource(clip.degraded), settings_for(["color"]), shots=[Shot(0, 3)])
+    side = pipeline.side_data(1)["color"]
+    assert np.asarray(side["fade"]["fade"]).shape == (3, 33)
+    assert np.asarray(side["fade"]["correction"]).shape == (3, 33)
+    assert side["monochrome"] is False and side["shot"] == [0, 3]
+
+
+def test_bad_steering_names_the_field(tmp_path):
+    frames = faded_clip(0.5, n=2).degraded
+    with pytest.raises(ParamError, match="color.neutral"):
+        run_color(frames, mode="neutral")
+    with pytest.raises(ParamError, match="color.neutral"):
+        run_color(frames, mode="neutral", neutral=[5000, 5000])
+    with pytest.raises(ParamError, match="color.neutral"):
+        run_color(frames, mode="neutral", neutral=[1, 2, 3])
+    with pytest.raises(ParamError, match="color.reference"):
+        run_color(frames, mode="reference")
+    with pytest.raises(ParamError, match="color.reference"):
+        run_color(frames, mode="reference", reference=str(tmp_path / "missing.png"))
+
+
+def test_stage_is_registered_and_implemented():
+    cls = stage_class("color")
+    assert cls.implemented
+    assert {"strength", "mode", "reference", "neutral", "preserve_bw", "temporal_smoothing"} <= set(cls.params.names())
+
+
+def test_faded_city_frames_are_restored(shared_data):
+    paths = sorted((shared_data / "Vid4" / "city" / "GT").glob("*.png"))[:4]
+    frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)[100:292, 200:456].astype(np.float32) / 255
+              for p in paths]
+    clip = simulate(frames, ["fade"], seed=7, settings=DamageSettings(fade_strength=0.5))
+    before = mean_de(clip.degraded, clip.truth)
+    after = mean_de(run_color(clip.degraded), clip.truth)
+    assert after < 4.0 and after < 0.4 * before
