@@ -3,7 +3,9 @@
 A pixel is a defect candidate when it differs, in the same direction, from the motion-compensated frames on both
 sides of it (spike detection), by more than a threshold measured in units of the local noise of those differences.
 Candidates grow by hysteresis into connected defects; a defect is dropped when real motion explains it better:
-unreliable flow on a side, or its picture found nearby in a neighbour where the flow missed it (fast objects).
+its picture is found moved along one path in the neighbours (fast objects the flow missed), the other frames
+disagree among themselves around it (deforming figures), or the picture around it moves against the camera and
+it does not spike hard enough for that.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ FLOW_MAX_WIDTH = 1280  # wider frames get their flow at half size: defects are r
 NOISE_BLOCK_PX = 32  # noise and brightness offset of a difference image are measured per block of this size
 MISREGISTRATION_PX = 0.3  # flow error assumed everywhere: edges get a threshold raised by this times their slope
 SIGMA_FLOOR = 0.6 / 255.0  # below 8-bit quantisation a difference carries no information
-FRAME_MARGIN_PX = 2
+FRAME_MARGIN_PX = 2  # the scan's own frame edge weaves in and out of the outermost rows and columns
 SINGLE_SIDE_FACTOR = 1.3  # frames at a shot's edge have neighbours on one side only: ask for stronger evidence
 _DIS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
         "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
@@ -158,8 +160,7 @@ def block_offset_and_noise(difference: np.ndarray, block: int = NOISE_BLOCK_PX) 
     return _upsample_grid(median, (height, width)), np.maximum(_upsample_grid(mad, (height, width)), SIGMA_FLOOR)
 
 
-BLOCK_WEIGHT = 1.0
-NLF_BINS = 12
+NLF_BINS = 12  # luma bins of the noise level function
 
 
 def noise_level_function(luma: np.ndarray, residual: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -238,7 +239,6 @@ def make_neighbour(current: np.ndarray, index: int, offset: int, frame: np.ndarr
     grid_x = np.arange(width, dtype=np.float32)[None, :] + flow[..., 0]
     grid_y = np.arange(height, dtype=np.float32)[:, None] + flow[..., 1]
     inside = (grid_x >= 0) & (grid_x <= width - 1) & (grid_y >= 0) & (grid_y <= height - 1)
-    # the scan's own frame edge weaves in and out of the outermost rows and columns: that is not dirt
     inside[:FRAME_MARGIN_PX] = inside[-FRAME_MARGIN_PX:] = False
     inside[:, :FRAME_MARGIN_PX] = inside[:, -FRAME_MARGIN_PX:] = False
     warped = warp_by_flow(luma, flow, interpolation=cv2.INTER_LINEAR, border=cv2.BORDER_REPLICATE)
@@ -248,7 +248,8 @@ def make_neighbour(current: np.ndarray, index: int, offset: int, frame: np.ndarr
     edges = slope(warped)
     if grain is None:
         grain = noise_level_function(current, residual, edges)
-    sigma = np.maximum(np.sqrt(grain * grain + (MISREGISTRATION_PX * edges) ** 2), BLOCK_WEIGHT * block_noise)
+    # the block's own spread is a floor: where the warp leaves texture behind, the threshold rises with it
+    sigma = np.maximum(np.sqrt(grain * grain + (MISREGISTRATION_PX * edges) ** 2), block_noise)
     return Neighbour(index, offset, frame, luma, flow, back_flow, warped, reliable & inside, residual, grain,
                      sigma.astype(np.float32))
 
@@ -340,7 +341,7 @@ class DustMap:
         return self.labels > 0
 
 
-def spike_scores(neighbours: list[Neighbour], protect: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+def spike_scores(neighbours: list[Neighbour]) -> tuple[np.ndarray, np.ndarray, bool]:
     """Dark and bright spike scores (noise units) and whether both temporal sides were available.
 
     On each side the most supportive reliable neighbour counts (a defect lasting two frames still spikes against
@@ -378,7 +379,7 @@ def _padded_box(bbox: tuple[int, int, int, int], pad: int, shape: tuple[int, int
     return slice(max(0, y - pad), min(height, y + h + pad)), slice(max(0, x - pad), min(width, x + w + pad))
 
 
-NOWHERE = np.zeros(2)
+NOWHERE = np.zeros(2)  # displacement reported when motion explains nothing
 
 
 def motion_explains(current: np.ndarray, neighbour: Neighbour, box: tuple[slice, slice], shape: np.ndarray,
@@ -559,7 +560,7 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
     discord = normalise(neighbours)
     cameras = {n.offset: camera_motion(n.flow) for n in neighbours}
     protect = settings.motion_protect > 0.0
-    dark, bright, two_sided = spike_scores(neighbours, protect)
+    dark, bright, two_sided = spike_scores(neighbours)
     score = np.maximum(dark, bright)
     factor = 1.0 if two_sided else SINGLE_SIDE_FACTOR
     high, low = settings.high * factor, settings.low * factor

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from scipy.ndimage import maximum_filter1d, median_filter, minimum_filter1d
+from scipy.ndimage import maximum_filter1d, median_filter
 
 STRIPS = 8
 RIDGE_WINDOW_PX = 15  # a running median this wide ignores lines narrower than ~7 px and follows step edges
