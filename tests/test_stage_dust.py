@@ -289,14 +289,14 @@ def test_deterministic(specked_clip):
 
 
 def test_sensitivity_orders_detections(specked_clip):
-    _, damaged, _, _, _ = specked_clip
+    damaged = specked_clip[1][1:5]
     _, low = run_dust(damaged, {"sensitivity": 0.1})
     _, high = run_dust(damaged, {"sensitivity": 0.9})
     assert sum((s["defects"] > 0).sum() for s in low) <= sum((s["defects"] > 0).sum() for s in high)
 
 
 def test_size_limits(specked_clip):
-    _, damaged, _, _, _ = specked_clip
+    damaged = specked_clip[1][1:5]
     _, sides = run_dust(damaged, {"max_size": 20})
     for side in sides:
         assert all(c["area"] <= 20 for c in side["components"] if c["kind"] == "dust")
