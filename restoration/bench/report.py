@@ -22,6 +22,34 @@ STAGE_TITLES = {"dust": "Dust & scratches (`dust`)", "stabilize": "Gate weave (`
                 "chain": "Full chain (`dust` → `stabilize` → `deflicker` → `denoise` → `color`)"}
 
 
+HOW_MEASURED = {
+    "dust": "A method's defect map is the set of pixels it changed by more than 2/255 in any channel (peers give "
+            "no map). F1 counts defects of ≥ 3 px: a defect is found when ≥ 50 % of it is changed, a changed region "
+            "is right when it touches a defect — so a filter that changes most of the frame makes one huge 'right' "
+            "region and still scores a fair per-defect F1; read it with the pixel F1 and the false-positive area "
+            "(peers are tuned by pixel F1). False-positive area: changed pixels outside the true masks, over all "
+            "pixels. PSNR in masks is against the clean truth (grain-free), the gain is over the damaged input's; "
+            "dust and scratch masks also separately. Film: share of pixels changed.",
+    "stabilize": "Per frame, the sub-pixel shift of the output against the truth on the central 60 % "
+                 "(restoration.metrics.frame_shift). Jitter: its RMS about the clip mean. Pan kept error: slope of a "
+                 "line fitted to the shift × (frames − 1), i.e. intended camera travel lost or added over the clip. "
+                 "Black border: pixels black in the output where the truth is not. Film (locked-off camera): RMS of "
+                 "the output's frame-to-frame shift.",
+    "deflicker": "Flicker index: std over time of the frame-to-frame change of mean luma, less the truth's own "
+                 "change; local: the same per 64×64 block. Reduction = 1 − output/input. PSNR loss: on a grain-only "
+                 "clip, PSNR(input) − PSNR(output) against the clean truth. Film: the same index without truth.",
+    "denoise": "PSNR/SSIM against the clean truth. Warping error: |out_t − warp(out_t+1)| with flow from the truth, "
+               "occlusion-checked, relative to the truth's own. Grain left: noise level function of (out − truth) "
+               "over that of the grain put in; spectrum corr.: radial power spectra of the two; NLF error: their mean "
+               "relative difference (for `-regrain`, the grain-match targets). Film: Immerkær's blind noise σ of luma.",
+    "color": "ΔE2000 over every pixel of every frame against the truth. Stability: mean ΔE2000 between consecutive "
+             "frames' mean CIELAB colour; 'vs truth' subtracts the truth's. Chroma: mean CIELAB chroma.",
+    "sr": "PSNR/SSIM on BT.601 Y (16–235) with `scale` px cropped at each border, on the shipped bicubic ×4 LR. "
+          "Warping error on Vid4 city, as for denoise.",
+    "chain": "The whole clip against the clean truth; jitter and flicker as in their stages.",
+}
+
+
 @dataclass(frozen=True)
 class Column:
     metric: str
@@ -97,6 +125,7 @@ class Target:
 
 TARGETS: dict[str, tuple[Target, ...]] = {
     "dust": (Target("object_f1", ("damaged",), "≥ 0.90", True, 0.90, label="defect F1 (≥ 3 px)"),
+             Target("pixel_f1", ("damaged",), "(no target)", True, label="defect pixel F1"),
              Target("fp_area_pct", ("clean",), "≤ 0.1 %", False, 0.1, label="false-positive area, clean moving clip"),
              Target("psnr_in_mask_gain_db", ("damaged",), "≥ 8 dB", True, 8.0, label="PSNR gain inside masks"),
              Target("changed_outside_pct", ("damaged",), "≤ 0.1 %", False, 0.1, label="pixels changed outside masks"),
@@ -311,6 +340,8 @@ def _stage_section(stage: str, result: dict[str, Any], figures: dict[str, list[s
                   "peers are measured.", ""]
     lines += [f"Run {result['date']}, profile `{result['profile']}`, {result['seconds']:.0f} s "
               f"(corpus {result.get('corpus_seconds', 0):.0f} s of it).", ""]
+    if stage in HOW_MEASURED:
+        lines += [f"How measured: {HOW_MEASURED[stage]}", ""]
     targets = _target_rows(stage, result)
     if targets:
         lines += ["**Targets** (issue): mean over the clips of the kind named; speed on the speed clip.", "",

@@ -277,7 +277,7 @@ def _settings_text(settings: Mapping[str, Any]) -> str:
 
 
 def _run_one(method: Method, settings: Mapping[str, Any], clip: C.Clip, stage: str, baseline: dict[str, Any],
-             log: Log) -> tuple[dict[str, Any], list[np.ndarray] | None]:
+             log: Log, tuning_only: bool = False) -> tuple[dict[str, Any], list[np.ndarray] | None]:
     record: dict[str, Any] = {"method": method.name, "clip": clip.name, "params": dict(settings),
                               "frames": len(clip.degraded), "size": list(clip.size), "metrics": {},
                               "fps": None, "fps_runs": 0, "rss_mb": None, "status": "ok"}
@@ -289,7 +289,7 @@ def _run_one(method: Method, settings: Mapping[str, Any], clip: C.Clip, stage: s
             start = time.perf_counter()
             output = method.run(list(clip.degraded), settings, clip)
             seconds = time.perf_counter() - start
-        metrics, series = score(stage, clip, output, baseline)
+        metrics, series = score(stage, clip, output, baseline, tuning_only=tuning_only)
     except P.PeerUnavailable as exc:
         record["status"] = str(exc)
         return record, None
@@ -303,7 +303,24 @@ def _run_one(method: Method, settings: Mapping[str, Any], clip: C.Clip, stage: s
         record.update(fps=round(len(clip.degraded) / seconds, 3) if seconds > 0 else None, fps_runs=1)
     if series:
         record["series"] = series
+    if tuning_only:
+        record["metrics_scope"] = "tuning"
     return record, output
+
+
+def _rescore(record: dict[str, Any], output: list[np.ndarray], clip: C.Clip, stage: str,
+             baseline: dict[str, Any], log: Log) -> None:
+    """Full metrics for an output that a sweep scored for tuning only."""
+    try:
+        metrics, series = score(stage, clip, output, baseline)
+    except Exception as exc:
+        record["status"] = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+        log(f"  {record['method']} on {clip.name} failed to score:\n{traceback.format_exc(limit=4)}")
+        return
+    record["metrics"] = metrics
+    record.pop("metrics_scope", None)
+    if series:
+        record["series"] = series
 
 
 def _time_speed(method: Method, settings: Mapping[str, Any], clip: C.Clip, record: dict[str, Any],
@@ -356,21 +373,32 @@ def bench_stage(stage: str, clips: list[C.Clip], quick: bool, log: Log = print,
         sweep_clips = [c for c in my_clips if c.role in tuning_roles] if sweeping else my_clips
         film: dict[str, np.ndarray] = {}
 
-        def run_on(settings: dict[str, Any], clip_list: list[C.Clip]) -> list[dict[str, Any]]:
-            done = []
+        def run_on(settings: dict[str, Any], clip_list: list[C.Clip], tuning_only: bool = False
+                   ) -> tuple[list[dict[str, Any]], list[list[np.ndarray] | None]]:
+            done, outputs = [], []
             for clip in clip_list:
                 t0 = time.perf_counter()
-                record, output = _run_one(method, settings, clip, stage, baselines[clip.name], log)
+                record, output = _run_one(method, settings, clip, stage, baselines[clip.name], log, tuning_only)
                 log(f"[{stage}] {method.name} {_settings_text(settings)} on {clip.name}: "
                     f"{record['status']} ({time.perf_counter() - t0:.1f} s)")
                 if output is not None and clip is film_clip and keep_film_frame:
                     film[method.name] = output[len(output) // 2]
                 done.append(record)
-            return done
+                outputs.append(output if tuning_only else None)
+            return done, outputs
 
-        runs = [(settings, run_on(settings, sweep_clips)) for settings in method.candidates]
-        best = max(range(len(runs)), key=lambda i: _mean_key(runs[i][1], stage, clips)) if sweeping else 0
+        runs: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+        best, best_outputs = 0, []
+        for settings in method.candidates:
+            done, outputs = run_on(settings, sweep_clips, tuning_only=sweeping)
+            runs.append((settings, done))
+            if len(runs) == 1 or _mean_key(done, stage, clips) > _mean_key(runs[best][1], stage, clips):
+                best, best_outputs = len(runs) - 1, outputs  # keep only the leader's frames
         if sweeping:
+            for record, output, clip in zip(runs[best][1], best_outputs, sweep_clips):
+                if output is not None:
+                    _rescore(record, output, clip, stage, baselines[clip.name], log)
+            best_outputs = []
             metric, higher, _ = TUNING_KEY[stage]
             tuning[method.name] = {"metric": metric, "higher_is_better": higher, "selected": runs[best][0],
                                    "candidates": [{"params": s, "score": _score_or_none(_mean_key(rs, stage, clips),
@@ -382,7 +410,7 @@ def bench_stage(stage: str, clips: list[C.Clip], quick: bool, log: Log = print,
             records.extend(these)
         settings, chosen = runs[best]
         if sweeping:
-            rest = run_on(settings, [c for c in my_clips if c not in sweep_clips])
+            rest, _ = run_on(settings, [c for c in my_clips if c not in sweep_clips])
             for record in rest:
                 record["selected"] = True
             records.extend(rest)
