@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tab", choices=("monitor", "data"), default="monitor",
                         help="screenshot: right-hand tab to show (monitor or stage data)")
     parser.add_argument("--size", default="1600x1000", help="screenshot: window size WxH (default 1600x1000)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="screenshot: seconds to wait for the preview")
+    parser.add_argument("--timeout", type=float, default=900.0,
+                        help="screenshot: seconds to wait for the preview (default 900; shot analyses take a while)")
     return parser
 
 
@@ -114,7 +115,11 @@ def screenshot(app, args: argparse.Namespace, path: str | None) -> int:
         window.set_compare(args.compare)
     if window.source is not None:
         window.timeline.set_index(args.frame)
-    _settle(app, window, args.frame, args.timeout)
+    if not _settle(app, window, args.frame, args.timeout):
+        print(f"python -m app: error: the preview was not ready within {args.timeout:g} s (raise --timeout)",
+              file=sys.stderr)
+        window.close()
+        return EXIT_BAD_INPUT
     (window.side_dock if args.tab == "data" else window.monitor_dock).raise_()
     if args.zoom:
         window.viewer.set_zoom(args.zoom)
@@ -135,21 +140,29 @@ def screenshot(app, args: argparse.Namespace, path: str | None) -> int:
     return EXIT_BAD_INPUT if window.errors else 0
 
 
-def _settle(app, window, frame: int, timeout: float) -> None:
-    """Process events until the preview of `frame` is on screen and the cut markers are in (or time runs out)."""
+def _settle(app, window, frame: int, timeout: float) -> bool:
+    """Process events until the preview of `frame` is on screen and the cut markers are in; False on timeout."""
     deadline = time.monotonic() + timeout
+    ready = False
     while time.monotonic() < deadline:
         app.processEvents()
         if window.source is None:
+            ready = True
+            break
+        failure = window.last_failure
+        if failure is not None and failure[0] == window.engine.generation and not window.preview_busy:
+            ready = True  # the picture shows the stage's error message
             break
         result = window.last_result
         if result is not None and result.index == window.timeline.index == min(frame, len(window.source) - 1) \
-                and not window.preview_busy and window.cuts_done:
+                and result.generation == window.engine.generation and not window.preview_busy and window.cuts_done:
+            ready = True
             break
         time.sleep(0.02)
     for _ in range(10):
         app.processEvents()
         time.sleep(0.01)
+    return ready
 
 
 if __name__ == "__main__":

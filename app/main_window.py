@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
         self.error_dialogs = error_dialogs
         self.errors: list[str] = []  # every error reported to the user, in order (headless runs print them)
         self.preview_busy = False
+        self.last_failure: tuple[int, str] | None = None  # (generation, message) of the last failed preview
         self.settings = settings or QSettings(APP_NAME, APP_NAME)
         self.data_dir = Path(data_dir) if data_dir else default_data_dir()
         self.confirm_on_close = confirm_on_close
@@ -141,7 +142,7 @@ class MainWindow(QMainWindow):
         self.viewer = CompareView()
         self.viewer.hovered.connect(self._show_pixel)
         self.viewer.zoom_changed.connect(self._show_zoom)
-        self.viewer.files_dropped.connect(lambda paths: self.open_path(paths[0]))
+        self.viewer.files_dropped.connect(lambda paths: QTimer.singleShot(0, lambda: self.open_path(paths[0])))
         self.viewer.region_drawn.connect(self.keep_original)
         self.viewer.placeholder = "Open a film scan or video:  File ▸ Open source (Ctrl+O), or drop it here"
         self.timeline = TimelinePanel()
@@ -390,6 +391,15 @@ class MainWindow(QMainWindow):
         self.request_preview()
         return True
 
+    def _close_source(self, message: str) -> None:
+        """Show nothing rather than a picture that belongs to another project."""
+        self.source = self.info = None
+        self.last_result = None
+        self._cut_token += 1
+        self.engine.set_source(None)
+        self.timeline.set_clip(0, self.timeline.frame_rate)
+        self.viewer.clear(message)
+
     def _valid_range(self, frame_range: tuple[int, int] | None) -> tuple[int, int] | None:
         if frame_range is None or self.source is None:
             return frame_range
@@ -419,7 +429,9 @@ class MainWindow(QMainWindow):
         self._show_project_settings()
         if project.source:
             if not self.open_source(project.source, keep_project=True):
-                self.viewer.clear(f"Source not found or unreadable: {project.source}")
+                self._close_source(f"Source not found or unreadable: {project.source}")
+        else:
+            self._close_source("This project names no source yet: open one (Ctrl+O)")
         self.timeline.set_in_out(self._valid_range(project.range))
         self._set_clean() if not dirty else self._mark_dirty()
 
@@ -561,7 +573,8 @@ class MainWindow(QMainWindow):
         self._show_pixel(*self._last_hover) if hasattr(self, "_last_hover") else None
 
     def _preview_failed(self, generation: int, message: str) -> None:
-        if generation >= self.engine.generation - 0 and not self._closing:
+        self.last_failure = (generation, message)
+        if generation == self.engine.generation and not self._closing:
             self.viewer.show_message(message, error=True)
             self.statusBar().showMessage(message, 10000)
 

@@ -159,6 +159,26 @@ def test_open_clip_shows_preview_info_and_title(qtbot, window, clip):
     assert window.isWindowModified()  # a new source is an unsaved change
     qtbot.waitUntil(lambda: window.cuts_done, timeout=WAIT_MS)
     assert len(window.timeline.shots) == 1
+    assert window.settings.value("recent") in ([str(clip)], str(clip))
+
+
+def test_drop_a_project_file_on_the_window(qtbot, window, clip, tmp_path):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    opened(qtbot, window, clip)
+    window.set_param("deflicker", "window", 11)
+    path = tmp_path / "dropped.json"
+    assert window._save_to(path)
+    window.set_param("deflicker", "window", 5)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    drop = QDropEvent(QPointF(100, 100), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(drop)  # what Qt calls once a drag is released over the window
+    assert drop.isAccepted()
+    qtbot.waitUntil(lambda: window.project.stages["deflicker"].params["window"] == 11, timeout=WAIT_MS)
+    assert window.project_path == path.resolve() and not window.isWindowModified()
 
 
 def test_scrub_with_timeline_and_keys(qtbot, window, clip):
