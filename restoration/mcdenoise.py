@@ -1,0 +1,227 @@
+"""Motion-compensated denoising: dense-flow aligned neighbours, combined per 8x8 DCT coefficient with Wiener gains.
+
+For every overlapping 8x8 block (step 4) of the frame, the co-located blocks of the motion-compensated neighbours are
+averaged with weights that fall when a neighbour's block differs from the frame's by more than the grain explains
+(occlusions and failed flow drop out: no smearing). Per DCT coefficient the estimate is then
+    Wiener(mean) + Wiener(frame - mean):
+the first gain removes the grain the temporal average left (the spatial pass, driven by the measured grain spectrum
+and level), the second keeps whatever the neighbours do not share (aliased detail, small misregistrations).
+Colour is processed in an opponent space (mean, two differences) whose grain level follows from the measured one.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .flow import luma8
+
+BLOCK = 8
+STEP = 4
+OPPONENT = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0.0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], np.float64)
+_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+            "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+
+
+def reduced_luma(frame: np.ndarray, scale: float) -> np.ndarray:
+    """8-bit luma of a frame shrunk by `scale` (area average: the grain averages out, the motion stays)."""
+    if scale != 1.0:
+        frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return luma8(frame)
+
+
+def reduced_flow(reference: np.ndarray, moving: np.ndarray, scale: float = 0.5, preset: str = "medium",
+                 reference_luma: np.ndarray | None = None, moving_luma: np.ndarray | None = None) -> np.ndarray:
+    """Full-size flow (H, W, 2), reference(x) ≈ moving(x + flow(x)), estimated by DIS at `scale` of the size."""
+    height, width = reference.shape[:2]
+    ref = reduced_luma(reference, scale) if reference_luma is None else reference_luma
+    mov = reduced_luma(moving, scale) if moving_luma is None else moving_luma
+    flow = cv2.DISOpticalFlow_create(_PRESETS[preset]).calc(ref, mov, None)
+    if scale != 1.0:
+        flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * np.float32(1.0 / scale)
+    return flow
+
+
+def aligned_neighbours(frames: Sequence[np.ndarray], center: int, scale: float = 0.5, preset: str = "medium",
+                       margin: int = 0) -> list[np.ndarray]:
+    """Every frame warped onto frames[center] (bicubic), on a canvas `margin` px larger on each side (mirrored)."""
+    height, width = frames[center].shape[:2]
+    lumas = [reduced_luma(f, scale) for f in frames]
+    grid_x, grid_y = np.meshgrid(np.arange(-margin, width + margin, dtype=np.float32),
+                                 np.arange(-margin, height + margin, dtype=np.float32))
+    out = []
+    for k, frame in enumerate(frames):
+        if k == center:
+            out.append(cv2.copyMakeBorder(frame, margin, margin, margin, margin, cv2.BORDER_REFLECT_101))
+            continue
+        flow = reduced_flow(frames[center], frame, scale, preset, lumas[center], lumas[k])
+        if margin:
+            flow = cv2.copyMakeBorder(flow, margin, margin, margin, margin, cv2.BORDER_REPLICATE)
+        out.append(cv2.remap(frame, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_CUBIC,
+                             borderMode=cv2.BORDER_REFLECT_101))
+    return out
+
+
+def opponent_variance(variance: torch.Tensor, correlation: np.ndarray) -> torch.Tensor:
+    """Grain variance (3, ...) in the opponent space from per-channel variance (3, ...) and the channel correlation."""
+    std = variance.sqrt()
+    out = []
+    for i in range(3):
+        a = OPPONENT[i]
+        mix = np.outer(a, a) * correlation
+        out.append(sum(float(mix[j, k]) * std[j] * std[k] for j in range(3) for k in range(3) if mix[j, k] != 0.0))
+    return torch.clamp(torch.stack(out), min=0.0)
+
+
+def block_mean(planes: torch.Tensor) -> torch.Tensor:
+    """Mean over every 8x8 block at step 4 of (N, H, W) planes: (N, h, w)."""
+    return F.avg_pool2d(planes[:, None], BLOCK, STEP)[:, 0]
+
+
+def match_weights(stack: torch.Tensor, center: int, grain_var: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """(K, h, w) weight per frame and block: 1 where it matches the centre within the grain, 0 past `tolerance`.
+
+    The test is the block mean of squared differences over twice the grain variance (1 for a perfect match).
+    `stack` is (K, 3, H, W) RGB, `grain_var` (3, h, w) the centre's grain variance per block.
+    """
+    count = stack.shape[0]
+    weights = torch.ones((count,) + tuple(grain_var.shape[1:]), device=stack.device)
+    inverse = 1.0 / (6.0 * torch.clamp(grain_var, min=1e-8))   # 1 / (2 var), averaged over 3 channels
+    for k in range(count):
+        if k != center:
+            distance = (block_mean((stack[k] - stack[center]).square_()) * inverse).sum(0)
+            weights[k] = torch.clamp((tolerance - distance) / (tolerance - 1.0), 0.0, 1.0)
+    return weights
+
+
+def dct_filters(device: torch.device) -> torch.Tensor:
+    """The 64 orthonormal 8x8 DCT-II basis images as conv filters (64, 1, 8, 8)."""
+    from .grain import dct_basis
+
+    return torch.from_numpy(dct_basis(BLOCK).astype(np.float32)).reshape(BLOCK * BLOCK, 1, BLOCK, BLOCK).to(device)
+
+
+def wiener_plane(padded: torch.Tensor, weights: torch.Tensor, center: int, block_var: torch.Tensor,
+                 coefficient_var: torch.Tensor, threshold: float = 2.5, spatial: float = 1.0,
+                 rows: int = 8) -> torch.Tensor:
+    """Denoised centre plane (H, W) from an aligned stack padded by 4 px (K, H+8, W+8), block weights (K, h, w)
+    and the centre's grain variance per block (h, w).
+
+    `coefficient_var` (64,) is the variance of each DCT coefficient of unit grain; `threshold` the hard threshold (in
+    noise std) of the pilot estimate behind the Wiener gains; `spatial` scales the spatial gain (0: temporal only).
+    """
+    count = padded.shape[0]
+    height, width = padded.shape[1] - 2 * (BLOCK - STEP), padded.shape[2] - 2 * (BLOCK - STEP)
+    device = padded.device
+    pad = BLOCK - STEP
+    # basis rows scaled by 1/std of their coefficient: every coefficient then carries the block's grain variance
+    coefficient_var = torch.clamp(coefficient_var.to(device), min=1e-8)
+    spread = torch.sqrt(coefficient_var)
+    basis = dct_filters(device)
+    analysis = basis / spread[:, None, None, None]
+    synthesis = (basis * spread[:, None, None, None]).reshape(BLOCK * BLOCK, BLOCK * BLOCK).T.contiguous()
+    h, w = block_var.shape
+    share = weights / weights.sum(0)                                     # normalised temporal weights
+    mean_var = block_var * share.square().sum(0)                         # grain variance of the weighted mean
+    rest_var = block_var * torch.clamp(1.0 - 2.0 * share[center] + share.square().sum(0), min=0.0) + 1e-20
+    mean_inv, rest_inv = 1.0 / mean_var, 1.0 / rest_var
+    blocks = torch.empty(BLOCK * BLOCK, h, w, device=device)            # weighted pixels of every block
+    block_weight = torch.empty(h, w, device=device)
+    t2 = threshold * threshold
+    stack = padded[:, None]
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        coef = F.conv2d(stack[:, :, r0 * STEP:(r1 - 1) * STEP + BLOCK], analysis, stride=STEP)  # K, 64, hr, w
+        mean = coef[0] * share[0, r0:r1]
+        for k in range(1, count):
+            mean.addcmul_(coef[k], share[k, r0:r1])
+        rest = coef[center] - mean
+        gain_mean = _wiener_gain(mean, mean_inv[r0:r1], t2)
+        gain_mean[0] = 1.0  # the block's mean brightness is never shrunk
+        if spatial != 1.0:
+            gain_mean = 1.0 - spatial * (1.0 - gain_mean)
+        gain_rest = _wiener_gain(rest, rest_inv[r0:r1], t2)
+        estimate = mean.mul_(gain_mean).addcmul_(rest, gain_rest)
+        # BM3D-style aggregation: blocks with less residual noise count more
+        bw = 1.0 / (torch.tensordot(coefficient_var, gain_mean.square_(), 1) * mean_var[r0:r1]
+                    + torch.tensordot(coefficient_var, gain_rest.square_(), 1) * rest_var[r0:r1])
+        estimate.mul_(bw)
+        blocks[:, r0:r1] = torch.matmul(synthesis, estimate.reshape(BLOCK * BLOCK, -1)).reshape(-1, r1 - r0, w)
+        block_weight[r0:r1] = bw
+    out = overlap_add(blocks, h, w) / overlap_add_weight(block_weight)
+    return out[pad:pad + height, pad:pad + width]
+
+
+def overlap_add(blocks: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Sum 8x8 blocks (64, h, w) laid at step 4 into a ((h+1)*4, (w+1)*4) canvas."""
+    quarter = BLOCK // 2
+    parts = blocks.reshape(2, quarter, 2, quarter, h, w).permute(0, 2, 4, 1, 5, 3)  # a, b, i, y, j, x
+    canvas = torch.zeros(h + 1, quarter, w + 1, quarter, device=blocks.device)
+    for a in (0, 1):
+        for b in (0, 1):
+            canvas[a:a + h, :, b:b + w, :] += parts[a, b]
+    return canvas.reshape((h + 1) * quarter, (w + 1) * quarter)
+
+
+def overlap_add_weight(block_weight: torch.Tensor) -> torch.Tensor:
+    """Per-pixel sum of the weights of the blocks covering it (same canvas as overlap_add)."""
+    h, w = block_weight.shape
+    cells = torch.zeros(h + 1, w + 1, device=block_weight.device)
+    for a in (0, 1):
+        for b in (0, 1):
+            cells[a:a + h, b:b + w] += block_weight
+    quarter = BLOCK // 2
+    return cells.repeat_interleave(quarter, 0).repeat_interleave(quarter, 1)
+
+
+def _wiener_gain(coef: torch.Tensor, inverse_var: torch.Tensor, t2: float) -> torch.Tensor:
+    """snr/(snr+1) where snr = coef²/var exceeds t2 (the hard-threshold pilot), else 0."""
+    snr = coef.square().mul_(inverse_var)
+    keep = snr > t2
+    return snr.div_(snr + 1.0).mul_(keep)
+
+
+def denoise_frame(aligned: Sequence[np.ndarray], center: int, sigma_of: Callable[[np.ndarray], np.ndarray],
+                  correlation: np.ndarray, coefficient_var: np.ndarray, strength: float = 1.0, spatial: float = 1.0,
+                  tolerance: float = 4.0, threshold: float = 2.5, device: torch.device | None = None) -> np.ndarray:
+    """Denoised centre frame from frames aligned onto it with a 4 px margin (see aligned_neighbours).
+
+    `sigma_of` maps RGB intensities (..., 3) to the grain std per channel (the measured grain model).
+    """
+    device = device or torch.device("cpu")
+    with torch.inference_mode(), _exact_float32(device):
+        stack = torch.from_numpy(np.stack(aligned)).to(device).permute(0, 3, 1, 2)          # K, 3, H+8, W+8
+        level = block_mean(stack[center]).permute(1, 2, 0).cpu().numpy()                   # h, w, 3
+        rgb_var = torch.from_numpy(np.square(sigma_of(level) * np.float32(strength))).to(device).permute(2, 0, 1)
+        weights = match_weights(stack, center, rgb_var, tolerance)
+        to_opp = torch.from_numpy(OPPONENT.astype(np.float32)).to(device)
+        planes = torch.einsum("oc,kchw->okhw", to_opp, stack).contiguous()                 # 3, K, H+8, W+8
+        block_var = opponent_variance(rgb_var, correlation)
+        cvar = torch.from_numpy(coefficient_var.astype(np.float32))
+        out = torch.stack([wiener_plane(planes[o], weights, center, block_var[o], cvar, threshold, spatial)
+                           for o in range(3)], dim=-1)
+        from_opp = torch.from_numpy(np.linalg.inv(OPPONENT).astype(np.float32)).to(device)
+        return (out @ from_opp.T).cpu().numpy()
+
+
+class _exact_float32:
+    """Keep CUDA convolutions and matmuls in true fp32 (TF32 would cost the 16-bit path its precision)."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+
+    def __enter__(self):
+        if self.cuda:
+            self.saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
+        return self
+
+    def __exit__(self, *exc):
+        if self.cuda:
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = self.saved
+        return False
