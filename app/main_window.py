@@ -54,11 +54,20 @@ APP_NAME = "FilmRestore"
 MAX_RECENT = 10
 AUTOSAVE_DELAY_MS = 1500
 PROJECT_SUFFIXES = (".json", ".filmrestore")
+SEQUENCE_SUFFIXES = (".dpx", ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".exr")
 KEEP_ORIGINAL = "keep_original"  # a stage's list parameter of [frame, x, y, w, h] regions it must not touch
 
 
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("filmrestore", appauthor=False))
+
+
+def looks_like_a_sequence_frame(path: str) -> bool:
+    """An image whose name ends in a frame number, beside other images of the same kind."""
+    file = Path(path)
+    if file.suffix.lower() not in SEQUENCE_SUFFIXES or not file.stem[-1:].isdigit():
+        return False
+    return any(other != file for other in file.parent.glob(f"*{file.suffix}"))
 
 
 def is_project_file(path: str) -> bool:
@@ -229,6 +238,8 @@ class MainWindow(QMainWindow):
         a = self._action
         self.act_open = a("Open source…", self.open_source_dialog, QKeySequence.StandardKey.Open,
                           "Open a video file or an image-sequence folder")
+        self.act_open_folder = a("Open image-sequence folder…", self.open_sequence_folder_dialog, "Ctrl+Shift+F",
+                                 "Open a folder of numbered DPX/TIFF/PNG/JPEG frames as one clip")
         self.act_open_project = a("Open project…", self.open_project_dialog, "Ctrl+Shift+O", "Open a project file")
         self.act_save = a("Save project", self.save_project, QKeySequence.StandardKey.Save, "Save the project")
         self.act_save_as = a("Save project as…", self.save_project_as, "Ctrl+Shift+S")
@@ -304,6 +315,7 @@ class MainWindow(QMainWindow):
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
         file_menu.addAction(self.act_open)
+        file_menu.addAction(self.act_open_folder)
         file_menu.addAction(self.act_open_project)
         self.recent_menu = file_menu.addMenu("Open recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
@@ -349,8 +361,16 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open source", start,
                                               "Film scans and video (*.mov *.mp4 *.mkv *.avi *.mxf *.m4v *.mpg *.dv "
                                               "*.dpx *.tif *.tiff *.png *.jpg *.exr);;All files (*)")
-        if path:
-            self.open_source(path)
+        if not path:
+            return
+        if looks_like_a_sequence_frame(path):
+            answer = QMessageBox.question(
+                self, "Image sequence", f"{Path(path).name} looks like one frame of a numbered sequence. "
+                "Open the whole folder as one clip?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+            if answer == QMessageBox.StandardButton.Yes:
+                path = str(Path(path).parent)
+        self.open_source(path)
 
     def open_sequence_folder_dialog(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open image-sequence folder")

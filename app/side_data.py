@@ -12,7 +12,8 @@ from restoration.errors import ParamError
 from restoration.stage import stage_class
 
 MIN_OVERLAY_PX = 16  # 2-D arrays at least this big on both sides are pictures (masks, maps), not tables
-MAX_SERIES = 8  # a 2-D array with this few rows (or columns) is that many curves
+MAX_SERIES = 8  # at most this many curves share one plot
+MAX_CURVES = 4  # a 2-D array with this few rows (or columns) is that many curves (RGB fade curves); else a map
 MIN_SERIES = 5  # shorter number lists are shown as text (a correction vector is not a curve)
 MAX_DEPTH = 4
 MAX_CLASS_CODE = 15  # integer maps with codes this small are class maps (dust/scratch/kept): shown where non-zero
@@ -41,11 +42,21 @@ class Plot:
 
 
 @dataclass
+class Map:
+    """A small grid of numbers (block-wise gains, local levels) shown as a heat map beside the picture."""
+
+    key: str
+    label: str
+    values: np.ndarray
+
+
+@dataclass
 class SideData:
     """Everything the active stages said about one frame, ready for the viewer and the data panel."""
 
     overlays: list[Overlay] = field(default_factory=list)
     plots: list[Plot] = field(default_factory=list)
+    maps: list[Map] = field(default_factory=list)
     values: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -78,18 +89,21 @@ def _describe(out: SideData, key: str, label: str, value: Any, depth: int) -> No
     if array is None:
         out.values.append((label, _text(value)))
         return
-    if array.ndim == 2 and min(array.shape) >= MIN_OVERLAY_PX:
+    if array.ndim == 2 and min(array.shape) >= MIN_OVERLAY_PX and array.dtype.kind in "bui":
         out.overlays.append(Overlay(key, label, mask_alpha(array)))
-        return
-    series = _series(array)
-    if series:
-        out.plots.append(Plot(key, label, series))
         return
     if array.size == 1:
         out.values.append((label, _text(array.reshape(-1)[0].item())))
         return
     if array.size <= 16:
         out.values.append((label, _text(np.round(array.astype(np.float64), 4).tolist())))
+        return
+    series = _series(array)
+    if series:
+        out.plots.append(Plot(key, label, series))
+        return
+    if array.ndim == 2 and array.dtype.kind in "biuf":
+        out.maps.append(Map(key, label, np.nan_to_num(array.astype(np.float64))))
         return
     out.values.append((label, f"array {array.dtype} {'x'.join(map(str, array.shape))}"))
 
@@ -159,7 +173,7 @@ def _series(array: np.ndarray) -> dict[str, np.ndarray]:
         return {}
     if array.ndim == 1 and array.size >= MIN_SERIES:
         return {"value": array.astype(np.float64)}
-    if array.ndim == 2 and min(array.shape) <= MAX_SERIES and max(array.shape) >= MIN_SERIES:
+    if array.ndim == 2 and min(array.shape) <= MAX_CURVES and max(array.shape) >= MIN_SERIES:
         columns = array if array.shape[0] >= array.shape[1] else array.T
         return {f"{i}": columns[:, i].astype(np.float64) for i in range(columns.shape[1])}
     return {}

@@ -25,7 +25,7 @@ class SideDataPanel(QWidget):
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setBackground(theme.PANEL)
         self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Stage", "Value", ""])
+        self.table.setHorizontalHeaderLabels(["Stage", "Name", "Value"])
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -62,7 +62,20 @@ class SideDataPanel(QWidget):
                 marker = pg.InfiniteLine(frame + first_number, angle=90,
                                          pen=pg.mkPen(theme.ACCENT, width=1, style=Qt.PenStyle.DashLine))
                 item.addItem(marker)
-        self.plots.setVisible(bool(side.plots))
+        for row, grid in enumerate(side.maps, start=len(side.plots)):
+            low, high = float(grid.values.min()), float(grid.values.max())
+            title = (f"<span style='font-size:8pt; color:{theme.TEXT_DIM}'>{grid.label}<br>"
+                     f"{'×'.join(map(str, grid.values.shape))} · {low:.4g} … {high:.4g}</span>")
+            item = self.plots.addPlot(row=row, col=0, title=title)
+            item.setMenuEnabled(False)
+            item.setAspectLocked(True)
+            item.invertY(True)
+            item.hideAxis("left")
+            item.hideAxis("bottom")
+            image = pg.ImageItem(grid.values.T, levels=(low, high if high > low else low + 1e-9))
+            image.setColorMap(pg.colormap.get("inferno"))
+            item.addItem(image)
+        self.plots.setVisible(bool(side.plots or side.maps))
         self.table.setRowCount(len(side.values))
         for row, (label, text) in enumerate(side.values):
             stage, _, name = label.partition(": ")
@@ -73,7 +86,7 @@ class SideDataPanel(QWidget):
         self.table.resizeRowsToContents()
         self.table.setVisible(bool(side.values))
         overlays = ", ".join(o.label for o in side.overlays)
-        if side.plots or side.values or side.overlays:
+        if side.plots or side.maps or side.values or side.overlays:
             self.note.setText(f"Overlays available: {overlays}" if overlays else "")
             self.note.setVisible(bool(overlays))
         else:

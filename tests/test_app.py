@@ -162,6 +162,17 @@ def test_open_clip_shows_preview_info_and_title(qtbot, window, clip):
     assert window.settings.value("recent") in ([str(clip)], str(clip))
 
 
+def test_a_numbered_frame_is_recognised_as_part_of_a_sequence(clip, tmp_path):
+    from app.main_window import looks_like_a_sequence_frame
+
+    frames = sorted(clip.iterdir())
+    assert looks_like_a_sequence_frame(str(frames[0]))
+    still = tmp_path / "still" / "poster.png"
+    still.parent.mkdir()
+    still.write_bytes(frames[0].read_bytes())
+    assert not looks_like_a_sequence_frame(str(still))
+
+
 def test_drop_a_project_file_on_the_window(qtbot, window, clip, tmp_path):
     from PySide6.QtCore import QMimeData, QUrl
     from PySide6.QtGui import QDropEvent
@@ -547,10 +558,13 @@ def test_side_data_is_sorted_into_overlays_plots_and_values():
                                                       "intended_dx": [0.0] * 5, "measured_dy": [0.2] * 5,
                                                       "intended_dy": [0.0] * 5, "zoom": 1.0},
                                              "levels": {"red": list(range(6)), "green": list(range(6))},
-                                             "correction": [0.1, 0.2, 0.003], "pose": np.eye(3)}})
+                                             "correction": [0.1, 0.2, 0.003], "pose": np.eye(3)},
+                               "deflicker": {"local_gain": np.ones((8, 10)), "curves": np.zeros((256, 3))}})
     assert [o.key for o in side.overlays] == ["dust/defects"]
     assert side.overlays[0].alpha.max() == 255 and side.overlays[0].alpha.sum() == 255 * 8
-    assert [p.key for p in side.plots] == ["stabilize/path/dx", "stabilize/path/dy", "stabilize/levels"]
+    assert [p.key for p in side.plots] == ["stabilize/path/dx", "stabilize/path/dy", "stabilize/levels",
+                                           "deflicker/curves"]
+    assert [m.key for m in side.maps] == ["deflicker/local_gain"] and len(side.plots[3].series) == 3
     assert set(side.plots[0].series) == {"measured", "intended"} and side.plots[0].first_frame == 40
     assert set(side.plots[2].series) == {"red", "green"} and side.plots[2].first_frame is None
     values = dict(side.values)
