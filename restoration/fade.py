@@ -26,6 +26,7 @@ FOG_PRIOR = 0.5           # weight of the prior "fog offset is small" against th
 CLEAR_HIGHLIGHT = 0.1     # reference white density at which the white anchor's weight has fallen to 1/e
 COLOCATION_SHARE = 1.0    # % of darkest pixels per layer compared for co-location
 COLOCATED = 0.5           # a layer's black point counts as a true black when this share co-locates with G's
+PLATEAU_TOP = 99.9        # a layer's densest value, robust to a few stray pixels
 PLATEAU_WINDOW = 0.015    # top share of a layer's density range in which a saturated black piles up
 PLATEAU_SHARE = 0.01      # share of pixels in that window that shows a saturated black (a smooth tail: ~0.2 %)
 PLATEAU_RELATIVE = 0.3    # a layer whose pile-up is below this fraction of the reference layer's has no black
@@ -35,8 +36,8 @@ NEUTRAL_FULL_SHARE = 0.3  # share of grey pixels at which they get their full sa
 NEUTRAL_MAX_WEIGHT = 0.25 # the grey pixels' say at most, against the black/white anchors
 SCALE_LIMITS = (0.2, 1.5) # plausible relative density scales of a layer
 OFFSET_LIMIT = 0.3        # plausible relative fog offset, density
-MONOCHROME_SAMPLE = 60_000 # pixels enough to tell black-and-white from colour
-REMAP_LIMIT = 32000        # OpenCV's remap works on images with sides below 32767
+MONOCHROME_SAMPLE = 60000 # pixels enough to tell black-and-white from colour
+REMAP_LIMIT = 32000       # OpenCV's remap works on images with sides below 32767
 CURVE_STEPS = 16384       # intervals of the correction curves (exact well below one 16-bit code)
 
 
@@ -44,11 +45,6 @@ def density(values: np.ndarray) -> np.ndarray:
     """Print density -log10(v ** GAMMA) of code values, capped at DENSITY_CEILING (for estimation)."""
     floor = np.float32(10.0 ** (-DENSITY_CEILING / GAMMA))
     return (np.float32(-GAMMA) * np.log10(np.maximum(values, floor))).astype(np.float32)
-
-
-def code_value(densities: np.ndarray) -> np.ndarray:
-    """Code values of print densities (the inverse of `density`)."""
-    return np.power(np.float32(10.0), -np.asarray(densities, dtype=np.float32) / np.float32(GAMMA))
 
 
 @dataclass(frozen=True)
@@ -65,15 +61,6 @@ class FadeModel:
     @property
     def offset_array(self) -> np.ndarray:
         return np.asarray(self.offset, dtype=np.float64)
-
-    def blend(self, strength: float) -> "FadeModel":
-        """The model with only `strength` of its fade (0: none, 1: all), interpolated in density."""
-        s = float(strength)
-        return FadeModel(tuple(1.0 + s * (self.scale_array - 1.0)), tuple(s * self.offset_array))
-
-    def restore(self, densities: np.ndarray) -> np.ndarray:
-        """Faded densities (..., 3) back on the reference layer's scale."""
-        return (densities - self.offset_array) / self.scale_array
 
     def with_neutral(self, faded_grey: np.ndarray) -> "FadeModel":
         """Same scales, offsets chosen so that the faded densities `faded_grey` (3,) restore to a neutral grey."""
@@ -103,6 +90,15 @@ def layer_anchors(densities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return points[0], points[1]
 
 
+def frame_points(densities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-layer white point, black point and black pile-up (see `black_plateau`) of densities (N, 3), in one pass."""
+    if len(densities) == 0:
+        return np.zeros(3), np.zeros(3), np.zeros(3)
+    low, high, top = np.percentile(densities, (WHITE_PERCENTILE, BLACK_PERCENTILE, PLATEAU_TOP), axis=0)
+    window = PLATEAU_WINDOW * np.maximum(top - low, 1e-3)
+    return low, high, (densities >= top - window).mean(axis=0)
+
+
 def black_plateau(densities: np.ndarray) -> np.ndarray:
     """Per layer (3,): share of pixels piled up at the layer's densest values (the print's saturated Dmax).
 
@@ -110,11 +106,7 @@ def black_plateau(densities: np.ndarray) -> np.ndarray:
     of the layer's densities; a dark colour tails off instead. The window is a fixed share of the layer's range,
     so fading (which scales the range) does not change the measure.
     """
-    if len(densities) < 200:
-        return np.zeros(3)
-    low, top = np.percentile(densities, (WHITE_PERCENTILE, 99.9), axis=0)
-    window = PLATEAU_WINDOW * np.maximum(top - low, 1e-3)
-    return (densities >= top - window).mean(axis=0)
+    return frame_points(densities)[2]
 
 
 def black_colocation(densities: np.ndarray) -> np.ndarray:
@@ -285,13 +277,16 @@ def smooth_drift(values: np.ndarray, smoothing: float) -> np.ndarray:
     t = np.arange(count, dtype=np.float64)
     flat = deviation.reshape(count, -1)
     out = np.empty_like(flat)
+    reach = int(np.ceil(4.0 * bandwidth))     # the kernel is negligible beyond 4 bandwidths
     for i in range(count):
-        w = np.exp(-0.5 * ((t - i) / bandwidth) ** 2)
-        sw, mt = w.sum(), (w * t).sum() / w.sum()
-        dt = t - mt
+        lo, hi = max(0, i - reach), min(count, i + reach + 1)
+        span, values_near = t[lo:hi], flat[lo:hi]
+        w = np.exp(-0.5 * ((span - i) / bandwidth) ** 2)
+        mt = (w * span).sum() / w.sum()
+        dt = span - mt
         var = (w * dt * dt).sum()
-        mean = (w[:, None] * flat).sum(axis=0) / sw
-        slope = (w[:, None] * dt[:, None] * flat).sum(axis=0) / var if var > 0 else 0.0
+        mean = (w[:, None] * values_near).sum(axis=0) / w.sum()
+        slope = (w[:, None] * dt[:, None] * values_near).sum(axis=0) / var if var > 0 else 0.0
         out[i] = mean + slope * (i - mt)
     return out.reshape(values.shape)
 
@@ -314,11 +309,10 @@ class ShotSampler:
 
     def add(self, frame: np.ndarray) -> None:
         small = downscale(frame, self.frame_pixels).reshape(-1, 3)
-        densities = density(small)
-        white, black = layer_anchors(densities)
+        white, black, plateau = frame_points(density(small))
         self.white.append(white)
         self.black.append(black)
-        self.plateau.append(black_plateau(densities))
+        self.plateau.append(plateau)
         if self._count % self.stride == 0:
             self._rgb.append(small)
         self._count += 1
