@@ -34,7 +34,7 @@ NEUTRAL_SIGMA = 0.04      # density spread across layers below which a pixel cou
 NEUTRAL_MIN_SHARE = 0.05  # share of grey pixels needed before they adjust the balance
 NEUTRAL_FULL_SHARE = 0.3  # share of grey pixels at which they get their full say
 NEUTRAL_MAX_WEIGHT = 0.25 # the grey pixels' say at most, against the black/white anchors
-SCALE_LIMITS = (0.2, 1.5) # plausible relative density scales of a layer
+SCALE_LIMITS = (0.2, 1.0) # cyan and yellow fade at least as fast as magenta, keeping >= 20 % of its range
 OFFSET_LIMIT = 0.3        # plausible relative fog offset, density
 MONOCHROME_SAMPLE = 60000 # pixels enough to tell black-and-white from colour
 REMAP_LIMIT = 32000       # OpenCV's remap works on images with sides below 32767
@@ -226,7 +226,8 @@ class FadeEstimate:
 
     def to_dict(self) -> dict:
         return {**self.model.to_dict(), "white_point": np.round(self.white, 4).tolist(),
-                "black_point": np.round(self.black, 4).tolist(), "black_colocation": np.round(self.colocation, 3).tolist(),
+                "black_point": np.round(self.black, 4).tolist(),
+                "black_colocation": np.round(self.colocation, 3).tolist(),
                 "black_plateau": np.round(self.plateau, 4).tolist(),
                 "borrowed_scale": [("R", "G", "B")[c] for c in self.borrowed], "grey_share": round(self.grey_share, 4)}
 

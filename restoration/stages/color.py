@@ -17,8 +17,9 @@ import numpy as np
 
 from ..colormatch import LabTransfer, lab_stats, parse_pick, patch_mean
 from ..errors import ParamError
-from ..fade import (FadeEstimate, FadeModel, ShotSampler, apply_curves, channel_rows, correction_curves, curve_values, density,
-                    downscale, estimate_fade, frame_models, monochrome_residual, plot_curves, smooth_drift)
+from ..fade import (SCALE_LIMITS, FadeEstimate, FadeModel, ShotSampler, apply_curves, channel_rows,
+                    correction_curves, curve_values, density, downscale, estimate_fade, frame_models,
+                    monochrome_residual, plot_curves, smooth_drift)
 from ..params import Param, declare
 from ..stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput, register
 
@@ -141,7 +142,7 @@ class FadeCorrection(Stage):
         else:
             per_frame = frame_models(np.asarray(sampler.white), np.asarray(sampler.black), estimate.borrowed)
             drift = smooth_drift(per_frame, float(params["temporal_smoothing"]))
-            scales = estimate.model.scale_array + drift[:, 0]
+            scales = np.clip(estimate.model.scale_array + drift[:, 0], *SCALE_LIMITS)
             offsets = estimate.model.offset_array + drift[:, 1]
             scales[:, 1], offsets[:, 1] = 1.0, 0.0
             if patches:
