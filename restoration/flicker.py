@@ -1,0 +1,304 @@
+"""Flicker: how bright a frame is compared with its neighbours on the same picture content, and how bright it should be.
+
+Frames are compared on small lumas (flicker is smooth in space, so little resolution is needed). Each neighbour in
+the window is brought onto the current frame by chaining the dense flows of consecutive frames (computed once per
+frame and cached), and the brightness ratio is measured directly on the content both frames show, for the whole
+frame and per block. The frame's target is the mean of those ratios over the frames of the window lit like it
+(a straight-line fit in time, which on a full window is the plain mean): flicker averages out, while a sustained
+change of light, a break far beyond the frame-to-frame spread of the flicker, splits the window and is followed
+rather than smoothed into a ramp.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .flow import LUMA_709
+
+THUMB_WIDTH = 192  # px; flicker is measured on lumas about this wide
+CELL = 4  # thumbnail px per side of the cells whose means are compared
+CLIP_LOW, CLIP_HIGH = 0.02, 0.98  # clipped tones say nothing about brightness changes
+STEP_F = 30.0  # F statistic of a jump above which it is a change of light (p ~ 1e-4 per place it could be)
+STEP_FLOOR = 0.03  # ... and it must jump at least this much (log brightness, about 3 %)
+MIN_RUN = 3  # frames a change of light must last on either side to count as one (a flash is averaged)
+FLICKER_FLOOR = 0.002  # frame-to-frame brightness noise assumed at least (log units)
+MIN_SHARED = 0.05  # a neighbour sharing less of the picture than this says nothing
+
+
+@dataclass
+class ToneThumb:
+    """A frame's small float luma and its 8-bit copy for DIS."""
+
+    luma: np.ndarray
+    luma8: np.ndarray
+
+    @classmethod
+    def of(cls, frame: np.ndarray, width: int = THUMB_WIDTH) -> "ToneThumb":
+        height_full, width_full = frame.shape[:2]
+        scale = min(1.0, width / width_full)
+        size = (max(CELL, round(width_full * scale)), max(CELL, round(height_full * scale)))
+        small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else frame
+        luma = np.ascontiguousarray(small @ LUMA_709 if small.ndim == 3 else small, dtype=np.float32)
+        return cls(luma, (np.clip(luma, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+
+
+@dataclass
+class Brightness:
+    """Log brightness ratio of a neighbour to the current frame: whole frame and per block, with block support."""
+
+    ratio: float
+    blocks: np.ndarray
+    support: np.ndarray
+    shared: float
+
+
+def same_brightness(grid: tuple[int, int]) -> Brightness:
+    return Brightness(0.0, np.zeros(grid), np.ones(grid), 1.0)
+
+
+def block_grid(width: int, height: int, block_size: int) -> tuple[int, int]:
+    """Rows and columns of the local-correction grid for a frame."""
+    return max(1, round(height / block_size)), max(1, round(width / block_size))
+
+
+def compare(current: ToneThumb, warped: np.ndarray, inside: np.ndarray, grid: tuple[int, int]) -> Brightness:
+    """Brightness of a neighbour already brought onto the current frame, relative to it, on shared cells."""
+    cur = current.luma
+    usable = inside & (cur > CLIP_LOW) & (cur < CLIP_HIGH) & (warped > CLIP_LOW) & (warped < CLIP_HIGH)
+    # cell means, not pixels: a mean does not care that the warped neighbour is a little softer
+    area = _cell_mean(usable.astype(np.float32))
+    full = area > 0.75
+    if full.mean() < MIN_SHARED:
+        return Brightness(0.0, np.zeros(grid), np.zeros(grid), 0.0)
+    sum_cur = _cell_mean(cur * usable)
+    sum_nb = _cell_mean(warped * usable)
+    log_ratio = np.log(np.maximum(sum_nb, 1e-6) / np.maximum(sum_cur, 1e-6))
+    # cells that disagree with the rest (a moving object, an occlusion, a flow failure) are left out
+    centre = float(np.median(log_ratio[full]))
+    spread = max(1.4826 * float(np.median(np.abs(log_ratio[full] - centre))), 0.005)
+    good = (full & (np.abs(log_ratio - centre) < 3.0 * spread)).astype(np.float32)
+    ratio = float(np.log(np.sum(good * sum_nb) / max(float(np.sum(good * sum_cur)), 1e-9)))
+    rows, cols = grid
+    block_nb = _block_sums(good * sum_nb, rows, cols)
+    block_cur = _block_sums(good * sum_cur, rows, cols)
+    cells = _block_sums(good, rows, cols)
+    per_block = _block_sums(np.ones_like(good), rows, cols)
+    blocks = np.log(np.maximum(block_nb, 1e-9) / np.maximum(block_cur, 1e-9))
+    support = cells / np.maximum(per_block, 1.0)
+    blocks = np.where(support > 0.1, blocks, ratio)
+    return Brightness(ratio, blocks, support, float(good.mean()))
+
+
+def _cell_mean(image: np.ndarray) -> np.ndarray:
+    """Means over CELL x CELL px cells (the last partial row and column dropped)."""
+    height, width = image.shape
+    rows, cols = height // CELL, width // CELL
+    return cv2.resize(np.ascontiguousarray(image[:rows * CELL, :cols * CELL], dtype=np.float32), (cols, rows),
+                      interpolation=cv2.INTER_AREA)
+
+
+def _block_sums(values: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    height, width = values.shape
+    ys = np.linspace(0, height, rows + 1).round().astype(int)[:-1]
+    xs = np.linspace(0, width, cols + 1).round().astype(int)[:-1]
+    return np.add.reduceat(np.add.reduceat(values.astype(np.float64), ys, axis=0), xs, axis=1)
+
+
+def same_light(times: np.ndarray, levels: np.ndarray, weights: np.ndarray, current: float) -> np.ndarray:
+    """Which frames (distinct frames, at their clip times) are lit like the one at time `current`.
+
+    The run of frames is split where its brightness jumps (binary segmentation), as long as a jump is found: an
+    F-test of "a straight line plus a jump" against "a straight line", so a steady fade is no jump and the flicker
+    is measured by what the jump model leaves over.
+    """
+    times = np.asarray(times, dtype=np.float64)
+    levels = np.asarray(levels, dtype=np.float64)
+    chosen = np.asarray(weights, dtype=np.float64) > 0
+    while chosen.sum() >= MIN_RUN + 1:
+        positions = np.nonzero(chosen)[0]
+        split = _strongest_jump(times[positions], levels[positions], current)
+        if split is None:
+            break
+        keep = positions[split:] if current >= times[positions[split]] else positions[:split]
+        chosen = np.zeros_like(chosen)
+        chosen[keep] = True
+    return chosen
+
+
+def _strongest_jump(times: np.ndarray, levels: np.ndarray, current: float) -> int | None:
+    """Index splitting a run of frames where a jump in brightness is significant, or None.
+
+    The current frame's side must hold MIN_RUN frames: a lone frame is flicker to correct, not a light of its own;
+    the far side may be shorter, so a change of light coming into the window is left out from its first frame.
+    """
+    count = times.size
+    base = np.stack([np.ones(count), times - times.mean()], axis=1)
+    whole = _rss(base, levels)
+    best, where = STEP_F, None
+    here = int(np.searchsorted(times, current))
+    for split in range(1, count):
+        own = count - split if here >= split else split
+        if own < MIN_RUN:
+            continue
+        jump = (np.arange(count) >= split).astype(np.float64)
+        design = np.concatenate([base, jump[:, None]], axis=1)
+        coefficients, *_ = np.linalg.lstsq(design, levels, rcond=None)
+        rss = float(np.sum((levels - design @ coefficients) ** 2))
+        noise = max(rss / (count - 3), FLICKER_FLOOR ** 2)
+        score = (whole - rss) / noise
+        if score > best and abs(coefficients[2]) > STEP_FLOOR:
+            best, where = score, split
+    return where
+
+
+def _rss(design: np.ndarray, values: np.ndarray) -> float:
+    coefficients, *_ = np.linalg.lstsq(design, values, rcond=None)
+    return float(np.sum((values - design @ coefficients) ** 2))
+
+
+def window_level(times: np.ndarray, levels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted straight-line fit over time along axis 0, evaluated at time 0 (the current frame).
+
+    On a full, symmetric window this is the plain mean, the most flicker averaged; where a change of light cuts
+    the window short, the line keeps a fade from being pulled toward the far side.
+    """
+    levels = np.asarray(levels, dtype=np.float64)
+    shape = (-1,) + (1,) * (levels.ndim - 1)
+    w = np.asarray(weights, dtype=np.float64)
+    w = np.broadcast_to(w.reshape(shape) if w.ndim == 1 else w, levels.shape)
+    t = np.asarray(times, dtype=np.float64).reshape(shape)
+    total = np.maximum(w.sum(axis=0), 1e-12)
+    mt = np.sum(w * t, axis=0) / total
+    mv = np.sum(w * levels, axis=0) / total
+    vt = np.sum(w * (t - mt) ** 2, axis=0)
+    slope = np.where(vt > 1e-9, np.sum(w * (t - mt) * (levels - mv), axis=0) / np.maximum(vt, 1e-12), 0.0)
+    return mv - slope * mt
+
+
+@dataclass
+class ToneCorrection:
+    """out = gain * field(x) * frame: brings the frame to the robust mean brightness of its window."""
+
+    gain: float
+    field: np.ndarray  # per-block relative gain (rows, cols), 1 on average over the picture
+
+    def apply(self, frame: np.ndarray) -> np.ndarray:
+        height, width = frame.shape[:2]
+        if self.field.size == 1:
+            return (frame * np.float32(self.gain * float(self.field.ravel()[0]))).astype(np.float32, copy=False)
+        scale = smooth_field(self.field, width, height) * np.float32(self.gain)
+        return frame * scale[..., None]
+
+
+def smooth_field(grid: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear interpolation of a block grid (values at block centres) to a full-size field, held at the edges."""
+    rows, cols = grid.shape
+    if rows == 1 and cols == 1:
+        return np.full((height, width), grid[0, 0], np.float32)
+    return cv2.resize(grid.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def target_correction(measures: list[Brightness], frame_indices: list[int], current: int, thumb: ToneThumb,
+                      strength: float, local: bool) -> tuple[ToneCorrection, np.ndarray]:
+    """Gain (and block field) taking the current frame to the brightness of the window's frames lit like it.
+
+    `measures` and `frame_indices` are in window order (mirrored repeats included), `current` the current frame's
+    entry; also returns which entries were used.
+    """
+    times = np.arange(len(frame_indices), dtype=np.float64) - current
+    weights = np.array([float(m.shared > 0) for m in measures])
+    ratios = np.array([m.ratio for m in measures])
+    # the change-of-light test looks at each distinct frame once, at its real time (a mirrored repeat is no news)
+    distinct = sorted(set(frame_indices))
+    first_entry = [frame_indices.index(i) for i in distinct]
+    lit = same_light(np.array(distinct, dtype=np.float64), ratios[first_entry], weights[first_entry],
+                     float(frame_indices[current]))
+    alike = set(np.array(distinct)[lit].tolist())
+    chosen = np.array([i in alike for i in frame_indices])
+    used = weights * chosen
+    gain = float(np.exp(strength * window_level(times, ratios, used)))
+    if not local:
+        return ToneCorrection(gain, np.ones((1, 1))), chosen
+    blocks = np.stack([m.blocks for m in measures])
+    block_weights = used[:, None, None] * np.stack([m.support for m in measures])
+    field = np.exp(strength * window_level(times, blocks, block_weights))
+    if min(field.shape) > 1:
+        field = cv2.GaussianBlur(field, (0, 0), 0.7, borderType=cv2.BORDER_REPLICATE)
+    # the field only redistributes: the frame's mean brightness is set by the global gain
+    height, width = thumb.luma.shape
+    spread = smooth_field(field, width, height)
+    field = field * float(thumb.luma.mean() / max(float((spread * thumb.luma).mean()), 1e-9))
+    return ToneCorrection(gain, field), chosen
+
+
+class FlowChain:
+    """Dense flows between consecutive frames (both ways, computed once, cached) chained to bring any frame of a
+    window onto the current one; brightness is then compared directly, frame against frame."""
+
+    def __init__(self, capacity: int = 128):
+        self.capacity = capacity
+        self._thumbs: dict[int, tuple[weakref.ref, ToneThumb]] = {}
+        self._flows: dict[tuple[int, int], tuple[weakref.ref, weakref.ref, np.ndarray]] = {}
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+
+    def thumb(self, index: int, frame: np.ndarray) -> ToneThumb:
+        held = self._thumbs.get(index)
+        if held is not None and held[0]() is frame:
+            return held[1]
+        thumb = ToneThumb.of(frame)
+        self._thumbs[index] = (weakref.ref(frame), thumb)
+        _trim(self._thumbs, index, self.capacity)
+        return thumb
+
+    def flow(self, source: int, target: int, frames: dict[int, np.ndarray]) -> np.ndarray:
+        """Flow with thumb(source)(x) ≈ thumb(target)(x + flow(x)), for neighbouring frame indices."""
+        key = (source, target)
+        held = self._flows.get(key)
+        if held is not None and held[0]() is frames[source] and held[1]() is frames[target]:
+            return held[2]
+        flow = self._dis.calc(self.thumb(source, frames[source]).luma8, self.thumb(target, frames[target]).luma8,
+                              None)
+        self._flows[key] = (weakref.ref(frames[source]), weakref.ref(frames[target]), flow)
+        _trim(self._flows, key, 2 * self.capacity)
+        return flow
+
+    def window_brightness(self, indices: list[int], frames: list[np.ndarray], current: int,
+                          grid: tuple[int, int]) -> tuple[list[Brightness], ToneThumb]:
+        """Brightness of each entry of the window (mirrored repeats included) relative to the current frame, and
+        the current frame's thumbnail."""
+        by_index = {index: frame for index, frame in zip(indices, frames)}
+        unique = sorted(by_index)
+        here = self.thumb(current, by_index[current])
+        height, width = here.luma.shape
+        grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+        measures = {current: same_brightness(grid)}
+        for direction, stop in ((1, unique[-1]), (-1, unique[0])):
+            chained = np.zeros((height, width, 2), np.float32)
+            inside = np.ones((height, width), bool)
+            for index in range(current + direction, stop + direction, direction):
+                step = self.flow(index - direction, index, by_index)
+                map_x, map_y = grid_x + chained[..., 0], grid_y + chained[..., 1]
+                chained = chained + cv2.remap(step, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                inside &= (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
+                map_x, map_y = grid_x + chained[..., 0], grid_y + chained[..., 1]
+                reach = inside & (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
+                warped = cv2.remap(self.thumb(index, by_index[index]).luma, map_x, map_y, cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_REPLICATE)
+                measures[index] = compare(here, warped, reach, grid)
+        return [measures[index] for index in indices], here
+
+
+def _trim(items: dict, around, capacity: int) -> None:
+    if len(items) <= capacity:
+        return
+    centre = around[0] if isinstance(around, tuple) else around
+
+    def distance(key) -> int:
+        return abs((key[0] if isinstance(key, tuple) else key) - centre)
+
+    for key in sorted(items, key=distance, reverse=True)[:len(items) - capacity]:
+        del items[key]

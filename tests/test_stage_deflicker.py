@@ -1,0 +1,120 @@
+"""Stage `deflicker`: per-frame gain removed, genuine light changes kept, clean content untouched, local flicker."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from restoration.flicker import same_light
+from restoration.metrics import flicker_index, flicker_index_local, psnr
+from restoration.pipeline import ArraySource, Pipeline, run_stage_on_frames, settings_for
+from restoration.stage import Shot
+
+WIDTH, HEIGHT = 256, 192
+
+
+def picture(seed: int, width: int = WIDTH + 40, height: int = HEIGHT) -> np.ndarray:
+    """A textured RGB scene with mid tones (0.15 .. 0.75)."""
+    rng = np.random.default_rng(seed)
+    texture = ndimage.gaussian_filter(rng.normal(size=(height, width)), 2.0)
+    texture += 0.6 * ndimage.gaussian_filter(rng.normal(size=(height, width)), 12.0)
+    texture = (texture - texture.min()) / (texture.max() - texture.min())
+    grey = 0.15 + 0.6 * texture
+    return (grey[..., None] * np.array([1.0, 0.95, 0.88])).astype(np.float32)
+
+
+def panning_clip(n: int, seed: int, speed: float = 1.0) -> list[np.ndarray]:
+    """Clean frames of a slow pan across `picture` (whole-pixel steps, so truth is exact)."""
+    scene = picture(seed, WIDTH + int(np.ceil(speed * n)) + 2)
+    return [np.ascontiguousarray(scene[:, int(round(t * speed)):int(round(t * speed)) + WIDTH]) for t in range(n)]
+
+
+def with_grain(frames: list[np.ndarray], sigma: float, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for frame in frames:
+        grain = ndimage.gaussian_filter(rng.normal(size=frame.shape), (0.8, 0.8, 0))
+        out.append(np.clip(frame + sigma * grain / grain.std(), 0, 1).astype(np.float32))
+    return out
+
+
+def flickered(frames: list[np.ndarray], gains: np.ndarray, offsets: np.ndarray | None = None) -> list[np.ndarray]:
+    offsets = np.zeros(len(frames)) if offsets is None else offsets
+    return [np.clip(f * g + o, 0, 1).astype(np.float32) for f, g, o in zip(frames, gains, offsets)]
+
+
+def run(frames: list[np.ndarray], params: dict | None = None) -> list[np.ndarray]:
+    return run_stage_on_frames("deflicker", frames, params or {}, shots=[Shot(0, len(frames))])
+
+
+def test_per_frame_gain_flicker_is_removed():
+    rng = np.random.default_rng(1)
+    truth = panning_clip(30, seed=2)
+    gains = 1.0 + 0.05 * np.clip(rng.standard_normal(30), -3, 3)
+    offsets = 0.01 * np.clip(rng.standard_normal(30), -3, 3)
+    degraded = flickered(truth, gains, offsets)
+    out = run(degraded)
+    before, after = flicker_index(degraded, truth), flicker_index(out, truth)
+    assert after < 0.15 * before
+    assert psnr(np.stack(out), np.stack(truth)) > psnr(np.stack(degraded), np.stack(truth)) + 6.0
+
+
+def test_a_sustained_change_of_light_is_followed_not_smoothed():
+    rng = np.random.default_rng(3)
+    truth = panning_clip(32, seed=4)
+    light = np.where(np.arange(32) < 16, 1.0, 1.25)  # a lamp switched on at frame 16
+    lit = flickered(truth, light)
+    degraded = flickered(lit, 1.0 + 0.012 * rng.standard_normal(32))
+    out = run(degraded)
+    means = np.array([f.mean() for f in out])
+    lit_means = np.array([f.mean() for f in lit])
+    # each side stays at its own level (no pumping into the step), the step itself is kept
+    assert np.abs(means / lit_means - 1).max() < 0.015
+    step = means[16:20].mean() / means[12:16].mean()
+    assert abs(step - 1.25) < 0.02
+
+
+def test_flicker_free_content_is_nearly_untouched():
+    clean = with_grain(panning_clip(24, seed=5, speed=1.5), 0.02, seed=6)
+    out = run(clean)
+    assert psnr(np.stack(out), np.stack(clean)) > 50.0
+    pipe = Pipeline(ArraySource(clean), settings_for(["deflicker"], {}), shots=[Shot(0, 24)])
+    gains = [pipe.side_data(i)["deflicker"]["gain"] for i in range(24)]
+    assert max(abs(g - 1) for g in gains) < 0.005
+
+
+def test_local_flicker_is_evened_out_block_by_block():
+    rng = np.random.default_rng(7)
+    truth = panning_clip(24, seed=8)
+    xs = np.linspace(-1, 1, WIDTH)[None, :, None]
+    degraded = [np.clip(f * (1 + 0.06 * rng.standard_normal() * xs), 0, 1).astype(np.float32) for f in truth]
+    local = run(degraded, {"local": True})
+    global_only = run(degraded, {"local": False})
+    before = flicker_index_local(degraded, truth, block=32)
+    assert flicker_index_local(local, truth, block=32) < 0.3 * before
+    assert flicker_index_local(local, truth, block=32) < 0.5 * flicker_index_local(global_only, truth, block=32)
+
+
+def test_shots_are_corrected_apart_and_strength_zero_is_identity():
+    rng = np.random.default_rng(9)
+    first = flickered(panning_clip(12, seed=10), 1.0 + 0.04 * rng.standard_normal(12))
+    second = flickered(panning_clip(12, seed=11), 0.6 + 0.03 * rng.standard_normal(12))
+    clip = first + second
+    together = run_stage_on_frames("deflicker", clip, {}, shots=[Shot(0, 12), Shot(12, 24)])
+    alone = run(second)
+    assert all(np.array_equal(a, b) for a, b in zip(together[12:], alone))
+    again = run_stage_on_frames("deflicker", clip, {}, shots=[Shot(0, 12), Shot(12, 24)])
+    assert all(np.array_equal(a, b) for a, b in zip(together, again))
+    untouched = run(first, {"strength": 0.0})
+    assert all(np.array_equal(a, b) for a, b in zip(untouched, first))
+
+
+def test_change_of_light_detection_keeps_fades_whole():
+    t = np.arange(19, dtype=np.float64)
+    rng = np.random.default_rng(12)
+    noise = 0.01 * rng.standard_normal(19)
+    fade = 0.02 * t + noise  # a steady fade is one light, whatever its slope
+    assert same_light(t, fade, np.ones(19), 9.0).all()
+    step = np.where(t < 6, -0.2, 0.0) + noise
+    chosen = same_light(t, step, np.ones(19), 9.0)
+    assert not chosen[:6].any() and chosen[6:].all()
