@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .flow import LUMA_709, warp_by_flow
+from .flow import LUMA_709
 
 FLOW_PREFILTER_PX = 5  # a median this wide removes specks before the flow sees them, so dust cannot drag the flow
-FLOW_MAX_WIDTH = 1280  # wider frames get their flow at half size: defects are repaired locally, not by the flow
+FLOW_MIN_WIDTH = 320  # flows are estimated at the largest power-of-two reduction at least this wide (720 -> 360):
+#                       the flow only has to follow the picture; defects are found and repaired at full size
 NOISE_BLOCK_PX = 32  # noise and brightness offset of a difference image are measured per block of this size
 MISREGISTRATION_PX = 0.3  # flow error assumed everywhere: edges get a threshold raised by this times their slope
 SIGMA_FLOOR = 0.6 / 255.0  # below 8-bit quantisation a difference carries no information
@@ -39,21 +40,40 @@ def frame_luma(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame @ LUMA_709, dtype=np.float32)
 
 
-def flow_image(luma: np.ndarray) -> np.ndarray:
-    """8-bit, speck-free luma for the flow estimator (the picture path itself is never quantised)."""
-    luma8 = (np.clip(luma, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    if luma8.shape[1] > FLOW_MAX_WIDTH:
-        luma8 = cv2.resize(luma8, (luma8.shape[1] // 2, luma8.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    return cv2.medianBlur(luma8, FLOW_PREFILTER_PX)
+def flow_scale(width: int) -> int:
+    """Reduction (a power of two) at which the flow of frames this wide is estimated."""
+    scale = 1
+    while width // (2 * scale) >= FLOW_MIN_WIDTH:
+        scale *= 2
+    return scale
 
 
-def _dis_flow(reference: np.ndarray, moving: np.ndarray, preset: str, size: tuple[int, int]) -> np.ndarray:
-    flow = cv2.DISOpticalFlow_create(_DIS[preset]).calc(reference, moving, None)
-    height, width = size
-    if flow.shape[:2] != (height, width):
-        scale = np.float32(width / flow.shape[1])
-        flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * scale
-    return flow
+def flow_image(luma: np.ndarray, scale: int = 1) -> np.ndarray:
+    """8-bit, speck-free luma for the flow estimator, reduced `scale` times (the picture path is never quantised)."""
+    luma8 = cv2.medianBlur((np.clip(luma, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), FLOW_PREFILTER_PX)
+    if scale > 1:
+        luma8 = cv2.resize(luma8, (luma8.shape[1] // scale, luma8.shape[0] // scale), interpolation=cv2.INTER_AREA)
+    return luma8
+
+
+def sample_at(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEAR,
+              border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """`image` sampled at x + flow(x) (OpenCV's relative map: no coordinate grids built)."""
+    return cv2.remap(image, np.ascontiguousarray(flow, dtype=np.float32), None,
+                     interpolation | cv2.WARP_RELATIVE_MAP, borderMode=border)
+
+
+def upsample_flow(flow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A flow estimated on a reduced frame, brought to `shape` (height, width) with its vectors scaled to match."""
+    height, width = shape
+    if flow.shape[:2] == (height, width):
+        return flow
+    factor = np.array([width / flow.shape[1], height / flow.shape[0]], np.float32)
+    return cv2.resize(flow * factor, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _dis_flow(reference: np.ndarray, moving: np.ndarray, preset: str) -> np.ndarray:
+    return cv2.DISOpticalFlow_create(_DIS[preset]).calc(reference, moving, None)
 
 
 @dataclass
@@ -91,7 +111,7 @@ class FlowBank:
                 self._frames.move_to_end(index)
                 return known
         luma = frame_luma(frame)
-        image = flow_image(luma)
+        image = flow_image(luma, flow_scale(luma.shape[1]))
         with self._lock:
             self._generation += 1
             prep = FramePrep(index, frame, luma, image, self._generation)
@@ -101,19 +121,36 @@ class FlowBank:
         return prep
 
     def flow(self, reference: FramePrep, moving: FramePrep) -> np.ndarray:
-        """Flow with reference(x) ≈ moving(x + flow(x))."""
+        """Flow with reference(x) ≈ moving(x + flow(x)), at the reduced size of the flow images (their px)."""
         key = (reference.generation, moving.generation)
         with self._lock:
             cached = self._flows.get(key)
             if cached is not None:
                 self._flows.move_to_end(key)
                 return cached
-        flow = _dis_flow(reference.flow_image, moving.flow_image, self.preset, reference.luma.shape[:2])
+        flow = _dis_flow(reference.flow_image, moving.flow_image, self.preset)
         with self._lock:
             self._flows[key] = flow
             while len(self._flows) > self._flow_capacity:
                 self._flows.popitem(last=False)
         return flow
+
+
+def median_of(values: np.ndarray) -> float:
+    """Median of an array's values (np.median without its per-call overhead, which dominates on per-defect crops)."""
+    flat = np.ravel(values)
+    k = flat.size // 2
+    if flat.size % 2:
+        return float(np.partition(flat, k)[k])
+    if flat.size == 0:
+        return float("nan")
+    part = np.partition(flat, (k - 1, k))
+    return 0.5 * (float(part[k - 1]) + float(part[k]))
+
+
+def median_xy(samples: np.ndarray) -> np.ndarray:
+    """Per-column median of (N, 2) flow samples."""
+    return np.array([median_of(samples[:, 0]), median_of(samples[:, 1])])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -161,6 +198,7 @@ def block_offset_and_noise(difference: np.ndarray, block: int = NOISE_BLOCK_PX) 
 
 
 NLF_BINS = 12  # luma bins of the noise level function
+NLF_SAMPLES = 25000  # pixels it is measured on
 
 
 def noise_level_function(luma: np.ndarray, residual: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -169,9 +207,10 @@ def noise_level_function(luma: np.ndarray, residual: np.ndarray, edges: np.ndarr
     Measured (1.4826·MAD per luma bin) on the flattest half of the frame, where misregistration cannot pose as
     grain; dust is too sparse to move a median.
     """
-    sample = (slice(None, None, 2), slice(None, None, 2))
+    step = max(2, int(np.sqrt(luma.size / NLF_SAMPLES)))  # a fixed sample size: the curve needs no more
+    sample = (slice(None, None, step), slice(None, None, step))
     y, r, e = luma[sample].ravel(), residual[sample].ravel(), edges[sample].ravel()
-    flat = e <= np.median(e)
+    flat = e <= median_of(e)
     y, r = y[flat], r[flat]
     edges_bins = np.linspace(0.0, 1.0, NLF_BINS + 1)
     which = np.clip(np.digitize(y, edges_bins) - 1, 0, NLF_BINS - 1)
@@ -180,7 +219,7 @@ def noise_level_function(luma: np.ndarray, residual: np.ndarray, edges: np.ndarr
         values = r[which == b]
         if values.size >= 64:
             centres.append(float(y[which == b].mean()))
-            levels.append(1.4826 * float(np.median(np.abs(values - np.median(values)))))
+            levels.append(1.4826 * median_of(np.abs(values - median_of(values))))
     if not levels:
         return np.full(luma.shape, SIGMA_FLOOR, np.float32)
     curve = np.maximum(np.asarray(levels), SIGMA_FLOOR)
@@ -197,17 +236,16 @@ def slope(luma: np.ndarray) -> np.ndarray:
 
 def consistency_error(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     """|f(x) + b(x + f(x))| in px: large where the pixel is occluded in the neighbour or the flow is wrong."""
-    back_at_target = warp_by_flow(backward, forward, interpolation=cv2.INTER_LINEAR, border=cv2.BORDER_REPLICATE)
+    back_at_target = sample_at(backward, forward)
     return cv2.magnitude(forward[..., 0] + back_at_target[..., 0], forward[..., 1] + back_at_target[..., 1])
 
 
-def fill_unreliable_flow(flow: np.ndarray, reliable: np.ndarray, reach_px: float = 12.0) -> np.ndarray:
+def fill_unreliable_flow(flow: np.ndarray, reliable: np.ndarray, reach_px: float = 12.0, step: int = 4) -> np.ndarray:
     """Flow with its unreliable pixels replaced by the reliable flow around them (normalised convolution).
 
     A defect drags the flow inside it; the picture under it moves like its surroundings.
     """
     height, width = reliable.shape
-    step = 4
     small = (max(1, width // step), max(1, height // step))
     weight = reliable.astype(np.float32)
     num = cv2.resize(flow * weight[..., None], small, interpolation=cv2.INTER_AREA)
@@ -224,34 +262,53 @@ def fill_unreliable_flow(flow: np.ndarray, reliable: np.ndarray, reach_px: float
     return out
 
 
+def trusted_flow(flow: np.ndarray, back_flow: np.ndarray, tolerance_px: float, scale: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Forward/backward check of a (possibly reduced) flow pair and the flow with its untrusted parts filled from
+    around them; the tolerance is in full-size px, `scale` full-size px per flow px."""
+    error = consistency_error(flow, back_flow)
+    speed = cv2.magnitude(flow[..., 0], flow[..., 1])
+    reliable = error * scale <= tolerance_px + 0.1 * scale * speed
+    return fill_unreliable_flow(flow, reliable, 12.0 / scale, max(1, int(4 // scale))), reliable
+
+
 def make_neighbour(current: np.ndarray, index: int, offset: int, frame: np.ndarray, luma: np.ndarray,
                    flow: np.ndarray, back_flow: np.ndarray, tolerance_px: float,
                    grain: np.ndarray | None = None) -> Neighbour:
     """Warp a neighbour onto `current` (luma) and measure how, and how reliably, the current frame differs.
 
+    The flows may be estimated on reduced frames (they are checked and filled there, then brought to full size).
     `grain` is the per-pixel noise of a frame difference (noise_level_function); measured here when not given.
     """
     height, width = current.shape
-    error = consistency_error(flow, back_flow)
-    speed = cv2.magnitude(flow[..., 0], flow[..., 1])
-    reliable = error <= tolerance_px + 0.1 * speed
-    flow = fill_unreliable_flow(flow, reliable)
+    scale = width / flow.shape[1]
+    flow, reliable = trusted_flow(flow, back_flow, tolerance_px, scale)
+    flow = upsample_flow(flow, (height, width))
+    back_flow = upsample_flow(back_flow, (height, width))
+    if reliable.shape != (height, width):
+        reliable = cv2.resize(reliable.view(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+    inside = inside_frame(flow)
+    warped = sample_at(luma, flow)
+    difference = current - warped
+    offset_map, block_noise = block_offset_and_noise(difference)
+    residual = np.where(inside, difference - offset_map, np.float32(0.0))
+    edges = slope(warped)  # the neighbour's, not the current frame's: a defect's own edges must not raise it
+    if grain is None:
+        grain = noise_level_function(current, residual, edges)
+    # the block's own spread is a floor: where the warp leaves texture behind, the threshold rises with it
+    sigma = np.maximum(cv2.magnitude(grain, np.float32(MISREGISTRATION_PX) * edges), block_noise)
+    return Neighbour(index, offset, frame, luma, flow, back_flow, warped, reliable & inside, residual, grain, sigma)
+
+
+def inside_frame(flow: np.ndarray) -> np.ndarray:
+    """Pixels whose flow lands inside the neighbour, clear of the scan's frame edge."""
+    height, width = flow.shape[:2]
     grid_x = np.arange(width, dtype=np.float32)[None, :] + flow[..., 0]
     grid_y = np.arange(height, dtype=np.float32)[:, None] + flow[..., 1]
     inside = (grid_x >= 0) & (grid_x <= width - 1) & (grid_y >= 0) & (grid_y <= height - 1)
     inside[:FRAME_MARGIN_PX] = inside[-FRAME_MARGIN_PX:] = False
     inside[:, :FRAME_MARGIN_PX] = inside[:, -FRAME_MARGIN_PX:] = False
-    warped = warp_by_flow(luma, flow, interpolation=cv2.INTER_LINEAR, border=cv2.BORDER_REPLICATE)
-    difference = current - warped
-    offset_map, block_noise = block_offset_and_noise(difference)
-    residual = np.where(inside, difference - offset_map, 0.0).astype(np.float32)
-    edges = slope(warped)
-    if grain is None:
-        grain = noise_level_function(current, residual, edges)
-    # the block's own spread is a floor: where the warp leaves texture behind, the threshold rises with it
-    sigma = np.maximum(np.sqrt(grain * grain + (MISREGISTRATION_PX * edges) ** 2), block_noise)
-    return Neighbour(index, offset, frame, luma, flow, back_flow, warped, reliable & inside, residual, grain,
-                     sigma.astype(np.float32))
+    return inside
 
 
 def neighbour_disagreement(neighbours: list[Neighbour], window_px: int = 5) -> np.ndarray | None:
@@ -264,11 +321,10 @@ def neighbour_disagreement(neighbours: list[Neighbour], window_px: int = 5) -> n
         return None
     by_offset = {n.offset: n.warped for n in neighbours}
     pairs = [(-1, -2), (1, 2), (-1, 1), (-2, 2), (-1, 2), (-2, 1)]
-    differences = [(by_offset[a] - by_offset[b]) ** 2 for a, b in pairs if a in by_offset and b in by_offset]
-    if not differences:
-        ordered = sorted(by_offset)
-        differences = [(by_offset[ordered[0]] - by_offset[ordered[1]]) ** 2]
-    least = np.minimum.reduce(differences[:3]) if len(differences) >= 3 else np.minimum.reduce(differences)
+    chosen = [(a, b) for a, b in pairs if a in by_offset and b in by_offset][:3]
+    if not chosen:
+        chosen = [tuple(sorted(by_offset)[:2])]
+    least = np.minimum.reduce([cv2.pow(by_offset[a] - by_offset[b], 2.0) for a, b in chosen])
     return np.sqrt(np.maximum(0.5 * cv2.blur(least, (window_px, window_px)), 0.0))  # box sums may dip below 0
 
 
@@ -280,7 +336,7 @@ def normalise(neighbours: list[Neighbour]) -> np.ndarray | None:
     extra = neighbour_disagreement(neighbours)
     for n in neighbours:
         sigma = n.sigma if extra is None else np.maximum(n.sigma, extra)
-        n.z = (n.residual / sigma).astype(np.float32)
+        n.z = n.residual / sigma
     if extra is None:
         return None
     return extra / np.minimum.reduce([n.sigma for n in neighbours])
@@ -412,19 +468,19 @@ def motion_explains(current: np.ndarray, neighbour: Neighbour, box: tuple[slice,
     if abs(qx - (cols.start + dx)) <= 1.5 and abs(qy - (rows.start + dy)) <= 1.5:
         return 0.0, NOWHERE  # the best place is where the flow already looked: nothing moved there
     # medians, not sums: the defect's outline may hold a little background that moved differently
-    at_flow = float(np.median((template - neighbour.warped[rows, cols])[shape] ** 2))
+    at_flow = median_of((template - neighbour.warped[rows, cols])[shape] ** 2)
     found = neighbour.luma[qy:qy + th, qx:qx + tw]
-    best = float(np.median((template - found)[shape] ** 2))
+    best = median_of((template - found)[shape] ** 2)
     floor = (2.0 * noise) ** 2
     if best > floor or best > 0.2 * at_flow:
         return 0.0, NOWHERE
     # Is what the neighbour shows at q also in the current frame where the flow carries q (static picture)?
     back = neighbour.back_flow[qy:qy + th, qx:qx + tw][shape]
-    bdx, bdy = np.median(back, axis=0)
+    bdx, bdy = median_xy(back)
     cx, cy = int(round(qx + bdx)), int(round(qy + bdy))
     if cx < 0 or cy < 0 or cx + tw > width or cy + th > height:
         return 0.0, NOWHERE
-    static = float(np.median((found - current[cy:cy + th, cx:cx + tw])[shape] ** 2))
+    static = median_of((found - current[cy:cy + th, cx:cx + tw])[shape] ** 2)
     if static < max(4.0 * best, floor):
         return 0.0, NOWHERE
     moved = np.array([qx - cols.start, qy - rows.start], np.float64)
@@ -437,7 +493,7 @@ def ring_median_flow(flow: np.ndarray, labels_crop: np.ndarray, label: int, rows
     ring = cv2.dilate(inside, np.ones((5, 5), np.uint8)) > inside
     crop = flow[rows, cols]
     samples = crop[ring] if ring.any() else crop.reshape(-1, 2)
-    return np.median(samples, axis=0)
+    return median_xy(samples.reshape(-1, 2))
 
 
 def surround_discord(discord: np.ndarray | None, labels: np.ndarray, label: int,
@@ -495,7 +551,7 @@ def own_motion(neighbours: list[Neighbour], labels: np.ndarray, label: int, bbox
             n = min(nearest, key=lambda n: abs(n.offset))
             ys, xs = np.nonzero(ring)
             centre = np.array([cols.start + xs.mean(), rows.start + ys.mean(), 1.0])
-            local = np.median(n.flow[rows, cols][ring], axis=0) - cameras[n.offset] @ centre
+            local = median_xy(n.flow[rows, cols][ring]) - cameras[n.offset] @ centre
             worst = max(worst, float(np.hypot(*local)) / abs(n.offset))
     return worst
 
@@ -516,10 +572,10 @@ def motion_likelihood(current: np.ndarray, neighbours: list[Neighbour], labels: 
         side = 1 if n.offset > 0 else -1
         if side in sides_done and two_sided:
             continue
-        if float(np.median(np.abs(n.z[rows, cols][inside]))) < low:
+        if median_of(np.abs(n.z[rows, cols][inside])) < low:
             continue  # this neighbour shares the defect (two-frame dirt): it cannot explain it away
         ring = ring_median_flow(n.flow, labels[prows, pcols], label, prows, pcols)
-        noise = float(np.median(n.sigma[rows, cols][inside]))
+        noise = median_of(n.sigma[rows, cols][inside])
         score, moved = motion_explains(current, n, (prows, pcols), shape, ring, noise,
                                        search_px=int(32 * abs(n.offset)))
         found.append((n.offset, score, moved))
