@@ -198,7 +198,8 @@ def test_tiny_chain_runs_our_implemented_stages_beside_the_ffmpeg_chain(fake_dat
     from restoration.bench.runner import chain_stages
 
     out = tmp_path / "results"
-    run_bench("chain", True, out, fake_data, profile="tiny", cache_dir=tmp_path / "cache", log=lambda s: None)
+    run_bench("chain", True, out, fake_data, profile="tiny", cache_dir=tmp_path / "cache", log=lambda s: None,
+              timed_runs=1)
     payload = json.loads((out / "chain.json").read_text())
     by_method = {}
     for record in payload["records"]:

@@ -297,16 +297,18 @@ def _speed_table(result: dict[str, Any]) -> list[str]:
     if not speed:
         return []
     ours = next((r for r in speed if r["method"] == OURS), None)
-    lines = ["| method | fps | frames × size | peak RSS MiB | FilmRestore ÷ method |", "|---|---|---|---|---|"]
+    lines = ["| method | fps | frames × size | peak RSS MiB | RSS rise MiB | FilmRestore ÷ method |",
+             "|---|---|---|---|---|---|"]
     for r in speed:
-        size = f"{r['frames']} × {r['size'][0]}×{r['size'][1]}"
+        size = f"{r.get('speed_frames', r['frames'])} × {r['size'][0]}×{r['size'][1]}"
         ratio = "—"
         if ours is not None and ours.get("fps") and r.get("fps") and r["method"] != OURS:
             ratio = f"{ours['fps'] / r['fps']:.2f}×"
-        lines.append(f"| {r['method']} | {_fmt(r.get('fps'), 2)} | {size} | {_fmt(r.get('rss_mb'), 0)} | {ratio} |")
+        lines.append(f"| {r['method']} | {_fmt(r.get('fps'), 2)} | {size} | {_fmt(r.get('rss_mb'), 0)} "
+                     f"| {_fmt(r.get('rss_delta_mb'), 0)} | {ratio} |")
     for m in result["methods"]:
         if m["kind"] != "input" and m.get("status", "ok") != "ok":
-            lines.append(f"| {m['method']} | {m['status']} | | | |")
+            lines.append(f"| {m['method']} | {m['status']} | | | | |")
     return lines
 
 
@@ -356,8 +358,11 @@ def _stage_section(stage: str, result: dict[str, Any], figures: dict[str, list[s
                   f", {ref})", ""] + table + [""]
     speed = _speed_table(result)
     if speed:
-        lines += [f"**Speed** on `{result.get('speed_clip')}` (median of the timed runs after a warm-up; "
-                  "peak RSS of the whole benchmark process incl. its corpus, sampled every 20 ms):", ""]
+        runs = max((int(r.get("fps_runs") or 1) for r in selected_records(result) if r.get("speed_clip")), default=1)
+        lines += [f"**Speed** on the first frames of `{result.get('speed_clip')}` (median of {runs} timed runs after "
+                  "a warm-up; variants of our stage are not timed; "
+                  "peak RSS of the whole benchmark process incl. its corpus, and its rise over the level before the "
+                  "method ran, sampled every 20 ms with the ffmpeg child processes):", ""]
         lines += speed + [""]
     tuning = _tuning_table(result)
     if tuning:

@@ -36,6 +36,7 @@ CHAIN = C.CHAIN
 BENCH_STAGES = (*STAGES, CHAIN)  # what --stage all runs
 CHAIN_PARAMS = {"denoise": {"grain": "remove"}}  # as in the denoise bench; other stages at their defaults
 TIMED_RUNS = 3
+SPEED_FRAMES = 12  # frames of the speed clip each timed run processes (bounds the time of slow methods)
 RSS_INTERVAL_S = 0.02
 
 # Our stage as benchmarked: parameter overrides on top of the declared defaults (only names the stage declares
@@ -324,13 +325,16 @@ def _rescore(record: dict[str, Any], output: list[np.ndarray], clip: C.Clip, sta
 
 
 def _time_speed(method: Method, settings: Mapping[str, Any], clip: C.Clip, record: dict[str, Any],
-                warmup: int) -> None:
-    """Median of TIMED_RUNS runs (after `warmup` more) on the speed clip; peak RSS over them too."""
-    frames = list(clip.degraded)
+                warmup: int, runs: int = TIMED_RUNS) -> None:
+    """Median of `runs` runs (after `warmup` more) on the first SPEED_FRAMES frames of the speed clip; peak RSS
+    over them too."""
+    frames = list(clip.degraded[:SPEED_FRAMES])
     with PeakRss() as rss:
-        seconds = M.time_median(lambda: method.run(frames, settings, clip), runs=TIMED_RUNS, warmup=warmup)
-    record.update(fps=round(len(frames) / seconds, 3) if seconds > 0 else None, fps_runs=TIMED_RUNS,
-                  speed_clip=True, rss_mb=round(max(record.get("rss_mb") or 0.0, rss.peak_mb), 1))
+        seconds = M.time_median(lambda: method.run(frames, settings, clip), runs=runs, warmup=warmup)
+    record.update(fps=round(len(frames) / seconds, 3) if seconds > 0 else None, fps_runs=runs,
+                  speed_frames=len(frames),
+                  speed_clip=True, rss_mb=round(max(record.get("rss_mb") or 0.0, rss.peak_mb), 1),
+                  rss_delta_mb=round(max(record.get("rss_delta_mb") or 0.0, rss.delta_mb), 1))
 
 
 def _mean_key(records: list[dict[str, Any]], stage: str, clips: list[C.Clip]) -> float:
@@ -345,7 +349,7 @@ def _mean_key(records: list[dict[str, Any]], stage: str, clips: list[C.Clip]) ->
 
 
 def bench_stage(stage: str, clips: list[C.Clip], quick: bool, log: Log = print,
-                keep_film_frame: bool = True) -> dict[str, Any]:
+                keep_film_frame: bool = True, timed_runs: int = TIMED_RUNS) -> dict[str, Any]:
     """Run every method on every clip of `stage`; return the stage's results (records, tuning, film crops)."""
     methods = methods_for(stage, quick)
     baselines: dict[str, dict[str, Any]] = {c.name: {} for c in clips}
@@ -416,11 +420,12 @@ def bench_stage(stage: str, clips: list[C.Clip], quick: bool, log: Log = print,
             records.extend(rest)
             chosen = chosen + rest
         film_frames.update(film)
-        if method.kind != "input" and speed_clip is not None:
+        timed = method.kind == "peer" or method.name == OURS  # variants keep the fps of their scoring run
+        if timed and speed_clip is not None:
             record = next((r for r in chosen if r["clip"] == speed_clip.name and r["status"] == "ok"), None)
             if record is not None:
                 # the scoring run just made was the warm-up, unless a sweep ran other settings since
-                _time_speed(method, settings, speed_clip, record, warmup=1 if sweeping else 0)
+                _time_speed(method, settings, speed_clip, record, warmup=1 if sweeping else 0, runs=timed_runs)
                 log(f"[{stage}] {method.name} speed on {speed_clip.name}: {record['fps']} fps")
     return {"methods": [m.describe() for m in methods], "records": records, "tuning": tuning,
             "baselines": {name: {k: v for k, v in b.items() if isinstance(v, (int, float, list))}
@@ -470,11 +475,13 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def run_bench(stage: str, quick: bool, out: Path, data: Path, *, profile: str | None = None,
-              report: Path | None = None, cache_dir: Path | None = None, log: Log | None = None) -> dict[str, Any]:
+              report: Path | None = None, cache_dir: Path | None = None, log: Log | None = None,
+              timed_runs: int = TIMED_RUNS) -> dict[str, Any]:
     """Benchmark `stage` (or 'all'); write `<out>/<stage>.json` per stage and regenerate the report.
 
     `profile` overrides the corpus size ('full', 'quick', 'tiny'; default from `quick`); `report` defaults to
-    bench/REPORT.md for the default `out`, else `<out>/REPORT.md`; figures go beside the report.
+    bench/REPORT.md for the default `out`, else `<out>/REPORT.md`; figures go beside the report. `timed_runs`
+    (default 3) is how many timed runs after the warm-up give each speed (tests may use 1).
     """
     from restoration.bench import report as R
 
@@ -496,7 +503,7 @@ def run_bench(stage: str, quick: bool, out: Path, data: Path, *, profile: str | 
         started = time.perf_counter()
         clips = C.load_corpus(name, data, profile_name, cache_dir=cache_dir, progress=log)
         built = time.perf_counter() - started
-        result = bench_stage(name, clips, quick, log=log)
+        result = bench_stage(name, clips, quick, log=log, timed_runs=timed_runs)
         film_frames = result.pop("film_frames")
         payload = {"stage": name, **common, "load_avg_end": _load_average(), "corpus_seconds": round(built, 2),
                    "seconds": round(time.perf_counter() - started, 2),
