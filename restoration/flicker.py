@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -102,10 +103,23 @@ def _cell_mean(image: np.ndarray) -> np.ndarray:
 
 
 def _block_sums(values: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    height, width = values.shape
-    ys = np.linspace(0, height, rows + 1).round().astype(int)[:-1]
-    xs = np.linspace(0, width, cols + 1).round().astype(int)[:-1]
+    ys, xs = _block_starts(values.shape, rows, cols)
     return np.add.reduceat(np.add.reduceat(values.astype(np.float64), ys, axis=0), xs, axis=1)
+
+
+@lru_cache(maxsize=16)
+def _block_starts(shape: tuple[int, int], rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    height, width = shape
+    return (np.linspace(0, height, rows + 1).round().astype(int)[:-1],
+            np.linspace(0, width, cols + 1).round().astype(int)[:-1])
+
+
+@lru_cache(maxsize=4)
+def _pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    grid_x.flags.writeable = False
+    grid_y.flags.writeable = False
+    return grid_x, grid_y
 
 
 def same_light(times: np.ndarray, levels: np.ndarray, weights: np.ndarray, current: float) -> np.ndarray:
@@ -187,11 +201,14 @@ class ToneCorrection:
     field: np.ndarray  # per-block relative gain (rows, cols), 1 on average over the picture
 
     def apply(self, frame: np.ndarray) -> np.ndarray:
+        """The corrected frame, clipped to [0, 1] (float32 throughout: no quantisation)."""
         height, width = frame.shape[:2]
         if self.field.size == 1:
-            return (frame * np.float32(self.gain * float(self.field.ravel()[0]))).astype(np.float32, copy=False)
-        scale = smooth_field(self.field, width, height) * np.float32(self.gain)
-        return frame * scale[..., None]
+            out = frame * np.float32(self.gain * float(self.field.ravel()[0]))
+        else:
+            scale = smooth_field(self.field, width, height) * np.float32(self.gain)
+            out = cv2.multiply(frame, cv2.merge([scale] * frame.shape[2])) if frame.ndim == 3 else frame * scale
+        return np.clip(out, 0.0, 1.0, out=out)
 
 
 def smooth_field(grid: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -274,7 +291,7 @@ class FlowChain:
         unique = sorted(by_index)
         here = self.thumb(current, by_index[current])
         height, width = here.luma.shape
-        grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+        grid_x, grid_y = _pixel_grid(height, width)
         measures = {current: same_brightness(grid)}
         for direction, stop in ((1, unique[-1]), (-1, unique[0])):
             chained = np.zeros((height, width, 2), np.float32)

@@ -45,7 +45,7 @@ class Deflicker(Stage):
         measures, thumb = self._chain.window_brightness(window.indices, window.frames, window.index, grid)
         correction, lit_alike = target_correction(measures, window.indices, window.center, thumb,
                                                   params["strength"], params["local"])
-        out = np.clip(correction.apply(frame), 0.0, 1.0)
+        out = correction.apply(frame)
         side: dict[str, Any] = {"gain": round(correction.gain, 6), "frames_averaged": int(lit_alike.sum())}
         if params["local"]:
             side["local_gain"] = np.round(correction.field, 5).astype(np.float32)

@@ -116,8 +116,8 @@ def exposed_pixels(sampling: np.ndarray, width: int, height: int) -> np.ndarray:
 def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow, analysis: ShotWeave) -> np.ndarray:
     """Fill exposed pixels from neighbouring frames brought to this frame's position, nearest first; inpaint the rest."""
     height, width = out.shape[:2]
-    holes = exposed.copy()
-    ring = cv2.dilate(holes.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~holes
+    hole_y, hole_x = np.nonzero(exposed)
+    ring = cv2.dilate(exposed.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~exposed
     ring_y, ring_x = np.nonzero(ring)
     tried: set[int] = {window.index}
     order = sorted(range(len(window.frames)), key=lambda i: (abs(i - window.center), i))
@@ -126,7 +126,6 @@ def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow, analy
         if source in tried:
             continue  # mirrored repeats bring nothing new
         tried.add(source)
-        hole_y, hole_x = np.nonzero(holes)
         if hole_y.size == 0:
             break
         sampling = analysis.sampling(window.index, source)
@@ -138,8 +137,10 @@ def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow, analy
         values = _sample(neighbour, sx[usable], sy[usable])
         values *= _gain(out, neighbour, sampling, ring_x, ring_y)
         out[hole_y[usable], hole_x[usable]] = values
-        holes[hole_y[usable], hole_x[usable]] = False
-    if holes.any():
+        hole_y, hole_x = hole_y[~usable], hole_x[~usable]
+    if hole_y.size:
+        holes = np.zeros((height, width), bool)
+        holes[hole_y, hole_x] = True
         out = inpaint(out, holes)
     return out
 
@@ -179,7 +180,7 @@ def _gain(out: np.ndarray, neighbour: np.ndarray, sampling: np.ndarray, ring_x: 
 
 
 def inpaint(image: np.ndarray, holes: np.ndarray, radius: int = 4) -> np.ndarray:
-    """Edge-aware (Navier-Stokes) inpainting of the holes, per channel in float, inside their bounding box.
+    """Edge-aware (Navier-Stokes) inpainting of the holes in place, per channel in float, inside their bounding box.
 
     Not Telea: OpenCV's float Telea leaves zeros along the image edge, exactly where weave borders are.
     """
@@ -188,8 +189,7 @@ def inpaint(image: np.ndarray, holes: np.ndarray, radius: int = 4) -> np.ndarray
     y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, image.shape[0])
     x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, image.shape[1])
     mask = holes[y0:y1, x0:x1].astype(np.uint8)
-    out = image.copy()
     for channel in range(image.shape[2]):
         plane = np.ascontiguousarray(image[y0:y1, x0:x1, channel])
-        out[y0:y1, x0:x1, channel] = cv2.inpaint(plane, mask, radius, cv2.INPAINT_NS)
-    return out
+        image[y0:y1, x0:x1, channel] = cv2.inpaint(plane, mask, radius, cv2.INPAINT_NS)
+    return image
