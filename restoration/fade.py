@@ -423,12 +423,16 @@ def curve_values(pixels: np.ndarray, curves: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(pixels[:, c], grid, curves[c]) for c in range(3)], axis=1).astype(np.float32)
 
 
-def plot_curves(model: FadeModel, samples: int = 33) -> dict[str, list[list[float]]]:
-    """Small per-layer curves for a GUI plot: how the print faded (original -> faded) and the correction."""
+def plot_curves(model: FadeModel, samples: int = 33) -> dict[str, dict[str, list[float]]]:
+    """Small per-layer curves for a GUI plot, sampled at `samples` even code values 0..1.
+
+    'fade': how the print faded (original -> faded code value); 'correction': faded -> restored code value.
+    """
     v = np.linspace(0.0, 1.0, samples)
     with np.errstate(divide="ignore"):
         d = -GAMMA * np.log10(v)
     faded = np.stack([np.power(10.0, -(model.scale[c] * d + model.offset[c]) / GAMMA) for c in range(3)])
-    corrected = correction_curves(model, steps=samples - 1)
-    return {"input": np.round(v, 4).tolist(), "fade": np.round(faded, 4).tolist(),
-            "correction": np.round(corrected.astype(np.float64), 4).tolist()}
+    corrected = correction_curves(model, steps=samples - 1).astype(np.float64)
+    layers = ("R", "G", "B")
+    return {"fade": {name: np.round(faded[c], 4).tolist() for c, name in enumerate(layers)},
+            "correction": {name: np.round(corrected[c], 4).tolist() for c, name in enumerate(layers)}}

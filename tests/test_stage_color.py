@@ -182,8 +182,9 @@ def test_side_data_carries_the_fade_curves():
     clip = faded_clip(0.6, n=3)
     pipeline = Pipeline(ArraySource(clip.degraded), settings_for(["color"]), shots=[Shot(0, 3)])
     side = pipeline.side_data(1)["color"]
-    assert np.asarray(side["fade"]["fade"]).shape == (3, 33)
-    assert np.asarray(side["fade"]["correction"]).shape == (3, 33)
+    for plot in ("fade", "correction"):
+        assert sorted(side[plot]) == ["B", "G", "R"] and all(len(v) == 33 for v in side[plot].values())
+    assert side["correction"]["R"][0] == 0.0 and 0.98 < side["correction"]["R"][-1] <= 1.0
     assert side["monochrome"] is False and side["shot"] == [0, 3]
 
 

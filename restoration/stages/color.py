@@ -170,7 +170,7 @@ class FadeCorrection(Stage):
         out = apply_curves(frame, analysis.curves(model), analysis.rows(frame))
         if analysis.transfer is not None:
             out = analysis.transfer.apply(out, float(params["strength"]))
-        side = {"fade": plot_curves(model), "model": model.to_dict(), **analysis.side()}
+        side = {**plot_curves(model), "model": model.to_dict(), **analysis.side()}
         return StageOutput(out, side)
 
 
