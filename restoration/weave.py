@@ -19,6 +19,8 @@ from .flow import LUMA_709
 Pose = np.ndarray  # 3x3 float64 similarity
 
 EDGE = 0.5  # px beyond the outermost pixel centres that still counts as inside a frame (replicated, not invented)
+MIN_MATCH = 0.2  # share of the textured picture that must follow the global motion for a frame to count as measured
+MIN_TEXTURE = 2e-3  # mean absolute luma step between pixels of the small luma below which a frame is flat
 ANALYSIS_WIDTH = 400  # motion is measured on a luma about this wide; sub-pixel accuracy comes from the refinement
 _DIS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
         "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
@@ -223,8 +225,8 @@ class AlignmentPoints:
 
 
 def refine_similarity(points: AlignmentPoints, moving: np.ndarray, params: np.ndarray, support: np.ndarray,
-                      iterations: int = 6) -> tuple[np.ndarray, float]:
-    """Gauss-Newton similarity + gain/offset from key points to the moving luma; returns params and residual RMS.
+                      iterations: int = 6) -> tuple[np.ndarray, float, float]:
+    """Gauss-Newton similarity + gain/offset from key points to the moving luma: params, residual RMS and gain.
 
     Minimises sum w (moving(A x) - g key(x) - o)^2 over the key points where `support` holds (flow inliers),
     with Huber weights against dust, grain and occlusions; flicker is absorbed by the gain/offset.
@@ -257,7 +259,7 @@ def refine_similarity(points: AlignmentPoints, moving: np.ndarray, params: np.nd
         rms = float(np.sqrt(np.sum(weight * residual * residual) / max(np.sum(weight), 1e-12)))
         if max(abs(delta[0]), abs(delta[1]), abs(delta[2]), abs(delta[3])) < 1e-3:
             break
-    return p, rms
+    return p, rms, gain
 
 
 def _sample_points(image: np.ndarray, xs: np.ndarray, ys: np.ndarray, slope_x: np.ndarray,
@@ -294,6 +296,7 @@ class CameraPath:
     poses: list[Pose] = field(default_factory=list)
     inlier_share: list[float] = field(default_factory=list)
     residual: list[float] = field(default_factory=list)
+    measured: list[bool] = field(default_factory=list)  # False: no picture to measure (black, flat) or no match
 
     @property
     def centre(self) -> tuple[float, float]:
@@ -345,30 +348,38 @@ class WeaveTracker:
     def add(self, index: int, frame: np.ndarray) -> Pose:
         """Register frame `index` (the next of the shot) and return its pose."""
         luma = MotionLuma.of(frame, self.factor)
+        textured = _has_texture(luma)
         if self._key is None:
-            self._key = KeyFrame.of(luma, np.eye(3), index)
-            return self._record(index, luma, np.eye(3), 1.0, 0.0)
-        relative, share, rms = self._register(self._key, luma, index)
+            # the first frame with a picture to measure becomes the reference
+            if textured:
+                self._key = KeyFrame.of(luma, np.eye(3), index)
+                self._previous = (luma, np.eye(3), index)
+            return self._record(np.eye(3), 1.0, 0.0, textured)
+        relative, share, rms, gain = self._register(self._key, luma, index)
         if share < self.min_inliers and self._previous is not None and self._previous[2] != self._key.index:
             # the key is too far (a big move, an occlusion): register through the previous frame instead
             prev_luma, prev_pose, prev_index = self._previous
             self._key = KeyFrame.of(prev_luma, prev_pose, prev_index)
-            relative, share, rms = self._register(self._key, luma, index)
+            relative, share, rms, gain = self._register(self._key, luma, index)
+        measured = textured and share >= MIN_MATCH and 0.5 < gain < 2.0
+        if not measured:
+            # nothing to hold on to (a black or flat frame, a flash, a failed match): keep the last position
+            return self._record(self.path.poses[-1], share, rms, False)
         pose = relative @ self._key.pose
-        self._record(index, luma, pose, share, rms)
+        self._previous = (luma, pose, index)
         if index - self._key.index >= self.key_every:
             self._key = KeyFrame.of(luma, pose, index)
-        return pose
+        return self._record(pose, share, rms, True)
 
-    def _record(self, index: int, luma: MotionLuma, pose: Pose, share: float, rms: float) -> Pose:
+    def _record(self, pose: Pose, share: float, rms: float, measured: bool) -> Pose:
         self.path.poses.append(pose)
         self.path.inlier_share.append(share)
         self.path.residual.append(rms)
-        self._previous = (luma, pose, index)
+        self.path.measured.append(measured)
         return pose
 
-    def _register(self, key: KeyFrame, luma: MotionLuma, index: int) -> tuple[Pose, float, float]:
-        """Similarity taking key coordinates to this frame's (full size), flow inlier share and residual RMS."""
+    def _register(self, key: KeyFrame, luma: MotionLuma, index: int) -> tuple[Pose, float, float, float]:
+        """Similarity taking key coordinates to this frame's (full size), flow inlier share, residual RMS, gain."""
         flow = self._dis.calc(key.luma.small8, luma.small8, None)
         coarse, share = fit_flow_similarity(flow, key.texture, seed=self.seed * 7919 + index)
         small_h, small_w = flow.shape[:2]
@@ -381,9 +392,19 @@ class WeaveTracker:
         support = inliers[small_y, small_x]
         if support.sum() < 200:
             support = np.ones_like(support)
-        refined, rms = refine_similarity(points, luma.full, np.array(pose_params(coarse_pose, points.centre)),
-                                         support)
-        return pose_from_params(*refined, centre=points.centre), share, rms
+        start = np.array(pose_params(coarse_pose, points.centre))
+        refined, rms, gain = refine_similarity(points, luma.full, start, support)
+        if not np.all(np.isfinite(refined)) or np.abs(refined[2:] - start[2:]).max() > 2.0 / self.factor:
+            refined = start  # the direct fit ran off (a flat or changed picture): the flow's answer stands
+        return pose_from_params(*refined, centre=points.centre), share, rms, gain
+
+
+def _has_texture(luma: MotionLuma) -> bool:
+    """Whether a frame has enough structure to be measured (not black, not a flat fade)."""
+    small = luma.small
+    gx = np.diff(small, axis=1)
+    gy = np.diff(small, axis=0)
+    return float(np.mean(np.abs(gx)) + np.mean(np.abs(gy))) > MIN_TEXTURE
 
 
 def _flow_inliers(flow: np.ndarray, params: np.ndarray, tolerance: float) -> np.ndarray:
@@ -413,14 +434,17 @@ def cutoff_period(smoothing: float) -> float:
     return MIN_PERIOD * (MAX_PERIOD / MIN_PERIOD) ** float(np.clip(smoothing, 0.0, 1.0))
 
 
-def whittaker_smooth(values: np.ndarray, period: float, iterations: int = 4) -> np.ndarray:
+def whittaker_smooth(values: np.ndarray, period: float, iterations: int = 4,
+                     weights: np.ndarray | None = None) -> np.ndarray:
     """Second-difference penalised (Whittaker/Hodrick-Prescott) smoothing with Huber reweighting.
 
-    Zero phase, no end shrinkage, keeps a constant-velocity pan exactly; half power at `period` frames.
+    Zero phase, no end shrinkage, keeps a constant-velocity pan exactly; half power at `period` frames. Frames of
+    weight 0 (unmeasured) are bridged by the smooth curve.
     """
     values = np.asarray(values, dtype=np.float64)
     n = values.size
-    if n < 3:
+    base = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    if n < 3 or base.sum() < 2:
         return values.copy()
     lam = (period / (2 * np.pi)) ** 4
     # D2'D as a symmetric pentadiagonal matrix in upper banded storage
@@ -435,35 +459,39 @@ def whittaker_smooth(values: np.ndarray, period: float, iterations: int = 4) -> 
     d2[2] = lam * main
     d2[1, 1:] = lam * off1
     d2[0, 2:] = lam * 1.0
-    weights = np.ones(n)
+    robust = np.ones(n)
     smooth = values.copy()
     for _ in range(iterations):
+        weights = base * robust
         banded = d2.copy()
-        banded[2] += weights
+        banded[2] += weights + 1e-9
         smooth = solveh_banded(banded, weights * values)
         residual = values - smooth
-        scale = 1.4826 * np.median(np.abs(residual)) + 1e-9
-        weights = np.minimum(1.0, 2.5 * scale / np.maximum(np.abs(residual), 1e-12))
+        scale = 1.4826 * np.median(np.abs(residual[base > 0])) + 1e-9
+        robust = np.minimum(1.0, 2.5 * scale / np.maximum(np.abs(residual), 1e-12))
     return smooth
 
 
-def looks_static(values: np.ndarray, floor: float) -> bool:
+def looks_static(values: np.ndarray, floor: float, weights: np.ndarray | None = None) -> bool:
     """Whether a path is weave alone: its slow part spans at most LOCK_RATIO times the weave's robust std.
 
     The test uses a fixed period, independent of the user's smoothing, so locking does not flip with it.
     """
     values = np.asarray(values, dtype=np.float64)
-    if values.size < 4:
+    use = np.ones(values.size, bool) if weights is None else np.asarray(weights) > 0
+    if use.sum() < 4:
         return True
-    smooth = whittaker_smooth(values, STATIC_TEST_PERIOD)
-    residual = values - smooth
+    smooth = whittaker_smooth(values, STATIC_TEST_PERIOD, weights=use.astype(np.float64))
+    residual = (values - smooth)[use]
     weave_std = max(1.4826 * float(np.median(np.abs(residual - np.median(residual)))), floor)
-    return float(smooth.max() - smooth.min()) <= LOCK_RATIO * weave_std
+    return float(smooth[use].max() - smooth[use].min()) <= LOCK_RATIO * weave_std
 
 
-def robust_mean(values: np.ndarray) -> float:
+def robust_mean(values: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Huber mean: one badly registered frame does not move where a locked shot sits."""
     values = np.asarray(values, dtype=np.float64)
+    if weights is not None and np.any(np.asarray(weights) > 0):
+        values = values[np.asarray(weights) > 0]
     centre = float(np.median(values))
     for _ in range(5):
         residual = values - centre
@@ -474,32 +502,34 @@ def robust_mean(values: np.ndarray) -> float:
 
 
 def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", reference: str = "mean",
-                  lock_static: bool = True) -> tuple[np.ndarray, list[bool]]:
+                  lock_static: bool = True, measured: np.ndarray | None = None) -> tuple[np.ndarray, list[bool]]:
     """Intended camera path (n, 4) from the measured one, and which of dx, dy, rotation were locked.
 
     `tripod` locks dx, dy and rotation to the reference position; `smooth` keeps camera moves slower than the
     cutoff period and, with `lock_static`, locks the axes where no move stands out from the weave. Scale (zoom) is
-    never corrected: gate weave does not zoom.
+    never corrected: gate weave does not zoom. Frames not `measured` do not count (weight 0).
     """
     motion = np.asarray(motion, dtype=np.float64)
     n = motion.shape[0]
+    weights = np.ones(n) if measured is None else np.asarray(measured, dtype=np.float64)
+    valid = np.nonzero(weights > 0)[0]
     period = cutoff_period(smoothing)
     intended = motion.copy()
     locked: list[bool] = []
     floors = (0.02, 0.02, 2e-5)  # px, px, rad: below this the weave is not measurable
     for axis in range(3):
         values = motion[:, axis]
-        lock = mode == "tripod" or (lock_static and looks_static(values, floors[axis]))
+        lock = mode == "tripod" or (lock_static and looks_static(values, floors[axis], weights))
         if lock:
-            if mode == "tripod" and reference == "first":
-                level = values[0]
-            elif mode == "tripod" and reference == "middle":
-                level = values[n // 2]
+            if mode == "tripod" and reference == "first" and valid.size:
+                level = values[valid[0]]
+            elif mode == "tripod" and reference == "middle" and valid.size:
+                level = values[valid[np.argmin(np.abs(valid - (n - 1) / 2))]]
             else:
-                level = robust_mean(values)
+                level = robust_mean(values, weights)
             intended[:, axis] = level
         elif smoothing > 0:
-            intended[:, axis] = whittaker_smooth(values, period)
+            intended[:, axis] = whittaker_smooth(values, period, weights=weights)
         locked.append(bool(lock))
     return intended, locked
 

@@ -221,3 +221,20 @@ def test_smoother_keeps_a_constant_pan_and_locks_pure_weave():
     intended, locked = intended_path(motion, 0.35)
     assert locked[0] and not locked[1]
     assert np.ptp(intended[:, 0]) == 0.0
+
+
+def test_black_and_flat_frames_do_not_break_the_path():
+    picture = scene(23, WIDTH + 40, HEIGHT + 40)
+    weave = weave_track(18, seed=24, sigma=1.2)
+    frames = [woven(picture, *w, origin=(20, 20)) for w in weave]
+    blank = (0, 5, 12)  # black at the start, black mid-shot, flat grey where a new key frame would be taken
+    frames[0] = np.zeros_like(frames[0])
+    frames[5] = np.zeros_like(frames[5])
+    frames[12] = np.full_like(frames[12], 0.5)
+    pipe = pipeline(frames, {"border": "mirror"}, [Shot(0, 18)])
+    outputs = [pipe.frame(i) for i in range(18)]
+    assert all(np.array_equal(outputs[i], frames[i]) for i in blank)
+    pictured = [i for i in range(18) if i not in blank]
+    residual = measured_path([outputs[i] for i in pictured])[:, :2]
+    residual -= residual.mean(axis=0)
+    assert np.sqrt(np.mean(np.sum(residual ** 2, axis=1))) < 0.1

@@ -59,8 +59,11 @@ class GateWeave(Stage):
             tracker.add(index, frame)
         assert tracker is not None, "a shot has at least one frame"
         measured = tracker.path.motion()
+        valid = np.array(tracker.path.measured, bool)
         intended, locked = intended_path(measured, params["smoothing"], params["mode"], params["reference"],
-                                         params["lock_static"])
+                                         params["lock_static"], valid)
+        # a frame with nothing to measure (black, flat) is left where the intended path puts it: no correction
+        measured[~valid, :3] = intended[~valid, :3]
         intended = clamp_correction(measured, intended, params["max_correction"], (tracker.width, tracker.height))
         weave = ShotWeave(shot.start, tracker.width, tracker.height, measured, intended, locked)
         if params["border"] == "crop":
