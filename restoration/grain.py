@@ -99,29 +99,30 @@ class GrainModel:
         kernel = kernel[c - radius:c + radius + 1, c - radius:c + radius + 1]
         return (kernel / math.sqrt((kernel ** 2).sum())).astype(np.float32)
 
-    def synthesize(self, intensity: np.ndarray, seed: int, amount: float = 1.0, size_scale: float = 1.0) -> np.ndarray:
-        """New grain (H, W, 3) for an RGB image: this model's level per intensity, spectrum and channel mix."""
-        height, width = intensity.shape[:2]
+    def unit_grain(self, shape: tuple[int, int], seed: int, size_scale: float = 1.0) -> np.ndarray:
+        """Unit-variance grain (H, W, 3) with this model's spectrum and channel correlation, seeded."""
+        height, width = shape
         kernel = self.synthesis_kernel(size_scale)
         pad = kernel.shape[0] // 2
         rng = np.random.Generator(np.random.PCG64(seed))
-        white = rng.standard_normal((height + 2 * pad, width + 2 * pad, 3), dtype=np.float32)
-        mix = np.linalg.cholesky(_positive_definite(self.channel_correlation)).astype(np.float32)
-        white = (white.reshape(-1, 3) @ mix.T).reshape(white.shape)
-        shaped = cv2.filter2D(white, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT)[pad:pad + height,
-                                                                                         pad:pad + width]
-        return shaped * self.sigma_at(intensity) * np.float32(amount)
+        if self.monochrome:
+            white = rng.standard_normal((height + 2 * pad, width + 2 * pad), dtype=np.float32)
+        else:
+            white = rng.standard_normal((height + 2 * pad, width + 2 * pad, 3), dtype=np.float32)
+            mix = np.linalg.cholesky(_positive_definite(self.channel_correlation)).astype(np.float32)
+            white = (white.reshape(-1, 3) @ mix.T).reshape(white.shape)
+        shaped = cv2.filter2D(white, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT)
+        shaped = shaped[pad:pad + height, pad:pad + width]
+        return np.repeat(shaped[..., None], 3, axis=2) if self.monochrome else shaped
 
-    def grain_share_kernel(self, max_radius: int = 12) -> np.ndarray | None:
-        """Kernel passing the correlated grain and stopping the white noise in a residual; None when no white part."""
-        if self.white_fraction < 0.02 or self.white_fraction > 0.98:
-            return None
-        size = 64
-        grain = (1.0 - self.white_fraction) * gaussian_grain_power(size, self.grain_size)
-        gain = grain / (grain + self.white_fraction)
-        kernel = np.fft.fftshift(np.real(np.fft.ifft2(gain)))
-        c = size // 2
-        return kernel[c - max_radius:c + max_radius + 1, c - max_radius:c + max_radius + 1].astype(np.float32)
+    @property
+    def monochrome(self) -> bool:
+        """Grain identical in the three channels (black-and-white film): synthesized as one field."""
+        return bool(np.all(self.channel_correlation > 0.98))
+
+    def synthesize(self, intensity: np.ndarray, seed: int, amount: float = 1.0, size_scale: float = 1.0) -> np.ndarray:
+        """New grain (H, W, 3) for an RGB image: this model's level per intensity, spectrum and channel mix."""
+        return self.unit_grain(intensity.shape[:2], seed, size_scale) * self.sigma_at(intensity) * np.float32(amount)
 
     # ---- JSON ------------------------------------------------------------------------------------------------
 

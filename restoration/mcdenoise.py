@@ -107,12 +107,14 @@ def dct_filters(device: torch.device) -> torch.Tensor:
 
 def wiener_plane(padded: torch.Tensor, weights: torch.Tensor, center: int, block_var: torch.Tensor,
                  coefficient_var: torch.Tensor, threshold: float = 2.5, spatial: float = 1.0,
-                 rows: int = 8) -> torch.Tensor:
+                 rows: int = 8, pilot: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Denoised centre plane (H, W) from an aligned stack padded by 4 px (K, H+8, W+8), block weights (K, h, w)
-    and the centre's grain variance per block (h, w).
+    and the centre's grain variance per block (h, w); also the grain variance per pixel each block leaves (h, w).
 
     `coefficient_var` (64,) is the variance of each DCT coefficient of unit grain; `threshold` the hard threshold (in
     noise std) of the pilot estimate behind the Wiener gains; `spatial` scales the spatial gain (0: temporal only).
+    A `pilot` plane (padded like the stack: a first estimate of the centre) replaces the hard-threshold pilot of the
+    temporal mean's gains (BM3D's second step).
     """
     count = padded.shape[0]
     height, width = padded.shape[1] - 2 * (BLOCK - STEP), padded.shape[2] - 2 * (BLOCK - STEP)
@@ -140,7 +142,12 @@ def wiener_plane(padded: torch.Tensor, weights: torch.Tensor, center: int, block
         for k in range(1, count):
             mean.addcmul_(coef[k], share[k, r0:r1])
         rest = coef[center] - mean
-        gain_mean = _wiener_gain(mean, mean_inv[r0:r1], t2)
+        if pilot is None:
+            gain_mean = _wiener_gain(mean, mean_inv[r0:r1], t2)
+        else:
+            guide = F.conv2d(pilot[None, None, r0 * STEP:(r1 - 1) * STEP + BLOCK], analysis, stride=STEP)[0]
+            snr = guide.square_().mul_(mean_inv[r0:r1])
+            gain_mean = snr.div_(snr + 1.0)
         gain_mean[0] = 1.0  # the block's mean brightness is never shrunk
         if spatial != 1.0:
             gain_mean = 1.0 - spatial * (1.0 - gain_mean)
@@ -153,7 +160,7 @@ def wiener_plane(padded: torch.Tensor, weights: torch.Tensor, center: int, block
         blocks[:, r0:r1] = torch.matmul(synthesis, estimate.reshape(BLOCK * BLOCK, -1)).reshape(-1, r1 - r0, w)
         block_weight[r0:r1] = bw
     out = overlap_add(blocks, h, w) / overlap_add_weight(block_weight)
-    return out[pad:pad + height, pad:pad + width]
+    return out[pad:pad + height, pad:pad + width], 1.0 / (BLOCK * BLOCK * block_weight)
 
 
 def overlap_add(blocks: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -187,8 +194,10 @@ def _wiener_gain(coef: torch.Tensor, inverse_var: torch.Tensor, t2: float) -> to
 
 def denoise_frame(aligned: Sequence[np.ndarray], center: int, sigma_of: Callable[[np.ndarray], np.ndarray],
                   correlation: np.ndarray, coefficient_var: np.ndarray, strength: float = 1.0, spatial: float = 1.0,
-                  tolerance: float = 4.0, threshold: float = 2.5, device: torch.device | None = None) -> np.ndarray:
-    """Denoised centre frame from frames aligned onto it with a 4 px margin (see aligned_neighbours).
+                  tolerance: float = 4.0, threshold: float = 2.5,
+                  device: torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Denoised centre frame from frames aligned onto it with a 4 px margin (see aligned_neighbours), and the grain
+    variance per pixel and channel it still holds (H, W, 3), as the Wiener gains predict it.
 
     `sigma_of` maps RGB intensities (..., 3) to the grain std per channel (the measured grain model).
     """
@@ -202,10 +211,28 @@ def denoise_frame(aligned: Sequence[np.ndarray], center: int, sigma_of: Callable
         planes = torch.einsum("oc,kchw->okhw", to_opp, stack).contiguous()                 # 3, K, H+8, W+8
         block_var = opponent_variance(rgb_var, correlation)
         cvar = torch.from_numpy(coefficient_var.astype(np.float32))
-        out = torch.stack([wiener_plane(planes[o], weights, center, block_var[o], cvar, threshold, spatial)
-                           for o in range(3)], dim=-1)
+        pad = BLOCK - STEP
+        results = []
+        for o in range(3):
+            # first pass: hard-threshold pilot; second pass: Wiener gains of the temporal mean from the first result
+            first, _ = wiener_plane(planes[o], weights, center, block_var[o], cvar, threshold, spatial)
+            pilot = F.pad(first[None, None], (pad, pad, pad, pad), mode="reflect")[0, 0]
+            results.append(wiener_plane(planes[o], weights, center, block_var[o], cvar, threshold, spatial, pilot=pilot))
         from_opp = torch.from_numpy(np.linalg.inv(OPPONENT).astype(np.float32)).to(device)
-        return (out @ from_opp.T).cpu().numpy()
+        picture = torch.stack([r[0] for r in results], dim=-1) @ from_opp.T
+        left = torch.stack([r[1] for r in results], dim=-1) @ from_opp.square().T         # h, w, 3 (RGB)
+        height, width = picture.shape[:2]
+        return picture.cpu().numpy(), block_to_pixels(left.cpu().numpy(), height, width)
+
+
+def block_to_pixels(values: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A per-block map (h, w, C) of the step-4 block grid spread back over the frame's pixels (H, W, C)."""
+    h, w = values.shape[:2]
+    # block (i, j) covers canvas pixels 4i .. 4i+7, i.e. frame pixels 4i-4 .. 4i+3: its centre is at 4i - 0.5
+    grid_x = (np.arange(width, dtype=np.float32) + 0.5) / STEP
+    grid_y = (np.arange(height, dtype=np.float32) + 0.5) / STEP
+    map_x, map_y = np.meshgrid(np.clip(grid_x, 0, w - 1), np.clip(grid_y, 0, h - 1))
+    return cv2.remap(np.ascontiguousarray(values, np.float32), map_x, map_y, cv2.INTER_LINEAR)
 
 
 class _exact_float32:

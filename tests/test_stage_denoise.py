@@ -152,7 +152,7 @@ def test_neighbours_that_do_not_match_are_rejected():
     model = measure_grain(noisy, 5)
     margin = BLOCK - STEP
     unaligned = [cv2.copyMakeBorder(f, margin, margin, margin, margin, cv2.BORDER_REFLECT_101) for f in noisy]
-    out = denoise_frame(unaligned, 2, model.sigma_at, model.channel_correlation, model.dct_noise_variance())
+    out, _ = denoise_frame(unaligned, 2, model.sigma_at, model.channel_correlation, model.dct_noise_variance())
     trail = np.zeros(SIZE, bool)
     for k in (0, 1, 3, 4):
         trail[60:100, 20 + 30 * k:44 + 30 * k] = True

@@ -15,6 +15,7 @@ from ..stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput, register
 GRAIN_MODES = ("keep", "remove", "regrain")
 MEASURE_SAMPLES = 8     # frame triplets measured per shot
 FLOW_SCALE = 0.5        # flow is estimated at half size: grain averages out, and it is 4x cheaper
+FLOW_PRESET = "medium"
 MARGIN = BLOCK - STEP   # mirrored margin so that the edge pixels are covered by as many blocks as the rest
 
 
@@ -53,9 +54,8 @@ class GrainDenoise(Stage):
     def process(self, window: FrameWindow, params: Mapping[str, Any], analysis: GrainModel) -> StageOutput:
         model = analysis
         frames, center = distinct_frames(window)
-        current = window.current
-        clean = denoise(frames, center, model, float(params["strength"]), float(params["spatial"]))
-        out = grain_output(current, clean, model, params, window.index)
+        clean, leftover = denoise(frames, center, model, float(params["strength"]), float(params["spatial"]))
+        out = grain_output(window.current, clean, leftover, model, params, window.index)
         return StageOutput(np.clip(out, 0.0, 1.0).astype(np.float32, copy=False), {"grain_model": model.to_dict()})
 
 
@@ -70,18 +70,25 @@ def distinct_frames(window: FrameWindow) -> tuple[list[np.ndarray], int]:
     return frames, 0
 
 
-def denoise(frames: list[np.ndarray], center: int, model: GrainModel, strength: float, spatial: float) -> np.ndarray:
-    """Grain-free estimate of frames[center] from its motion-compensated neighbours and the grain model."""
+def denoise(frames: list[np.ndarray], center: int, model: GrainModel, strength: float,
+            spatial: float) -> tuple[np.ndarray, np.ndarray]:
+    """Grain-free estimate of frames[center] from its motion-compensated neighbours and the grain model, and the
+    grain variance it still holds (H, W, 3)."""
+    current = frames[center]
     if strength <= 0.0:
-        return frames[center].copy()
-    aligned = aligned_neighbours(frames, center, FLOW_SCALE, margin=MARGIN)
+        return current.copy(), np.square(model.sigma_at(current))
+    aligned = aligned_neighbours(frames, center, FLOW_SCALE, FLOW_PRESET, margin=MARGIN)
     return denoise_frame(aligned, center, model.sigma_at, model.channel_correlation, model.dct_noise_variance(),
                          strength=strength, spatial=spatial, device=pick_device("auto"))
 
 
-def grain_output(current: np.ndarray, clean: np.ndarray, model: GrainModel, params: Mapping[str, Any],
-                 index: int) -> np.ndarray:
-    """The restorer's grain choice applied to the denoised frame."""
+def grain_output(current: np.ndarray, clean: np.ndarray, leftover: np.ndarray, model: GrainModel,
+                 params: Mapping[str, Any], index: int) -> np.ndarray:
+    """The restorer's grain choice applied to the denoised frame.
+
+    regrain tops up the grain the denoiser left (`leftover`, a variance) to grain_amount x the measured level, so
+    old and new grain together have the measured strength.
+    """
     amount = float(params["grain_amount"])
     mode = params["grain"]
     if mode == "remove" or amount == 0.0:
@@ -89,4 +96,6 @@ def grain_output(current: np.ndarray, clean: np.ndarray, model: GrainModel, para
     if mode == "keep":
         return clean + np.float32(amount) * (current - clean)
     seed = int(np.random.SeedSequence([int(params["seed"]), int(index)]).generate_state(1)[0])
-    return clean + model.synthesize(clean, seed, amount, float(params["grain_size_scale"]))
+    unit = model.unit_grain(clean.shape[:2], seed, float(params["grain_size_scale"]))
+    wanted = np.square(model.sigma_at(clean) * np.float32(amount))
+    return clean + unit * np.sqrt(np.maximum(wanted - leftover, 0.0))
