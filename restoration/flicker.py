@@ -27,6 +27,7 @@ STEP_F = 30.0  # F statistic of a jump above which it is a change of light (p ~ 
 STEP_FLOOR = 0.03  # ... and it must jump at least this much (log brightness, about 3 %)
 MIN_RUN = 3  # frames a change of light must last on either side to count as one (a flash is averaged)
 FLICKER_FLOOR = 0.002  # frame-to-frame brightness noise assumed at least (log units)
+MIN_FLOW_SIZE = 16  # px; thumbnails smaller than this are compared without motion compensation
 MIN_SHARED = 0.05  # a neighbour sharing less of the picture than this says nothing
 
 
@@ -277,8 +278,11 @@ class FlowChain:
         held = self._flows.get(key)
         if held is not None and held[0]() is frames[source] and held[1]() is frames[target]:
             return held[2]
-        flow = self._dis.calc(self.thumb(source, frames[source]).luma8, self.thumb(target, frames[target]).luma8,
-                              None)
+        first, second = self.thumb(source, frames[source]).luma8, self.thumb(target, frames[target]).luma8
+        if min(first.shape) < MIN_FLOW_SIZE:
+            flow = np.zeros(first.shape + (2,), np.float32)  # too small for DIS: compared where they stand
+        else:
+            flow = self._dis.calc(first, second, None)
         self._flows[key] = (weakref.ref(frames[source]), weakref.ref(frames[target]), flow)
         _trim(self._flows, key, 2 * self.capacity)
         return flow

@@ -19,6 +19,7 @@ from .flow import LUMA_709
 Pose = np.ndarray  # 3x3 float64 similarity
 
 EDGE = 0.5  # px beyond the outermost pixel centres that still counts as inside a frame (replicated, not invented)
+MIN_SIZE = 48  # px; smaller frames are passed through unmeasured
 MIN_MATCH = 0.2  # share of the textured picture that must follow the global motion for a frame to count as measured
 MIN_TEXTURE = 2e-3  # mean absolute luma step between pixels of the small luma below which a frame is flat
 ANALYSIS_WIDTH = 400  # motion is measured on a luma about this wide; sub-pixel accuracy comes from the refinement
@@ -347,6 +348,8 @@ class WeaveTracker:
 
     def add(self, index: int, frame: np.ndarray) -> Pose:
         """Register frame `index` (the next of the shot) and return its pose."""
+        if min(self.width, self.height) < MIN_SIZE:
+            return self._record(np.eye(3), 0.0, 0.0, False)  # too small to measure: left as it is
         luma = MotionLuma.of(frame, self.factor)
         textured = _has_texture(luma)
         if self._key is None:

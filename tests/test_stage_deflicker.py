@@ -118,3 +118,13 @@ def test_change_of_light_detection_keeps_fades_whole():
     step = np.where(t < 6, -0.2, 0.0) + noise
     chosen = same_light(t, step, np.ones(19), 9.0)
     assert not chosen[:6].any() and chosen[6:].all()
+
+
+def test_tiny_frames_and_single_frame_shots_work():
+    rng = np.random.default_rng(13)
+    for width, height, n in ((8, 8, 3), (40, 30, 4), (WIDTH, HEIGHT, 1)):
+        frames = [rng.random((height, width, 3)).astype(np.float32) for _ in range(n)]
+        out = run(frames)
+        assert len(out) == n and all(o.shape == f.shape and np.isfinite(o).all() for o, f in zip(out, frames))
+    single = run([picture(14)[:, :WIDTH]])
+    assert np.array_equal(single[0], picture(14)[:, :WIDTH])

@@ -238,3 +238,11 @@ def test_black_and_flat_frames_do_not_break_the_path():
     residual = measured_path([outputs[i] for i in pictured])[:, :2]
     residual -= residual.mean(axis=0)
     assert np.sqrt(np.mean(np.sum(residual ** 2, axis=1))) < 0.1
+
+
+def test_tiny_frames_and_single_frame_shots_pass_through():
+    rng = np.random.default_rng(25)
+    for width, height, n in ((8, 8, 3), (40, 30, 2), (WIDTH, HEIGHT, 1)):
+        frames = [rng.random((height, width, 3)).astype(np.float32) for _ in range(n)]
+        out = run_stage_on_frames("stabilize", frames, {}, shots=[Shot(0, n)])
+        assert all(np.array_equal(a, b) for a, b in zip(out, frames))
