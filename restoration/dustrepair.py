@@ -12,9 +12,11 @@ import cv2
 import numpy as np
 
 from .dustmap import Neighbour, median_of
+from .flow import LUMA_709
 from .scratches import inpaint_band
 
 GRAIN_SPLIT_SIGMA_PX = 1.2  # the median supplies what is coarser than this, one real neighbour the grain below it
+MAX_SHIFT_PX = 1.5  # a refinement of the flow, never a new match
 EDGE_SCORE = 2.0  # around a defect, pixels whose spike score is above this are partly repaired (a soft matte edge)
 
 
@@ -75,6 +77,24 @@ def supporting(neighbours: list[Neighbour], region: Region, low: float) -> list[
     return found
 
 
+def residual_shift(current: np.ndarray, warped: np.ndarray, known: np.ndarray) -> np.ndarray | None:
+    """Sub-pixel shift (dx, dy) that best aligns a warped crop with the current one around the hole (one
+    Lucas-Kanade step): flows estimated on reduced frames are a fraction of a pixel off on fine detail."""
+    if known.sum() < 24:
+        return None
+    here, there = current @ LUMA_709, warped @ LUMA_709
+    gx = cv2.Sobel(there, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)[known]
+    gy = cv2.Sobel(there, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)[known]
+    error = (here - there)[known]
+    a = np.array([[gx @ gx, gx @ gy], [gx @ gy, gy @ gy]], np.float64)
+    if np.linalg.det(a) <= 1e-9 * max(float(np.trace(a)), 1e-12) ** 2 or np.trace(a) < 1e-6:
+        return None  # flat or one-directional picture: no shift can be measured
+    shift = np.linalg.solve(a, np.array([gx @ error, gy @ error], np.float64))
+    if not np.all(np.isfinite(shift)) or float(np.hypot(*shift)) > MAX_SHIFT_PX:
+        return None
+    return shift.astype(np.float32)
+
+
 def median_stack(images: list[np.ndarray]) -> np.ndarray:
     """Per-pixel median of up to four images (the mean of two), by min/max networks rather than a sort."""
     if len(images) <= 2:
@@ -100,8 +120,12 @@ def temporal_fill(current: np.ndarray, region: Region, matte: np.ndarray,
     neighbour that agrees best with it, scaled to the grain measured around the defect in the current frame.
     """
     hole = cv2.dilate((matte > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    warped = [warp_crop(n.frame, fill_flow_inside(n.flow[region.rows, region.cols], hole), region.rows, region.cols)
-              for n in sources]
+    warped = []
+    for n in sources:
+        flow = fill_flow_inside(n.flow[region.rows, region.cols], hole)
+        first = warp_crop(n.frame, flow, region.rows, region.cols)
+        shift = residual_shift(current, first, ~hole)
+        warped.append(first if shift is None else warp_crop(n.frame, flow + shift, region.rows, region.cols))
     median = median_stack(warped)
     inside = matte > 0
     errors = [float(np.abs(w - median)[inside].mean()) for w in warped]

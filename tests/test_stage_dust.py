@@ -309,3 +309,57 @@ def test_single_frame_shot_passes_through():
     frames = grained(panned(picture(1), 1, (0.0, 0.0)))
     out = run_stage_on_frames("dust", frames, shots=[Shot(0, 1)])
     assert out[0].tobytes() == frames[0].tobytes()
+
+
+def test_wide_frames_use_reduced_flows_and_still_repair():
+    """720-wide frames get their flow at half size; specks are still found at full size and clean pixels kept."""
+    from restoration.dustmap import flow_scale
+    assert flow_scale(WIDTH) == 1 and flow_scale(720) == 2 and flow_scale(1920) == 4
+    scene = cv2.resize(picture(4, 160, 380), (760, 320), interpolation=cv2.INTER_CUBIC)
+    clean = []
+    for t in range(5):
+        matrix = np.float32([[1, 0, -(4 + 6.5 * t)], [0, 1, -(4 + 2.5 * t)]])
+        clean.append(cv2.warpAffine(scene, matrix, (720, 288), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101))
+    clean = grained(clean, seed=5)
+    rng = np.random.default_rng(21)
+    yy, xx = np.mgrid[:288, :720]
+    damaged, masks = [], []
+    for frame in clean:
+        frame, mask = frame.copy(), np.zeros((288, 720), bool)
+        for _ in range(12):
+            cx, cy, r = rng.uniform(20, 700), rng.uniform(20, 268), rng.uniform(1.5, 4.0)
+            speck = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+            frame[speck] = 0.03 if rng.random() < 0.7 else 0.97
+            mask |= speck
+        damaged.append(frame)
+        masks.append(mask)
+    outs = run_stage_on_frames("dust", damaged, shots=[Shot(0, 5)])
+    for out, before, truth, mask in zip(outs[1:4], damaged[1:4], clean[1:4], masks[1:4]):
+        near = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        assert changed(out, before)[~near].mean() <= 0.0005
+        assert metrics.psnr(out, truth, mask) >= metrics.psnr(before, truth, mask) + 10.0
+
+
+def test_crop_medians_match_numpy():
+    from restoration.dustmap import median_of
+    from restoration.dustrepair import median_stack
+    rng = np.random.default_rng(0)
+    for size in (1, 2, 7, 64):
+        values = rng.standard_normal(size).astype(np.float32)
+        assert median_of(values) == pytest.approx(float(np.median(values)), abs=1e-6)
+    for count in (1, 2, 3, 4, 5):
+        images = [rng.random((6, 5, 3)).astype(np.float32) for _ in range(count)]
+        assert np.allclose(median_stack(images), np.median(np.stack(images), axis=0), atol=1e-6)
+
+
+def test_relative_warp_and_flow_upsampling():
+    from restoration.dustmap import sample_at, upsample_flow
+    from restoration.flow import warp_by_flow
+    rng = np.random.default_rng(1)
+    image = rng.random((40, 60)).astype(np.float32)
+    flow = (rng.standard_normal((40, 60, 2)) * 3).astype(np.float32)
+    expected = warp_by_flow(image, flow, interpolation=cv2.INTER_LINEAR, border=cv2.BORDER_REPLICATE)
+    assert np.allclose(sample_at(image, flow), expected, atol=1e-5)
+    uniform = np.full((20, 30, 2), (1.5, -0.5), np.float32)
+    big = upsample_flow(uniform, (40, 60))
+    assert big.shape == (40, 60, 2) and np.allclose(big[..., 0], 3.0) and np.allclose(big[..., 1], -1.0)
