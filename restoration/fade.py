@@ -299,7 +299,7 @@ class ShotSampler:
     keeps every `stride`-th frame so that a shot of any length stays within `budget` pixels.
     """
 
-    def __init__(self, shot_length: int, frame_pixels: int = 24_000, budget: int = 250_000):
+    def __init__(self, shot_length: int, frame_pixels: int = 20_000, budget: int = 120_000):
         self.frame_pixels = int(frame_pixels)
         self.stride = max(1, int(np.ceil(shot_length * frame_pixels / budget)))
         self.white: list[np.ndarray] = []
