@@ -208,7 +208,7 @@ class ToneCorrection:
             out = frame * np.float32(self.gain * float(self.field.ravel()[0]))
         else:
             scale = smooth_field(self.field, width, height) * np.float32(self.gain)
-            out = cv2.multiply(frame, cv2.merge([scale] * frame.shape[2])) if frame.ndim == 3 else frame * scale
+            out = frame * (scale[..., None] if frame.ndim == 3 else scale)
         return np.clip(out, 0.0, 1.0, out=out)
 
 
@@ -257,8 +257,8 @@ class FlowChain:
     """Dense flows between consecutive frames (both ways, computed once, cached) chained to bring any frame of a
     window onto the current one; brightness is then compared directly, frame against frame."""
 
-    def __init__(self, capacity: int = 128):
-        self.capacity = capacity
+    def __init__(self, capacity: int = 24):
+        self.capacity = capacity  # thumbnails kept; grows to hold a window and a half
         self._thumbs: dict[int, tuple[weakref.ref, ToneThumb]] = {}
         self._flows: dict[tuple[int, int], tuple[weakref.ref, weakref.ref, np.ndarray]] = {}
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
@@ -293,6 +293,7 @@ class FlowChain:
         the current frame's thumbnail."""
         by_index = {index: frame for index, frame in zip(indices, frames)}
         unique = sorted(by_index)
+        self.capacity = max(self.capacity, len(unique) + len(unique) // 2 + 2)
         here = self.thumb(current, by_index[current])
         height, width = here.luma.shape
         grid_x, grid_y = _pixel_grid(height, width)
