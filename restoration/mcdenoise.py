@@ -11,7 +11,10 @@ Colour is processed in an opponent space (mean, two differences) whose grain lev
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -21,6 +24,7 @@ import torch.nn.functional as F
 from .flow import luma8
 
 BLOCK = 8
+PILOT_PLANES = (0,)    # planes that get the second, pilot-guided pass: it pays off on the luma plane only
 STEP = 4
 OPPONENT = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0.0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], np.float64)
 _PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -200,29 +204,64 @@ def denoise_frame(aligned: Sequence[np.ndarray], center: int, sigma_of: Callable
     variance per pixel and channel it still holds (H, W, 3), as the Wiener gains predict it.
 
     `sigma_of` maps RGB intensities (..., 3) to the grain std per channel (the measured grain model).
+    On the CPU the three colour planes are filtered by a small pool of threads, each running torch single-threaded:
+    OpenMP's fine-grained parallel loops collapse when the cores are shared with other busy processes.
     """
     device = device or torch.device("cpu")
-    with torch.inference_mode(), _exact_float32(device):
+    on_cpu = device.type == "cpu"
+    with torch.inference_mode(), _exact_float32(device), torch_threads(1 if on_cpu else None):
         stack = torch.from_numpy(np.stack(aligned)).to(device).permute(0, 3, 1, 2)          # K, 3, H+8, W+8
         level = block_mean(stack[center]).permute(1, 2, 0).cpu().numpy()                   # h, w, 3
         rgb_var = torch.from_numpy(np.square(sigma_of(level) * np.float32(strength))).to(device).permute(2, 0, 1)
         weights = match_weights(stack, center, rgb_var, tolerance)
-        to_opp = torch.from_numpy(OPPONENT.astype(np.float32)).to(device)
-        planes = torch.einsum("oc,kchw->okhw", to_opp, stack).contiguous()                 # 3, K, H+8, W+8
         block_var = opponent_variance(rgb_var, correlation)
         cvar = torch.from_numpy(coefficient_var.astype(np.float32))
-        pad = BLOCK - STEP
-        results = []
-        for o in range(3):
-            # first pass: hard-threshold pilot; second pass: Wiener gains of the temporal mean from the first result
-            first, _ = wiener_plane(planes[o], weights, center, block_var[o], cvar, threshold, spatial)
-            pilot = F.pad(first[None, None], (pad, pad, pad, pad), mode="reflect")[0, 0]
-            results.append(wiener_plane(planes[o], weights, center, block_var[o], cvar, threshold, spatial, pilot=pilot))
+
+        def plane(o: int) -> tuple[torch.Tensor, torch.Tensor]:
+            with torch.inference_mode(), torch_threads(1 if on_cpu else None):
+                a = [float(v) for v in OPPONENT[o]]
+                values = stack[:, 0] * a[0] + stack[:, 1] * a[1] + stack[:, 2] * a[2]        # K, H+8, W+8
+                # first pass: hard-threshold pilot; second: Wiener gains of the temporal mean from the first result
+                result = wiener_plane(values, weights, center, block_var[o], cvar, threshold, spatial)
+                if o in PILOT_PLANES:
+                    pad = BLOCK - STEP
+                    pilot = F.pad(result[0][None, None], (pad, pad, pad, pad), mode="reflect")[0, 0]
+                    result = wiener_plane(values, weights, center, block_var[o], cvar, threshold, spatial, pilot=pilot)
+                return result
+
+        workers = min(3, cpu_count()) if on_cpu else 1
+        if workers > 1:
+            with ThreadPoolExecutor(workers) as pool:
+                results = list(pool.map(plane, range(3)))     # luma first: it has two passes
+        else:
+            results = [plane(o) for o in range(3)]
         from_opp = torch.from_numpy(np.linalg.inv(OPPONENT).astype(np.float32)).to(device)
         picture = torch.stack([r[0] for r in results], dim=-1) @ from_opp.T
         left = torch.stack([r[1] for r in results], dim=-1) @ from_opp.square().T         # h, w, 3 (RGB)
         height, width = picture.shape[:2]
         return picture.cpu().numpy(), block_to_pixels(left.cpu().numpy(), height, width)
+
+
+def cpu_count() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run torch's CPU operators with `count` threads inside the block (None: leave as is), then restore."""
+    if count is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def block_to_pixels(values: np.ndarray, height: int, width: int) -> np.ndarray:
