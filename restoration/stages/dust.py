@@ -9,7 +9,6 @@ with a confidence per defect, goes to the GUI as side data, or replaces the pict
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -26,7 +25,6 @@ from ..stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput, register
 
 DUST, SCRATCH, KEPT = 1, 2, 3  # values of side["defects"]
 OVERLAY = {DUST: (1.0, 0.15, 0.1), SCRATCH: (0.1, 0.55, 1.0), KEPT: (1.0, 0.85, 0.0)}
-NEIGHBOUR_THREADS = 2  # the machine we are held to has two cores
 SCRATCH_OVERLAP = 0.5  # a dust detection lying mostly on a tracked scratch is that scratch, repaired as one
 
 
@@ -89,7 +87,6 @@ class DustRepair(Stage):
 
     def __init__(self) -> None:
         self._banks: dict[tuple[str, int], FlowBank] = {}
-        self._pool: ThreadPoolExecutor | None = None
 
     def temporal_radius(self, params: Mapping[str, Any]) -> int:
         return int(params["temporal_radius"])
@@ -109,34 +106,22 @@ class DustRepair(Stage):
             self._banks = {key: FlowBank(key[0], frames=2 * radius + 2, flows=8 * radius + 4)}
         return self._banks[key]
 
-    def _workers(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=NEIGHBOUR_THREADS, thread_name_prefix="dust")
-        return self._pool
-
     def neighbours(self, window: FrameWindow, current: FramePrep, params: Mapping[str, Any]) -> list[Neighbour]:
         """The distinct real frames of the window other than the current one, warped onto it."""
         bank = self._bank(params)
         radius = int(params["temporal_radius"])
         tolerance = consistency_tolerance(params["motion_protect"])
         seen = {window.index}
-        jobs = []
+        found = []
         for frame, index in zip(window.frames, window.indices):
             if index in seen or abs(index - window.index) > radius:
                 continue  # a mirrored neighbour repeats a real frame, or is the current frame itself
             seen.add(index)
             prep = bank.prepare(index, frame)
-            jobs.append((index, frame, prep, bank.flow(current, prep), bank.flow(prep, current)))
-        if not jobs:
+            found.append(compensate_neighbour(current.luma, index, index - window.index, frame, prep.luma,
+                                              bank.flow(current, prep), bank.flow(prep, current), tolerance))
+        if not found:
             return []
-
-        def compensate(job: tuple) -> Neighbour:
-            index, frame, prep, forward, backward = job
-            return compensate_neighbour(current.luma, index, index - window.index, frame, prep.luma, forward,
-                                        backward, tolerance)
-
-        # numpy and OpenCV release the GIL on whole frames: the neighbours are warped side by side
-        found = list(self._workers().map(compensate, jobs)) if len(jobs) > 1 else [compensate(jobs[0])]
         # grain depends on the current frame's brightness, not on which neighbour: measure it once
         grain = noise_level_function(current.luma, found[0].residual, found[0].edges)
         return sorted((with_grain(n, grain) for n in found), key=lambda n: n.offset)
