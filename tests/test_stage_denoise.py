@@ -63,11 +63,11 @@ def test_strength_zero_leaves_the_frames_untouched(clip):
 
 def test_keep_blends_the_film_grain_back(clip, removed):
     clean, _, noisy = clip
-    kept = run(noisy, grain="keep", grain_amount=0.5)
+    kept = run(noisy, grain="keep", keep_amount=0.5)
     middle = FRAMES // 2
     expected = np.clip(removed[middle] + 0.5 * (noisy[middle] - removed[middle]), 0, 1)
     assert np.allclose(kept[middle], expected, atol=1e-5)
-    none = run(noisy, grain="keep", grain_amount=0.0)
+    none = run(noisy, grain="keep", keep_amount=0.0)
     assert np.array_equal(none[middle], removed[middle])
 
 

@@ -33,8 +33,10 @@ class GrainDenoise(Stage):
               "only).", minimum=0.0, maximum=1.0, step=0.05),
         Param("grain", "choice", "keep", "keep part of the film's own grain, remove it, or regrain from the measured "
               "model.", choices=GRAIN_MODES),
-        Param("grain_amount", "float", 0.5, "Grain in the output relative to the measured grain: the share kept "
-              "(keep) or the level synthesized (regrain).", minimum=0.0, maximum=2.0, step=0.05),
+        Param("grain_amount", "float", 1.0, "Level of the synthesized grain relative to the measured grain "
+              "(grain = regrain).", minimum=0.0, maximum=2.0, step=0.05),
+        Param("keep_amount", "float", 0.5, "Share of the film's own grain kept (grain = keep): 0 removes it all, "
+              "1 leaves the scan untouched.", minimum=0.0, maximum=1.0, step=0.05),
         Param("grain_size_scale", "float", 1.0, "Size of the synthesized grain relative to the measured (regrain).",
               minimum=0.25, maximum=4.0, step=0.05),
         Param("seed", "int", 0, "Seed of the synthesized grain; every frame draws from it and its frame index.",
@@ -89,12 +91,12 @@ def grain_output(current: np.ndarray, clean: np.ndarray, leftover: np.ndarray, m
     regrain tops up the grain the denoiser left (`leftover`, a variance) to grain_amount x the measured level, so
     old and new grain together have the measured strength.
     """
-    amount = float(params["grain_amount"])
     mode = params["grain"]
+    if mode == "keep":
+        return clean + np.float32(params["keep_amount"]) * (current - clean)
+    amount = float(params["grain_amount"])
     if mode == "remove" or amount == 0.0:
         return clean
-    if mode == "keep":
-        return clean + np.float32(amount) * (current - clean)
     seed = int(np.random.SeedSequence([int(params["seed"]), int(index)]).generate_state(1)[0])
     unit = model.unit_grain(clean.shape[:2], seed, float(params["grain_size_scale"]))
     wanted = np.square(model.sigma_at(clean) * np.float32(amount))
