@@ -65,7 +65,10 @@ class GrainModel:
         radius = np.sqrt(fx * fx + fy * fy) * size_scale
         power = np.interp(radius, self.frequencies, np.maximum(self.spectrum, 0.0), right=0.0)
         power[0, 0] = 0.0
-        return power / max(power.mean(), 1e-12)
+        if not np.isfinite(power).all() or power.mean() <= 1e-12:
+            power = np.ones_like(power)  # no usable spectrum: white grain
+            power[0, 0] = 0.0
+        return power / power.mean()
 
     def autocorrelation(self, radius: int) -> np.ndarray:
         """Normalised autocorrelation (2r+1, 2r+1) of the grain, centre = 1."""
@@ -189,15 +192,18 @@ class GrainSamples:
 
 
 def triplet_samples(before: np.ndarray, frame: np.ndarray, after: np.ndarray, flow_scale: float = 0.5,
-                    preset: str = "medium") -> GrainSamples:
-    """Grain samples of `frame` from it and its two neighbours in the shot."""
+                    preset: str = "medium") -> GrainSamples | None:
+    """Grain samples of `frame` from it and its two neighbours in the shot (None when a neighbour repeats it)."""
     lumas = [reduced_luma(f, flow_scale) for f in (before, frame, after)]
     warped = [warp_by_flow(f, reduced_flow(frame, f, flow_scale, preset, lumas[1], lumas[k]), cv2.INTER_CUBIC,
                            cv2.BORDER_REFLECT101) for k, f in ((0, before), (2, after))]
     d1 = frame - warped[0]
     d2 = frame - warped[1]
     mean = (frame + warped[0] + warped[1]) * np.float32(1.0 / 3.0)
-    flat = flat_blocks(mean, 0.5 * (d1 * d1 + d2 * d2).sum(axis=2))
+    power1, power2 = (d1 * d1).sum(axis=2), (d2 * d2).sum(axis=2)
+    if min(np.median(power1), np.median(power2)) < 0.25 * max(np.median(power1), np.median(power2)):
+        return None  # one neighbour repeats the frame (telecine pull-down, step printing): it shares the grain
+    flat = flat_blocks(mean, 0.5 * (power1 + power2))
     keep = _block_mask(flat, frame.shape[:2])
     level = cv2.GaussianBlur(mean, (0, 0), 2.0)
     a, b = d1[keep], d2[keep]
@@ -325,6 +331,8 @@ def cross_spectrum(tiles: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], m
             power += np.real(fa * np.conj(fb))
     power /= len(tiles) * 3 * TILE * TILE
     profile = np.maximum(radial_profile(power), 0.0)
+    if not np.isfinite(profile).all() or profile.sum() <= 1e-9:
+        return None
     profile[0] = profile[1]  # the DC bin of mean-removed tiles holds nothing; grain is flat at the lowest frequencies
     return profile
 
@@ -406,19 +414,24 @@ def _autocorrelate(window: np.ndarray) -> np.ndarray:
 
 
 def measure_grain(frames: Iterable[np.ndarray], shot_length: int | None = None, max_samples: int = 8,
-                  flow_scale: float = 0.5) -> GrainModel:
-    """GrainModel of one shot from its frames in order: up to `max_samples` triplets spread over the shot."""
-    length = shot_length
-    wanted: set[int] | None = None
+                  flow_scale: float = 0.5, span: int | None = None) -> GrainModel:
+    """GrainModel of one shot from its frames in order: up to `max_samples` triplets spread over the first `span`
+    frames (all when None); the frames after that are not read."""
+    length = shot_length if span is None or shot_length is None else min(shot_length, span)
+    targets = [1] * max_samples
     if length is not None and length >= 3:
-        wanted = set(np.linspace(1, length - 2, min(max_samples, length - 2)).round().astype(int).tolist())
+        targets = np.linspace(1, length - 2, min(max_samples, length - 2)).round().astype(int).tolist()
     samples: list[GrainSamples] = []
     recent: list[np.ndarray] = []
     for position, frame in enumerate(frames):
         recent = (recent + [frame])[-3:]
-        middle = position - 1
-        if len(recent) == 3 and len(samples) < max_samples and (wanted is None or middle in wanted):
-            samples.append(triplet_samples(recent[0], recent[1], recent[2], flow_scale))
+        if len(recent) == 3 and targets and position - 1 >= targets[0]:
+            sample = triplet_samples(recent[0], recent[1], recent[2], flow_scale)
+            if sample is not None:  # else a repeated frame: try the next one
+                samples.append(sample)
+                targets.pop(0)
+        if not targets or (length is not None and position + 1 >= length):
+            break
     if samples:
         return model_from_samples(samples)
     if not recent:

@@ -27,6 +27,7 @@ BLOCK = 8
 PILOT_PLANES = (0,)    # planes that get the second, pilot-guided pass: it pays off on the luma plane only
 STEP = 4
 OPPONENT = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0.0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], np.float64)
+MIN_FLOW_SIZE = 16    # DIS needs frames of at least 12 px; below 16 px the motion is left at zero
 _PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
             "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
@@ -42,6 +43,10 @@ def reduced_flow(reference: np.ndarray, moving: np.ndarray, scale: float = 0.5, 
                  reference_luma: np.ndarray | None = None, moving_luma: np.ndarray | None = None) -> np.ndarray:
     """Full-size flow (H, W, 2), reference(x) ≈ moving(x + flow(x)), estimated by DIS at `scale` of the size."""
     height, width = reference.shape[:2]
+    if min(height, width) < MIN_FLOW_SIZE:
+        return np.zeros((height, width, 2), np.float32)  # too small to estimate motion: assume none
+    if min(height, width) * scale < MIN_FLOW_SIZE:
+        scale, reference_luma, moving_luma = 1.0, None, None
     ref = reduced_luma(reference, scale) if reference_luma is None else reference_luma
     mov = reduced_luma(moving, scale) if moving_luma is None else moving_luma
     flow = cv2.DISOpticalFlow_create(_PRESETS[preset]).calc(ref, mov, None)

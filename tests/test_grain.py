@@ -125,3 +125,26 @@ def test_short_shot_falls_back_to_a_single_frame_estimate():
     assert model.pairs == 0
     mid = model.sigma_at(np.full((1, 1, 3), 0.5, np.float32))[0, 0]
     assert np.all(mid > 0.5 * true_sigma(np.float32(0.5))) and np.all(mid < 2.0 * true_sigma(np.float32(0.5)))
+
+
+def test_repeated_frames_do_not_hide_the_grain():
+    """A pull-down repeats frames: a repeat carries the same grain and must not count as a neighbour."""
+    clean, grain, noisy = grainy_clip(frames=8, seed=9)
+    repeated = [noisy[i // 2 * 2] if i % 4 == 1 else noisy[i] for i in range(8)]  # frames 1 and 5 repeat 0 and 4
+    model = measure_grain(repeated, len(repeated))
+    levels, truth, _ = M.noise_level_function(grain, clean, bins=len(model.levels), min_count=2000)
+    usable = np.isfinite(truth) & (model.counts > 0)
+    assert float(np.mean(np.abs(model.sigma[usable] - truth[usable]) / truth[usable])) < 0.12
+
+
+def test_only_the_first_frames_of_a_long_shot_are_read():
+    clean, grain, noisy = grainy_clip(frames=7)
+    read: list[int] = []
+
+    def frames():
+        for i in range(1000):
+            read.append(i)
+            yield noisy[i % len(noisy)]
+
+    measure_grain(frames(), 1000, max_samples=3, span=12)
+    assert len(read) <= 12

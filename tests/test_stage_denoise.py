@@ -161,3 +161,15 @@ def test_neighbours_that_do_not_match_are_rejected():
     assert abs(float(error[trail].mean())) < 0.1 * grain_level
     # the rejected neighbours leave the spatial pass alone there: still cleaner than the grain, no mixing
     assert float(np.sqrt(np.mean(error[trail] ** 2))) < 0.4 * grain_level
+
+
+@pytest.mark.parametrize("height, width", [(9, 9), (17, 13)])
+def test_tiny_frames_and_flat_frames_pass_through(height, width):
+    rng = np.random.default_rng(0)
+    tiny = [np.clip(0.5 + 0.02 * rng.standard_normal((height, width, 3)), 0, 1).astype(np.float32) for _ in range(4)]
+    black = [np.zeros((32, 32, 3), np.float32) for _ in range(4)]
+    for frames in (tiny, black):
+        for mode in ("remove", "keep", "regrain"):
+            out = run(frames, grain=mode)
+            assert all(o.shape == frames[0].shape and np.isfinite(o).all() for o in out)
+    assert np.abs(run(black, grain="remove")[1]).max() == 0.0

@@ -13,7 +13,8 @@ from ..params import Param, declare
 from ..stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput, register
 
 GRAIN_MODES = ("keep", "remove", "regrain")
-MEASURE_SAMPLES = 8     # frame triplets measured per shot
+MEASURE_SAMPLES = 8     # frame triplets measured per shot ...
+MEASURE_SPAN = 48       # ... spread over its first 48 frames: a long shot is not read to its end first
 FLOW_SCALE = 0.5        # flow is estimated at half size: grain averages out, and it is 4x cheaper
 FLOW_PRESET = "medium"
 MARGIN = BLOCK - STEP   # mirrored margin so that the edge pixels are covered by as many blocks as the rest
@@ -50,8 +51,8 @@ class GrainDenoise(Stage):
         return True
 
     def analyze(self, frames: ClipFrames, shot: Shot, params: Mapping[str, Any]) -> GrainModel:
-        """The shot's GrainModel, measured on up to MEASURE_SAMPLES frame triplets spread over it."""
-        return measure_grain((frame for _, frame in frames), len(shot), MEASURE_SAMPLES, FLOW_SCALE)
+        """The shot's GrainModel, measured on up to MEASURE_SAMPLES frame triplets from its first MEASURE_SPAN frames."""
+        return measure_grain((frame for _, frame in frames), len(shot), MEASURE_SAMPLES, FLOW_SCALE, MEASURE_SPAN)
 
     def process(self, window: FrameWindow, params: Mapping[str, Any], analysis: GrainModel) -> StageOutput:
         model = analysis
