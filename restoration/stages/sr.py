@@ -24,6 +24,7 @@ from ..params import Param, declare
 from ..sr import models
 from ..sr.engine import Upscaler, frame_to_tensor, prepare, tensor_to_frame, upscale_to
 from ..sr.geometry import Geometry, lanczos_upscale, place_on_canvas, plan_geometry
+from ..sr.multiframe import align, back_project, self_alignment
 from ..stage import FrameWindow, Stage, StageOutput, register
 
 FIDELITY_FAMILIES = ("srmdnf", "waifu2x-photo")  # in order of preference (PSNR on Set5/Set14/Vid4)
@@ -117,6 +118,9 @@ class SuperResolution(Stage):
         Param("temporal", "bool", False, "Flow-guided blending of consecutive outputs against flicker."),
         Param("temporal_strength", "float", 1.0, "Weight of each reliably aligned neighbour in the temporal blend.",
               minimum=0.0, maximum=1.0, step=0.05),
+        Param("backprojection", "int", 0, "Fidelity + temporal: multi-frame back-projection iterations against "
+                                          "±2 observed frames (assumes bicubic-like blur; 0: off).",
+              minimum=0, maximum=50),
     )
 
     def __init__(self) -> None:
@@ -124,7 +128,9 @@ class SuperResolution(Stage):
         self._pictures: OrderedDict[tuple, tuple[np.ndarray, dict]] = OrderedDict()
 
     def temporal_radius(self, params: Mapping[str, Any]) -> int:
-        return 1 if params["temporal"] else 0
+        if not params["temporal"]:
+            return 0
+        return 2 if params["mode"] == "fidelity" and params["backprojection"] > 0 else 1
 
     def output_size(self, width: int, height: int, params: Mapping[str, Any]) -> tuple[int, int]:
         return self.geometry(width, height, params).canvas
@@ -181,7 +187,7 @@ class SuperResolution(Stage):
             return self._pictures[key]
         result = self.upscale_picture(window.frames[position], geometry, params)
         self._pictures[key] = result
-        while len(self._pictures) > 4:
+        while len(self._pictures) > 2 * self.temporal_radius(params) + 2:
             self._pictures.popitem(last=False)
         return result
 
@@ -194,15 +200,19 @@ class SuperResolution(Stage):
         else:
             picture, info = self.cached_picture(window, window.center, geometry, params)
             info = dict(info)
-            seen = {window.index}
-            neighbours = []
+            neighbours: dict[int, tuple[np.ndarray, np.ndarray]] = {}
             for position, index in enumerate(window.indices):
-                if index in seen:
-                    continue
-                seen.add(index)
-                neighbours.append((window.frames[position], self.cached_picture(window, position, geometry, params)[0]))
-            picture, used = temporal_blend(picture, neighbours, frame, float(params["temporal_strength"]))
+                if index != window.index and index not in neighbours:
+                    pic = self.cached_picture(window, position, geometry, params)[0]
+                    neighbours[index] = (window.frames[position], pic)
+            adjacent = [pair for index, pair in neighbours.items() if abs(index - window.index) == 1]
+            blended, used = temporal_blend(picture, adjacent, frame, float(params["temporal_strength"]))
             info["temporal_weight"] = round(used, 4)
+            if params["mode"] == "fidelity" and params["backprojection"] > 0:
+                observations = [(frame, self_alignment(picture.shape[:2]))]
+                observations += [(low, align(picture, pic)) for low, pic in neighbours.values()]
+                blended = back_project(blended, observations, int(params["backprojection"]))
+            picture = blended
         out = place_on_canvas(np.clip(picture, 0.0, 1.0).astype(np.float32), geometry)
         info["size"] = list(geometry.canvas)
         return StageOutput(out, side={"sr": info})
