@@ -23,11 +23,11 @@ import torch.nn.functional as F
 
 from .flow import luma8
 
-BLOCK = 8
-PILOT_PLANES = (0,)    # planes that get the second, pilot-guided pass: it pays off on the luma plane only
-STEP = 4
+BLOCK = 8               # DCT block size ...
+STEP = 4                # ... and step between blocks (each pixel is covered by four blocks)
+PILOT_PLANES = (0,)     # planes that get the second, pilot-guided pass: it pays off on the luma plane only
 OPPONENT = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0.0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], np.float64)
-MIN_FLOW_SIZE = 16    # DIS needs frames of at least 12 px; below 16 px the motion is left at zero
+MIN_FLOW_SIZE = 16      # DIS needs frames of at least 12 px; below 16 px the motion is left at zero
 _PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
             "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
