@@ -1,9 +1,9 @@
 """GrainModel: film grain measured from the footage (noise level function + spatial spectrum) and re-synthesized.
 
-The grain is measured where two consecutive frames, motion-compensated by whole pixels, show the same picture:
-their difference divided by √2 is pure grain (grain is new in every frame), with its true level and spectrum
-(whole-pixel warps do not resample, so they do not blur the grain they move). Flat, well-matched blocks are kept;
-textured or badly matched ones are dropped.
+The grain of frame t is measured against both its neighbours, motion-compensated onto it by dense flow: with
+d1 = f(t) - f(t-1) and d2 = f(t) - f(t+1), the mean of d1·d2 is the grain variance of frame t and their
+cross-spectrum its power spectrum, because grain is new in every frame (the neighbours' grain, however the warp
+resampled it, averages out). Only flat, well-matched blocks count; textured or badly matched ones are dropped.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class GrainModel:
     channel_correlation: np.ndarray  # (3, 3)
     grain_size: float                # std (px) of the Gaussian clump that best explains the spectrum
     white_fraction: float            # share of the variance that is white (uncorrelated pixel noise)
-    pairs: int = 0                   # frame pairs measured (0: single-frame fallback)
+    triplets: int = 0                # frame triplets measured (0: single-frame fallback)
 
     # ---- evaluation -----------------------------------------------------------------------------------------
 
@@ -134,7 +134,7 @@ class GrainModel:
         return {"levels": _round(self.levels), "sigma": _round(self.sigma), "counts": self.counts.astype(int).tolist(),
                 "frequencies": _round(self.frequencies), "spectrum": _round(self.spectrum),
                 "channel_correlation": _round(self.channel_correlation), "grain_size": round(float(self.grain_size), 4),
-                "white_fraction": round(float(self.white_fraction), 4), "pairs": int(self.pairs)}
+                "white_fraction": round(float(self.white_fraction), 4), "triplets": int(self.triplets)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "GrainModel":
@@ -142,7 +142,7 @@ class GrainModel:
                    counts=np.asarray(data["counts"], np.int64), spectrum=np.asarray(data["spectrum"], np.float64),
                    channel_correlation=np.asarray(data["channel_correlation"], np.float64),
                    grain_size=float(data["grain_size"]), white_fraction=float(data["white_fraction"]),
-                   pairs=int(data.get("pairs", 0)))
+                   triplets=int(data.get("triplets", 0)))
 
 
 def _round(values: np.ndarray) -> list:
@@ -163,14 +163,6 @@ def dct_basis(block: int = 8) -> np.ndarray:
     m = np.cos(np.pi * (2 * x + 1) * k / (2 * block)) * math.sqrt(2.0 / block)
     m[0] /= math.sqrt(2.0)
     return np.einsum("ux,vy->uvxy", m, m).reshape(block * block, block, block)
-
-
-def gaussian_grain_power(size: int, grain_size: float) -> np.ndarray:
-    """Unit-variance 2-D power spectrum of white noise blurred by a Gaussian of std `grain_size` px."""
-    fy = np.fft.fftfreq(size)[:, None]
-    fx = np.fft.fftfreq(size)[None, :]
-    power = np.exp(-4.0 * math.pi ** 2 * grain_size ** 2 * (fx * fx + fy * fy))
-    return power / power.mean()
 
 
 # ---- measurement ----------------------------------------------------------------------------------------------

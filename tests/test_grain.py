@@ -122,7 +122,7 @@ def test_synthesis_is_seeded(measured):
 def test_short_shot_falls_back_to_a_single_frame_estimate():
     clean, grain, noisy = grainy_clip(frames=2, size=0.3)
     model = measure_grain(noisy, 2)
-    assert model.pairs == 0
+    assert model.triplets == 0
     mid = model.sigma_at(np.full((1, 1, 3), 0.5, np.float32))[0, 0]
     assert np.all(mid > 0.5 * true_sigma(np.float32(0.5))) and np.all(mid < 2.0 * true_sigma(np.float32(0.5)))
 
