@@ -117,12 +117,12 @@ class ResidualDenseBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xc = x.to(self.conv1.weight.dtype)
-        x1 = F.leaky_relu(self.conv1(xc), 0.2)
-        x2 = F.leaky_relu(self.conv2(torch.cat((xc, x1), 1)), 0.2)
-        x3 = F.leaky_relu(self.conv3(torch.cat((xc, x1, x2), 1)), 0.2)
-        x4 = F.leaky_relu(self.conv4(torch.cat((xc, x1, x2, x3), 1)), 0.2)
+        x1 = F.leaky_relu_(self.conv1(xc), 0.2)
+        x2 = F.leaky_relu_(self.conv2(torch.cat((xc, x1), 1)), 0.2)
+        x3 = F.leaky_relu_(self.conv3(torch.cat((xc, x1, x2), 1)), 0.2)
+        x4 = F.leaky_relu_(self.conv4(torch.cat((xc, x1, x2, x3), 1)), 0.2)
         x5 = self.conv5(torch.cat((xc, x1, x2, x3, x4), 1))
-        return x5.to(x.dtype) * 0.2 + x
+        return torch.add(x, x5, alpha=0.2)  # one pass, and the residual stream keeps x's (fp32) precision
 
 
 class RRDB(nn.Module):
@@ -135,7 +135,7 @@ class RRDB(nn.Module):
         self.rdb3 = ResidualDenseBlock(num_feat, num_grow_ch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rdb3(self.rdb2(self.rdb1(x))) * 0.2 + x
+        return torch.add(x, self.rdb3(self.rdb2(self.rdb1(x))), alpha=0.2)
 
 
 class RRDBNet(MixedPrecision, nn.Module):
@@ -167,8 +167,8 @@ class RRDBNet(MixedPrecision, nn.Module):
         feat = feat + _run(self.conv_body, self.body(feat)).float()
         for i in range(1, self.num_upsample + 1):
             up = getattr(self, f"conv_up{i}")
-            feat = F.leaky_relu(_run(up, F.interpolate(feat.to(up.weight.dtype), scale_factor=2)), 0.2)
-        return _run(self.conv_last, F.leaky_relu(_run(self.conv_hr, feat), 0.2))
+            feat = F.leaky_relu_(_run(up, F.interpolate(feat.to(up.weight.dtype), scale_factor=2)), 0.2)
+        return _run(self.conv_last, F.leaky_relu_(_run(self.conv_hr, feat), 0.2))
 
     def ncnn_slots(self) -> list[Slot]:
         leaky = ("leaky", 0.2)
@@ -261,7 +261,7 @@ class UpConv7(MixedPrecision, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.pad(x, (self.pad,) * 4, mode="replicate")
         for conv in self.convs:
-            out = F.leaky_relu(_run(conv, out), 0.1)
+            out = F.leaky_relu_(_run(conv, out), 0.1)
         return _run(self.deconv, out)
 
     def ncnn_slots(self) -> list[Slot]:
