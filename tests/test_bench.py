@@ -188,7 +188,8 @@ def test_tiny_bench_of_one_stage_writes_json_and_report(fake_data, tmp_path):
     report = (out / "REPORT.md").read_text()
     assert "## Flicker (`deflicker`)" in report
     assert "| method | setting | flicker index |" in report
-    assert "| deflicker | size=5, mode=am |" in report
+    fixed = ", ".join(f"{k}={v}" for k, v in P.peer("deflicker").settings.items())
+    assert f"| deflicker | {fixed} |" in report
     if not stage_class("deflicker").implemented:
         assert f"| **{OURS}** | — | {PLACEHOLDER} |" in report
     assert (out / "deflicker_luma.png").stat().st_size > 0

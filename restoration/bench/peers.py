@@ -378,15 +378,15 @@ def _grid(**axes: Sequence[Any]) -> tuple[dict[str, Any], ...]:
     return tuple(combos)
 
 
-_VIDSTAB = {"shakiness": 5, "accuracy": 15, "smoothing": 10, "optzoom": 0, "crop": "black", "interpol": "bicubic"}
-_ATA = {"a": 0.1, "b": 0.5, "s": 9}
+_VIDSTAB = {"shakiness": 5, "accuracy": 15, "smoothing": 5, "optzoom": 0, "crop": "black", "interpol": "bicubic"}
+_ATA = {"a": 0.05, "b": 0.25, "s": 9}
 _DESHAKE = {"rx": 16, "ry": 16, "edge": "mirror", "contrast": 125}
 
-# The fixed settings are the best of each sweep in our last full run (see bench/REPORT.md); --quick uses them.
+# The fixed settings are the best of each sweep in the full run of 2026-11-21 (bench/REPORT.md); --quick uses them.
 PEERS: tuple[Peer, ...] = (
     Peer("tmedian", "dust", "FFmpeg tmedian", run_tmedian, {"radius": 1}, _grid(radius=[1, 2]),
          filters=("tmedian",), note="temporal median of 2·radius+1 frames; clip edges mirrored"),
-    Peer("removegrain", "dust", "FFmpeg removegrain", run_removegrain, {"mode": 17}, _grid(mode=[1, 2, 4, 17]),
+    Peer("removegrain", "dust", "FFmpeg removegrain", run_removegrain, {"mode": 4}, _grid(mode=[1, 2, 4, 17]),
          filters=("removegrain",), note="3×3 spatial despeckle; same mode on all planes (gbrp16le)"),
     Peer("vidstab", "stabilize", "FFmpeg vidstabdetect + vidstabtransform (two-pass)", run_vidstab, dict(_VIDSTAB),
          tuple(_VIDSTAB | {"smoothing": v} for v in (5, 10, 20, 30)), filters=("vidstabdetect", "vidstabtransform"),
@@ -394,20 +394,20 @@ PEERS: tuple[Peer, ...] = (
     Peer("deshake", "stabilize", "FFmpeg deshake", run_deshake, dict(_DESHAKE),
          tuple(_DESHAKE | {"contrast": c} for c in (125, 60, 20)), filters=("deshake",),
          note="yuv444p; contrast = FFmpeg's minimum block contrast (default 125 finds few blocks on film)"),
-    Peer("deflicker", "deflicker", "FFmpeg deflicker", run_deflicker, {"size": 5, "mode": "am"},
+    Peer("deflicker", "deflicker", "FFmpeg deflicker", run_deflicker, {"size": 15, "mode": "am"},
          _grid(size=[3, 5, 9, 15], mode=["am", "median"]), filters=("deflicker",), note="yuv444p16le"),
-    Peer("hqdn3d", "denoise", "FFmpeg hqdn3d", run_hqdn3d, {"luma_spatial": 4.0},
+    Peer("hqdn3d", "denoise", "FFmpeg hqdn3d", run_hqdn3d, {"luma_spatial": 8.0},
          _grid(luma_spatial=[3.0, 5.0, 8.0, 12.0, 18.0]), filters=("hqdn3d",),
          note="yuv444p16le; chroma/temporal strengths derived from luma_spatial as FFmpeg does"),
-    Peer("nlmeans", "denoise", "FFmpeg nlmeans", run_nlmeans, {"s": 4.0}, _grid(s=[2.0, 3.0, 4.0, 5.0, 7.0]),
+    Peer("nlmeans", "denoise", "FFmpeg nlmeans", run_nlmeans, {"s": 5.0}, _grid(s=[2.0, 3.0, 4.0, 5.0, 7.0]),
          filters=("nlmeans",), note="yuv444p16le; p=7, r=15"),
     Peer("atadenoise", "denoise", "FFmpeg atadenoise", run_atadenoise, dict(_ATA),
          tuple(_ATA | {"a": a, "b": 5 * a} for a in (0.02, 0.05, 0.1, 0.15, 0.2)), filters=("atadenoise",),
          note="yuv444p16le; 9-frame window, threshold b = 5·a"),
-    Peer("bm3d", "denoise", "FFmpeg bm3d", run_bm3d, {"sigma": 20.0}, _grid(sigma=[5.0, 10.0, 20.0, 30.0, 45.0]),
+    Peer("bm3d", "denoise", "FFmpeg bm3d", run_bm3d, {"sigma": 30.0}, _grid(sigma=[5.0, 10.0, 20.0, 30.0, 45.0]),
          filters=("bm3d",), note="yuv444p16le; basic estimate, block 16, step 4"),
     Peer("cv2_nlmeans", "denoise", "OpenCV fastNlMeansDenoisingColored", run_cv2_nlmeans,
-         {"h": 7.0, "template": 7, "search": 21}, tuple({"h": h, "template": 7, "search": 21}
+         {"h": 5.0, "template": 7, "search": 21}, tuple({"h": h, "template": 7, "search": 21}
                                                       for h in (3.0, 5.0, 7.0, 10.0, 14.0)),
          note="8-bit; hColor = h"),
     Peer("grayworld", "color", "FFmpeg grayworld", run_grayworld, {}, filters=("grayworld",)),

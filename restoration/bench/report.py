@@ -278,11 +278,22 @@ def _clip_table(stage: str, result: dict[str, Any], clip: dict[str, Any]) -> lis
             setting = "—"
         else:
             cells = [_fmt(record["metrics"].get(c.metric), c.digits) for c in columns]
-            setting = "—" if method == INPUT else (_settings(record.get("params") or {})
+            setting = "—" if method == INPUT else (_settings(_shown_params(result, method, record))
                                                    if not method.startswith(OURS) else "defaults" +
                                                    _variant_suffix(result, method))
         lines.append(f"| {name} | {setting} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _shown_params(result: dict[str, Any], method: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A swept peer's setting shown by the parameters its sweep varied (the fixed ones are in the tuning table)."""
+    params = dict(record.get("params") or {})
+    tuning = (result.get("tuning") or {}).get(method)
+    if not tuning:
+        return params
+    candidates = [c["params"] for c in tuning["candidates"]]
+    varied = [k for k in params if len({json.dumps(c.get(k)) for c in candidates}) > 1]
+    return {k: params[k] for k in varied} or params
 
 
 def _variant_suffix(result: dict[str, Any], method: str) -> str:
@@ -303,7 +314,7 @@ def _speed_table(result: dict[str, Any]) -> list[str]:
         size = f"{r.get('speed_frames', r['frames'])} × {r['size'][0]}×{r['size'][1]}"
         ratio = "—"
         if ours is not None and ours.get("fps") and r.get("fps") and r["method"] != OURS:
-            ratio = f"{ours['fps'] / r['fps']:.2f}×"
+            ratio = f"{ours['fps'] / r['fps']:.3g}×"
         lines.append(f"| {r['method']} | {_fmt(r.get('fps'), 2)} | {size} | {_fmt(r.get('rss_mb'), 0)} "
                      f"| {_fmt(r.get('rss_delta_mb'), 0)} | {ratio} |")
     for m in result["methods"]:
