@@ -206,7 +206,8 @@ def denoise_frame(aligned: Sequence[np.ndarray], center: int, sigma_of: Callable
                   tolerance: float = 4.0, threshold: float = 2.5,
                   device: torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Denoised centre frame from frames aligned onto it with a 4 px margin (see aligned_neighbours), and the grain
-    variance per pixel and channel it still holds (H, W, 3), as the Wiener gains predict it.
+    variance per pixel and channel it still holds, as the Wiener gains predict it, per block (h, w, 3; see
+    block_to_pixels).
 
     `sigma_of` maps RGB intensities (..., 3) to the grain std per channel (the measured grain model).
     On the CPU the three colour planes are filtered by a small pool of threads, each running torch single-threaded:
@@ -243,8 +244,7 @@ def denoise_frame(aligned: Sequence[np.ndarray], center: int, sigma_of: Callable
         from_opp = torch.from_numpy(np.linalg.inv(OPPONENT).astype(np.float32)).to(device)
         picture = torch.stack([r[0] for r in results], dim=-1) @ from_opp.T
         left = torch.stack([r[1] for r in results], dim=-1) @ from_opp.square().T         # h, w, 3 (RGB)
-        height, width = picture.shape[:2]
-        return picture.cpu().numpy(), block_to_pixels(left.cpu().numpy(), height, width)
+        return picture.cpu().numpy(), left.cpu().numpy()
 
 
 def cpu_count() -> int:

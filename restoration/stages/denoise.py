@@ -8,12 +8,12 @@ import numpy as np
 
 from ..device import pick_device
 from ..grain import GrainModel, measure_grain
-from ..mcdenoise import BLOCK, STEP, aligned_neighbours, denoise_frame
+from ..mcdenoise import BLOCK, STEP, aligned_neighbours, block_to_pixels, denoise_frame
 from ..params import Param, declare
 from ..stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput, register
 
 GRAIN_MODES = ("keep", "remove", "regrain")
-MEASURE_SAMPLES = 8     # frame triplets measured per shot ...
+MEASURE_SAMPLES = 5     # frame triplets measured per shot ...
 MEASURE_SPAN = 48       # ... spread over its first 48 frames: a long shot is not read to its end first
 FLOW_SCALE = 0.5        # flow is estimated at half size: grain averages out, and it is 4x cheaper
 FLOW_PRESET = "medium"
@@ -74,23 +74,23 @@ def distinct_frames(window: FrameWindow) -> tuple[list[np.ndarray], int]:
 
 
 def denoise(frames: list[np.ndarray], center: int, model: GrainModel, strength: float,
-            spatial: float) -> tuple[np.ndarray, np.ndarray]:
+            spatial: float) -> tuple[np.ndarray, np.ndarray | None]:
     """Grain-free estimate of frames[center] from its motion-compensated neighbours and the grain model, and the
-    grain variance it still holds (H, W, 3)."""
+    grain variance it still holds per block (None: all of it)."""
     current = frames[center]
     if strength <= 0.0:
-        return current.copy(), np.square(model.sigma_at(current))
+        return current.copy(), None
     aligned = aligned_neighbours(frames, center, FLOW_SCALE, FLOW_PRESET, margin=MARGIN)
     return denoise_frame(aligned, center, model.sigma_at, model.channel_correlation, model.dct_noise_variance(),
                          strength=strength, spatial=spatial, device=pick_device("auto"))
 
 
-def grain_output(current: np.ndarray, clean: np.ndarray, leftover: np.ndarray, model: GrainModel,
+def grain_output(current: np.ndarray, clean: np.ndarray, leftover: np.ndarray | None, model: GrainModel,
                  params: Mapping[str, Any], index: int) -> np.ndarray:
     """The restorer's grain choice applied to the denoised frame.
 
-    regrain tops up the grain the denoiser left (`leftover`, a variance) to grain_amount x the measured level, so
-    old and new grain together have the measured strength.
+    regrain tops up the grain the denoiser left (`leftover`, a variance per block) to grain_amount x the measured
+    level, so old and new grain together have the measured strength.
     """
     mode = params["grain"]
     if mode == "keep":
@@ -98,7 +98,9 @@ def grain_output(current: np.ndarray, clean: np.ndarray, leftover: np.ndarray, m
     amount = float(params["grain_amount"])
     if mode == "remove" or amount == 0.0:
         return clean
+    height, width = clean.shape[:2]
     seed = int(np.random.SeedSequence([int(params["seed"]), int(index)]).generate_state(1)[0])
-    unit = model.unit_grain(clean.shape[:2], seed, float(params["grain_size_scale"]))
+    unit = model.unit_grain((height, width), seed, float(params["grain_size_scale"]))
     wanted = np.square(model.sigma_at(clean) * np.float32(amount))
-    return clean + unit * np.sqrt(np.maximum(wanted - leftover, 0.0))
+    left = np.square(model.sigma_at(current)) if leftover is None else block_to_pixels(leftover, height, width)
+    return clean + unit * np.sqrt(np.maximum(wanted - left, 0.0))
