@@ -26,6 +26,9 @@ from .flow import luma8
 BLOCK = 8               # DCT block size ...
 STEP = 4                # ... and step between blocks (each pixel is covered by four blocks)
 PILOT_PLANES = (0,)     # planes that get the second, pilot-guided pass: it pays off on the luma plane only
+# the frame's own deviation from the temporal mean is kept only when clearly above the grain (in grain std): a
+# lower bar lets through grain spikes that flicker from frame to frame
+REST_THRESHOLD = 3.0
 OPPONENT = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0.0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], np.float64)
 MIN_FLOW_SIZE = 16      # DIS needs frames of at least 12 px; below 16 px the motion is left at zero
 _PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -160,7 +163,7 @@ def wiener_plane(padded: torch.Tensor, weights: torch.Tensor, center: int, block
         gain_mean[0] = 1.0  # the block's mean brightness is never shrunk
         if spatial != 1.0:
             gain_mean = 1.0 - spatial * (1.0 - gain_mean)
-        gain_rest = _wiener_gain(rest, rest_inv[r0:r1], t2)
+        gain_rest = _wiener_gain(rest, rest_inv[r0:r1], REST_THRESHOLD ** 2)
         estimate = mean.mul_(gain_mean).addcmul_(rest, gain_rest)
         # BM3D-style aggregation: blocks with less residual noise count more
         bw = 1.0 / (torch.tensordot(coefficient_var, gain_mean.square_(), 1) * mean_var[r0:r1]
