@@ -66,6 +66,7 @@ def test_real_esrgan_x2_pixel_unshuffle_layout_is_detected(tmp_path):
     assert net.scale == 2 and net.config["unshuffle"] == 2
     assert _same_output(net, reference)
     assert net(torch.rand(1, 3, 8, 10)).shape == (1, 3, 16, 20)
+    assert net(torch.rand(1, 3, 7, 9)).shape == (1, 3, 14, 18)  # odd sides are padded for the unshuffle
 
 
 def test_old_esrgan_layout_is_detected(tmp_path):

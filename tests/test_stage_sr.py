@@ -11,7 +11,7 @@ from restoration.pipeline import run_stage_on_frames
 from restoration.sr import archs, models
 from restoration.sr.engine import prepare
 from restoration.sr.geometry import model_passes, parse_target, plan_geometry
-from restoration.sr.tiling import auto_tile, axis_starts, axis_window, upscale_tiled
+from restoration.sr.tiling import auto_tile, axis_plan, axis_window, upscale_tiled
 from restoration.stage import stage_class
 from restoration.stages.sr import temporal_blend
 
@@ -43,11 +43,13 @@ def _picture(height: int, width: int, seed: int = 0) -> np.ndarray:
 # tiling
 
 
-@pytest.mark.parametrize("length, tile, margin, ramp", [(100, 40, 8, 8), (37, 40, 8, 8), (257, 64, 20, 8)])
+@pytest.mark.parametrize("length, tile, margin, ramp", [(100, 40, 8, 8), (37, 40, 8, 8), (257, 64, 20, 8),
+                                                        (720, 512, 18, 8)])
 def test_tiles_cover_every_pixel_with_positive_weight(length, tile, margin, ramp):
-    starts = axis_starts(length, min(tile, length), margin, ramp)
-    size = min(tile, length)
-    assert starts[0] == 0 and starts[-1] + size == length
+    size, starts = axis_plan(length, tile, margin, ramp)
+    assert size <= tile and starts[0] == 0 and starts[-1] + size == length
+    assert len(starts) == 1 or all(b - a == size - 2 * margin - ramp for a, b in zip(starts, starts[1:-1]))
+    assert len(starts) * size <= length + len(starts) * (2 * margin + ramp)  # no tile piles onto another
     total = np.zeros(length * 2)
     for start in starts:
         total[start * 2:(start + size) * 2] += axis_window(start, size, length, margin, ramp, 2)
@@ -259,3 +261,18 @@ def cv2_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     import cv2
 
     return cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
+
+
+def test_tcmalloc_preload_environment_is_built_once(monkeypatch, tmp_path):
+    from restoration.sr import allocator
+
+    library = tmp_path / "libtcmalloc_minimal.so.4"
+    library.write_bytes(b"")
+    monkeypatch.setattr(allocator, "TCMALLOC_CANDIDATES", (str(library),))
+    monkeypatch.setattr(allocator.sys, "platform", "linux")
+    env = allocator.preload_environment({"LD_PRELOAD": "/other.so"})
+    assert env["LD_PRELOAD"] == f"{library}:/other.so"
+    assert allocator.preload_environment(env) is None  # already preloaded: no loop
+    assert allocator.preload_environment({allocator.OPT_OUT: "system"}) is None
+    monkeypatch.setattr(allocator, "TCMALLOC_CANDIDATES", (str(tmp_path / "absent.so"),))
+    assert allocator.preload_environment({}) is None

@@ -161,14 +161,18 @@ class RRDBNet(MixedPrecision, nn.Module):
         self.fp32_layers = ("conv_first", "conv_last")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.unshuffle > 1:
-            x = F.pixel_unshuffle(x, self.unshuffle)
+        height, width = x.shape[-2:]
+        if self.unshuffle > 1:  # pixel-unshuffle needs sides divisible by it: reflect-pad, crop afterwards
+            u = self.unshuffle
+            x = F.pad(x, (0, -width % u, 0, -height % u), mode="reflect")
+            x = F.pixel_unshuffle(x, u)
         feat = _run(self.conv_first, x).float()
         feat = feat + _run(self.conv_body, self.body(feat)).float()
         for i in range(1, self.num_upsample + 1):
             up = getattr(self, f"conv_up{i}")
             feat = F.leaky_relu_(_run(up, F.interpolate(feat.to(up.weight.dtype), scale_factor=2)), 0.2)
-        return _run(self.conv_last, F.leaky_relu_(_run(self.conv_hr, feat), 0.2))
+        out = _run(self.conv_last, F.leaky_relu_(_run(self.conv_hr, feat), 0.2))
+        return out[..., :height * self.scale, :width * self.scale]
 
     def ncnn_slots(self) -> list[Slot]:
         leaky = ("leaky", 0.2)

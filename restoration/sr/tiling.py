@@ -1,6 +1,6 @@
 """Tiled inference with overlap and seamless blending, and a tile size chosen from the memory budget.
 
-Every tile has the same input size (the last one in a row is shifted inward), so tiles can be batched. A tile's
+Tiles are spread evenly and all have the same input size, so they can be batched. A tile's
 output is weighted by a window that is zero over its context margin (except at the image border), ramps up
 linearly over the overlap and is one inside; the weighted sum is normalised, so seams fade across the overlap.
 """
@@ -16,37 +16,41 @@ import torch
 Network = Callable[[torch.Tensor], torch.Tensor]
 
 MIN_TILE = 32
-CPU_MAX_TILE = 512  # larger CPU tiles gain no speed but cost memory
+CPU_MAX_TILE = 768  # a PAL frame in one tile for the light models; beyond, CPU tiles gain no speed
 GPU_MAX_TILE = 2048
 
 
 @dataclass(frozen=True)
 class TilePlan:
-    """Tile starts along each axis for a given tile size, context margin and ramp (all in LR pixels)."""
+    """Tile size and starts along each axis (LR pixels), for a context margin and a cross-fade ramp."""
 
-    tile: int
+    height: int
+    width: int
     margin: int
     ramp: int
     ys: tuple[int, ...]
     xs: tuple[int, ...]
 
 
-def axis_starts(length: int, tile: int, margin: int, ramp: int) -> tuple[int, ...]:
-    """Tile starts covering [0, length): consecutive tiles share 2·margin + ramp pixels; the last is shifted in."""
-    if tile >= length:
-        return (0,)
-    step = tile - 2 * margin - ramp
-    if step < 1:
-        raise ValueError(f"tile {tile} too small for margin {margin} and ramp {ramp}")
-    starts = list(range(0, length - tile, step))
-    starts.append(length - tile)
-    return tuple(sorted(set(starts)))
+def axis_plan(length: int, max_tile: int, margin: int, ramp: int) -> tuple[int, tuple[int, ...]]:
+    """(tile size, starts) covering [0, length) with the fewest tiles of at most `max_tile`, spread evenly so
+    neighbours share exactly 2·margin + ramp pixels (no tile is shifted in to overlap more)."""
+    overlap = 2 * margin + ramp
+    if max_tile >= length:
+        return length, (0,)
+    if max_tile <= overlap:
+        raise ValueError(f"tile {max_tile} too small for margin {margin} and ramp {ramp}")
+    count = -(-(length - overlap) // (max_tile - overlap))
+    size = -(-(length + (count - 1) * overlap) // count)
+    step = size - overlap
+    return size, tuple(min(i * step, length - size) for i in range(count))
 
 
 def plan_tiles(height: int, width: int, tile: int, margin: int, ramp: int) -> TilePlan:
     tile = max(tile, 2 * margin + ramp + 1)
-    return TilePlan(tile, margin, ramp, axis_starts(height, min(tile, height), margin, ramp),
-                    axis_starts(width, min(tile, width), margin, ramp))
+    th, ys = axis_plan(height, tile, margin, ramp)
+    tw, xs = axis_plan(width, tile, margin, ramp)
+    return TilePlan(th, tw, margin, ramp, ys, xs)
 
 
 def axis_window(start: int, size: int, length: int, margin: int, ramp: int, scale: int) -> np.ndarray:
@@ -66,7 +70,7 @@ def upscale_tiled(network: Network, image: torch.Tensor, scale: int, tile: int, 
     """Run `network` (×`scale`) over (1, C, H, W) `image` in blended tiles; returns (1, C, H·s, W·s) float32."""
     _, channels, height, width = image.shape
     plan = plan_tiles(height, width, tile, margin, ramp)
-    th, tw = min(plan.tile, height), min(plan.tile, width)
+    th, tw = plan.height, plan.width
     if len(plan.ys) == 1 and len(plan.xs) == 1:
         return network(image.contiguous(memory_format=torch.channels_last)).to(out_dtype)
     device = image.device
