@@ -387,6 +387,22 @@ def _stage_section(stage: str, result: dict[str, Any], figures: dict[str, list[s
     return lines
 
 
+NOTES_FOLDER = "notes"
+
+
+def _owner_material(stage: str, folder: Path, ours: Iterable[str]) -> list[str]:
+    """What a stage's owner keeps beside the report: `notes/<stage>.md` inlined, and `<stage>_*.png` figures
+    (other than the bench's own), so regenerating the report never drops them."""
+    lines: list[str] = []
+    notes = folder / NOTES_FOLDER / f"{stage}.md"
+    if notes.is_file():
+        lines += [notes.read_text().strip(), ""]
+    for image in sorted(folder.glob(f"{stage}_*.png")):
+        if image.name not in ours:
+            lines += [f"![{image.stem}]({image.name})", ""]
+    return lines
+
+
 def write_report(out: Path, report_path: Path) -> Path:
     """Regenerate the report (and its figures, beside it) from the results in `out`."""
     results = load_results(out)
@@ -425,8 +441,17 @@ def write_report(out: Path, report_path: Path) -> Path:
         if placeholders:
             lines += ["Placeholders: " + ", ".join(f"`{s}`" for s in placeholders) +
                       " — placeholder — not implemented yet; their rows carry no figures.", ""]
+    own = {name for names in figures.values() for name in names}
     for stage, result in results.items():
         lines += _stage_section(stage, result, figures)
+        lines += _owner_material(stage, report_path.parent, own)
+    if figures.get("film"):
+        source = next((c["source"] for r in results.values() for c in r["corpus"]
+                       if c["role"] == "film" and c.get("source")), "archival")
+        lines += ["## Real old film (no reference)", "",
+                  f"The old film's cleanest stretch (`{source}`): the middle frame's centre crop as each method leaves it — input, FilmRestore where "
+                  "implemented, and the three peers that scored best on the stage's reference clips.", ""]
+        lines += [f"![film crops]({name})" for name in figures["film"]] + [""]
     partial = report_path.with_name(report_path.name + ".partial")
     partial.write_text("\n".join(lines).rstrip() + "\n")
     os.replace(partial, report_path)
@@ -622,6 +647,5 @@ def make_figures(results: dict[str, dict[str, Any]], out: Path, folder: Path) ->
                 figures.setdefault(stage, []).append(name)
     crops = _plot_film_crops(results, out, folder)
     if crops:
-        last = [s for s in ("color", "denoise", "dust") if s in results][0]
-        figures.setdefault(last, []).append(crops)
+        figures.setdefault("film", []).append(crops)
     return figures
