@@ -53,7 +53,7 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "full": Profile("full", 34, 16, 30, None, None, ("Set5", "Set14", "Vid4-city"), 34, None),
-    "quick": Profile("quick", 8, 8, 8, (384, 320), (352, 288), ("Set5", "Vid4-city"), 3, None),
+    "quick": Profile("quick", 6, 6, 6, (352, 288), (352, 288), ("Set5", "Vid4-city"), 2, 3),
     "tiny": Profile("tiny", 5, 5, 5, (112, 96), (96, 80), ("Set5",), 2, 2),
 }
 

@@ -428,8 +428,9 @@ def write_report(out: Path, report_path: Path) -> Path:
                   f"`{_relative(Path(out), report_path.parent)}`.", ""]
         quick = [s for s, r in results.items() if r["profile"] != "full"]
         if quick:
-            lines += [f"Stages {', '.join(quick)} come from a reduced run (`--quick`/tiny): centre crops and fewer "
-                      "frames, each peer at its fixed setting, speed measured on the crop — not the 720×576 "
+            lines += [f"Stages {', '.join(quick)} come from a reduced run (`--quick`/tiny): 352×288 centre crops, "
+                      "6 frames a clip, 3 Set5 images and 2 Vid4 frames for SR, each peer at its fixed setting, "
+                      "variants of our stages on the speed clip only, speed measured on the crop — not the 720×576 "
                       "figures the targets name.", ""]
         lines += ["How each method is run: every method gets the same float32 RGB frames. `input` is the damaged "
                   "clip itself. FFmpeg peers run through PyAV's bundled libavfilter where it has the filter, else "

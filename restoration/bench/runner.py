@@ -364,6 +364,8 @@ def bench_stage(stage: str, clips: list[C.Clip], quick: bool, log: Log = print,
 
     for method in methods:
         my_clips = [c for c in clips if method.roles is None or c.role in method.roles]
+        if quick and method.kind == "ours" and method.name != OURS:
+            my_clips = [c for c in my_clips if c.name == speed_name]  # --quick: variants on the speed clip only
         if method.status is not None:
             log(f"[{stage}] {method.name}: {method.status}")
             for clip in my_clips:
