@@ -106,6 +106,8 @@ def resize_exact(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if (width, height) == size:
         return image
     shrinking = size[0] < width or size[1] < height
+    if shrinking and image.device.type == "mps":  # antialiased resampling is not available on every MPS build
+        return resize_exact(image.cpu(), size).to(image.device)
     return F.interpolate(image, size=(size[1], size[0]), mode="bicubic", align_corners=False, antialias=shrinking)
 
 
