@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="damage a shipped public-domain still, restore it, write the results")
     demo.add_argument("-o", "--output", default="demo-output", help="folder for the results (default: demo-output)")
-    demo.add_argument("--frames", type=int, default=36, help="length of the demo clip")
+    demo.add_argument("--frames", type=int, default=24, help="length of the demo clip")
     demo.add_argument("--width", type=int, help="scale the demo still to this width first (default: as shipped)")
     demo.set_defaults(run=run_demo)
 

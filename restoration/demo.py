@@ -31,7 +31,7 @@ DEMO_SEED = 1895
 MARKER = ".filmrestore-demo"
 
 
-def run_demo(output: Path, frames: int = 36, width: int | None = None) -> int:
+def run_demo(output: Path, frames: int = 24, width: int | None = None) -> int:
     """Write damaged/ (16-bit PNGs), truth/, restored.mkv (FFV1 master) and before_after.png into `output`.
 
     `width` scales the shipped still first (a quick look, or a fast test), keeping its aspect ratio.
