@@ -156,6 +156,8 @@ def cmd_speed(args: argparse.Namespace) -> dict:
     from restoration.sr import models
     from restoration.sr.engine import frame_to_tensor, prepare
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     frames = [read_rgb(p) for p in sorted((DATA / "Vid4/city/LRx4").glob("*.png"))[:args.frames]]
     width, height = (int(v) for v in args.size.split("x"))
     frames = [cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC) if f.shape[:2] != (height, width)
@@ -246,6 +248,7 @@ def main() -> None:
     sp.add_argument("--repeats", type=int, default=3)
     sp.add_argument("--tile", type=int, default=0)
     sp.add_argument("--precision", default="auto")
+    sp.add_argument("--threads", type=int, default=0, help="0: torch's default (all cores)")
     sp.add_argument("--json")
     r = sub.add_parser("rss")
     r.add_argument("--size", default="720x576")

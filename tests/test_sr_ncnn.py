@@ -131,7 +131,7 @@ def _network_input(model: models.ShippedModel, crop: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("name, size", [
     ("realesr-animevideov3-x4", 40), ("realesr-animevideov3-x2", 40), ("srmdnf-x4", 40), ("srmdnf-x3", 40),
-    ("waifu2x-photo-x2", 40), ("realesrgan-x4plus", 32),
+    ("waifu2x-photo-x2", 40), pytest.param("realesrgan-x4plus", 32, marks=pytest.mark.slow),
 ])
 def test_conversion_matches_ncnn_on_a_real_image(name, size, lr_image, tmp_path):
     model = _installed(name)
