@@ -144,7 +144,7 @@ TARGETS: dict[str, tuple[Target, ...]] = {
     "color": (Target("de2000_mean", ("fade",), "≤ 3.0", False, 3.0, label="ΔE2000 mean"),
               Target("de2000_p95", ("fade",), "≤ 8", False, 8.0, label="ΔE2000 95th percentile"),
               Target("stability_excess", ("fade",), "≤ 0.5 ΔE", False, 0.5, label="colour stability vs truth's"),
-              Target("chroma_change", ("bw",), "|Δ| ≤ 0.5", False, 0.5, label="B/W chroma change"),
+              Target("chroma_change", ("bw",), "≤ 0.5", False, 0.5, label="B/W chroma change (absolute)"),
               Target("fps", ("speed",), "≥ 30", True, 30.0, label="speed, fps")),
     "sr": (Target("psnr_y", ("sr-stills", "sr-video"), "≥ Lanczos + 1.5 dB", True, peer_margin=1.5,
                   against=("lanczos",), label="PSNR-Y (fidelity)"),),
