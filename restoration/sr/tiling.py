@@ -103,7 +103,7 @@ def available_memory(device: torch.device) -> int:
 
 
 def auto_tile(bytes_per_pixel: float, device: torch.device, budget_bytes: int | None = None,
-              fraction: float = 0.25, cpu_cap_bytes: int = 1 << 30) -> int:
+              fraction: float = 0.25, cpu_cap_bytes: int = 2 << 30) -> int:
     """Tile side (LR px) whose activations fit `fraction` of the free memory (capped on the CPU)."""
     budget = budget_bytes if budget_bytes is not None else int(available_memory(device) * fraction)
     if device.type != "cuda" and budget_bytes is None:
