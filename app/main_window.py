@@ -47,7 +47,7 @@ from .render_queue import RenderQueue
 from .side_panel import SideDataPanel
 from .stage_stack import StagePanel, StageStack
 from .timeline import TimelinePanel
-from .viewer import CompareView
+from .viewer import CompareView, accept_file_drag, dropped_paths
 
 log = logging.getLogger("filmrestore.app")
 APP_NAME = "FilmRestore"
@@ -869,13 +869,11 @@ class MainWindow(QMainWindow):
     # =========================================================================================================
     # drag and drop, close
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
+        accept_file_drag(event)
 
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
-        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        paths = dropped_paths(event)
         if paths:
-            event.acceptProposedAction()
             QTimer.singleShot(0, lambda: self.open_path(paths[0]))
 
     def shutdown(self, keep_autosave: bool = True) -> None:

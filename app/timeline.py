@@ -6,7 +6,7 @@ from fractions import Fraction
 from typing import Callable
 
 from PySide6.QtCore import QPointF, QRectF, QTimer, Qt, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen
+from PySide6.QtGui import QColor, QIcon, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStyle, QToolButton, QVBoxLayout, QWidget
 
 from restoration.stage import Shot
@@ -147,16 +147,7 @@ class TimelinePanel(QWidget):
             ("next", "›", "Next frame (Right)", lambda: self.step(1)),
             ("end", "", "Last frame (End)", self.go_last),
         ):
-            button = QToolButton()
-            if name in icons:
-                button.setIcon(style.standardIcon(icons[name]))
-            else:
-                button.setText(text)
-            button.setToolTip(tip)
-            button.setAutoRaise(True)
-            button.clicked.connect(slot)
-            header.addWidget(button)
-            self.buttons[name] = button
+            self._add_button(header, name, text, tip, slot, style.standardIcon(icons[name]) if name in icons else None)
         header.addSpacing(4)
         header.addWidget(self.speed_info)
         header.addSpacing(10)
@@ -167,13 +158,7 @@ class TimelinePanel(QWidget):
         for name, text, tip, slot in (("in", "In", "Set the in point here (I)", self.mark_in),
                                       ("out", "Out", "Set the out point here (O)", self.mark_out),
                                       ("clear", "Clear", "Clear in and out points", self.clear_in_out)):
-            button = QToolButton()
-            button.setText(text)
-            button.setToolTip(tip)
-            button.setAutoRaise(True)
-            button.clicked.connect(slot)
-            header.addWidget(button)
-            self.buttons[name] = button
+            self._add_button(header, name, text, tip, slot)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 6)
@@ -188,6 +173,19 @@ class TimelinePanel(QWidget):
         self.setEnabled(False)
 
     # --- clip -----------------------------------------------------------------------------------------------------
+    def _add_button(self, header: QHBoxLayout, name: str, text: str, tip: str, slot: Callable[[], None],
+                    icon: QIcon | None = None) -> None:
+        button = QToolButton()
+        if icon is not None:
+            button.setIcon(icon)
+        else:
+            button.setText(text)
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        button.clicked.connect(slot)
+        header.addWidget(button)
+        self.buttons[name] = button
+
     def set_clip(self, count: int, frame_rate: Fraction, first_number: int = 0, start_timecode: str | None = None) -> None:
         self.shuttle("k")
         self.count, self.frame_rate, self.first_number = count, Fraction(frame_rate), first_number

@@ -33,6 +33,20 @@ def image_from_alpha(alpha: np.ndarray, colour: QColor) -> QImage:
     return QImage(pixels.data, width, height, 4 * width, QImage.Format.Format_ARGB32_Premultiplied).copy()
 
 
+
+def accept_file_drag(event) -> None:
+    """Accept a drag that carries files (a source or project dropped on the window)."""
+    if event.mimeData().hasUrls():
+        event.acceptProposedAction()
+
+
+def dropped_paths(event) -> list[str]:
+    """Local file paths of a drop, accepting it when there are any."""
+    paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+    if paths:
+        event.acceptProposedAction()
+    return paths
+
 class CompareView(QWidget):
     """Draws two pictures in `side` or `split` mode with synchronized zoom/pan; the wipe divider can be dragged."""
 
@@ -376,11 +390,9 @@ class CompareView(QWidget):
             self.hovered.emit(int(point.x()), int(point.y()))
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
+        accept_file_drag(event)
 
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
-        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        paths = dropped_paths(event)
         if paths:
             self.files_dropped.emit(paths)
-            event.acceptProposedAction()
