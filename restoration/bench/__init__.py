@@ -10,15 +10,23 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from restoration.bench.corpus import DATA_ENV, DataMissing, default_data_dir
-from restoration.bench.runner import BENCH_STAGES, default_out, run_bench
+from restoration.bench.corpus import CHAIN, DATA_ENV, STAGES, DataMissing, default_data_dir
 
 __all__ = ["add_arguments", "main", "run_bench", "run_from_args"]
 
 
+def __getattr__(name: str):
+    # the runner pulls in the metrics (scipy, scikit-image): only when a bench runs, so `filmrestore --help` stays fast
+    if name == "run_bench":
+        from restoration.bench.runner import run_bench
+
+        return run_bench
+    raise AttributeError(name)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The bench's options on an (sub)parser."""
-    parser.add_argument("--stage", choices=[*BENCH_STAGES, "all"], default="all",
+    parser.add_argument("--stage", choices=[*STAGES, CHAIN, "all"], default="all",
                         help="stage to benchmark; chain = every stage but sr in order (default all: each stage, "
                              "then the chain)")
     parser.add_argument("--quick", action="store_true",
@@ -38,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the bench from parsed arguments; 0 on success, 2 with a one-line message when the data is missing."""
+    from restoration.bench.runner import default_out, run_bench
+
     data = args.data if args.data is not None else default_data_dir()
     out = args.out if args.out is not None else default_out()
     if getattr(args, "report_only", False):
