@@ -100,22 +100,6 @@ def copy_settings(settings: Mapping[str, StageSetting]) -> dict[str, StageSettin
     return {name: StageSetting(s.enabled, json.loads(json.dumps(s.params, default=str))) for name, s in settings.items()}
 
 
-def carry_caches(old: Pipeline, new: Pipeline) -> int:
-    """Hand unchanged leading stages' caches and analyses from `old` to `new`; returns how many were kept."""
-    kept = 0
-    if old.source is not new.source:
-        return 0
-    for old_node, new_node in zip(old.nodes, new.nodes):
-        if old_node.name != new_node.name or old_node.params != new_node.params:
-            break
-        old_node.cache.capacity = max(old_node.cache.capacity, new_node.cache.capacity)
-        new_node.cache = old_node.cache
-        new_node.analyses = old_node.analyses
-        new_node.stage = old_node.stage
-        kept += 1
-    return kept
-
-
 def widen_caches(pipeline: Pipeline, frames: int = PREVIEW_CACHE_FRAMES) -> None:
     """Let each stage keep every output its downstream windows need for one preview frame, so none is computed twice."""
     for position, node in enumerate(pipeline.nodes):
@@ -312,7 +296,7 @@ class PreviewEngine(QObject):
             pipeline = Pipeline(source, request.settings, shots=shots, cache_frames=PREVIEW_CACHE_FRAMES)
         widen_caches(pipeline)
         if old is not None:
-            carry_caches(old, pipeline)
+            pipeline.adopt(old)
         self._pipeline, self._pipeline_key = pipeline, key
         return pipeline
 

@@ -261,6 +261,25 @@ class Pipeline:
             yield index, last.get(index)
             self._report("render", index - start + 1, stop - start)
 
+    def adopt(self, previous: "Pipeline") -> int:
+        """Take over `previous`'s decoded frames, shots, and the outputs and analyses of every leading stage whose
+        settings are unchanged (what an edit further down the chain leaves valid); returns how many stages."""
+        if previous.source is not self.source:
+            return 0
+        if self._shots is None:
+            self._shots = previous._shots
+        previous._source_node.cache.capacity = max(previous._source_node.cache.capacity,
+                                                   self._source_node.cache.capacity)
+        self._source_node.cache = previous._source_node.cache
+        kept = 0
+        for old, new in zip(previous.nodes, self.nodes):
+            if old.name != new.name or old.params != new.params:
+                break
+            old.cache.capacity = max(old.cache.capacity, new.cache.capacity)
+            new.cache, new.analyses, new.stage = old.cache, old.analyses, old.stage
+            kept += 1
+        return kept
+
     def clear_cache(self) -> None:
         for node in (self._source_node, *self.nodes):
             node.cache.clear()

@@ -174,3 +174,23 @@ def test_temporal_pipeline_detects_shots_itself(test_stages):
     a, b = rng.random((48, 64, 3), dtype=np.float32), rng.random((48, 64, 3), dtype=np.float32)
     out = run_stage_on_frames("denoise", [a] * 10 + [b] * 10, {"radius": 2})
     assert np.allclose(out[9], a, atol=1e-6) and np.allclose(out[10], b, atol=1e-6)  # mixing shots would blend
+
+
+def test_adopt_keeps_unchanged_leading_stages_and_recomputes_the_rest(test_stages):
+    frames = [np.random.default_rng(i).random((6, 8, 3), dtype=np.float32) for i in range(8)]
+    source, shots = ArraySource(frames), [Shot(0, 8)]
+    first = Pipeline(source, settings_for(["denoise", "color"], {"denoise": {"radius": 1}}), shots=shots)
+    before = first.frame(3)
+    denoise_stage = first.nodes[0].stage
+    computed = dict(denoise_stage.windows)
+    ShotMean.analyzed = []
+
+    edited = Pipeline(source, settings_for(["denoise", "color"], {"denoise": {"radius": 1}}), shots=shots)
+    assert edited.adopt(first) == 2
+    assert np.array_equal(edited.frame(3), before)
+    assert edited.nodes[0].stage.windows == computed and ShotMean.analyzed == []  # nothing computed again
+
+    changed = Pipeline(source, settings_for(["denoise", "color"], {"denoise": {"radius": 2}}), shots=shots)
+    assert changed.adopt(edited) == 0  # the first stage changed: every output downstream is stale
+    assert changed.frame(3).shape == before.shape and ShotMean.analyzed == [Shot(0, 8)]
+    assert Pipeline(ArraySource(frames), settings_for(["denoise"])).adopt(first) == 0  # another source
