@@ -60,6 +60,13 @@ def test_colorlevels_auto_stretches_a_compressed_range():
     assert stack.min() < 0.02 and stack.max() > 0.98
 
 
+def test_colorlevels_keeps_the_picture_in_place_at_unaligned_widths():
+    """FFmpeg's float colorlevels scrambled 490-px-wide frames; the peer must return the picture, levelled."""
+    ramp = np.tile(np.linspace(0.2, 0.8, 490, dtype=np.float32)[None, :, None], (50, 1, 3))
+    out = P.peer("colorlevels").run([ramp], {"clip_percent": 0.0})[0]
+    assert np.abs(out - (ramp - 0.2) / 0.6).max() < 0.01
+
+
 def test_cv2_nlmeans_and_sr_peers_shapes():
     rng = np.random.default_rng(3)
     clean = np.full((32, 32, 3), 0.5, np.float32)

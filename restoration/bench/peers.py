@@ -324,7 +324,8 @@ def run_colorlevels(frames: list[np.ndarray], s: Mapping[str, Any]) -> list[np.n
     """FFmpeg colorlevels fed with auto levels: per-channel clip percentiles mapped to 0 and 1."""
     levels = auto_levels(frames, float(s["clip_percent"]))
     args = ":".join(f"{k}={v:.6f}" for k, v in levels.items())
-    return filter_frames(frames, [("colorlevels", args)])
+    # 16-bit, not float planes: FFmpeg's colorlevels scrambles gbrpf32le frames whose width is not aligned
+    return filter_frames(frames, [("format", "gbrp16le"), ("colorlevels", args)])
 
 
 # --------------------------------------------------------------------------------------------------------------
