@@ -116,6 +116,38 @@ def detection_scores(pred_mask: np.ndarray, true_mask: np.ndarray, min_size: int
             "true_defects": n_counted, "found_defects": int(found.sum()), "flagged_regions": int(hits.size)}
 
 
+def visible_detection_scores(pred_mask: np.ndarray, true_mask: np.ndarray, visible: np.ndarray, min_size: int = 3,
+                             share: float = 0.5, near_px: int = 1) -> dict[str, float]:
+    """Per-defect precision/recall/F1 that a perfect repair scores 1 on and a frame-wide filter cannot game.
+
+    A flagged region (8-connected) is a right detection when >= `share` of its pixels lie in the true mask grown by
+    `near_px` (a feathered repair edge). A true defect (8-connected region of `true_mask`) counts when
+    >= `min_size` of its pixels are `visible` (the damage moved them by more than the change threshold; faint soft
+    edges do not) and is found when right detections cover >= `share` of those. Empty sets score 1.
+    """
+    pred = np.asarray(pred_mask, dtype=bool)
+    true = np.asarray(true_mask, dtype=bool)
+    seen = np.asarray(visible, dtype=bool) & true
+    near = true if near_px <= 0 else cv2.dilate(true.astype(np.uint8), np.ones((2 * near_px + 1,) * 2, np.uint8)) > 0
+    n_pred_labels, pred_labels = cv2.connectedComponents(pred.astype(np.uint8), connectivity=8)
+    region_sizes = np.bincount(pred_labels.ravel(), minlength=n_pred_labels)
+    region_near = np.bincount(pred_labels[near], minlength=n_pred_labels)
+    right = region_near >= share * region_sizes
+    right[0] = False
+    precision = float(right[1:].mean()) if n_pred_labels > 1 else 1.0
+
+    n_labels, labels = cv2.connectedComponents(true.astype(np.uint8), connectivity=8)
+    sizes = np.bincount(labels[seen], minlength=n_labels)
+    covered = np.bincount(labels[seen & right[pred_labels]], minlength=n_labels)
+    counted = sizes[1:] >= min_size
+    found = (covered[1:] >= share * sizes[1:]) & counted
+    n_counted = int(counted.sum())
+    recall = int(found.sum()) / n_counted if n_counted else 1.0
+    return {"defect_precision": precision, "defect_recall": recall, "defect_f1": _f1(precision, recall),
+            "visible_defects": n_counted, "found_visible_defects": int(found.sum()),
+            "flagged_regions": n_pred_labels - 1, "right_regions": int(right.sum())}
+
+
 def false_positive_area(pred: np.ndarray, true: np.ndarray) -> float:
     """Fraction of all pixels flagged although they are not defects."""
     pred = np.asarray(pred, dtype=bool)

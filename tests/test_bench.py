@@ -165,6 +165,17 @@ def test_dust_scoring_counts_repairs_and_touched_clean_pixels(fake_data):
     assert metrics["changed_outside_pct"] == 0
     untouched, _ = score("dust", clip, list(clip.degraded), {})
     assert untouched["psnr_in_mask_gain_db"] == 0 and untouched["object_recall"] == 0
+    assert untouched["defect_recall"] == 0
+
+
+def test_a_perfect_dust_repair_scores_a_defect_f1_of_one(fake_data):
+    clip = C.load_corpus("dust", fake_data, "tiny")[0]
+    # what a perfect repair returns: the grainy film inside every mask, the input everywhere else
+    perfect = [np.where(m[..., None], np.clip(t + g, 0, 1), d)
+               for m, t, g, d in zip(clip.damage_masks, clip.truth, clip.grain, clip.degraded)]
+    metrics, _ = score("dust", clip, perfect, {})
+    assert metrics["visible_defects"] > 0
+    assert metrics["defect_f1"] == 1.0 and metrics["changed_outside_pct"] == 0
 
 
 def test_missing_data_exits_2_with_one_line(tmp_path, capsys):

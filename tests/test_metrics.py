@@ -89,6 +89,41 @@ def test_detection_scores_on_hand_made_masks():
     assert empty["pixel_f1"] == 1.0 and empty["object_f1"] == 1.0
 
 
+def test_visible_detection_scores_count_visible_damage_and_need_detections_mostly_on_defects():
+    true = np.zeros((40, 40), bool)
+    true[5:15, 5:15] = True      # defect A, 100 px, its visible core 6x6 = 36 px (soft edge below threshold)
+    true[20:22, 30:32] = True    # defect B, 4 px, only 2 px visible: not counted
+    true[30:33, 30:33] = True    # defect C, 9 px, all visible
+    visible = np.zeros_like(true)
+    visible[7:13, 7:13] = True
+    visible[20, 30:32] = True
+    visible[30:33, 30:33] = True
+    perfect = visible.copy()     # a perfect repair changes exactly the visible damage
+    s = M.visible_detection_scores(perfect, true, visible, min_size=3)
+    assert s["visible_defects"] == 2
+    assert s["defect_recall"] == 1.0 and s["defect_precision"] == 1.0 and s["defect_f1"] == 1.0
+    old = M.detection_scores(perfect, true, min_size=3)
+    assert old["object_recall"] == pytest.approx(2 / 3)  # the old rule misses A (36 % of it changed)
+    # a repair one pixel wider than the defect is still right; a region mostly off the defects is not
+    grown = perfect.copy()
+    grown[29:34, 29:34] = True   # 25 px around C, 9 + 16 in the 1 px ring
+    grown[0:3, 20:26] = True     # 18 px false alarm
+    s = M.visible_detection_scores(grown, true, visible, min_size=3)
+    assert s["flagged_regions"] == 4 and s["right_regions"] == 3  # A, B (uncounted but on a defect), C
+    assert s["defect_precision"] == pytest.approx(3 / 4) and s["defect_recall"] == 1.0
+    # a filter that changes the whole frame forms one region mostly off the defects: it finds nothing
+    everything = M.visible_detection_scores(np.ones_like(true), true, visible, min_size=3)
+    assert everything["defect_precision"] == 0.0 and everything["defect_recall"] == 0.0
+    assert M.detection_scores(np.ones_like(true), true, min_size=3)["object_f1"] == 1.0  # what the old rule gave
+    half = perfect.copy()
+    half[7:10, 7:13] = False     # 18 of A's 36 visible px left: still found (>= 50 %)
+    half[30:33, 31:33] = False   # 3 of C's 9: missed
+    s = M.visible_detection_scores(half, true, visible, min_size=3)
+    assert s["defect_recall"] == 0.5 and s["found_visible_defects"] == 1
+    empty = M.visible_detection_scores(np.zeros_like(true), np.zeros_like(true), np.zeros_like(true))
+    assert empty["defect_f1"] == 1.0
+
+
 def test_changed_fraction_counts_only_changes_above_threshold_outside_exclusion():
     a = texture()
     b = a.copy()

@@ -66,6 +66,17 @@ def _finite(value: float) -> float | None:
 # ------------------------------------------------------------------------------------------------------------
 
 
+def visible_damage(clip: Clip) -> list[np.ndarray]:
+    """Per frame, the defect pixels the damage moved by more than the change threshold from the grainy truth
+    (what a perfect repair returns); a defect's faint, soft edge is in its mask but not here."""
+    grain = clip.grain if clip.grain is not None else [None] * len(clip.truth)
+    visible = []
+    for damaged, truth, g, mask in zip(clip.degraded, clip.truth, grain, clip.damage_masks):
+        film = truth if g is None else np.clip(truth + g, 0.0, 1.0)
+        visible.append((np.abs(damaged - film).max(axis=2) > CHANGE_THRESHOLD) & mask)
+    return visible
+
+
 def score_dust(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> tuple[Metrics, Series]:
     source = clip.degraded
     if clip.role == "film":
@@ -82,6 +93,9 @@ def score_dust(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> t
     truth, damaged, repaired = tile(clip.truth), tile(source), tile(out)
     metrics = {k: float(scores[k]) for k in ("object_f1", "object_precision", "object_recall", "pixel_f1",
                                               "pixel_precision", "pixel_recall")}
+    visible = _cached(baseline, "visible", lambda: tile(visible_damage(clip), gap=1))
+    defects = M.visible_detection_scores(tile(changed, gap=1), tile(masks, gap=1), visible, min_size=MIN_DEFECT_PX)
+    metrics |= {k: float(defects[k]) for k in ("defect_f1", "defect_precision", "defect_recall", "visible_defects")}
     metrics |= {"fp_area_pct": 100 * M.false_positive_area(pred, true),
                 "changed_outside_pct": 100 * M.changed_fraction(repaired, damaged, mask_exclude=true,
                                                                 threshold=CHANGE_THRESHOLD),
