@@ -27,6 +27,7 @@ BLOCK_SAMPLE_STRIDE = 4  # ... on every 4th pixel both ways: 64 samples a block,
 MISREGISTRATION_PX = 0.3  # flow error assumed everywhere: edges get a threshold raised by this times their slope
 SIGMA_FLOOR = 0.6 / 255.0  # below 8-bit quantisation a difference carries no information
 FRAME_MARGIN_PX = 2  # the scan's own frame edge weaves in and out of the outermost rows and columns
+SAME_PICTURE_NOISE = 1.5  # a neighbour this close (noise units, median over a defect) shows the same picture
 SINGLE_SIDE_FACTOR = 1.3  # frames at a shot's edge have neighbours on one side only: ask for stronger evidence
 _DIS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
         "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
@@ -299,7 +300,7 @@ def compensate_neighbour(current: np.ndarray, index: int, offset: int, frame: np
     if reliable.shape != (height, width):
         reliable = cv2.resize(reliable.view(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
     inside = inside_frame(flow)
-    warped = sample_at(luma, flow)
+    warped = sample_at(luma, flow, cv2.INTER_CUBIC)  # bilinear at half-pixel offsets softens fine stripes
     difference = current - warped
     offset_map, block_noise = block_offset_and_noise(difference)
     residual = np.where(inside, difference - offset_map, np.float32(0.0))
@@ -620,6 +621,60 @@ def motion_likelihood(current: np.ndarray, neighbours: list[Neighbour], labels: 
     return min(s1, s2)
 
 
+def seen_on_both_sides(neighbours: list[Neighbour], labels: np.ndarray, label: int,
+                       bbox: tuple[int, int, int, int]) -> bool:
+    """Whether some frame on each side shows the defect's pixels as they are (within 1.5 noise, median over it):
+    then it is picture that the other frames failed to render (half-pixel warps soften fine stripes), not dirt,
+    which a frame on each side lacks. Dirt that stays two frames is shared on one side only."""
+    x, y, w, h = bbox
+    rows, cols = slice(y, y + h), slice(x, x + w)
+    shape = labels[rows, cols] == label
+    matched = set()
+    for n in neighbours:
+        if median_of(np.abs(n.z[rows, cols][shape])) < SAME_PICTURE_NOISE:
+            matched.add(1 if n.offset > 0 else -1)
+    return matched == {-1, 1}
+
+
+REGISTER_SEARCH_PX = 2  # a flow estimated at half size can be this far off on fine periodic texture
+REGISTER_NOISE = 1.5  # a shifted neighbour within this many noise units of the defect's pixels explains them
+
+
+def misregistered(current: np.ndarray, neighbours: list[Neighbour], labels: np.ndarray, label: int,
+                  bbox: tuple[int, int, int, int], low: float) -> bool:
+    """Whether a defect is picture the flow failed to register (fine stripes, aliasing): on each side, the nearest
+    neighbour it spikes against, shifted by at most REGISTER_SEARCH_PX (half-pixel steps), shows the same pixels."""
+    height, width = current.shape
+    pad = REGISTER_SEARCH_PX
+    x, y, w, h = bbox
+    if x < pad or y < pad or x + w + pad > width or y + h + pad > height or w * h > 4096:
+        return False
+    rows, cols = slice(y, y + h), slice(x, x + w)
+    shape = labels[rows, cols] == label
+    if shape.sum() < 3:
+        return False
+    template = cv2.resize(np.ascontiguousarray(current[rows, cols]), (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
+    weight = cv2.resize(shape.astype(np.uint8), (2 * w, 2 * h), interpolation=cv2.INTER_NEAREST).astype(np.float32)
+    count = float(weight.sum())
+    sides_seen: set[int] = set()
+    for n in sorted(neighbours, key=lambda n: abs(n.offset)):
+        side = 1 if n.offset > 0 else -1
+        if side in sides_seen:
+            continue
+        z = n.z[rows, cols][shape]
+        if median_of(np.abs(z)) < low:
+            continue  # this neighbour shares the defect: it says nothing about registration
+        sides_seen.add(side)
+        area = np.ascontiguousarray(n.warped[y - pad:y + h + pad, x - pad:x + w + pad])
+        area = cv2.resize(area, (2 * (w + 2 * pad), 2 * (h + 2 * pad)), interpolation=cv2.INTER_LINEAR)
+        ssd = cv2.matchTemplate(area, template, cv2.TM_SQDIFF, mask=weight)
+        best = float(np.nanmin(ssd)) / count
+        noise = median_of(n.sigma[rows, cols][shape])
+        if not best <= (REGISTER_NOISE * noise) ** 2:
+            return False
+    return bool(sides_seen)
+
+
 def in_real_motion(peak: float, high: float, surround: float, moving: float, settings: DetectionSettings) -> bool:
     """Whether a defect lies in picture that moves on its own or deforms, and is not strong enough to be dirt there.
 
@@ -662,7 +717,9 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
         moving = own_motion(neighbours, labels, label, (x, y, w, h), cameras)
         motion = 0.0
         if protect:
-            if in_real_motion(peak, high, surround, moving, settings):
+            if in_real_motion(peak, high, surround, moving, settings) or seen_on_both_sides(
+                    neighbours, labels, label, (x, y, w, h)) or misregistered(
+                    current, neighbours, labels, label, (x, y, w, h), low):
                 rejected += 1
                 continue
             motion = motion_likelihood(current, neighbours, labels, label, (x, y, w, h), polarity, low, two_sided)
