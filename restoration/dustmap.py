@@ -23,12 +23,16 @@ FLOW_PREFILTER_PX = 5  # a median this wide removes specks before the flow sees 
 FLOW_MIN_WIDTH = 320  # flows are estimated at the largest power-of-two reduction at least this wide (720 -> 360):
 #                       the flow only has to follow the picture; defects are found and repaired at full size
 NOISE_BLOCK_PX = 32  # noise and brightness offset of a difference image are measured per block of this size
+BLOCK_MEDIAN = 5  # a 5x5 median over the blocks' offsets: a large faint stain spans several blocks
 BLOCK_SAMPLE_STRIDE = 4  # ... on every 4th pixel both ways: 64 samples a block, 16x less sorting than all of them
 MISREGISTRATION_PX = 0.3  # flow error assumed everywhere: edges get a threshold raised by this times their slope
 SIGMA_FLOOR = 0.6 / 255.0  # below 8-bit quantisation a difference carries no information
 FRAME_MARGIN_PX = 2  # the scan's own frame edge weaves in and out of the outermost rows and columns
 SAME_PICTURE_NOISE = 1.5  # a neighbour this close (noise units, median over a defect) shows the same picture
-SINGLE_SIDE_FACTOR = 1.3  # frames at a shot's edge have neighbours on one side only: ask for stronger evidence
+SINGLE_SIDE_FACTOR = 1.3
+POOLING_PX = 3  # the spike is also scored on 3x3 averages: faint specks of a few pixels add up above the grain
+POOLED_SEED = 1.15  # the pooled score seeds a defect at 1.15x the threshold: a second chance for false alarms
+EXTENT_Z = 1.0  # ... but a pixel takes the averaged score only when it spikes this much itself (no halo past a speck)  # frames at a shot's edge have neighbours on one side only: ask for stronger evidence
 _DIS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
         "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
@@ -204,9 +208,10 @@ def block_offset_and_noise(difference: np.ndarray, block: int = NOISE_BLOCK_PX) 
     blocks = sample.reshape(rows, b, cols, b).transpose(0, 2, 1, 3).reshape(rows, cols, b * b)
     median = _median_last_axis(blocks)
     mad = _median_last_axis(np.abs(blocks - median[..., None])) * np.float32(1.4826)
-    if rows >= 3 and cols >= 3:  # a blotch filling one block must not set that block's statistics
-        median = cv2.medianBlur(median.astype(np.float32), 3)
-        mad = cv2.medianBlur(mad.astype(np.float32), 3)
+    k = BLOCK_MEDIAN if rows >= BLOCK_MEDIAN and cols >= BLOCK_MEDIAN else 3
+    if rows >= k and cols >= k:  # a blotch filling a few blocks must not set those blocks' statistics
+        median = cv2.medianBlur(median.astype(np.float32), k)
+        mad = cv2.medianBlur(mad.astype(np.float32), 3)  # the spread stays local: texture raises it where it is
     return _upsample_grid(median, (height, width)), np.maximum(_upsample_grid(mad, (height, width)), SIGMA_FLOOR)
 
 
@@ -423,6 +428,20 @@ class DustMap:
         return self.labels > 0
 
 
+def pooled(neighbours: list[Neighbour], box_px: int = 3) -> list[Neighbour]:
+    """Copies of the neighbours whose z is averaged over `box_px`² and rescaled to unit noise (robust std over
+    the frame): a faint speck of several pixels adds up, grain (a little correlated) partly averages out."""
+    out = []
+    for n in neighbours:
+        z = cv2.blur(n.z, (box_px, box_px))
+        sample = z[::4, ::4]
+        spread = 1.4826 * median_of(np.abs(sample - median_of(sample)))
+        copy = Neighbour(n.index, n.offset, n.frame, n.luma, n.flow, n.back_flow, n.warped, n.reliable, n.residual)
+        copy.z = z / max(spread, 1e-3)
+        out.append(copy)
+    return out
+
+
 def spike_scores(neighbours: list[Neighbour]) -> tuple[np.ndarray, np.ndarray, bool]:
     """Dark and bright spike scores (noise units) and whether both temporal sides were available.
 
@@ -443,12 +462,14 @@ def spike_scores(neighbours: list[Neighbour]) -> tuple[np.ndarray, np.ndarray, b
     return combine(-1.0), combine(1.0), bool(sides[-1] and sides[1])
 
 
-def hysteresis(score: np.ndarray, high: float, low: float) -> tuple[int, np.ndarray, np.ndarray]:
-    """Connected regions of score >= low that reach `high` somewhere: (count+1, labels, stats)."""
+def hysteresis(score: np.ndarray, high: float, low: float, seeds: np.ndarray | None = None
+               ) -> tuple[int, np.ndarray, np.ndarray]:
+    """Connected regions of score >= low that reach `high` (or hold one of `seeds`) somewhere: (count+1, labels,
+    stats)."""
     weak = (score >= low).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
     keep = np.zeros(count, bool)
-    keep[np.unique(labels[score >= high])] = True
+    keep[np.unique(labels[score >= high] if seeds is None else labels[seeds])] = True
     keep[0] = False
     relabel = np.zeros(count, np.int32)
     relabel[keep] = np.arange(1, int(keep.sum()) + 1)
@@ -697,10 +718,19 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
     cameras = {n.offset: camera_motion(n.flow) for n in neighbours}
     protect = settings.motion_protect > 0.0
     dark, bright, two_sided = spike_scores(neighbours)
-    score = np.maximum(dark, bright)
     factor = 1.0 if two_sided else SINGLE_SIDE_FACTOR
     high, low = settings.high * factor, settings.low * factor
-    count, labels, stats = hysteresis(score, high, low)
+    seeds = None
+    if POOLING_PX > 1:
+        pooled_dark, pooled_bright, _ = spike_scores(pooled(neighbours, POOLING_PX))
+        # the pooled score reaches a pixel past the defect's edge: only pixels that spike a little themselves take it
+        pooled_dark = np.where(dark >= EXTENT_Z, pooled_dark, 0.0)
+        pooled_bright = np.where(bright >= EXTENT_Z, pooled_bright, 0.0)
+        # two chances to seed a false alarm instead of one: the pooled seed asks for a little more
+        seeds = (np.maximum(dark, bright) >= high) | (np.maximum(pooled_dark, pooled_bright) >= POOLED_SEED * high)
+        dark, bright = np.maximum(dark, pooled_dark), np.maximum(bright, pooled_bright)
+    score = np.maximum(dark, bright)
+    count, labels, stats = hysteresis(score, high, low, seeds)
     keep_labels = np.zeros(count, np.int32)
     defects: list[Defect] = []
     rejected = 0
