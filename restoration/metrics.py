@@ -214,33 +214,42 @@ def frame_shift(output: np.ndarray, truth: np.ndarray, central: float = 0.6, ite
     return shift
 
 
-def _rms_about(values: np.ndarray, remove_mean: bool) -> np.ndarray:
+def _rms_about(values: np.ndarray, remove_mean: bool, remove_trend: bool = False) -> np.ndarray:
+    """Per-frame values less their clip mean, or less their least-squares line over the frame index."""
+    values = np.asarray(values, dtype=np.float64)
+    if remove_trend and values.shape[0] >= 3:
+        t = np.arange(values.shape[0], dtype=np.float64)
+        design = np.stack([np.ones_like(t), t - t.mean()], axis=1)
+        coef, *_ = np.linalg.lstsq(design, values, rcond=None)
+        return values - design @ coef
     return values - values.mean(axis=0, keepdims=True) if remove_mean else values
 
 
 def residual_jitter_from_frames(output_frames: Sequence[np.ndarray], truth_frames: Sequence[np.ndarray],
-                                central: float = 0.6, remove_mean: bool = True) -> float:
+                                central: float = 0.6, remove_mean: bool = True, remove_trend: bool = False) -> float:
     """RMS (px) of the per-frame shift between output and truth on the central region.
 
     With `remove_mean` a constant offset over the clip (e.g. a stabilizer locked to a frame that was itself
-    off) is not counted as jitter.
+    off) is not counted as jitter; with `remove_trend` neither is a constant drift (a pan kept a little too fast
+    or slow, which the pan error reports).
     """
     shifts = np.array([frame_shift(o, t, central) for o, t in zip(output_frames, truth_frames)])
-    shifts = _rms_about(shifts, remove_mean)
+    shifts = _rms_about(shifts, remove_mean, remove_trend)
     return float(np.sqrt(np.mean(np.sum(shifts ** 2, axis=1))))
 
 
 def jitter_from_transforms(est: np.ndarray, true: np.ndarray, size: tuple[int, int] | None = None,
-                           central: float = 0.6, remove_mean: bool = True) -> float:
+                           central: float = 0.6, remove_mean: bool = True, remove_trend: bool = False) -> float:
     """RMS (px) over frames and over the central region of the displacement between two (N, 3) weave tracks.
 
     Rows are dx, dy (px), rotation (deg) about the frame centre; `size` = (width, height) turns the rotation
     error into px (mean squared radius of the central box is (w^2 + h^2) / 12); without it rotation is ignored.
+    `remove_trend` takes out each component's least-squares line over the frames instead of only its mean.
     """
     est = np.asarray(est, dtype=np.float64)
     true = np.asarray(true, dtype=np.float64)
     residual = _rms_about(est[:, :3] - true[:, :3] if est.shape[1] >= 3 else est[:, :2] - true[:, :2],
-                          remove_mean)
+                          remove_mean, remove_trend)
     squared = residual[:, 0] ** 2 + residual[:, 1] ** 2
     if size is not None and residual.shape[1] >= 3:
         w, h = size[0] * central, size[1] * central

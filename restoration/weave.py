@@ -504,13 +504,172 @@ def robust_mean(values: np.ndarray, weights: np.ndarray | None = None) -> float:
     return centre
 
 
-def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", reference: str = "mean",
-                  lock_static: bool = True, measured: np.ndarray | None = None) -> tuple[np.ndarray, list[bool]]:
-    """Intended camera path (n, 4) from the measured one, and which of dx, dy, rotation were locked.
+# Camera-move models. Gate weave is red (AR(1)-like, frame-to-frame correlation about 0.6): most of its power is
+# slow, so on a short shot a slow weave drift and a camera move cannot be told apart by frequency alone. Instead each
+# axis is explained by the simplest move that leaves only weave behind -- held still, one constant-speed pan, a few
+# constant-speed segments joined at breakpoints (Grundmann et al. 2011's constant / constant-velocity path pieces),
+# or, when none of these does, the free smooth curve -- chosen by BIC with the weave's correlation whitened out.
+WEAVE_CORRELATION = 0.6  # frame-to-frame correlation of gate weave assumed by the model choice
+MAX_BREAKPOINTS = 3  # most constant-speed segments joined in one shot, minus one
+MIN_SEGMENT = 4  # frames; shortest constant-speed segment
+BREAKPOINT_COST = 3.0  # BIC parameters charged per breakpoint (its position and the speed change, plus a margin)
+STILL_BONUS = 6.0  # BIC units in favour of holding still: a locked shot must not start drifting on weave alone
+MAX_SEARCH = 240  # breakpoint candidates searched per segment at most (long shots: a coarser grid)
+COMPLEXITY = 1.5  # penalty per parameter, in units of log(frames): a stricter prior for simple moves than BIC's 1
+SMOOTH_COST = 1.0  # BIC parameters charged per effective degree of freedom of the free smooth curve
 
-    `tripod` locks dx, dy and rotation to the reference position; `smooth` keeps camera moves slower than the
-    cutoff period and, with `lock_static`, locks the axes where no move stands out from the weave. Scale (zoom) is
-    never corrected: gate weave does not zoom. Frames not `measured` do not count (weight 0).
+
+def _whiten(values: np.ndarray, rho: float = WEAVE_CORRELATION) -> np.ndarray:
+    """Prais-Winsten whitening of AR(1) noise along axis 0: GLS fits become ordinary least squares."""
+    values = np.asarray(values, dtype=np.float64)
+    out = np.empty_like(values)
+    out[0] = math.sqrt(1.0 - rho * rho) * values[0]
+    out[1:] = values[1:] - rho * values[:-1]
+    return out
+
+
+def segment_basis(times: np.ndarray, breakpoints: list[float], span: float) -> np.ndarray:
+    """Design matrix of a continuous piecewise-linear path (constant-speed segments) with the given breakpoints."""
+    span = max(span, 1.0)
+    columns = [np.ones_like(times), times / span] + [np.maximum(times - b, 0.0) / span for b in breakpoints]
+    return np.stack(columns, 1)
+
+
+def _gls_fit(design: np.ndarray, values: np.ndarray, robust: np.ndarray) -> tuple[np.ndarray, float]:
+    """Fit and whitened residual sum of squares of a linear model under AR(1) weave, rows weighted by `robust`."""
+    scale = np.sqrt(robust)
+    white_x = _whiten(design * scale[:, None])
+    white_y = _whiten(values * scale)
+    coef, *_ = np.linalg.lstsq(white_x, white_y, rcond=None)
+    residual = white_y - white_x @ coef
+    return design @ coef, float(residual @ residual)
+
+
+def _huber_weights(residual: np.ndarray) -> np.ndarray:
+    scale = 1.4826 * np.median(np.abs(residual)) + 1e-12
+    return np.minimum(1.0, 2.5 * scale / np.maximum(np.abs(residual), 1e-12))
+
+
+def _robust_gls(design: np.ndarray, values: np.ndarray, iterations: int = 3) -> tuple[np.ndarray, float]:
+    """GLS fit with Huber reweighting: one badly registered frame does not bend a pan."""
+    robust = np.ones(values.size)
+    fit, rss = _gls_fit(design, values, robust)
+    for _ in range(iterations):
+        robust = _huber_weights(values - fit)
+        fit, rss = _gls_fit(design, values, robust)
+    return fit, rss
+
+
+def _whittaker_dof(count: int, period: float) -> float:
+    """Effective number of parameters of whittaker_smooth (eigenvalues of the second-difference penalty)."""
+    lam = (period / (2 * np.pi)) ** 4
+    mu = (2.0 - 2.0 * np.cos(np.pi * np.arange(count) / count)) ** 2
+    return float(np.sum(1.0 / (1.0 + lam * mu)))
+
+
+def _breakpoint_candidates(times: np.ndarray, chosen: list[float]) -> list[float]:
+    first, last = times[0] + MIN_SEGMENT, times[-1] - MIN_SEGMENT
+    inner = times[(times >= first) & (times <= last)]
+    stride = max(1, inner.size // MAX_SEARCH)
+    return [float(t) for t in inner[::stride] if all(abs(t - c) >= MIN_SEGMENT for c in chosen)]
+
+
+def _place_breakpoint(times: np.ndarray, values: np.ndarray, span: float,
+                      breakpoints: list[float]) -> list[float] | None:
+    """The breakpoints plus the one new breakpoint that best explains the values (GLS), or None if none fits."""
+    options = _breakpoint_candidates(times, breakpoints)
+    if not options:
+        return None
+    ones = np.ones(times.size)
+    costs = [_gls_fit(segment_basis(times, breakpoints + [b], span), values, ones)[1] for b in options]
+    return sorted(breakpoints + [options[int(np.argmin(costs))]])
+
+
+def _refine_breakpoints(times: np.ndarray, values: np.ndarray, span: float, breakpoints: list[float],
+                        sweeps: int = 2) -> list[float]:
+    """Move each breakpoint in turn to its best place given the others: greedy placement alone puts the first
+    breakpoint of a still-pan-still move between the two real ones."""
+    if len(breakpoints) < 2:
+        return breakpoints
+    for _ in range(sweeps):
+        moved = False
+        for i in range(len(breakpoints)):
+            others = breakpoints[:i] + breakpoints[i + 1:]
+            best = _place_breakpoint(times, values, span, others)
+            if best is not None and best != sorted(breakpoints):
+                breakpoints, moved = best, True
+        if not moved:
+            break
+    return breakpoints
+
+
+@dataclass
+class CameraMove:
+    """The intended path of one axis and the model that explains it: still, pan, segments or smooth."""
+
+    path: np.ndarray
+    model: str
+    breakpoints: list[float] = field(default_factory=list)
+
+
+def camera_move(values: np.ndarray, weights: np.ndarray, period: float, floor: float,
+                allow_still: bool = True) -> CameraMove:
+    """Simplest camera move (by BIC under AR(1) weave) that explains one axis of a shot's measured path.
+
+    Candidates: still (if `allow_still`), one constant-speed pan, up to MAX_BREAKPOINTS breakpoints between
+    constant-speed segments (placed greedily), and the free smooth curve of `period`. `floor` is the measurement
+    noise below which differences do not count.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.size
+    use = np.asarray(weights) > 0
+    times = np.nonzero(use)[0].astype(np.float64)
+    count = times.size
+    if count < 4:
+        return CameraMove(np.full(n, robust_mean(values, weights) if count else 0.0), "still")
+    seen = values[use]
+    all_times = np.arange(n, dtype=np.float64)
+    span = float(times[-1] - times[0])
+    log_n = COMPLEXITY * math.log(count)
+    noise = count * floor * floor  # whitened RSS that measurement noise alone explains
+
+    def bic(rss: float, parameters: float) -> float:
+        return count * math.log((rss + noise) / count) + log_n * parameters
+
+    candidates: list[tuple[float, CameraMove]] = []
+    if allow_still:
+        level = robust_mean(values, weights)
+        _, rss = _gls_fit(np.ones((count, 1)), seen - level, np.ones(count))
+        candidates.append((bic(rss, 1) - STILL_BONUS, CameraMove(np.full(n, level), "still")))
+    breakpoints: list[float] = []
+    for extra in range(MAX_BREAKPOINTS + 1):
+        if extra:
+            added = _place_breakpoint(times, seen, span, breakpoints)
+            if added is None:
+                break
+            breakpoints = _refine_breakpoints(times, seen, span, added)
+        design = segment_basis(times, breakpoints, span)
+        fit, rss = _robust_gls(design, seen)
+        coef, *_ = np.linalg.lstsq(design, fit, rcond=None)
+        path = segment_basis(all_times, breakpoints, span) @ coef
+        candidates.append((bic(rss, 2 + BREAKPOINT_COST * extra),
+                           CameraMove(path, "pan" if not extra else "segments", list(breakpoints))))
+    smooth = whittaker_smooth(values, period, weights=use.astype(np.float64))
+    white = _whiten(values[use] - smooth[use])
+    candidates.append((bic(float(white @ white), SMOOTH_COST * _whittaker_dof(count, period)),
+                       CameraMove(smooth, "smooth")))
+    return min(candidates, key=lambda c: c[0])[1]
+
+
+def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", reference: str = "mean",
+                  lock_static: bool = True, measured: np.ndarray | None = None,
+                  fit_moves: bool = True) -> tuple[np.ndarray, list[bool], list[str]]:
+    """Intended camera path (n, 4) from the measured one, which of dx, dy, rotation were locked, and each one's model.
+
+    `tripod` locks dx, dy and rotation to the reference position. `smooth` with `fit_moves` follows the simplest
+    camera move that explains each axis (see camera_move; holding still only with `lock_static`); without it, the
+    axes are locked where no move stands out from the weave (`lock_static`) and otherwise smoothed with the cutoff
+    period. Scale (zoom) is never corrected: gate weave does not zoom. Frames not `measured` do not count.
     """
     motion = np.asarray(motion, dtype=np.float64)
     n = motion.shape[0]
@@ -519,22 +678,34 @@ def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", re
     period = cutoff_period(smoothing)
     intended = motion.copy()
     locked: list[bool] = []
+    models: list[str] = []
     floors = (0.02, 0.02, 2e-5)  # px, px, rad: below this the weave is not measurable
     for axis in range(3):
         values = motion[:, axis]
-        lock = mode == "tripod" or (lock_static and looks_static(values, floors[axis], weights))
-        if lock:
-            if mode == "tripod" and reference == "first" and valid.size:
+        if mode == "tripod":
+            if reference == "first" and valid.size:
                 level = values[valid[0]]
-            elif mode == "tripod" and reference == "middle" and valid.size:
+            elif reference == "middle" and valid.size:
                 level = values[valid[np.argmin(np.abs(valid - (n - 1) / 2))]]
             else:
                 level = robust_mean(values, weights)
             intended[:, axis] = level
+            model = "still"
+        elif fit_moves and smoothing > 0:
+            move = camera_move(values, weights, period, floors[axis], allow_still=lock_static)
+            intended[:, axis] = move.path
+            model = move.model
+        elif lock_static and looks_static(values, floors[axis], weights):
+            intended[:, axis] = robust_mean(values, weights)
+            model = "still"
         elif smoothing > 0:
             intended[:, axis] = whittaker_smooth(values, period, weights=weights)
-        locked.append(bool(lock))
-    return intended, locked
+            model = "smooth"
+        else:
+            model = "none"
+        locked.append(model == "still")
+        models.append(model)
+    return intended, locked, models
 
 
 def clamp_correction(measured: np.ndarray, intended: np.ndarray, max_shift: float,
@@ -566,6 +737,7 @@ class ShotWeave:
     intended: np.ndarray   # (n, 4) where it should sit (smoothed / locked, clamped)
     locked: list[bool]     # dx, dy, rotation locked to one position over the shot
     zoom: float = 1.0      # the shot's single crop zoom (border=crop), else 1
+    models: list[str] = field(default_factory=list)  # per axis: still, pan, segments, smooth or none
     _record: dict[str, object] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -608,6 +780,7 @@ class ShotWeave:
 
         return {"start": self.start, "locked": {"dx": self.locked[0], "dy": self.locked[1],
                                                 "rotation": self.locked[2]}, "zoom": round(self.zoom, 6),
+                "models": dict(zip(("dx", "dy", "rotation"), self.models)),
                 "measured_dx": np.round(self.measured[:, 0], 4).tolist(),
                 "measured_dy": np.round(self.measured[:, 1], 4).tolist(),
                 "measured_rotation_deg": deg(self.measured[:, 2]),

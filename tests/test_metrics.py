@@ -189,6 +189,26 @@ def test_jitter_from_transforms_matches_brute_force_displacements():
     assert M.jitter_from_transforms(offset, true, remove_mean=False) == pytest.approx(1.0)
 
 
+def test_jitter_without_trend_counts_only_what_a_line_does_not_explain():
+    # shifts = offset + drift * t + a known wobble orthogonal to any line: the trend-free jitter is the wobble's RMS
+    n = 16
+    t = np.arange(n, dtype=np.float64)
+    rng = np.random.default_rng(8)
+    wobble = rng.normal(size=(n, 2))
+    design = np.stack([np.ones(n), t], 1)
+    wobble -= design @ np.linalg.lstsq(design, wobble, rcond=None)[0]
+    wobble *= 0.1 / math.sqrt(np.mean(np.sum(wobble ** 2, axis=1)))
+    drift = np.array([0.3, -0.2])
+    shifts = np.array([2.0, 1.0]) + t[:, None] * drift + wobble
+    zeros = np.zeros_like(shifts)
+    assert M.jitter_from_transforms(shifts, zeros, remove_trend=True) == pytest.approx(0.1, rel=1e-9)
+    # the mean-only (old) figure also counts the drift: RMS of drift * (t - mean t), plus the wobble
+    ramp = (t - t.mean())[:, None] * drift
+    expected = math.sqrt(np.mean(np.sum((ramp + wobble) ** 2, axis=1)))
+    assert M.jitter_from_transforms(shifts, zeros) == pytest.approx(expected, rel=1e-9)
+    assert expected > 1.0
+
+
 # --- flicker ---------------------------------------------------------------------------------------------------
 
 def test_flicker_index_zero_for_identical_frames_and_known_for_a_gain_pattern():

@@ -120,8 +120,11 @@ def score_stabilize(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any])
         steps = np.array([M.frame_shift(out[t + 1], out[t]) for t in range(len(out) - 1)])
         return {"interframe_shift_px": float(np.sqrt(np.mean(np.sum(steps ** 2, axis=1))))}, {}
     shifts = _shifts(out, clip.truth)
-    jitter = M.jitter_from_transforms(shifts, np.zeros_like(shifts))
-    metrics: Metrics = {"jitter_px": jitter}
+    # jitter: what is left once the clip's mean AND linear drift are taken out; the drift is the pan error below,
+    # and on a clip this short a weave's slow drift cannot be told from the intended pan by any method
+    jitter = M.jitter_from_transforms(shifts, np.zeros_like(shifts), remove_trend=True)
+    metrics: Metrics = {"jitter_px": jitter,
+                        "jitter_mean_only_px": M.jitter_from_transforms(shifts, np.zeros_like(shifts))}
     n = len(out)
     if n >= PAN_CHECK_MIN_FRAMES:
         # pan kept: the linear drift of the picture against the truth over the clip (px gained or lost)

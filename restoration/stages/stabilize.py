@@ -2,9 +2,11 @@
 
 Per shot, every frame's global motion (similarity) is measured against a key frame: DIS flow fitted robustly
 (RANSAC + IRLS, texture-weighted) gives the start, a direct Gauss-Newton fit on the full-size luma gives the
-sub-pixel answer. The measured path is split into intended camera motion (smoothed, or locked where nothing moves
-but the weave) and weave; each frame is warped to its intended position. Exposed borders are cropped (one zoom per
-shot), filled from motion-compensated neighbouring frames (then inpainted), mirrored or left black.
+sub-pixel answer. The measured path is split into intended camera motion and weave: per axis, the simplest
+camera move that leaves only weave behind (held still, a constant-speed pan, a few constant-speed segments, or a
+smooth curve; chosen by BIC under red AR(1) weave); each frame is warped to its intended position. Exposed
+borders are cropped (one zoom per shot), filled from motion-compensated neighbouring frames (then inpainted),
+mirrored or left black.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class GateWeave(Stage):
               maximum=200.0, unit="px"),
         Param("lock_static", "bool", True, "In smooth mode, lock a shot (per axis) whose camera does not move "
               "beyond the weave, as a tripod would, instead of smoothing."),
+        Param("fit_moves", "bool", True, "In smooth mode, follow a constant-speed pan (or a few constant-speed "
+              "segments) exactly where that and weave explain the shot, instead of smoothing; a free smooth curve "
+              "is used otherwise."),
         Param("reference", "choice", "mean", "Tripod mode: lock to the shot's mean position (the weave averages "
               "out), its first frame or its middle frame.", choices=("mean", "first", "middle")),
         Param("interpolation", "choice", "cubic", "Resampling kernel of the correction: cubic (fast) or lanczos "
@@ -60,12 +65,13 @@ class GateWeave(Stage):
         assert tracker is not None, "a shot has at least one frame"
         measured = tracker.path.motion()
         valid = np.array(tracker.path.measured, bool)
-        intended, locked = intended_path(measured, params["smoothing"], params["mode"], params["reference"],
-                                         params["lock_static"], valid)
+        intended, locked, models = intended_path(measured, params["smoothing"], params["mode"],
+                                                 params["reference"], params["lock_static"], valid,
+                                                 params["fit_moves"])
         # a frame with nothing to measure (black, flat) is left where the intended path puts it: no correction
         measured[~valid, :3] = intended[~valid, :3]
         intended = clamp_correction(measured, intended, params["max_correction"], (tracker.width, tracker.height))
-        weave = ShotWeave(shot.start, tracker.width, tracker.height, measured, intended, locked)
+        weave = ShotWeave(shot.start, tracker.width, tracker.height, measured, intended, locked, models=models)
         if params["border"] == "crop":
             weave.zoom = crop_zoom(weave)
         return weave
