@@ -276,3 +276,26 @@ def test_tcmalloc_preload_environment_is_built_once(monkeypatch, tmp_path):
     assert allocator.preload_environment({allocator.OPT_OUT: "system"}) is None
     monkeypatch.setattr(allocator, "TCMALLOC_CANDIDATES", (str(tmp_path / "absent.so"),))
     assert allocator.preload_environment({}) is None
+
+
+def test_glibc_is_told_once_to_keep_freed_activations(monkeypatch):
+    import ctypes
+
+    from restoration.sr import allocator
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, option: int, value: int) -> int:
+            calls.append((option, value))
+            return 1
+
+    monkeypatch.setattr(allocator, "_GLIBC_TUNED", [])
+    monkeypatch.setattr(allocator.sys, "platform", "linux")
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: FakeLibc())
+    assert not allocator.retain_freed_memory({allocator.OPT_OUT: "system"})
+    assert not allocator.retain_freed_memory({"LD_PRELOAD": "/usr/lib/libtcmalloc_minimal.so.4"})
+    assert calls == []
+    assert allocator.retain_freed_memory({})
+    assert allocator.retain_freed_memory({})  # once per process
+    assert calls == [(allocator.M_MMAP_MAX, 0), (allocator.M_TRIM_THRESHOLD, 1 << 30)]

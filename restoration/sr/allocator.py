@@ -1,5 +1,6 @@
-"""Optional tcmalloc for the torch parts: glibc malloc returns large buffers to the OS after every frame, so each
-new activation is page-faulted in again; tcmalloc keeps them. Proposed for the CLI's start-up (see report)."""
+"""The allocator under the torch parts: glibc malloc returns large buffers to the OS as soon as they are freed, so
+each new activation is page-faulted in again. Either glibc is told to keep them (`retain_freed_memory`, done by the
+stage on the CPU) or tcmalloc is preloaded (`reexec_with_tcmalloc`, for a CLI's start-up)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ TCMALLOC_CANDIDATES = (
     "/usr/lib/libtcmalloc_minimal.so.4",
 )
 OPT_OUT = "FILMRESTORE_ALLOCATOR"  # set to "system" to keep glibc malloc
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameter numbers (malloc.h)
 
 
 def tcmalloc_library() -> Path | None:
@@ -42,3 +44,26 @@ def reexec_with_tcmalloc(argv: list[str]) -> None:
     env = preload_environment(dict(os.environ))
     if env is not None:
         os.execve(sys.executable, [sys.executable, *argv], env)
+
+
+_GLIBC_TUNED: list[bool] = []  # once per process; a list so the flag is visible to tests
+
+
+def retain_freed_memory(environ: dict[str, str] | None = None) -> bool:
+    """Without tcmalloc, keep glibc from handing the network's activations (each above its 32 MB mmap limit) back
+    to the OS after every layer: big blocks come from the heap, trimmed only beyond 1 GiB free. True when set."""
+    if _GLIBC_TUNED:
+        return _GLIBC_TUNED[0]
+    environ = dict(os.environ) if environ is None else environ
+    if not sys.platform.startswith("linux") or environ.get(OPT_OUT) == "system" \
+            or "tcmalloc" in environ.get("LD_PRELOAD", ""):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        done = bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        done = False
+    _GLIBC_TUNED.append(done)
+    return done

@@ -22,6 +22,7 @@ from ..errors import ParamError
 from ..flow import dense_flow, flow_inconsistency, luma8, warp_by_flow
 from ..params import Param, declare
 from ..sr import models
+from ..sr.allocator import retain_freed_memory
 from ..sr.engine import Upscaler, frame_to_tensor, prepare, tensor_to_frame, upscale_to
 from ..sr.geometry import Geometry, lanczos_upscale, place_on_canvas, plan_geometry
 from ..sr.multiframe import align, back_project, self_alignment
@@ -143,6 +144,8 @@ class SuperResolution(Stage):
         """Loaded networks of a model or family, by native scale, on the chosen device and precision."""
         device = pick_device(params["device"])
         dtype = pick_dtype(device, params["precision"])
+        if device.type == "cpu":
+            retain_freed_memory()  # else every layer's activation is page-faulted in anew (~30 % more CPU time)
         shipped = models.family_models(model)
         names = [m.name for m in shipped] if shipped else [model]
         chain: dict[int, Upscaler] = {}
