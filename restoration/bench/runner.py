@@ -507,6 +507,10 @@ def run_bench(stage: str, quick: bool, out: Path, data: Path, *, profile: str | 
         built = time.perf_counter() - started
         result = bench_stage(name, clips, quick, log=log, timed_runs=timed_runs)
         film_frames = result.pop("film_frames")
+        if name == "sr":  # the CPU figures: ours beside the ncnn runtime, conv peak, one-frame RSS
+            from restoration.bench import sr_speed
+
+            result["cpu_speed"] = sr_speed.measure(profile_name, data, log)
         payload = {"stage": name, **common, "load_avg_end": _load_average(), "corpus_seconds": round(built, 2),
                    "seconds": round(time.perf_counter() - started, 2),
                    "corpus": [c.describe() for c in clips], **result}
