@@ -545,11 +545,13 @@ def _plot_jitter(result: dict[str, Any], folder: Path) -> str | None:
             if r["clip"] != clip["clip"] or "shift_x" not in series:
                 continue
             dx, dy = np.array(series["shift_x"]), np.array(series["shift_y"])
-            residual = np.hypot(dx - dx.mean(), dy - dy.mean())
+            t = np.arange(dx.size)
+            line_x, line_y = (np.polyval(np.polyfit(t, v, 1), t) if v.size >= 3 else v.mean() for v in (dx, dy))
+            residual = np.hypot(dx - line_x, dy - line_y)  # as the residual jitter: mean and linear drift removed
             ax.plot(residual, label=r["method"], **_style(r["method"]))
         ax.set_title(clip["clip"], fontsize=9)
         ax.set_xlabel("frame", fontsize=8)
-        ax.set_ylabel("|shift − mean| vs truth, px", fontsize=8)
+        ax.set_ylabel("|shift − fitted line| vs truth, px", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
