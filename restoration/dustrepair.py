@@ -17,7 +17,7 @@ from .scratches import inpaint_band
 
 GRAIN_SPLIT_SIGMA_PX = 1.2  # the median supplies what is coarser than this, one real neighbour the grain below it
 MAX_SHIFT_PX = 1.5  # a refinement of the flow, never a new match
-EDGE_SCORE = 2.0  # around a defect, pixels whose spike score is above this are partly repaired (a soft matte edge)
+EDGE_SCORE = 2.5  # around a defect, pixels whose spike score is above this are partly repaired (a soft matte edge)
 
 
 @dataclass
