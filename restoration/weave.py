@@ -625,8 +625,10 @@ def camera_move(values: np.ndarray, weights: np.ndarray, period: float, floor: f
     use = np.asarray(weights) > 0
     times = np.nonzero(use)[0].astype(np.float64)
     count = times.size
-    if count < 4:
-        return CameraMove(np.full(n, robust_mean(values, weights) if count else 0.0), "still")
+    if count < 4:  # too few frames to tell a move from weave
+        if allow_still:
+            return CameraMove(np.full(n, robust_mean(values, weights)), "still")
+        return CameraMove(whittaker_smooth(values, period, weights=use.astype(np.float64)), "smooth")
     seen = values[use]
     all_times = np.arange(n, dtype=np.float64)
     span = float(times[-1] - times[0])
