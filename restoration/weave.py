@@ -580,9 +580,15 @@ def _place_breakpoint(times: np.ndarray, values: np.ndarray, span: float,
     options = _breakpoint_candidates(times, breakpoints)
     if not options:
         return None
-    ones = np.ones(times.size)
-    costs = [_gls_fit(segment_basis(times, breakpoints + [b], span), values, ones)[1] for b in options]
-    return sorted(breakpoints + [options[int(np.argmin(costs))]])
+    # all candidates at once: the RSS drop from one more column is (r_y . r_c)^2 / |r_c|^2, with r_y, r_c the
+    # whitened values and column less their projection on the current segments
+    basis, _ = np.linalg.qr(_whiten(segment_basis(times, breakpoints, span)))
+    white = _whiten(values)
+    rest = white - basis @ (basis.T @ white)
+    columns = _whiten(np.maximum(times[:, None] - np.asarray(options)[None, :], 0.0) / max(span, 1.0))
+    columns -= basis @ (basis.T @ columns)
+    drop = (rest @ columns) ** 2 / np.maximum(np.sum(columns * columns, axis=0), 1e-12)
+    return sorted(breakpoints + [options[int(np.argmax(drop))]])
 
 
 def _refine_breakpoints(times: np.ndarray, values: np.ndarray, span: float, breakpoints: list[float],
