@@ -255,7 +255,7 @@ def _half_width(profile: np.ndarray, centre: int) -> float:
     weights = np.clip(profile[left:right + 1], 0.0, None)
     mean = float((columns * weights).sum() / weights.sum())
     spread = math.sqrt(float((weights * (columns - mean) ** 2).sum() / weights.sum()))
-    return float(np.clip(2.0 * spread + 0.25, 0.75, MAX_HALF_WIDTH_PX))
+    return float(np.clip(2.0 * spread, 0.75, MAX_HALF_WIDTH_PX))
 
 
 def inpaint_band(band: np.ndarray, mask: np.ndarray, radius: int = 3) -> np.ndarray:
