@@ -173,3 +173,31 @@ def test_tiny_frames_and_flat_frames_pass_through(height, width):
             out = run(frames, grain=mode)
             assert all(o.shape == frames[0].shape and np.isfinite(o).all() for o in out)
     assert np.abs(run(black, grain="remove")[1]).max() == 0.0
+
+
+def test_regrain_level_takes_the_lost_picture_out_of_the_grain_figure():
+    """Known answer: a 'denoiser' that blurs (losing fine picture detail) and a regrain that adds fresh grain at
+    exactly the level put in (or twice it). The old figure counts the lost detail as grain; the new one does not."""
+    import cv2
+
+    from restoration.bench.corpus import Clip
+    from restoration.bench.scoring import grain_level_pct, regrain_level_pct, antithetic_input
+
+    rng = np.random.default_rng(5)
+    shape = (128, 128, 3)
+    texture = [cv2.GaussianBlur(rng.standard_normal(shape).astype(np.float32), (0, 0), 0.7) for _ in range(4)]
+    truth = [np.float32(0.5) + np.float32(0.2) * t for t in texture]
+    grain = [rng.standard_normal(shape).astype(np.float32) * np.float32(0.03) for _ in truth]
+    clip = Clip("known", "denoise", "grain", "", [t + g for t, g in zip(truth, grain)], truth, grain=grain)
+
+    def blur(frames):
+        return [cv2.GaussianBlur(f, (0, 0), 1.5) for f in frames]
+
+    removed, antithetic = blur(clip.degraded), blur(antithetic_input(clip))
+    for factor in (1.0, 2.0):
+        fresh = [rng.standard_normal(shape).astype(np.float32) * np.float32(0.03 * factor) for _ in truth]
+        regrained = [b + n for b, n in zip(blur(truth), fresh)]
+        old = grain_level_pct([o - t for o, t in zip(regrained, truth)], clip)
+        new = regrain_level_pct(clip, regrained, removed, antithetic)
+        assert new == pytest.approx(100 * factor, rel=0.03)
+        assert old > new + 10  # the lost detail counted as grain

@@ -51,7 +51,11 @@ HOW_MEASURED = {
     "denoise": "PSNR/SSIM against the clean truth. Warping error: |out_t − warp(out_t+1)| with flow from the truth, "
                "occlusion-checked, relative to the truth's own. Grain left: noise level function of (out − truth) "
                "over that of the grain put in; spectrum corr.: radial power spectra of the two; NLF error: their mean "
-               "relative difference (for `-regrain`, the grain-match targets). Film: Immerkær's blind noise σ of luma.",
+               "relative difference (for `-regrain`, the grain-match targets). Grain left (old def.) counts the "
+               "picture detail a method loses as grain; regrain level: the same figure for `-regrain` once that "
+               "loss is taken out of out − truth, the loss being the part of `filmrestore`'s (grain remove) error "
+               "that does not flip with the grain: ½(f(truth + grain) + f(truth − grain)) − truth. "
+               "Film: Immerkær's blind noise σ of luma.",
     "color": "ΔE2000 over every pixel of every frame against the truth. Stability: mean ΔE2000 between consecutive "
              "frames' mean CIELAB colour; 'vs truth' subtracts the truth's. Chroma: mean CIELAB chroma.",
     "sr": "PSNR/SSIM on BT.601 Y (16–235) with `scale` px cropped at each border, on the shipped bicubic ×4 LR. "
@@ -98,7 +102,9 @@ COLUMNS: dict[str, dict[str, tuple[Column, ...]]] = {
     "denoise": {
         "grain": (Column("psnr", "PSNR dB"), Column("ssim", "SSIM", 4), Column("warping_error", "warping error", 5),
                   Column("warping_excess_pct", "warp. err. vs clean %", 1),
-                  Column("grain_kept_pct", "grain left %", 1), Column("grain_spectrum_corr", "grain spectrum corr.", 3),
+                  Column("grain_kept_pct", "grain left % (old def.)", 1),
+                  Column("regrain_level_pct", "regrain level %", 1),
+                  Column("grain_spectrum_corr", "grain spectrum corr.", 3),
                   Column("grain_nlf_error", "NLF error", 3)),
         "film": (Column("noise_sigma", "noise σ (blind est.)", 5), Column("noise_reduction_pct", "reduction %", 1),
                  Column("changed_pct", "changed %", 1)),

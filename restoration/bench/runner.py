@@ -26,6 +26,7 @@ import numpy as np
 from restoration import metrics as M
 from restoration.bench import corpus as C
 from restoration.bench import peers as P
+from restoration.bench import scoring as S
 from restoration.bench.scoring import TUNING_KEY, score
 
 OURS = "filmrestore"
@@ -429,10 +430,33 @@ def bench_stage(stage: str, clips: list[C.Clip], quick: bool, log: Log = print,
                 # the scoring run just made was the warm-up, unless a sweep ran other settings since
                 _time_speed(method, settings, speed_clip, record, warmup=1 if sweeping else 0, runs=timed_runs)
                 log(f"[{stage}] {method.name} speed on {speed_clip.name}: {record['fps']} fps")
+    if stage == "denoise":
+        _regrain_levels(methods, clips, records, log)
     return {"methods": [m.describe() for m in methods], "records": records, "tuning": tuning,
             "baselines": {name: {k: v for k, v in b.items() if isinstance(v, (int, float, list))}
                           for name, b in baselines.items()},
             "film_frames": film_frames, "speed_clip": speed_name}
+
+
+def _regrain_levels(methods: list[Method], clips: list[C.Clip], records: list[dict[str, Any]], log: Log) -> None:
+    """Add `regrain_level_pct` to our regrain records: the grain level with the picture the denoiser lost taken
+    out (scoring.regrain_level_pct). Our remove and regrain variants run again (same bytes: deterministic), and
+    remove once more on the clip with its grain negated."""
+    by_name = {m.name: m for m in methods}
+    remove, regrain = by_name.get(OURS), by_name.get(f"{OURS}-regrain")
+    if remove is None or regrain is None or remove.status is not None or regrain.status is not None:
+        return
+    for record in records:
+        clip = next((c for c in clips if c.name == record["clip"]), None)
+        if record["method"] != regrain.name or record["status"] != "ok" or clip is None or clip.grain is None:
+            continue
+        start = time.perf_counter()
+        removed = remove.run(list(clip.degraded), remove.candidates[0], clip)
+        antithetic = remove.run(S.antithetic_input(clip), remove.candidates[0], clip)
+        regrained = regrain.run(list(clip.degraded), regrain.candidates[0], clip)
+        record["metrics"]["regrain_level_pct"] = S.regrain_level_pct(clip, regrained, removed, antithetic)
+        log(f"[denoise] {regrain.name} grain level without the lost picture on {clip.name}: "
+            f"{record['metrics']['regrain_level_pct']:.1f} % ({time.perf_counter() - start:.1f} s)")
 
 
 def _score_or_none(value: float, higher: bool) -> float | None:

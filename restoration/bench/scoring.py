@@ -206,6 +206,33 @@ def score_denoise(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -
     return metrics, series
 
 
+def grain_level_pct(noise: list[np.ndarray], clip: Clip) -> float:
+    """Level of a noise field over the grain put in, as for grain_kept_pct: mean over the NLF bins, %."""
+    _, true_nlf, _ = M.noise_level_function(clip.grain, clip.truth)
+    _, nlf, _ = M.noise_level_function(noise, clip.truth)
+    valid = np.isfinite(nlf) & np.isfinite(true_nlf) & (true_nlf > 0)
+    return 100 * float(np.mean(nlf[valid] / true_nlf[valid])) if valid.any() else math.nan
+
+
+def antithetic_input(clip: Clip) -> list[np.ndarray]:
+    """The clip with its grain negated (truth − grain): what the grain-free output loses is even in the grain."""
+    return [np.clip(2 * t - d, 0.0, 1.0).astype(np.float32) for t, d in zip(clip.truth, clip.degraded)]
+
+
+def lost_picture(clip: Clip, removed: list[np.ndarray], removed_antithetic: list[np.ndarray]) -> list[np.ndarray]:
+    """Picture detail a grain-removing method loses: the part of its error that does not flip with the grain,
+    half the sum of its errors on truth + grain and on truth − grain (the grain it leaves flips and cancels)."""
+    return [0.5 * (a + b) - t for a, b, t in zip(removed, removed_antithetic, clip.truth)]
+
+
+def regrain_level_pct(clip: Clip, regrained: list[np.ndarray], removed: list[np.ndarray],
+                      removed_antithetic: list[np.ndarray]) -> float:
+    """Grain in a regrained output (synthesized + left by the denoiser) over the grain put in, %, with the picture
+    detail lost by the denoiser taken out of out − truth: grain_kept_pct counts that loss as grain."""
+    lost = lost_picture(clip, removed, removed_antithetic)
+    return grain_level_pct([o - t - p for o, t, p in zip(regrained, clip.truth, lost)], clip)
+
+
 def score_color(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> tuple[Metrics, Series]:
     chroma_in = _cached(baseline, "chroma_in", lambda: M.chroma_mean(clip.degraded))
     chroma_out = M.chroma_mean(out)
