@@ -447,6 +447,8 @@ def spike_scores(neighbours: list[Neighbour]) -> tuple[np.ndarray, np.ndarray, b
 
     On each side the most supportive reliable neighbour counts (a defect lasting two frames still spikes against
     the other frame on that side); the weaker side decides. With one side only, every neighbour must agree.
+    Next to a shot edge, where one side holds a single frame (which two-frame dirt may share), the frames of the
+    other side all agreeing also count, at SINGLE_SIDE_FACTOR times the threshold.
     """
     sides = {-1: [n for n in neighbours if n.offset < 0], 1: [n for n in neighbours if n.offset > 0]}
 
@@ -456,7 +458,12 @@ def spike_scores(neighbours: list[Neighbour]) -> tuple[np.ndarray, np.ndarray, b
     def combine(sign: float) -> np.ndarray:
         if sides[-1] and sides[1]:
             per_side = [np.maximum.reduce([evidence(n, sign) for n in side]) for side in sides.values()]
-            return np.minimum(per_side[0], per_side[1])
+            score = np.minimum(per_side[0], per_side[1])
+            for short, long in ((sides[-1], sides[1]), (sides[1], sides[-1])):
+                if len(short) == 1 and len(long) >= 2:
+                    one_sided = np.minimum.reduce([evidence(n, sign) for n in long])
+                    score = np.maximum(score, one_sided * np.float32(1.0 / SINGLE_SIDE_FACTOR))
+            return score
         return np.minimum.reduce([evidence(n, sign) for n in neighbours])
 
     return combine(-1.0), combine(1.0), bool(sides[-1] and sides[1])

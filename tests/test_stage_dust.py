@@ -207,6 +207,22 @@ def test_cut_is_not_bridged():
     assert changed(outs[first_b], frames[first_b]).mean() <= 0.002  # not compared with shot A's frames
 
 
+def test_two_frame_dirt_next_to_a_shot_edge_is_repaired():
+    clean = grained(panned(picture(8), FRAMES, (1.1, 0.4)))
+    yy, xx = np.mgrid[:HEIGHT, :WIDTH]
+    blotch = (xx - 80) ** 2 + ((yy - 60) / 0.7) ** 2 <= 6.0 ** 2  # dirt on the film for the shot's last two frames
+    frames = [f.copy() for f in clean]
+    for t in (FRAMES - 2, FRAMES - 1):
+        frames[t][blotch] = 0.05
+    outs, _ = run_dust(frames)
+    t = FRAMES - 2  # the side after it holds only the other dirty frame: the frames before it must agree
+    before = np.abs(frames[t] - clean[t])[blotch].mean()
+    after = np.abs(outs[t] - clean[t])[blotch].mean()
+    assert after < 0.2 * before, (before, after)
+    middle = FRAMES // 2  # nothing else in the shot is touched
+    assert changed(outs[middle], frames[middle]).mean() <= 0.002
+
+
 def scratched_clip(frames: int = 9) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """A locked-off grainy shot with a light vertical scratch (Gaussian profile) drifting slowly sideways."""
     clean = grained([picture(3)[20:20 + HEIGHT, 20:20 + WIDTH]] * frames, seed=5)
