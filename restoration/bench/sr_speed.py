@@ -186,7 +186,8 @@ def measure_model(spec: SpeedModel, frame: np.ndarray, log: Log) -> dict[str, An
     gflop = upscaler.net.macs_per_pixel() * 2 * width * height / 1e9
     record: dict[str, Any] = {"model": spec.name, "mode": spec.mode, "size": [width, height], "tile": tile,
                               "precision": str(upscaler.dtype).removeprefix("torch."), "threads": threads,
-                              "runs": spec.runs, "gflop": round(gflop, 2), "ncnn_status": unavailable or "ok"}
+                              "runs": spec.runs, "gflop": round(gflop, 2), "status": "ok",
+                              "ncnn_status": unavailable or "ok"}
     ours()  # warm-up: oneDNN primitives, allocator pools
     if theirs is not None:
         theirs()
@@ -248,7 +249,14 @@ def measure(profile: str, data: Path, log: Log) -> dict[str, Any]:
     plan = PLANS[profile]
     frame = speed_frame(data, plan.size)
     started = time.perf_counter()
-    models = [measure_model(spec, frame, log) for spec in plan.models]
+    models = []
+    for spec in plan.models:
+        try:
+            models.append(measure_model(spec, frame, log))
+        except Exception as exc:  # one model failing (e.g. its package missing) must not sink the benchmark
+            models.append({"model": spec.name, "mode": spec.mode, "size": list(plan.size),
+                           "status": f"failed: {type(exc).__name__}: {exc}"[:300]})
+            log(f"[sr] cpu speed {spec.name}: {models[-1]['status']}")
     rss = []
     for mode in plan.rss_modes:
         rss.append(rss_of_one_frame(frame, mode))
@@ -283,6 +291,10 @@ def target_rows(result: dict[str, Any]) -> list[str]:
     rows = []
     for m in speed["models"]:
         frame = f"{m['size'][0]}×{m['size'][1]}"
+        if m.get("status", "ok") != "ok":
+            rows.append(f"| speed vs ncnn, {m['model']} {frame} | ≥ {SPEED_RATIO_TARGET:.1f}× | — | {m['status']} "
+                        "| — | — |")
+            continue
         if m["ncnn_status"] != "ok":
             rows.append(f"| speed vs ncnn, {m['model']} {frame} | ≥ {SPEED_RATIO_TARGET:.1f}× | — | — "
                         f"| ncnn {m['ncnn_status']} | — |")
@@ -307,6 +319,13 @@ def target_rows(result: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _pair(record: dict[str, Any], wall: str, cpu: str, digits: int) -> str:
+    """'wall / CPU' figures of a record, or why ncnn has none."""
+    if wall not in record:
+        return record["ncnn_status"]
+    return f"{record[wall]:.{digits}f} / {record[cpu]:.{digits}f}"
+
+
 def speed_section(result: dict[str, Any]) -> list[str]:
     """The 'Speed at W×H on CPU' table: ours beside ncnn per model, GFLOP/s and the share of the conv peak."""
     speed = result.get("cpu_speed")
@@ -314,7 +333,7 @@ def speed_section(result: dict[str, Any]) -> list[str]:
         return []
     width, height = speed["size"]
     models = speed["models"]
-    threads = models[0]["threads"] if models else 0
+    threads = next((m["threads"] for m in models if "threads" in m), 0)
     lines = [f"**Speed at {width}×{height} on CPU** — ours beside the `ncnn` runtime ({speed.get('ncnn') or 'absent'}"
              f", its default CPU options, {threads} threads like ours) on the same model and frame (Vid4 city's "
              "first GT frame, area-resized), run by run interleaved with the reference conv (64→64 3×3, "
@@ -325,12 +344,15 @@ def speed_section(result: dict[str, Any]) -> list[str]:
              "| ncnn GFLOP/s | conv peak GFLOP/s | ours % of peak |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for m in models:
-        pair = lambda a, b, d=2: f"{m[a]:.{d}f} / {m[b]:.{d}f}" if a in m else m["ncnn_status"]  # noqa: E731
+        if m.get("status", "ok") != "ok":
+            lines.append(f"| {m['model']} ({m['mode']}) | {m['status']} |" + " |" * 8)
+            continue
         lines.append(f"| {m['model']} ({m['mode']}) | {m['precision']}, {m['tile']} px | {m['gflop']:.1f} "
-                     f"| {pair('ours_s', 'ours_cpu_s')} | {pair('ncnn_s', 'ncnn_cpu_s')} "
-                     f"| {pair('speed_ratio', 'speed_ratio_cpu')} | {pair('ours_gflops', 'ours_gflops_cpu', 0)} "
-                     f"| {pair('ncnn_gflops', 'ncnn_gflops_cpu', 0)} "
-                     f"| {pair('conv_peak_gflops', 'conv_peak_gflops_cpu', 0)} "
+                     f"| {_pair(m, 'ours_s', 'ours_cpu_s', 2)} | {_pair(m, 'ncnn_s', 'ncnn_cpu_s', 2)} "
+                     f"| {_pair(m, 'speed_ratio', 'speed_ratio_cpu', 2)} "
+                     f"| {_pair(m, 'ours_gflops', 'ours_gflops_cpu', 0)} "
+                     f"| {_pair(m, 'ncnn_gflops', 'ncnn_gflops_cpu', 0)} "
+                     f"| {_pair(m, 'conv_peak_gflops', 'conv_peak_gflops_cpu', 0)} "
                      f"| {100 * m['peak_fraction']:.0f} / {100 * m['peak_fraction_cpu']:.0f} % |")
     rss = [r for r in speed["rss"] if r["status"] == "ok"]
     if rss:
