@@ -95,6 +95,16 @@ def residual_shift(current: np.ndarray, warped: np.ndarray, known: np.ndarray) -
     return shift.astype(np.float32)
 
 
+def matched_level(current: np.ndarray, warped: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    """A warped neighbour crop shifted, per channel, to the current frame's level around the hole (median over
+    the ring): on flickering film a neighbour is a little brighter or darker, and its fill would show as a patch."""
+    if ring.sum() < 12:
+        return warped
+    offset = np.array([median_of((current[..., c] - warped[..., c])[ring]) for c in range(current.shape[2])],
+                      np.float32)
+    return warped + offset
+
+
 def median_stack(images: list[np.ndarray]) -> np.ndarray:
     """Per-pixel median of up to four images (the mean of two), by min/max networks rather than a sort."""
     if len(images) <= 2:
@@ -120,12 +130,14 @@ def temporal_fill(current: np.ndarray, region: Region, matte: np.ndarray,
     neighbour that agrees best with it, scaled to the grain measured around the defect in the current frame.
     """
     hole = cv2.dilate((matte > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    ring = (cv2.dilate(hole.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & ~hole
     warped = []
     for n in sources:
         flow = fill_flow_inside(n.flow[region.rows, region.cols], hole)
         first = warp_crop(n.frame, flow, region.rows, region.cols)
         shift = residual_shift(current, first, ~hole)
-        warped.append(first if shift is None else warp_crop(n.frame, flow + shift, region.rows, region.cols))
+        warped.append(matched_level(current, first if shift is None else
+                                    warp_crop(n.frame, flow + shift, region.rows, region.cols), ring))
     median = median_stack(warped)
     inside = matte > 0
     errors = [float(np.abs(w - median)[inside].mean()) for w in warped]
@@ -133,7 +145,6 @@ def temporal_fill(current: np.ndarray, region: Region, matte: np.ndarray,
     if len(warped) == 1:
         return best
     grain = _highpass(best)
-    ring = (cv2.dilate(hole.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & ~hole
     gain = 1.0
     if ring.sum() >= 12:
         have = float(grain[ring].std())
