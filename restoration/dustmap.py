@@ -429,15 +429,15 @@ class DustMap:
 
 
 def pooled(neighbours: list[Neighbour], box_px: int = 3) -> list[Neighbour]:
-    """Copies of the neighbours whose z is averaged over `box_px`² and rescaled to unit noise (robust std over
-    the frame): a faint speck of several pixels adds up, grain (a little correlated) partly averages out."""
+    """Copies of the neighbours whose z is averaged over `box_px`² and rescaled to unit noise, measured per block:
+    a faint speck of several pixels adds up where the noise is grain (fine, it partly averages out), but not
+    where the residual is coarse (misregistered texture, a soft compressed scan), which averaging keeps."""
     out = []
     for n in neighbours:
         z = cv2.blur(n.z, (box_px, box_px))
-        sample = z[::4, ::4]
-        spread = 1.4826 * median_of(np.abs(sample - median_of(sample)))
+        _, spread = block_offset_and_noise(z)
         copy = Neighbour(n.index, n.offset, n.frame, n.luma, n.flow, n.back_flow, n.warped, n.reliable, n.residual)
-        copy.z = z / max(spread, 1e-3)
+        copy.z = z / np.maximum(spread, np.float32(1.0 / box_px))  # iid noise averages down to 1/box_px at best
         out.append(copy)
     return out
 
