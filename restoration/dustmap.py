@@ -30,6 +30,7 @@ SIGMA_FLOOR = 0.6 / 255.0  # below 8-bit quantisation a difference carries no in
 FRAME_MARGIN_PX = 2  # the scan's own frame edge weaves in and out of the outermost rows and columns
 SAME_PICTURE_NOISE = 1.5  # a neighbour this close (noise units, median over a defect) shows the same picture
 SINGLE_SIDE_FACTOR = 1.3
+EDGE_MOTION_LIMIT = 0.5  # beside a shot edge, own motion above half in_real_motion's limit vetoes a defect
 POOLING_PX = 3  # the spike is also scored on 3x3 averages: faint specks of a few pixels add up above the grain
 POOLED_SEED = 1.15  # the pooled score seeds a defect at 1.15x the threshold: a second chance for false alarms
 EXTENT_Z = 1.0  # ... but a pixel takes the averaged score only when it spikes this much itself (no halo past a speck)  # frames at a shot's edge have neighbours on one side only: ask for stronger evidence
@@ -664,6 +665,21 @@ def seen_on_both_sides(neighbours: list[Neighbour], labels: np.ndarray, label: i
     return matched == {-1, 1}
 
 
+def found_beside_shot_edge(neighbours: list[Neighbour], labels: np.ndarray, label: int,
+                           bbox: tuple[int, int, int, int], low: float) -> list[Neighbour]:
+    """The frames of the long side when a defect was found only by the shot-edge rule of spike_scores (the single
+    frame on the short side shows it too: two-frame dirt, or picture that moved and that the long side's flows
+    failed to follow); else an empty list."""
+    sides = {-1: [n for n in neighbours if n.offset < 0], 1: [n for n in neighbours if n.offset > 0]}
+    for short, long in ((sides[-1], sides[1]), (sides[1], sides[-1])):
+        if len(short) == 1 and len(long) >= 2:
+            x, y, w, h = bbox
+            inside = labels[y:y + h, x:x + w] == label
+            if median_of(np.abs(short[0].z[y:y + h, x:x + w][inside])) < low:
+                return long
+    return []
+
+
 REGISTER_SEARCH_PX = 2  # a flow estimated at half size can be this far off on fine periodic texture
 REGISTER_NOISE = 1.5  # a shifted neighbour within this many noise units of the defect's pixels explains them
 
@@ -754,12 +770,22 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
         moving = own_motion(neighbours, labels, label, (x, y, w, h), cameras)
         motion = 0.0
         if protect:
+            # dirt shared with the frame beside a shot edge sits on picture that moves with the camera; a moving
+            # figure there is the same pattern, and it spikes hard: motion alone vetoes it, however strong (seen
+            # from the side without the defect: where the frame shares it, the flow follows the dirt)
+            long = found_beside_shot_edge(neighbours, labels, label, (x, y, w, h), low)
+            if long and own_motion(long, labels, label, (x, y, w, h), cameras) > EDGE_MOTION_LIMIT * (
+                    3.0 - 2.0 * settings.motion_protect):
+                rejected += 1
+                continue
             if in_real_motion(peak, high, surround, moving, settings) or seen_on_both_sides(
                     neighbours, labels, label, (x, y, w, h)) or misregistered(
                     current, neighbours, labels, label, (x, y, w, h), low):
                 rejected += 1
                 continue
-            motion = motion_likelihood(current, neighbours, labels, label, (x, y, w, h), polarity, low, two_sided)
+            # beside a shot edge only the long side can explain it: an object found moved there is an object
+            motion = motion_likelihood(current, long or neighbours, labels, label, (x, y, w, h), polarity, low,
+                                       two_sided and not long)
             if motion > 1.0 - settings.motion_protect:
                 rejected += 1
                 continue

@@ -174,6 +174,15 @@ def test_moving_object_is_not_repaired():
     assert touched <= 0.03, f"{100 * touched:.1f} % of the moving object's pixels were 'repaired'"
 
 
+def test_object_that_stops_beside_a_shot_edge_is_not_repaired():
+    frames, objects = moving_object_clip(speed=18.0)
+    frames[-1] = frames[-2].copy()  # it stops: the last two frames of the shot show it in one place, like dirt
+    objects[-1] = objects[-2]
+    outs, _ = run_dust(frames)
+    t = FRAMES - 2
+    assert changed(outs[t], frames[t])[objects[t]].mean() <= 0.03
+
+
 def test_motion_protect_is_what_saves_it():
     frames, objects = moving_object_clip(speed=18.0)
     outs, _ = run_dust(frames, {"motion_protect": 0.0})
