@@ -107,7 +107,7 @@ def synthetic_crops(data: Path, out: Path, frames: int = 7) -> None:
         panels = [("truth", clip.truth[middle]), ("grainy", clip.degraded[middle])]
         for label, params in (("remove", {"grain": "remove"}), ("keep 0.5", {}), ("regrain", {"grain": "regrain"})):
             panels.append((label, run_stage_on_frames("denoise", clip.degraded, params, shots=shot)[middle]))
-        rows.append(np.concatenate([_tile(frame[y:y + 112, x:x + 112], label, 2) for label, frame in panels], 1))
+        rows.append(np.concatenate([_tile(frame[y:y + 104, x:x + 104], label, 2) for label, frame in panels], 1))
     cv2.imwrite(str(out), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
