@@ -31,6 +31,7 @@ FRAME_MARGIN_PX = 2  # the scan's own frame edge weaves in and out of the outerm
 SAME_PICTURE_NOISE = 1.5  # a neighbour this close (noise units, median over a defect) shows the same picture
 SINGLE_SIDE_FACTOR = 1.3
 EDGE_MOTION_LIMIT = 0.5  # beside a shot edge, own motion above half in_real_motion's limit vetoes a defect
+EDGE_SURROUND = 0.1  # ... and so does discord among the other frames around it (a foot landing, a turning head)
 POOLING_PX = 3  # the spike is also scored on 3x3 averages: faint specks of a few pixels add up above the grain
 POOLED_SEED = 1.15  # the pooled score seeds a defect at 1.15x the threshold: a second chance for false alarms
 EXTENT_Z = 1.0  # ... but a pixel takes the averaged score only when it spikes this much itself (no halo past a speck)  # frames at a shot's edge have neighbours on one side only: ask for stronger evidence
@@ -443,7 +444,7 @@ def pooled(neighbours: list[Neighbour], box_px: int = 3) -> list[Neighbour]:
     return out
 
 
-def spike_scores(neighbours: list[Neighbour]) -> tuple[np.ndarray, np.ndarray, bool]:
+def spike_scores(neighbours: list[Neighbour], shot_edge_rule: bool = True) -> tuple[np.ndarray, np.ndarray, bool]:
     """Dark and bright spike scores (noise units) and whether both temporal sides were available.
 
     On each side the most supportive reliable neighbour counts (a defect lasting two frames still spikes against
@@ -461,7 +462,7 @@ def spike_scores(neighbours: list[Neighbour]) -> tuple[np.ndarray, np.ndarray, b
             per_side = [np.maximum.reduce([evidence(n, sign) for n in side]) for side in sides.values()]
             score = np.minimum(per_side[0], per_side[1])
             for short, long in ((sides[-1], sides[1]), (sides[1], sides[-1])):
-                if len(short) == 1 and len(long) >= 2:
+                if shot_edge_rule and len(short) == 1 and len(long) >= 2:
                     one_sided = np.minimum.reduce([evidence(n, sign) for n in long])
                     score = np.maximum(score, one_sided * np.float32(1.0 / SINGLE_SIDE_FACTOR))
             return score
@@ -741,6 +742,8 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
     cameras = {n.offset: camera_motion(n.flow) for n in neighbours}
     protect = settings.motion_protect > 0.0
     dark, bright, two_sided = spike_scores(neighbours)
+    edge_rule = two_sided and any(len([n for n in neighbours if np.sign(n.offset) == side]) == 1 for side in (-1, 1))
+    standard = np.maximum(*spike_scores(neighbours, shot_edge_rule=False)[:2]) if edge_rule else None
     factor = 1.0 if two_sided else SINGLE_SIDE_FACTOR
     high, low = settings.high * factor, settings.low * factor
     seeds = None
@@ -774,11 +777,16 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
             # figure there is the same pattern, and it spikes hard: motion alone vetoes it, however strong (seen
             # from the side without the defect: where the frame shares it, the flow follows the dirt)
             long = found_beside_shot_edge(neighbours, labels, label, (x, y, w, h), low)
-            if long and own_motion(long, labels, label, (x, y, w, h), cameras) > EDGE_MOTION_LIMIT * (
-                    3.0 - 2.0 * settings.motion_protect):
+            if standard is not None and not long and float(standard[rows, cols][inside].max()) < high:
+                rejected += 1  # beside a shot edge, a defect below the two-sided per-pixel threshold needs the
+                continue  # short side's frame to share it (two-frame dirt); else it is left alone
+            if long and (surround > EDGE_SURROUND or own_motion(long, labels, label, (x, y, w, h), cameras)
+                         > EDGE_MOTION_LIMIT * (3.0 - 2.0 * settings.motion_protect)):
                 rejected += 1
                 continue
-            if in_real_motion(peak, high, surround, moving, settings) or seen_on_both_sides(
+            # the shot-edge rule's evidence is one side's: it does not buy a defect out of the motion veto
+            plain = peak if standard is None else float(standard[rows, cols][inside].max())
+            if in_real_motion(plain, high, surround, moving, settings) or seen_on_both_sides(
                     neighbours, labels, label, (x, y, w, h)) or misregistered(
                     current, neighbours, labels, label, (x, y, w, h), low):
                 rejected += 1
