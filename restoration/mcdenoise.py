@@ -89,24 +89,29 @@ def opponent_variance(variance: torch.Tensor, correlation: np.ndarray) -> torch.
     return torch.clamp(torch.stack(out), min=0.0)
 
 
-def block_mean(planes: torch.Tensor) -> torch.Tensor:
-    """Mean over every 8x8 block at step 4 of (N, H, W) planes: (N, h, w)."""
-    return F.avg_pool2d(planes[:, None], BLOCK, STEP)[:, 0]
+def block_mean(image: np.ndarray) -> np.ndarray:
+    """Mean over every 8x8 block at step 4 of an (H, W, C) image: (h, w, C)."""
+    # each block is 2x2 cells of 4x4 px, and an exact 4:1 area shrink gives the cell means
+    rows, cols = image.shape[0] // STEP, image.shape[1] // STEP
+    cells = cv2.resize(image[:rows * STEP, :cols * STEP], (cols, rows), interpolation=cv2.INTER_AREA)
+    cells = cells.reshape(rows, cols, -1)
+    pairs = cells[:-1] + cells[1:]
+    return (pairs[:, :-1] + pairs[:, 1:]) * np.float32(0.25)
 
 
-def match_weights(stack: torch.Tensor, center: int, grain_var: torch.Tensor, tolerance: float) -> torch.Tensor:
+def match_weights(aligned: Sequence[np.ndarray], center: int, grain_var: np.ndarray, tolerance: float) -> np.ndarray:
     """(K, h, w) weight per frame and block: 1 where it matches the centre within the grain, 0 past `tolerance`.
 
     The test is the block mean of squared differences over twice the grain variance (1 for a perfect match).
-    `stack` is (K, 3, H, W) RGB, `grain_var` (3, h, w) the centre's grain variance per block.
+    `aligned` holds K (H, W, 3) RGB frames, `grain_var` (h, w, 3) is the centre's grain variance per block.
     """
-    count = stack.shape[0]
-    weights = torch.ones((count,) + tuple(grain_var.shape[1:]), device=stack.device)
-    inverse = 1.0 / (6.0 * torch.clamp(grain_var, min=1e-8))   # 1 / (2 var), averaged over 3 channels
-    for k in range(count):
+    inverse = np.float32(1.0 / 6.0) / np.maximum(grain_var, np.float32(1e-8))   # 1 / (2 var), averaged over 3 channels
+    weights = np.ones((len(aligned),) + grain_var.shape[:2], np.float32)
+    for k, frame in enumerate(aligned):
         if k != center:
-            distance = (block_mean((stack[k] - stack[center]).square_()) * inverse).sum(0)
-            weights[k] = torch.clamp((tolerance - distance) / (tolerance - 1.0), 0.0, 1.0)
+            difference = frame - aligned[center]
+            distance = (block_mean(np.square(difference, out=difference)) * inverse).sum(axis=2)
+            weights[k] = np.clip((tolerance - distance) / np.float32(tolerance - 1.0), 0.0, 1.0)
     return weights
 
 
@@ -219,17 +224,18 @@ def denoise_frame(aligned: Sequence[np.ndarray], center: int, sigma_of: Callable
     device = device or torch.device("cpu")
     on_cpu = device.type == "cpu"
     with torch.inference_mode(), _exact_float32(device), torch_threads(1 if on_cpu else None):
-        stack = torch.from_numpy(np.stack(aligned)).to(device).permute(0, 3, 1, 2)          # K, 3, H+8, W+8
-        level = block_mean(stack[center]).permute(1, 2, 0).cpu().numpy()                   # h, w, 3
-        rgb_var = torch.from_numpy(np.square(sigma_of(level) * np.float32(strength))).to(device).permute(2, 0, 1)
-        weights = match_weights(stack, center, rgb_var, tolerance)
+        level = block_mean(np.ascontiguousarray(aligned[center], np.float32))               # h, w, 3
+        grain_var = np.square(sigma_of(level) * np.float32(strength)).astype(np.float32)
+        weights = torch.from_numpy(match_weights(aligned, center, grain_var, tolerance)).to(device)
+        rgb_var = torch.from_numpy(grain_var).to(device).permute(2, 0, 1)
         block_var = opponent_variance(rgb_var, correlation)
         cvar = torch.from_numpy(coefficient_var.astype(np.float32))
 
+        planes = opponent_planes(aligned).to(device)                                        # 3, K, H+8, W+8
+
         def plane(o: int) -> tuple[torch.Tensor, torch.Tensor]:
             with torch.inference_mode(), torch_threads(1 if on_cpu else None):
-                a = [float(v) for v in OPPONENT[o]]
-                values = stack[:, 0] * a[0] + stack[:, 1] * a[1] + stack[:, 2] * a[2]        # K, H+8, W+8
+                values = planes[o]
                 # first pass: hard-threshold pilot; second: Wiener gains of the temporal mean from the first result
                 result = wiener_plane(values, weights, center, block_var[o], cvar, threshold, spatial)
                 if o in PILOT_PLANES:
@@ -248,6 +254,20 @@ def denoise_frame(aligned: Sequence[np.ndarray], center: int, sigma_of: Callable
         picture = torch.stack([r[0] for r in results], dim=-1) @ from_opp.T
         left = torch.stack([r[1] for r in results], dim=-1) @ from_opp.square().T         # h, w, 3 (RGB)
         return picture.cpu().numpy(), left.cpu().numpy()
+
+
+def opponent_planes(aligned: Sequence[np.ndarray]) -> torch.Tensor:
+    """Frames (H, W, 3) mixed into the opponent space, as contiguous planes (3, K, H, W).
+
+    OpenCV mixes the interleaved channels in one pass; the same sums over strided torch views cost several times more.
+    """
+    matrix = OPPONENT.astype(np.float32)
+    mixed = np.empty((3, len(aligned)) + aligned[0].shape[:2], np.float32)
+    for k, frame in enumerate(aligned):
+        opponent = cv2.transform(np.ascontiguousarray(frame, np.float32), matrix)
+        for o in range(3):
+            mixed[o, k] = opponent[..., o]
+    return torch.from_numpy(mixed)
 
 
 def cpu_count() -> int:
