@@ -65,17 +65,23 @@ def aligned_neighbours(frames: Sequence[np.ndarray], center: int, scale: float =
     lumas = [reduced_luma(f, scale) for f in frames]
     grid_x, grid_y = np.meshgrid(np.arange(-margin, width + margin, dtype=np.float32),
                                  np.arange(-margin, height + margin, dtype=np.float32))
-    out = []
-    for k, frame in enumerate(frames):
+
+    def aligned(k: int) -> np.ndarray:
+        frame = frames[k]
         if k == center:
-            out.append(cv2.copyMakeBorder(frame, margin, margin, margin, margin, cv2.BORDER_REFLECT_101))
-            continue
+            return cv2.copyMakeBorder(frame, margin, margin, margin, margin, cv2.BORDER_REFLECT_101)
         flow = reduced_flow(frames[center], frame, scale, preset, lumas[center], lumas[k])
         if margin:
             flow = cv2.copyMakeBorder(flow, margin, margin, margin, margin, cv2.BORDER_REPLICATE)
-        out.append(cv2.remap(frame, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_CUBIC,
-                             borderMode=cv2.BORDER_REFLECT_101))
-    return out
+        return cv2.remap(frame, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_CUBIC,
+                         borderMode=cv2.BORDER_REFLECT_101)
+
+    # DIS runs on one core: two workers keep a second core busy (OpenCV releases the GIL)
+    workers = min(2, cpu_count(), len(frames))
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(aligned, range(len(frames))))
+    return [aligned(k) for k in range(len(frames))]
 
 
 def opponent_variance(variance: torch.Tensor, correlation: np.ndarray) -> torch.Tensor:
