@@ -29,12 +29,12 @@ MISREGISTRATION_PX = 0.3  # flow error assumed everywhere: edges get a threshold
 SIGMA_FLOOR = 0.6 / 255.0  # below 8-bit quantisation a difference carries no information
 FRAME_MARGIN_PX = 2  # the scan's own frame edge weaves in and out of the outermost rows and columns
 SAME_PICTURE_NOISE = 1.5  # a neighbour this close (noise units, median over a defect) shows the same picture
-SINGLE_SIDE_FACTOR = 1.3
+SINGLE_SIDE_FACTOR = 1.3  # frames at a shot's edge have neighbours on one side only: ask for stronger evidence
 EDGE_MOTION_LIMIT = 0.5  # beside a shot edge, own motion above half in_real_motion's limit vetoes a defect
 EDGE_SURROUND = 0.1  # ... and so does discord among the other frames around it (a foot landing, a turning head)
 POOLING_PX = 3  # the spike is also scored on 3x3 averages: faint specks of a few pixels add up above the grain
 POOLED_SEED = 1.15  # the pooled score seeds a defect at 1.15x the threshold: a second chance for false alarms
-EXTENT_Z = 1.0  # ... but a pixel takes the averaged score only when it spikes this much itself (no halo past a speck)  # frames at a shot's edge have neighbours on one side only: ask for stronger evidence
+EXTENT_Z = 1.0  # ... but a pixel takes the averaged score only when it spikes this much itself (no halo past a speck)
 _DIS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
         "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
@@ -668,9 +668,8 @@ def seen_on_both_sides(neighbours: list[Neighbour], labels: np.ndarray, label: i
 
 def found_beside_shot_edge(neighbours: list[Neighbour], labels: np.ndarray, label: int,
                            bbox: tuple[int, int, int, int], low: float) -> list[Neighbour]:
-    """The frames of the long side when a defect was found only by the shot-edge rule of spike_scores (the single
-    frame on the short side shows it too: two-frame dirt, or picture that moved and that the long side's flows
-    failed to follow); else an empty list."""
+    """The frames of the long side when, beside a shot edge, the single frame on the short side shows the defect
+    too (two-frame dirt, or picture that moved and that the long side's flows failed to follow); else []."""
     sides = {-1: [n for n in neighbours if n.offset < 0], 1: [n for n in neighbours if n.offset > 0]}
     for short, long in ((sides[-1], sides[1]), (sides[1], sides[-1])):
         if len(short) == 1 and len(long) >= 2:
