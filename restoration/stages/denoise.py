@@ -28,7 +28,7 @@ class GrainDenoise(Stage):
     params = declare(
         Param("strength", "float", 1.0, "Denoising strength relative to the measured grain level (1 = as measured).",
               minimum=0.0, maximum=3.0, step=0.05),
-        Param("temporal_radius", "int", 3, "Motion-compensated frames used on each side.", minimum=0, maximum=4,
+        Param("temporal_radius", "int", 4, "Motion-compensated frames used on each side.", minimum=0, maximum=4,
               unit="frames"),
         Param("spatial", "float", 1.0, "Spatial cleaning of what the neighbours cannot average away (0 = temporal "
               "only).", minimum=0.0, maximum=1.0, step=0.05),
