@@ -104,9 +104,11 @@ def ncnn_unavailable() -> str | None:
     return None
 
 
-def ncnn_runner(model_name: str, frame: np.ndarray, threads: int) -> Callable[[], np.ndarray]:
-    """A callable running the original .param/.bin through the ncnn runtime with its default (fastest) options."""
+def ncnn_network(model_name: str, threads: int) -> Callable[[Any], Any]:
+    """The original .param/.bin in the ncnn runtime (its default, fastest CPU options) as a network over
+    (1, 3, h, w) float32 tensors, so it runs the same tiles as ours (a whole heavy-model frame would need >10 GB)."""
     import ncnn
+    import torch
 
     from restoration.sr import archs, models
     from restoration.sr.ncnn import read_param
@@ -119,21 +121,24 @@ def ncnn_runner(model_name: str, frame: np.ndarray, threads: int) -> Callable[[]
     net.opt.num_threads = threads
     net.load_param(str(param))
     net.load_model(str(weights))
-    chw = frame.transpose(2, 0, 1)
-    if model.arch == "srmd":
-        maps = np.broadcast_to(np.array(archs.SRMD_BICUBIC_DEGRADATION, np.float32)[:, None, None],
-                               (15, *frame.shape[:2]))
-        chw = np.concatenate([chw, maps], 0)
-    if model.arch == "upconv7":
-        chw = np.pad(chw, ((0, 0), (7, 7), (7, 7)), mode="edge")
-    source = np.ascontiguousarray(chw, dtype=np.float32)
     name_in, name_out = graph.of_kind("Input")[0].outputs[0], graph.layers[-1].outputs[0]
 
-    def run() -> np.ndarray:
-        extractor = net.create_extractor()
-        extractor.input(name_in, ncnn.Mat(source))
-        _, out = extractor.extract(name_out)
-        return np.array(out)
+    def run(tiles: torch.Tensor) -> torch.Tensor:
+        outputs = []
+        for tile in tiles:
+            chw = tile.float().contiguous().numpy()
+            if model.arch == "srmd":
+                maps = np.broadcast_to(np.array(archs.SRMD_BICUBIC_DEGRADATION, np.float32)[:, None, None],
+                                       (15, *chw.shape[1:]))
+                chw = np.concatenate([chw, maps], 0)
+            if model.arch == "upconv7":
+                chw = np.pad(chw, ((0, 0), (7, 7), (7, 7)), mode="edge")
+            source = np.ascontiguousarray(chw, dtype=np.float32)  # ncnn borrows it: keep it alive until extracted
+            extractor = net.create_extractor()
+            extractor.input(name_in, ncnn.Mat(source))
+            _, out = extractor.extract(name_out)
+            outputs.append(torch.from_numpy(np.array(out)))
+        return torch.stack(outputs)
     return run
 
 
@@ -170,10 +175,11 @@ def _median(timings: list[Timing], threads: int) -> tuple[float, float]:
 
 
 def measure_model(spec: SpeedModel, frame: np.ndarray, log: Log) -> dict[str, Any]:
-    """Ours and ncnn on one frame, interleaved run by run with the conv peak so all three see the same load."""
+    """Ours and ncnn on one frame in the same tiles, interleaved run by run with the conv peak (same load for all)."""
     import torch
 
-    from restoration.sr.engine import frame_to_tensor
+    from restoration.sr.engine import RAMP, frame_to_tensor
+    from restoration.sr.tiling import upscale_tiled
 
     height, width = frame.shape[:2]
     upscaler = our_upscaler(spec.name)
@@ -182,7 +188,10 @@ def measure_model(spec: SpeedModel, frame: np.ndarray, log: Log) -> dict[str, An
     image = frame_to_tensor(frame, upscaler.device)
     ours = lambda: upscaler.run(image, tile)  # noqa: E731
     unavailable = ncnn_unavailable()
-    theirs = ncnn_runner(spec.name, frame, threads) if unavailable is None else None
+    theirs = None
+    if unavailable is None:
+        network = ncnn_network(spec.name, threads)
+        theirs = lambda: upscale_tiled(network, image, upscaler.scale, tile, upscaler.context, RAMP)  # noqa: E731
     gflop = upscaler.net.macs_per_pixel() * 2 * width * height / 1e9
     record: dict[str, Any] = {"model": spec.name, "mode": spec.mode, "size": [width, height], "tile": tile,
                               "precision": str(upscaler.dtype).removeprefix("torch."), "threads": threads,
@@ -335,8 +344,9 @@ def speed_section(result: dict[str, Any]) -> list[str]:
     models = speed["models"]
     threads = next((m["threads"] for m in models if "threads" in m), 0)
     lines = [f"**Speed at {width}×{height} on CPU** — ours beside the `ncnn` runtime ({speed.get('ncnn') or 'absent'}"
-             f", its default CPU options, {threads} threads like ours) on the same model and frame (Vid4 city's "
-             "first GT frame, area-resized), run by run interleaved with the reference conv (64→64 3×3, "
+             f", its default CPU options, {threads} threads like ours) on the same model, frame (Vid4 city's "
+             "first GT frame, area-resized) and tiles (one tile where the tile column says it covers the frame), "
+             "run by run interleaved with the reference conv (64→64 3×3, "
              f"{CONV_SIZE}×{CONV_SIZE}, channels-last, in our precision; best of 5 per run). Seconds: median; each as "
              "wall clock / CPU time ÷ threads (the second holds when other processes share the cores). GFLOP "
              f"counted from the architecture (2 × MACs). Allocator: {speed['allocator']}.", "",
