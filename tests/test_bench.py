@@ -255,6 +255,8 @@ def test_tiny_sr_bench_times_ours_beside_ncnn_with_the_conv_peak_and_one_frame_r
         assert model[key] > 0
     assert model["speed_ratio"] == pytest.approx(model["ncnn_s"] / model["ours_s"], rel=0.01)
     assert model["ours_gflops"] == pytest.approx(model["gflop"] / model["ours_s"], rel=0.01)
+    assert speed["conv_peak"]["gflops"] == model["conv_peak_gflops"]  # one model: its runs are the run's peak
+    assert model["peak_fraction"] == pytest.approx(model["ours_gflops"] / model["conv_peak_gflops"], rel=0.01)
     (rss,) = speed["rss"]
     assert rss["status"] == "ok" and rss["out"] == [256, 192] and rss["peak_rss_mb"] >= rss["peak_rss_mb_before"] > 0
     report = (out / "REPORT.md").read_text()
