@@ -17,6 +17,7 @@ def test_demo_writes_master_stills_and_report(tmp_path):
     assert bits == 8 and image.shape[1] > image.shape[0]
     report = json.loads((out / "demo-report.json").read_text())
     assert report["frames"] == 4 and report["psnr_damaged_db"] < 35
+    assert report["psnr_restored_db"] > report["psnr_damaged_db"]  # scored even when sr changed the size
     assert (out / "restored.mkv.provenance.json").is_file()
     assert main(["demo", "-o", str(out), "--frames", "3", "--width", "96"]) == 0  # reuses its own folder
 
