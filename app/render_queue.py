@@ -52,6 +52,7 @@ PROGRESS_LINE = re.compile(r"^(?P<phase>[^:]+): (?P<done>\d+)/(?P<total>\d+) fra
                            r"ETA (?P<eta>\S+)")
 ERROR_PREFIX = "filmrestore: error: "
 CANCEL_GRACE_MS = 5000
+PROGRESS_EVERY_S = 0.5  # the queue's progress bar moves at least twice a second
 PHASE_NAMES = {"render": "rendering", "cuts": "finding cuts"}
 
 
@@ -102,7 +103,7 @@ def parse_progress(job: RenderJob, line: str) -> bool:
 def render_command(job: RenderJob, project_file: Path) -> list[str]:
     """The CLI call that renders `job` (the same interface scripts use)."""
     command = [sys.executable, "-m", "restoration.cli", "render", "--project", str(project_file),
-               "-o", str(job.output), "--format", job.format]
+               "-o", str(job.output), "--format", job.format, "--progress-every", str(PROGRESS_EVERY_S)]
     if job.overwrite:
         command.append("--overwrite")
     if job.allow_gaps:

@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--format", choices=("ffv1", "prores", "prores4444", "tiff", "dpx", "png", "h264"))
     render.add_argument("--overwrite", action="store_true", help="replace an existing output (never the source)")
     render.add_argument("--allow-gaps", action="store_true", help="render a sequence with missing frame numbers")
+    render.add_argument("--progress-every", type=float, default=5.0, metavar="SECONDS",
+                        help="seconds between progress lines when stderr is not a terminal (default 5)")
     render.set_defaults(run=run_render)
 
     preview = commands.add_parser("preview", help="write a side-by-side before/after still of one frame")
@@ -212,7 +214,7 @@ def run_render(args: argparse.Namespace) -> int:
     if args.format:
         project.export["format"] = args.format
     _print_notes(notes)
-    result = render_project(project, args.output, overwrite=args.overwrite, progress=ProgressPrinter(),
+    result = render_project(project, args.output, overwrite=args.overwrite, progress=ProgressPrinter(every_seconds=max(args.progress_every, 0.0)),
                             allow_gaps=args.allow_gaps)
     print(f"wrote {result.output} ({result.frames} frames, {result.fps:.2f} fps)")
     return 0

@@ -522,6 +522,22 @@ def test_progress_lines_of_the_cli_are_understood():
     assert parse_progress(job, "filmrestore: error: x.mkv: already exists") and job.message == "x.mkv: already exists"
 
 
+def test_queued_renders_report_progress_often(tmp_path):
+    """The child render is asked for a line every half second, and the printer honours a short interval."""
+    command = render_command(RenderJob({}, Path("x.mkv"), "ffv1"), tmp_path / "job.json")
+    assert command[command.index("--progress-every") + 1] == "0.5"
+    stream = io.StringIO()
+    printer = ProgressPrinter(stream, every_seconds=0.0)
+    for done in range(1, 6):
+        printer("render", done, 40)
+    assert len(stream.getvalue().splitlines()) == 5
+    quiet = io.StringIO()
+    slow = ProgressPrinter(quiet, every_seconds=60.0)
+    for done in range(1, 6):
+        slow("render", done, 40)
+    assert len(quiet.getvalue().splitlines()) == 1  # only the first frame's line within a minute
+
+
 # --- screenshot entry point, small helpers ------------------------------------------------------------------------
 def test_screenshot_entry_point_writes_the_window(qtbot, clip, tmp_path, monkeypatch):
     from app.__main__ import main
