@@ -117,7 +117,9 @@ COLUMNS: dict[str, dict[str, tuple[Column, ...]]] = {
     },
     "chain": {
         "all": (Column("psnr", "PSNR dB"), Column("ssim", "SSIM", 4), Column("de2000_mean", "ΔE2000 mean"),
-                Column("jitter_px", "residual jitter px", 3), Column("flicker_reduction_pct", "flicker reduction %", 1)),
+                Column("jitter_px", "residual jitter px", 3),
+                Column("jitter_mean_only_px", "jitter about mean (old def.) px", 3),
+                Column("flicker_reduction_pct", "flicker reduction %", 1)),
         "film": (Column("flicker_index", "luma flicker (no ref.)", 5),
                  Column("interframe_shift_px", "frame-to-frame shift px RMS", 3)),
     },

@@ -269,7 +269,8 @@ def score_chain(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> 
     return {"psnr": M.psnr(tile(out), tile(clip.truth)),
             "ssim": float(np.mean([M.ssim(o, t) for o, t in zip(out, clip.truth)])),
             "de2000_mean": M.delta_e2000(tile(out), tile(clip.truth))[0],
-            "jitter_px": M.jitter_from_transforms(shifts, np.zeros_like(shifts)),
+            "jitter_px": M.jitter_from_transforms(shifts, np.zeros_like(shifts), remove_trend=True),
+            "jitter_mean_only_px": M.jitter_from_transforms(shifts, np.zeros_like(shifts)),
             "flicker_reduction_pct": 100 * (1 - after / before) if before else 0.0}, {}
 
 
