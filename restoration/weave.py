@@ -536,13 +536,14 @@ def segment_basis(times: np.ndarray, breakpoints: list[float], span: float) -> n
 
 
 def _gls_fit(design: np.ndarray, values: np.ndarray, robust: np.ndarray) -> tuple[np.ndarray, float]:
-    """Fit and whitened residual sum of squares of a linear model under AR(1) weave, rows weighted by `robust`."""
+    """Coefficients and whitened residual sum of squares of a linear model under AR(1) weave, rows weighted by
+    `robust`."""
     scale = np.sqrt(robust)
     white_x = _whiten(design * scale[:, None])
     white_y = _whiten(values * scale)
     coef, *_ = np.linalg.lstsq(white_x, white_y, rcond=None)
     residual = white_y - white_x @ coef
-    return design @ coef, float(residual @ residual)
+    return coef, float(residual @ residual)
 
 
 def _huber_weights(residual: np.ndarray) -> np.ndarray:
@@ -551,13 +552,13 @@ def _huber_weights(residual: np.ndarray) -> np.ndarray:
 
 
 def _robust_gls(design: np.ndarray, values: np.ndarray, iterations: int = 3) -> tuple[np.ndarray, float]:
-    """GLS fit with Huber reweighting: one badly registered frame does not bend a pan."""
+    """GLS fit (coefficients, RSS) with Huber reweighting: one badly registered frame does not bend a pan."""
     robust = np.ones(values.size)
-    fit, rss = _gls_fit(design, values, robust)
+    coef, rss = _gls_fit(design, values, robust)
     for _ in range(iterations):
-        robust = _huber_weights(values - fit)
-        fit, rss = _gls_fit(design, values, robust)
-    return fit, rss
+        robust = _huber_weights(values - design @ coef)
+        coef, rss = _gls_fit(design, values, robust)
+    return coef, rss
 
 
 def _whittaker_dof(count: int, period: float) -> float:
@@ -656,9 +657,7 @@ def camera_move(values: np.ndarray, weights: np.ndarray, period: float, floor: f
             if added is None:
                 break
             breakpoints = _refine_breakpoints(times, seen, span, added)
-        design = segment_basis(times, breakpoints, span)
-        fit, rss = _robust_gls(design, seen)
-        coef, *_ = np.linalg.lstsq(design, fit, rcond=None)
+        coef, rss = _robust_gls(segment_basis(times, breakpoints, span), seen)
         path = segment_basis(all_times, breakpoints, span) @ coef
         candidates.append((bic(rss, 2 + BREAKPOINT_COST * extra),
                            CameraMove(path, "pan" if not extra else "segments", list(breakpoints))))
@@ -671,8 +670,9 @@ def camera_move(values: np.ndarray, weights: np.ndarray, period: float, floor: f
 
 def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", reference: str = "mean",
                   lock_static: bool = True, measured: np.ndarray | None = None,
-                  fit_moves: bool = True) -> tuple[np.ndarray, list[bool], list[str]]:
-    """Intended camera path (n, 4) from the measured one, which of dx, dy, rotation were locked, and each one's model.
+                  fit_moves: bool = True) -> tuple[np.ndarray, list[str]]:
+    """Intended camera path (n, 4) from the measured one, and the model of each of dx, dy, rotation ("still" is
+    locked to one position).
 
     `tripod` locks dx, dy and rotation to the reference position. `smooth` with `fit_moves` follows the simplest
     camera move that explains each axis (see camera_move; holding still only with `lock_static`); without it, the
@@ -685,7 +685,6 @@ def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", re
     valid = np.nonzero(weights > 0)[0]
     period = cutoff_period(smoothing)
     intended = motion.copy()
-    locked: list[bool] = []
     models: list[str] = []
     floors = (0.02, 0.02, 2e-5)  # px, px, rad: below this the weave is not measurable
     for axis in range(3):
@@ -711,9 +710,8 @@ def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", re
             model = "smooth"
         else:
             model = "none"
-        locked.append(model == "still")
         models.append(model)
-    return intended, locked, models
+    return intended, models
 
 
 def clamp_correction(measured: np.ndarray, intended: np.ndarray, max_shift: float,
@@ -743,10 +741,14 @@ class ShotWeave:
     height: int
     measured: np.ndarray   # (n, 4) dx, dy, rotation (rad), log scale: where each frame's picture sits
     intended: np.ndarray   # (n, 4) where it should sit (smoothed / locked, clamped)
-    locked: list[bool]     # dx, dy, rotation locked to one position over the shot
+    models: list[str]      # per axis (dx, dy, rotation): still, pan, segments, smooth or none
     zoom: float = 1.0      # the shot's single crop zoom (border=crop), else 1
-    models: list[str] = field(default_factory=list)  # per axis: still, pan, segments, smooth or none
     _record: dict[str, object] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def locked(self) -> list[bool]:
+        """dx, dy, rotation locked to one position over the shot."""
+        return [model == "still" for model in self.models]
 
     @property
     def centre(self) -> tuple[float, float]:

@@ -219,8 +219,8 @@ def test_smoother_keeps_a_constant_pan_and_locks_pure_weave():
     motion = np.zeros((40, 4))
     motion[:, 0] = weave
     motion[:, 1] = pan + weave[::-1]
-    intended, locked, _ = intended_path(motion, 0.35)
-    assert locked[0] and not locked[1]
+    intended, models = intended_path(motion, 0.35)
+    assert models[0] == "still" and models[1] != "still"
     assert np.ptp(intended[:, 0]) == 0.0
 
 

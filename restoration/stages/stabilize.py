@@ -65,13 +65,12 @@ class GateWeave(Stage):
         assert tracker is not None, "a shot has at least one frame"
         measured = tracker.path.motion()
         valid = np.array(tracker.path.measured, bool)
-        intended, locked, models = intended_path(measured, params["smoothing"], params["mode"],
-                                                 params["reference"], params["lock_static"], valid,
-                                                 params["fit_moves"])
+        intended, models = intended_path(measured, params["smoothing"], params["mode"], params["reference"],
+                                         params["lock_static"], valid, params["fit_moves"])
         # a frame with nothing to measure (black, flat) is left where the intended path puts it: no correction
         measured[~valid, :3] = intended[~valid, :3]
         intended = clamp_correction(measured, intended, params["max_correction"], (tracker.width, tracker.height))
-        weave = ShotWeave(shot.start, tracker.width, tracker.height, measured, intended, locked, models=models)
+        weave = ShotWeave(shot.start, tracker.width, tracker.height, measured, intended, models)
         if params["border"] == "crop":
             weave.zoom = crop_zoom(weave)
         return weave
