@@ -115,16 +115,20 @@ def _shifts(out: list[np.ndarray], truth: list[np.ndarray]) -> np.ndarray:
     return np.array([M.frame_shift(o, t) for o, t in zip(out, truth)])
 
 
+def _jitters(shifts: np.ndarray) -> Metrics:
+    """Residual jitter: what is left once the clip's mean AND linear drift are taken out (the drift is the pan
+    error; on a short clip a weave's slow drift cannot be told from the intended pan); and the old mean-only one."""
+    zero = np.zeros_like(shifts)
+    return {"jitter_px": M.jitter_from_transforms(shifts, zero, remove_trend=True),
+            "jitter_mean_only_px": M.jitter_from_transforms(shifts, zero)}
+
+
 def score_stabilize(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> tuple[Metrics, Series]:
     if clip.role == "film":
         steps = np.array([M.frame_shift(out[t + 1], out[t]) for t in range(len(out) - 1)])
         return {"interframe_shift_px": float(np.sqrt(np.mean(np.sum(steps ** 2, axis=1))))}, {}
     shifts = _shifts(out, clip.truth)
-    # jitter: what is left once the clip's mean AND linear drift are taken out; the drift is the pan error below,
-    # and on a clip this short a weave's slow drift cannot be told from the intended pan by any method
-    jitter = M.jitter_from_transforms(shifts, np.zeros_like(shifts), remove_trend=True)
-    metrics: Metrics = {"jitter_px": jitter,
-                        "jitter_mean_only_px": M.jitter_from_transforms(shifts, np.zeros_like(shifts))}
+    metrics: Metrics = _jitters(shifts)
     n = len(out)
     if n >= PAN_CHECK_MIN_FRAMES:
         # pan kept: the linear drift of the picture against the truth over the clip (px gained or lost)
@@ -195,8 +199,8 @@ def score_denoise(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -
         _, true_nlf, _ = _cached(baseline, "true_nlf", lambda: M.noise_level_function(clip.grain, truth))
         _, kept_nlf, _ = M.noise_level_function(residual, truth)
         # grain left in the output relative to the grain put in (0 % for a perfect 'remove', ~100 % for 'keep')
-        valid = np.isfinite(kept_nlf) & np.isfinite(true_nlf) & (true_nlf > 0)
-        metrics["grain_kept_pct"] = 100 * float(np.mean(kept_nlf[valid] / true_nlf[valid])) if valid.any() else 0.0
+        kept = _level_pct(kept_nlf, true_nlf)
+        metrics["grain_kept_pct"] = 0.0 if kept is None else kept
         metrics["grain_nlf_error"] = M.nlf_error(kept_nlf, true_nlf)
         metrics["grain_spectrum_corr"] = M.spectrum_correlation(residual, clip.grain)
         freq, power = M.radial_power_spectrum(residual)
@@ -206,12 +210,18 @@ def score_denoise(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -
     return metrics, series
 
 
+def _level_pct(nlf: np.ndarray, true_nlf: np.ndarray) -> float | None:
+    """Noise level over the grain put in: mean over the NLF bins both measured, %; None when no bin is."""
+    valid = np.isfinite(nlf) & np.isfinite(true_nlf) & (true_nlf > 0)
+    return 100 * float(np.mean(nlf[valid] / true_nlf[valid])) if valid.any() else None
+
+
 def grain_level_pct(noise: list[np.ndarray], clip: Clip) -> float:
-    """Level of a noise field over the grain put in, as for grain_kept_pct: mean over the NLF bins, %."""
+    """Level of a noise field over the grain put in, as for grain_kept_pct."""
     _, true_nlf, _ = M.noise_level_function(clip.grain, clip.truth)
     _, nlf, _ = M.noise_level_function(noise, clip.truth)
-    valid = np.isfinite(nlf) & np.isfinite(true_nlf) & (true_nlf > 0)
-    return 100 * float(np.mean(nlf[valid] / true_nlf[valid])) if valid.any() else math.nan
+    level = _level_pct(nlf, true_nlf)
+    return math.nan if level is None else level
 
 
 def antithetic_input(clip: Clip) -> list[np.ndarray]:
@@ -269,8 +279,7 @@ def score_chain(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> 
     return {"psnr": M.psnr(tile(out), tile(clip.truth)),
             "ssim": float(np.mean([M.ssim(o, t) for o, t in zip(out, clip.truth)])),
             "de2000_mean": M.delta_e2000(tile(out), tile(clip.truth))[0],
-            "jitter_px": M.jitter_from_transforms(shifts, np.zeros_like(shifts), remove_trend=True),
-            "jitter_mean_only_px": M.jitter_from_transforms(shifts, np.zeros_like(shifts)),
+            **_jitters(shifts),
             "flicker_reduction_pct": 100 * (1 - after / before) if before else 0.0}, {}
 
 
