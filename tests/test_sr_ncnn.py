@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+from restoration.bench.sr_speed import ncnn_input
 from restoration.errors import ParamError
-from restoration.sr import archs, models
+from restoration.sr import models
 from restoration.sr.ncnn import TAG_FP16, TAG_FP32_RAW, parse_param, read_model, read_weights
 
 PARAM_TEXT = """7767517
@@ -117,18 +118,6 @@ def _ncnn_forward(param: Path, weights: Path, array_chw: np.ndarray) -> np.ndarr
     return result
 
 
-def _network_input(model: models.ShippedModel, crop: np.ndarray) -> np.ndarray:
-    """What the original ncnn graph takes: SRMD wants the degradation maps, waifu2x its 7 px edge padding."""
-    chw = crop.transpose(2, 0, 1)
-    if model.arch == "srmd":
-        maps = np.broadcast_to(np.array(archs.SRMD_BICUBIC_DEGRADATION, np.float32)[:, None, None],
-                               (15, *crop.shape[:2]))
-        return np.concatenate([chw, maps], 0)
-    if model.arch == "upconv7":
-        return np.pad(chw, ((0, 0), (7, 7), (7, 7)), mode="edge")
-    return chw
-
-
 @pytest.mark.parametrize("name, size", [
     ("realesr-animevideov3-x4", 40), ("realesr-animevideov3-x2", 40), ("srmdnf-x4", 40), ("srmdnf-x3", 40),
     ("waifu2x-photo-x2", 40), pytest.param("realesrgan-x4plus", 32, marks=pytest.mark.slow),
@@ -137,7 +126,7 @@ def test_conversion_matches_ncnn_on_a_real_image(name, size, lr_image, tmp_path)
     model = _installed(name)
     crop = lr_image[20:20 + size, 30:30 + size]
     param, weights = models.model_files(model)
-    expected = _ncnn_forward(param, weights, _network_input(model, crop))
+    expected = _ncnn_forward(param, weights, ncnn_input(model.arch, crop.transpose(2, 0, 1)))
     net = models.load_shipped(model, tmp_path)
     with torch.inference_mode():
         ours = net(torch.from_numpy(crop.transpose(2, 0, 1).copy())[None])[0].numpy()

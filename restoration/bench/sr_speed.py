@@ -104,13 +104,27 @@ def ncnn_unavailable() -> str | None:
     return None
 
 
+def ncnn_input(arch: str, chw: np.ndarray) -> np.ndarray:
+    """What the original ncnn graph takes for a (3, h, w) picture: SRMD wants the degradation maps, waifu2x its
+    7 px edge padding."""
+    from restoration.sr import archs
+
+    if arch == "srmd":
+        maps = np.broadcast_to(np.array(archs.SRMD_BICUBIC_DEGRADATION, np.float32)[:, None, None],
+                               (15, *chw.shape[1:]))
+        return np.concatenate([chw, maps], 0)
+    if arch == "upconv7":
+        return np.pad(chw, ((0, 0), (7, 7), (7, 7)), mode="edge")
+    return chw
+
+
 def ncnn_network(model_name: str, threads: int) -> Callable[[Any], Any]:
     """The original .param/.bin in the ncnn runtime (its default, fastest CPU options) as a network over
     (1, 3, h, w) float32 tensors, so it runs the same tiles as ours (a whole heavy-model frame would need >10 GB)."""
     import ncnn
     import torch
 
-    from restoration.sr import archs, models
+    from restoration.sr import models
     from restoration.sr.ncnn import read_param
 
     model = models.shipped_model(model_name)
@@ -126,13 +140,7 @@ def ncnn_network(model_name: str, threads: int) -> Callable[[Any], Any]:
     def run(tiles: torch.Tensor) -> torch.Tensor:
         outputs = []
         for tile in tiles:
-            chw = tile.float().contiguous().numpy()
-            if model.arch == "srmd":
-                maps = np.broadcast_to(np.array(archs.SRMD_BICUBIC_DEGRADATION, np.float32)[:, None, None],
-                                       (15, *chw.shape[1:]))
-                chw = np.concatenate([chw, maps], 0)
-            if model.arch == "upconv7":
-                chw = np.pad(chw, ((0, 0), (7, 7), (7, 7)), mode="edge")
+            chw = ncnn_input(model.arch, tile.float().contiguous().numpy())
             source = np.ascontiguousarray(chw, dtype=np.float32)  # ncnn borrows it: keep it alive until extracted
             extractor = net.create_extractor()
             extractor.input(name_in, ncnn.Mat(source))
