@@ -33,7 +33,6 @@ def image_from_alpha(alpha: np.ndarray, colour: QColor) -> QImage:
     return QImage(pixels.data, width, height, 4 * width, QImage.Format.Format_ARGB32_Premultiplied).copy()
 
 
-
 def accept_file_drag(event) -> None:
     """Accept a drag that carries files (a source or project dropped on the window)."""
     if event.mimeData().hasUrls():
@@ -46,6 +45,7 @@ def dropped_paths(event) -> list[str]:
     if paths:
         event.acceptProposedAction()
     return paths
+
 
 class CompareView(QWidget):
     """Draws two pictures in `side` or `split` mode with synchronized zoom/pan; the wipe divider can be dragged."""

@@ -214,7 +214,8 @@ def run_render(args: argparse.Namespace) -> int:
     if args.format:
         project.export["format"] = args.format
     _print_notes(notes)
-    result = render_project(project, args.output, overwrite=args.overwrite, progress=ProgressPrinter(every_seconds=max(args.progress_every, 0.0)),
+    progress = ProgressPrinter(every_seconds=max(args.progress_every, 0.0))
+    result = render_project(project, args.output, overwrite=args.overwrite, progress=progress,
                             allow_gaps=args.allow_gaps)
     print(f"wrote {result.output} ({result.frames} frames, {result.fps:.2f} fps)")
     return 0
