@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .flow import LUMA_709
+from .flow import DIS_PRESETS, LUMA_709
 
 FLOW_PREFILTER_PX = 5  # a median this wide removes specks before the flow sees them, so dust cannot drag the flow
 FLOW_MIN_WIDTH = 320  # flows are estimated at the largest power-of-two reduction at least this wide (720 -> 360):
@@ -35,8 +35,6 @@ EDGE_SURROUND = 0.1  # ... and so does discord among the other frames around it 
 POOLING_PX = 3  # the spike is also scored on 3x3 averages: faint specks of a few pixels add up above the grain
 POOLED_SEED = 1.15  # the pooled score seeds a defect at 1.15x the threshold: a second chance for false alarms
 EXTENT_Z = 1.0  # ... but a pixel takes the averaged score only when it spikes this much itself (no halo past a speck)
-_DIS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-        "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -81,7 +79,7 @@ def upsample_flow(flow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _dis_flow(reference: np.ndarray, moving: np.ndarray, preset: str) -> np.ndarray:
-    return cv2.DISOpticalFlow_create(_DIS[preset]).calc(reference, moving, None)
+    return cv2.DISOpticalFlow_create(DIS_PRESETS[preset]).calc(reference, moving, None)
 
 
 @dataclass

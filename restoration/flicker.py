@@ -18,7 +18,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .flow import LUMA_709
+from .flow import LUMA_709, MIN_FLOW_SIZE
 
 THUMB_WIDTH = 192  # px; flicker is measured on lumas about this wide
 CELL = 4  # thumbnail px per side of the cells whose means are compared
@@ -27,7 +27,6 @@ STEP_F = 30.0  # F statistic of a jump above which it is a change of light (p ~ 
 STEP_FLOOR = 0.03  # ... and it must jump at least this much (log brightness, about 3 %)
 MIN_RUN = 3  # frames a change of light must last on either side to count as one (a flash is averaged)
 FLICKER_FLOOR = 0.002  # frame-to-frame brightness noise assumed at least (log units)
-MIN_FLOW_SIZE = 16  # px; thumbnails smaller than this are compared without motion compensation
 MIN_SHARED = 0.05  # a neighbour sharing less of the picture than this says nothing
 
 

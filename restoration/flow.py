@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 
 LUMA_709 = np.array([0.2126, 0.7152, 0.0722], np.float32)
-_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-            "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+               "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+MIN_FLOW_SIZE = 16  # px; DIS needs frames of at least 12 px: smaller ones are compared without motion
 
 
 def luma8(frame: np.ndarray) -> np.ndarray:
@@ -18,7 +19,7 @@ def luma8(frame: np.ndarray) -> np.ndarray:
 
 def dense_flow(reference: np.ndarray, moving: np.ndarray, preset: str = "medium") -> np.ndarray:
     """Flow (H, W, 2) with reference(x) ≈ moving(x + flow(x)); frames are float RGB or 8-bit luma."""
-    dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
+    dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
     ref = reference if reference.dtype == np.uint8 else luma8(reference)
     mov = moving if moving.dtype == np.uint8 else luma8(moving)
     return dis.calc(ref, mov, None)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .flow import luma8
+from .flow import DIS_PRESETS, MIN_FLOW_SIZE, luma8
 
 BLOCK = 8               # DCT block size ...
 STEP = 4                # ... and step between blocks (each pixel is covered by four blocks)
@@ -30,9 +30,6 @@ PILOT_PLANES = (0,)     # planes that get the second, pilot-guided pass: it pays
 # lower bar lets through grain spikes that flicker from frame to frame
 REST_THRESHOLD = 3.0
 OPPONENT = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0.0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], np.float64)
-MIN_FLOW_SIZE = 16      # DIS needs frames of at least 12 px; below 16 px the motion is left at zero
-_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-            "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
 
 def reduced_luma(frame: np.ndarray, scale: float) -> np.ndarray:
@@ -52,7 +49,7 @@ def reduced_flow(reference: np.ndarray, moving: np.ndarray, scale: float = 0.5, 
         scale, reference_luma, moving_luma = 1.0, None, None
     ref = reduced_luma(reference, scale) if reference_luma is None else reference_luma
     mov = reduced_luma(moving, scale) if moving_luma is None else moving_luma
-    flow = cv2.DISOpticalFlow_create(_PRESETS[preset]).calc(ref, mov, None)
+    flow = cv2.DISOpticalFlow_create(DIS_PRESETS[preset]).calc(ref, mov, None)
     if scale != 1.0:
         flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * np.float32(1.0 / scale)
     return flow

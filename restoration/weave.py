@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from scipy.linalg import solveh_banded
 
-from .flow import LUMA_709
+from .flow import DIS_PRESETS, LUMA_709
 
 Pose = np.ndarray  # 3x3 float64 similarity
 
@@ -23,8 +23,6 @@ MIN_SIZE = 48  # px; smaller frames are passed through unmeasured
 MIN_MATCH = 0.2  # share of the textured picture that must follow the global motion for a frame to count as measured
 MIN_TEXTURE = 2e-3  # mean absolute luma step between pixels of the small luma below which a frame is flat
 ANALYSIS_WIDTH = 400  # motion is measured on a luma about this wide; sub-pixel accuracy comes from the refinement
-_DIS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-        "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -342,7 +340,7 @@ class WeaveTracker:
     def __post_init__(self) -> None:
         self.factor = analysis_scale(self.width)
         self.path = CameraPath(self.start, self.width, self.height)
-        self._dis = cv2.DISOpticalFlow_create(_DIS[self.preset])
+        self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[self.preset])
         self._key: KeyFrame | None = None
         self._previous: tuple[MotionLuma, Pose, int] | None = None
 
