@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
 
 from .errors import ParamError
@@ -42,3 +46,25 @@ def pick_dtype(device: torch.device, preference: str = "auto") -> torch.dtype:
     if device.type in ("cuda", "mps"):
         return torch.float16
     return torch.bfloat16 if cpu_supports_bf16() else torch.float32
+
+
+def cpu_count() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run torch's CPU operators with `count` threads inside the block (None: leave as is), then restore."""
+    if count is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

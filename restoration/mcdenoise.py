@@ -11,16 +11,15 @@ Colour is processed in an opponent space (mean, two differences) whose grain lev
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .device import cpu_count, torch_threads
 from .flow import DIS_PRESETS, MIN_FLOW_SIZE, luma8
 
 BLOCK = 8               # DCT block size ...
@@ -271,28 +270,6 @@ def opponent_planes(aligned: Sequence[np.ndarray]) -> torch.Tensor:
         for o in range(3):
             mixed[o, k] = opponent[..., o]
     return torch.from_numpy(mixed)
-
-
-def cpu_count() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
-
-
-@contextmanager
-def torch_threads(count: int | None) -> Iterator[None]:
-    """Run torch's CPU operators with `count` threads inside the block (None: leave as is), then restore."""
-    if count is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def block_to_pixels(values: np.ndarray, height: int, width: int) -> np.ndarray:

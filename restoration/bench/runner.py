@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from restoration import metrics as M
+from restoration.device import cpu_count
 from restoration.bench import corpus as C
 from restoration.bench import peers as P
 from restoration.bench import scoring as S
@@ -129,11 +130,7 @@ def machine_info() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 0
-    info: dict[str, Any] = {"cpu": model or "unknown", "cores": cores, "os": platform.platform(),
+    info: dict[str, Any] = {"cpu": model or "unknown", "cores": cpu_count(), "os": platform.platform(),
                             "python": platform.python_version()}
     try:
         import psutil
