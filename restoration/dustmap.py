@@ -442,6 +442,17 @@ def pooled(neighbours: list[Neighbour], box_px: int = 3) -> list[Neighbour]:
     return out
 
 
+def by_side(neighbours: list[Neighbour]) -> dict[int, list[Neighbour]]:
+    """The neighbours before (-1) and after (1) the current frame."""
+    return {-1: [n for n in neighbours if n.offset < 0], 1: [n for n in neighbours if n.offset > 0]}
+
+
+def shot_edge_sides(sides: dict[int, list[Neighbour]]) -> list[tuple[list[Neighbour], list[Neighbour]]]:
+    """(short, long) pairs beside a shot edge: one side holds a single frame, the other at least two."""
+    return [(short, long) for short, long in ((sides[-1], sides[1]), (sides[1], sides[-1]))
+            if len(short) == 1 and len(long) >= 2]
+
+
 def spike_scores(neighbours: list[Neighbour], shot_edge_rule: bool = True) -> tuple[np.ndarray, np.ndarray, bool]:
     """Dark and bright spike scores (noise units) and whether both temporal sides were available.
 
@@ -450,7 +461,7 @@ def spike_scores(neighbours: list[Neighbour], shot_edge_rule: bool = True) -> tu
     Next to a shot edge, where one side holds a single frame (which two-frame dirt may share), the frames of the
     other side all agreeing also count, at SINGLE_SIDE_FACTOR times the threshold.
     """
-    sides = {-1: [n for n in neighbours if n.offset < 0], 1: [n for n in neighbours if n.offset > 0]}
+    sides = by_side(neighbours)
 
     def evidence(n: Neighbour, sign: float) -> np.ndarray:
         return n.z if sign > 0 else -n.z
@@ -459,10 +470,9 @@ def spike_scores(neighbours: list[Neighbour], shot_edge_rule: bool = True) -> tu
         if sides[-1] and sides[1]:
             per_side = [np.maximum.reduce([evidence(n, sign) for n in side]) for side in sides.values()]
             score = np.minimum(per_side[0], per_side[1])
-            for short, long in ((sides[-1], sides[1]), (sides[1], sides[-1])):
-                if shot_edge_rule and len(short) == 1 and len(long) >= 2:
-                    one_sided = np.minimum.reduce([evidence(n, sign) for n in long])
-                    score = np.maximum(score, one_sided * np.float32(1.0 / SINGLE_SIDE_FACTOR))
+            for _, long in shot_edge_sides(sides) if shot_edge_rule else []:
+                one_sided = np.minimum.reduce([evidence(n, sign) for n in long])
+                score = np.maximum(score, one_sided * np.float32(1.0 / SINGLE_SIDE_FACTOR))
             return score
         return np.minimum.reduce([evidence(n, sign) for n in neighbours])
 
@@ -599,8 +609,7 @@ def own_motion(neighbours: list[Neighbour], labels: np.ndarray, label: int, bbox
     if not ring.any():
         return 0.0
     worst = 0.0
-    for side in (-1, 1):
-        nearest = [n for n in neighbours if np.sign(n.offset) == side]
+    for nearest in by_side(neighbours).values():
         if nearest:
             n = min(nearest, key=lambda n: abs(n.offset))
             ys, xs = np.nonzero(ring)
@@ -668,13 +677,11 @@ def found_beside_shot_edge(neighbours: list[Neighbour], labels: np.ndarray, labe
                            bbox: tuple[int, int, int, int], low: float) -> list[Neighbour]:
     """The frames of the long side when, beside a shot edge, the single frame on the short side shows the defect
     too (two-frame dirt, or picture that moved and that the long side's flows failed to follow); else []."""
-    sides = {-1: [n for n in neighbours if n.offset < 0], 1: [n for n in neighbours if n.offset > 0]}
-    for short, long in ((sides[-1], sides[1]), (sides[1], sides[-1])):
-        if len(short) == 1 and len(long) >= 2:
-            x, y, w, h = bbox
-            inside = labels[y:y + h, x:x + w] == label
-            if median_of(np.abs(short[0].z[y:y + h, x:x + w][inside])) < low:
-                return long
+    x, y, w, h = bbox
+    inside = labels[y:y + h, x:x + w] == label
+    for short, long in shot_edge_sides(by_side(neighbours)):
+        if median_of(np.abs(short[0].z[y:y + h, x:x + w][inside])) < low:
+            return long
     return []
 
 
@@ -739,7 +746,7 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
     cameras = {n.offset: camera_motion(n.flow) for n in neighbours}
     protect = settings.motion_protect > 0.0
     dark, bright, two_sided = spike_scores(neighbours)
-    edge_rule = two_sided and any(len([n for n in neighbours if np.sign(n.offset) == side]) == 1 for side in (-1, 1))
+    edge_rule = two_sided and any(len(side) == 1 for side in by_side(neighbours).values())
     standard = np.maximum(*spike_scores(neighbours, shot_edge_rule=False)[:2]) if edge_rule else None
     factor = 1.0 if two_sided else SINGLE_SIDE_FACTOR
     high, low = settings.high * factor, settings.low * factor
