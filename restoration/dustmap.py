@@ -293,7 +293,7 @@ def trusted_flow(flow: np.ndarray, back_flow: np.ndarray, tolerance_px: float, s
 def compensate_neighbour(current: np.ndarray, index: int, offset: int, frame: np.ndarray, luma: np.ndarray,
                          flow: np.ndarray, back_flow: np.ndarray, tolerance_px: float) -> Neighbour:
     """Warp a neighbour onto `current` (luma) and measure how, and how reliably, the current frame differs;
-    its noise is set by with_grain.
+    its noise is set by with_grain (from noise_level_function, once per current frame).
 
     The flows may be estimated on reduced frames (they are checked and filled there, then brought to full size).
     """
@@ -321,14 +321,6 @@ def with_grain(neighbour: Neighbour, grain: np.ndarray) -> Neighbour:
     neighbour.sigma = np.maximum(cv2.magnitude(grain, np.float32(MISREGISTRATION_PX) * neighbour.edges),
                                  neighbour.block_noise)
     return neighbour
-
-
-def make_neighbour(current: np.ndarray, index: int, offset: int, frame: np.ndarray, luma: np.ndarray,
-                   flow: np.ndarray, back_flow: np.ndarray, tolerance_px: float,
-                   grain: np.ndarray | None = None) -> Neighbour:
-    """compensate_neighbour and with_grain in one; `grain` (noise_level_function) is measured when not given."""
-    n = compensate_neighbour(current, index, offset, frame, luma, flow, back_flow, tolerance_px)
-    return with_grain(n, grain if grain is not None else noise_level_function(current, n.residual, n.edges))
 
 
 def inside_frame(flow: np.ndarray) -> np.ndarray:
