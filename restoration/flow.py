@@ -41,11 +41,19 @@ def flow_inconsistency(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     return np.linalg.norm(forward + backward_at_target, axis=2)
 
 
+def consistent_flows(reference: np.ndarray, moving: np.ndarray, preset: str = "medium",
+                     tolerance_px: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flows reference→moving and back (see dense_flow), and a bool map where the two agree within `tolerance_px`
+    (elsewhere a pixel is occluded or the flow unreliable)."""
+    ref8 = reference if reference.dtype == np.uint8 else luma8(reference)
+    mov8 = moving if moving.dtype == np.uint8 else luma8(moving)
+    forward = dense_flow(ref8, mov8, preset)
+    backward = dense_flow(mov8, ref8, preset)
+    return forward, backward, flow_inconsistency(forward, backward) <= tolerance_px
+
+
 def compensate(reference: np.ndarray, neighbour: np.ndarray, preset: str = "medium",
                tolerance_px: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """`neighbour` warped onto `reference`, and a bool map of pixels where that warp is trustworthy."""
-    ref8, nb8 = luma8(reference), luma8(neighbour)
-    forward = dense_flow(ref8, nb8, preset)
-    backward = dense_flow(nb8, ref8, preset)
-    reliable = flow_inconsistency(forward, backward) <= tolerance_px
+    forward, _, reliable = consistent_flows(reference, neighbour, preset, tolerance_px)
     return warp_by_flow(neighbour, forward), reliable

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..flow import dense_flow, flow_inconsistency, luma8, warp_by_flow
+from ..flow import consistent_flows, warp_by_flow
 
 FLOW_TOLERANCE_PX = 3.0  # looser than for blending: back-projection averages many residuals, a tight mask starves it
 
@@ -38,11 +38,8 @@ def shrink(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def align(current: np.ndarray, neighbour: np.ndarray) -> Alignment:
     """Dense flow both ways between two upscaled pictures and the mask where they agree."""
-    cur8, nb8 = luma8(current), luma8(neighbour)
-    to_neighbour = dense_flow(nb8, cur8, "medium")
-    to_current = dense_flow(cur8, nb8, "medium")
-    reliable = (flow_inconsistency(to_current, to_neighbour) <= FLOW_TOLERANCE_PX).astype(np.float32)
-    return Alignment(to_neighbour, to_current, reliable)
+    to_current, to_neighbour, reliable = consistent_flows(current, neighbour, "medium", FLOW_TOLERANCE_PX)
+    return Alignment(to_neighbour, to_current, reliable.astype(np.float32))
 
 
 def back_project(picture: np.ndarray, observations: list[tuple[np.ndarray, Alignment]],

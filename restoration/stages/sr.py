@@ -19,7 +19,7 @@ import numpy as np
 
 from ..device import pick_device, pick_dtype
 from ..errors import ParamError
-from ..flow import dense_flow, flow_inconsistency, luma8, warp_by_flow
+from ..flow import consistent_flows, luma8, warp_by_flow
 from ..params import Param, declare
 from ..sr import models
 from ..sr.allocator import retain_freed_memory
@@ -63,9 +63,7 @@ def neighbour_weight(current: np.ndarray, neighbour: np.ndarray, strength: float
     """LR flow current→neighbour and a per-pixel blend weight: zero where the flow is inconsistent (occlusion)
     and falling off where the warped neighbour's luma does not match (motion the flow missed)."""
     cur8, nb8 = luma8(current), luma8(neighbour)
-    forward = dense_flow(cur8, nb8, "medium")
-    backward = dense_flow(nb8, cur8, "medium")
-    reliable = flow_inconsistency(forward, backward) <= FLOW_TOLERANCE_PX
+    forward, _, reliable = consistent_flows(cur8, nb8, "medium", FLOW_TOLERANCE_PX)
     warped = warp_by_flow(nb8.astype(np.float32) / 255.0, forward, interpolation=cv2.INTER_LINEAR)
     mismatch = np.abs(warped - cur8.astype(np.float32) / 255.0)
     mismatch = cv2.GaussianBlur(mismatch, (0, 0), 1.0)
