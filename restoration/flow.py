@@ -57,3 +57,17 @@ def compensate(reference: np.ndarray, neighbour: np.ndarray, preset: str = "medi
     """`neighbour` warped onto `reference`, and a bool map of pixels where that warp is trustworthy."""
     forward, _, reliable = consistent_flows(reference, neighbour, preset, tolerance_px)
     return warp_by_flow(neighbour, forward), reliable
+
+
+def sample_points(image: np.ndarray, xs: np.ndarray, ys: np.ndarray, interpolation: int = cv2.INTER_CUBIC,
+                  border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """Samples (n, channels) of `image` at scattered points (x, y): cv2.remap over the points packed in rows."""
+    count = xs.size
+    cols = 1024
+    rows = -(-count // cols)
+    map_x = np.zeros(rows * cols, np.float32)
+    map_y = np.zeros(rows * cols, np.float32)
+    map_x[:count], map_y[:count] = xs, ys
+    sampled = cv2.remap(image, map_x.reshape(rows, cols), map_y.reshape(rows, cols), interpolation,
+                        borderMode=border)
+    return sampled.reshape(rows * cols, -1)[:count]

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from scipy.linalg import solveh_banded
 
-from .flow import DIS_PRESETS, LUMA_709
+from .flow import DIS_PRESETS, LUMA_709, sample_points
 
 Pose = np.ndarray  # 3x3 float64 similarity
 
@@ -268,16 +268,10 @@ def _sample_points(image: np.ndarray, xs: np.ndarray, ys: np.ndarray, slope_x: n
     cv2.remap samples at round(32 x) / 32, a bias of up to 0.016 px that would swamp the fit; the first-order
     correction with the local slope removes it.
     """
-    count = xs.size
-    cols = 512
-    rows = -(-count // cols)
-    map_x = np.zeros(rows * cols, np.float32)
-    map_y = np.zeros(rows * cols, np.float32)
-    map_x[:count], map_y[:count] = xs, ys
-    sampled = cv2.remap(image, map_x.reshape(rows, cols), map_y.reshape(rows, cols), cv2.INTER_LANCZOS4,
-                        borderMode=cv2.BORDER_REFLECT101).ravel()[:count].astype(np.float64)
-    qx = np.rint(map_x[:count].astype(np.float64) * 32) / 32
-    qy = np.rint(map_y[:count].astype(np.float64) * 32) / 32
+    sampled = sample_points(image, xs, ys, cv2.INTER_LANCZOS4, cv2.BORDER_REFLECT101).ravel().astype(np.float64)
+    # the positions remap was given (float32), rounded as it rounds them
+    qx = np.rint(xs.astype(np.float32).astype(np.float64) * 32) / 32
+    qy = np.rint(ys.astype(np.float32).astype(np.float64) * 32) / 32
     return sampled - slope_x * (qx - xs) - slope_y * (qy - ys)
 
 

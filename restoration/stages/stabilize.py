@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
+from ..flow import sample_points
 from ..params import Param, declare
 from ..stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput, register
 from ..weave import EDGE, ShotWeave, WeaveTracker, clamp_correction, crop_zoom, intended_path
@@ -142,7 +143,7 @@ def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow, analy
         usable = (sx >= -EDGE) & (sx <= width - 1 + EDGE) & (sy >= -EDGE) & (sy <= height - 1 + EDGE)
         if not usable.any():
             continue
-        values = _sample(neighbour, sx[usable], sy[usable])
+        values = sample_points(neighbour, sx[usable], sy[usable])
         values *= _gain(out, neighbour, sampling, ring_x, ring_y)
         out[hole_y[usable], hole_x[usable]] = values
         hole_y, hole_x = hole_y[~usable], hole_x[~usable]
@@ -159,19 +160,6 @@ def _apply(sampling: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.nda
     return x.astype(np.float32), y.astype(np.float32)
 
 
-def _sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Bicubic samples (n, channels) of `image` at scattered points."""
-    count = xs.size
-    cols = 1024
-    rows = -(-count // cols)
-    map_x = np.zeros(rows * cols, np.float32)
-    map_y = np.zeros(rows * cols, np.float32)
-    map_x[:count], map_y[:count] = xs, ys
-    sampled = cv2.remap(image, map_x.reshape(rows, cols), map_y.reshape(rows, cols), cv2.INTER_CUBIC,
-                        borderMode=cv2.BORDER_REPLICATE)
-    return sampled.reshape(rows * cols, -1)[:count]
-
-
 def _gain(out: np.ndarray, neighbour: np.ndarray, sampling: np.ndarray, ring_x: np.ndarray,
           ring_y: np.ndarray) -> np.ndarray:
     """Per-channel gain matching the neighbour's brightness to this frame's around the holes (flicker differs)."""
@@ -182,7 +170,7 @@ def _gain(out: np.ndarray, neighbour: np.ndarray, sampling: np.ndarray, ring_x: 
     inside = (sx >= 0) & (sx <= width - 1) & (sy >= 0) & (sy <= height - 1)
     if inside.sum() < 16:
         return np.ones(out.shape[2], np.float32)
-    theirs = _sample(neighbour, sx[inside], sy[inside]).mean(axis=0)
+    theirs = sample_points(neighbour, sx[inside], sy[inside]).mean(axis=0)
     ours = out[ring_y[inside], ring_x[inside]].mean(axis=0)
     return np.clip(ours / np.maximum(theirs, 1e-4), 0.8, 1.25).astype(np.float32)
 
