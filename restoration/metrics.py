@@ -117,13 +117,15 @@ def detection_scores(pred_mask: np.ndarray, true_mask: np.ndarray, min_size: int
 
 
 def visible_detection_scores(pred_mask: np.ndarray, true_mask: np.ndarray, visible: np.ndarray, min_size: int = 3,
-                             share: float = 0.5, near_px: int = 1) -> dict[str, float]:
+                             share: float = 0.5, near_px: int = 1, subset: np.ndarray | None = None
+                             ) -> dict[str, float]:
     """Per-defect precision/recall/F1 that a perfect repair scores 1 on and a frame-wide filter cannot game.
 
     A flagged region (8-connected) is a right detection when >= `share` of its pixels lie in the true mask grown by
     `near_px` (a feathered repair edge). A true defect (8-connected region of `true_mask`) counts when
     >= `min_size` of its pixels are `visible` (the damage moved them by more than the change threshold; faint soft
     edges do not) and is found when right detections cover >= `share` of those. Empty sets score 1.
+    With `subset` (bool), recall also comes out over the counted defects that touch it (`subset_recall`).
     """
     pred = np.asarray(pred_mask, dtype=bool)
     true = np.asarray(true_mask, dtype=bool)
@@ -143,9 +145,47 @@ def visible_detection_scores(pred_mask: np.ndarray, true_mask: np.ndarray, visib
     found = (covered[1:] >= share * sizes[1:]) & counted
     n_counted = int(counted.sum())
     recall = int(found.sum()) / n_counted if n_counted else 1.0
-    return {"defect_precision": precision, "defect_recall": recall, "defect_f1": _f1(precision, recall),
-            "visible_defects": n_counted, "found_visible_defects": int(found.sum()),
-            "flagged_regions": n_pred_labels - 1, "right_regions": int(right.sum())}
+    scores = {"defect_precision": precision, "defect_recall": recall, "defect_f1": _f1(precision, recall),
+              "visible_defects": n_counted, "found_visible_defects": int(found.sum()),
+              "flagged_regions": n_pred_labels - 1, "right_regions": int(right.sum())}
+    if subset is not None:
+        chosen = counted & (np.bincount(labels[np.asarray(subset, dtype=bool)], minlength=n_labels)[1:] > 0)
+        scores["subset_defects"] = int(chosen.sum())
+        scores["subset_recall"] = int((found & chosen).sum()) / int(chosen.sum()) if chosen.any() else 1.0
+    return scores
+
+
+def matched_filter_snr(signal: np.ndarray, noise: np.ndarray, mask: np.ndarray, window_px: int = 48,
+                       pad_px: int = 24) -> float:
+    """How well an ideal detector that knows a defect's exact shape could tell it from noise: the defect's energy
+    over the spread of the same template's response to the noise around it (correlated noise included).
+
+    `signal` is the defect's own contribution (damaged minus undamaged), `noise` what a detector sees without it
+    (e.g. one frame's grain minus its neighbours' mean), both HxW or HxWxC; `mask` the defect's pixels. A template
+    larger than `window_px` is cut to the window around its peak (that part alone gives a lower bound).
+    """
+    signal, noise = np.asarray(signal, np.float32), np.asarray(noise, np.float32)
+    if signal.ndim == 2:
+        signal, noise = signal[..., None], noise[..., None]
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return 0.0
+    strength = np.abs(signal[ys, xs]).sum(axis=1)
+    cy, cx = int(ys[np.argmax(strength)]), int(xs[np.argmax(strength)])
+    half = window_px // 2
+    y0, y1 = max(ys.min(), cy - half), min(ys.max() + 1, cy + half)
+    x0, x1 = max(xs.min(), cx - half), min(xs.max() + 1, cx + half)
+    template = np.where(np.asarray(mask, bool)[y0:y1, x0:x1, None], signal[y0:y1, x0:x1], 0.0).astype(np.float32)
+    energy = float((template ** 2).sum())
+    height, width = noise.shape[:2]
+    h, w = y1 - y0, x1 - x0
+    ny0, ny1 = max(0, y0 - pad_px - h), min(height, y1 + pad_px + h)
+    nx0, nx1 = max(0, x0 - pad_px - w), min(width, x1 + pad_px + w)
+    area = noise[ny0:ny1, nx0:nx1]
+    response = sum(cv2.matchTemplate(np.ascontiguousarray(area[..., c]), np.ascontiguousarray(template[..., c]),
+                                     cv2.TM_CCORR) for c in range(noise.shape[2]))
+    spread = float(np.std(response))
+    return energy / spread if spread > 0 else float("inf")
 
 
 def false_positive_area(pred: np.ndarray, true: np.ndarray) -> float:

@@ -13,7 +13,7 @@ from restoration.bench import corpus as C
 from restoration.bench import main
 from restoration.bench import peers as P
 from restoration.bench.runner import OURS, PLACEHOLDER, run_bench
-from restoration.bench.scoring import score
+from restoration.bench.scoring import score, detectable_damage
 from restoration.stage import stage_class
 
 
@@ -176,6 +176,29 @@ def test_a_perfect_dust_repair_scores_a_defect_f1_of_one(fake_data):
     metrics, _ = score("dust", clip, perfect, {})
     assert metrics["visible_defects"] > 0
     assert metrics["defect_f1"] == 1.0 and metrics["changed_outside_pct"] == 0
+    assert metrics["defect_recall_detectable"] == 1.0 and 0.0 < metrics["detectable_share"] <= 1.0
+
+
+def test_detectable_defects_are_the_ones_that_stand_above_the_grain():
+    rng = np.random.default_rng(8)
+    truth = [np.full((64, 64, 3), 0.5, np.float32) for _ in range(5)]
+    grain = [rng.normal(0.0, 0.02, (64, 64, 3)).astype(np.float32) for _ in range(5)]
+    degraded = [np.clip(t + g, 0, 1) for t, g in zip(truth, grain)]
+    masks = [np.zeros((64, 64), bool) for _ in range(5)]
+    masks[2][10:14, 10:14] = True   # bold: 16 px at -0.4, far above the grain
+    masks[2][40:43, 40:43] = True   # faint: 9 px at -0.012, visible (> 2/255) but under the grain (SNR ~ 1.6)
+    degraded[2][10:14, 10:14] -= 0.4
+    degraded[2][40:43, 40:43] -= 0.012
+    clip = C.Clip("t", "dust", "damaged", "", degraded, truth, defect_masks=masks, grain=grain)
+    found = detectable_damage(clip)
+    assert found[2][10:14, 10:14].all() and not found[2][40:43, 40:43].any()
+    assert not any(f.any() for i, f in enumerate(found) if i != 2)
+    # repairing the bold one only: half the counted defects, all of the detectable ones
+    repaired = [d.copy() for d in degraded]
+    repaired[2][10:14, 10:14] = np.clip(truth[2] + grain[2], 0, 1)[10:14, 10:14]
+    metrics, _ = score("dust", clip, repaired, {})
+    assert metrics["defect_recall"] == 0.5 and metrics["detectable_share"] == 0.5
+    assert metrics["defect_recall_detectable"] == 1.0 and metrics["defect_f1_bound"] == pytest.approx(2 / 3)
 
 
 def test_missing_data_exits_2_with_one_line(tmp_path, capsys):

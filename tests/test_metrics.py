@@ -120,6 +120,10 @@ def test_visible_detection_scores_count_visible_damage_and_need_detections_mostl
     half[30:33, 31:33] = False   # 3 of C's 9: missed
     s = M.visible_detection_scores(half, true, visible, min_size=3)
     assert s["defect_recall"] == 0.5 and s["found_visible_defects"] == 1
+    only_c = np.zeros_like(true)
+    only_c[31, 31] = True        # recall over the defects that touch a subset: C alone, which `half` misses
+    s = M.visible_detection_scores(half, true, visible, min_size=3, subset=only_c)
+    assert s["subset_defects"] == 1 and s["subset_recall"] == 0.0 and s["defect_recall"] == 0.5
     empty = M.visible_detection_scores(np.zeros_like(true), np.zeros_like(true), np.zeros_like(true))
     assert empty["defect_f1"] == 1.0
 
@@ -314,3 +318,19 @@ def test_time_median_skips_warmup_and_takes_the_median():
 def test_peak_rss_is_at_least_the_current_rss():
     current = psutil.Process().memory_info().rss / 2 ** 20
     assert M.peak_rss_mb() >= current * 0.99
+
+
+def test_matched_filter_snr_is_contrast_times_root_area_over_sigma_in_white_noise():
+    rng = np.random.default_rng(3)
+    noise = rng.normal(0.0, 0.02, (200, 200)).astype(np.float32)
+    signal = np.zeros_like(noise)
+    mask = np.zeros(noise.shape, bool)
+    mask[100:105, 100:105] = True
+    signal[mask] = 0.1
+    assert M.matched_filter_snr(signal, noise, mask) == pytest.approx(0.1 * 5 / 0.02, rel=0.15)
+    faint = np.where(mask, np.float32(0.01), np.float32(0.0))
+    assert M.matched_filter_snr(faint, noise, mask) == pytest.approx(2.5, rel=0.15)
+    # correlated noise (grain clumps) hides a blob better than white noise of the same per-pixel spread
+    clumped = cv2.GaussianBlur(noise, (0, 0), 1.5)
+    clumped *= 0.02 / clumped.std()
+    assert M.matched_filter_snr(signal, clumped, mask) < 0.5 * M.matched_filter_snr(signal, noise, mask)

@@ -36,7 +36,12 @@ HOW_MEASURED = {
             "included: the perfect repair scores 0.93–0.96) and a changed region was right when it merely touched "
             "a defect (a frame-wide filter scores well). False-positive area: changed pixels outside the true "
             "masks, over all pixels. PSNR in masks is against the clean truth (grain-free), the gain is over the "
-            "damaged input's; dust and scratch masks also separately. Film: share of pixels changed.",
+            "damaged input's; dust and scratch masks also separately. Ideal bound: a counted defect is detectable "
+            "when an ideal detector could find it — perfect registration onto up to four undamaged neighbours "
+            "(±1, ±2) and its exact shape known, so that only the grain is left to beat: matched-filter SNR ≥ 5 "
+            "over its visible pixels, the real correlated grain included. Their share bounds any method's recall "
+            "(ideal R bound; F1 bound = that recall at precision 1); R (SNR ≥ 5) is the recall over those "
+            "defects alone. Film: share of pixels changed.",
     "stabilize": "Per frame, the sub-pixel shift of the output against the truth on the central 60 % "
                  "(restoration.metrics.frame_shift). Residual jitter: its RMS about the line fitted to it over the "
                  "clip (mean and linear drift removed: the drift is what the pan kept error reports, and counting it "
@@ -74,7 +79,9 @@ class Column:
 COLUMNS: dict[str, dict[str, tuple[Column, ...]]] = {
     "dust": {
         "damaged": (Column("defect_f1", "F1 (≥3 px visible)", 3), Column("defect_precision", "P", 3),
-                    Column("defect_recall", "R", 3), Column("object_f1", "F1 (old def.)", 3),
+                    Column("defect_recall", "R", 3), Column("defect_recall_detectable", "R (SNR ≥ 5)", 3),
+                    Column("detectable_share", "ideal R bound", 3), Column("defect_f1_bound", "ideal F1 bound", 3),
+                    Column("object_f1", "F1 (old def.)", 3),
                     Column("object_precision", "P (old def.)", 3), Column("object_recall", "R (old def.)", 3),
                     Column("pixel_f1", "pixel F1", 3),
                     Column("fp_area_pct", "false-pos. area %", 3), Column("psnr_in_mask", "PSNR in masks dB"),
@@ -147,6 +154,8 @@ class Target:
 
 TARGETS: dict[str, tuple[Target, ...]] = {
     "dust": (Target("defect_f1", ("damaged",), "≥ 0.90", True, 0.90, label="defect F1 (≥ 3 px visible)"),
+             Target("defect_recall_detectable", ("damaged",), "(no target)", True,
+                    label="recall of the defects an ideal detector could find (SNR ≥ 5)"),
              Target("object_f1", ("damaged",), "(old def.)", True, label="defect F1, old definition"),
              Target("pixel_f1", ("damaged",), "(no target)", True, label="defect pixel F1"),
              Target("fp_area_pct", ("clean",), "≤ 0.1 %", False, 0.1, label="false-positive area, clean moving clip"),
