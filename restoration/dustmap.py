@@ -738,7 +738,8 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
     cameras = {n.offset: camera_motion(n.flow) for n in neighbours}
     protect = settings.motion_protect > 0.0
     dark, bright, two_sided = spike_scores(neighbours)
-    edge_rule = two_sided and any(len(side) == 1 for side in by_side(neighbours).values())
+    # beside a shot edge only: one frame on one side, two or more on the other (not one a side, at radius 1)
+    edge_rule = two_sided and bool(shot_edge_sides(by_side(neighbours)))
     standard = np.maximum(*spike_scores(neighbours, shot_edge_rule=False)[:2]) if edge_rule else None
     factor = 1.0 if two_sided else SINGLE_SIDE_FACTOR
     high, low = settings.high * factor, settings.low * factor
