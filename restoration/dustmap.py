@@ -677,6 +677,19 @@ def found_beside_shot_edge(neighbours: list[Neighbour], labels: np.ndarray, labe
     return []
 
 
+def differs_past_edge(beyond: Neighbour | None, labels: np.ndarray, label: int,
+                      bbox: tuple[int, int, int, int], low: float) -> bool:
+    """Beside a shot edge, where this frame and the lone frame across agree and the long side's frames do not:
+    whether the frame past the long side differs here too (so the long side shows the picture, and the dirt is
+    on this frame and the one across), rather than agreeing with this frame (the long side's two frames then
+    share dirt of their own, and this frame is clean)."""
+    if beyond is None:
+        return False
+    x, y, w, h = bbox
+    inside = labels[y:y + h, x:x + w] == label
+    return median_of(np.abs(beyond.z[y:y + h, x:x + w][inside])) >= low
+
+
 REGISTER_SEARCH_PX = 2  # a flow estimated at half size can be this far off on fine periodic texture
 REGISTER_NOISE = 1.5  # a shifted neighbour within this many noise units of the defect's pixels explains them
 
@@ -729,12 +742,16 @@ def in_real_motion(peak: float, high: float, surround: float, moving: float, set
     return moving > limit and peak < (1.0 + 1.5 * protect * moving / limit) * high
 
 
-def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: DetectionSettings) -> DustMap:
-    """The defect map of the current frame's luma from its motion-compensated neighbours."""
+def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: DetectionSettings,
+                beyond: Neighbour | None = None) -> DustMap:
+    """The defect map of the current frame's luma from its motion-compensated neighbours; `beyond`, beside a shot
+    edge, is the next frame past the side with two or more (without it, that side's agreement finds nothing)."""
     height, width = current.shape
     if not neighbours:
         return DustMap(np.zeros((height, width), np.int32), np.zeros((height, width), np.float32))
     discord = normalise(neighbours)
+    if beyond is not None:
+        beyond.z = beyond.residual / beyond.sigma
     cameras = {n.offset: camera_motion(n.flow) for n in neighbours}
     protect = settings.motion_protect > 0.0
     dark, bright, two_sided = spike_scores(neighbours)
@@ -769,11 +786,14 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
         surround = surround_discord(discord, labels, label, (x, y, w, h))
         moving = own_motion(neighbours, labels, label, (x, y, w, h), cameras)
         motion = 0.0
+        long = found_beside_shot_edge(neighbours, labels, label, (x, y, w, h), low) if edge_rule else []
+        if long and not differs_past_edge(beyond, labels, label, (x, y, w, h), low):
+            rejected += 1  # the long side's two frames may share dirt of their own: this frame is then clean
+            continue
         if protect:
             # dirt shared with the frame beside a shot edge sits on picture that moves with the camera; a moving
             # figure there is the same pattern, and it spikes hard: motion alone vetoes it, however strong (seen
             # from the side without the defect: where the frame shares it, the flow follows the dirt)
-            long = found_beside_shot_edge(neighbours, labels, label, (x, y, w, h), low)
             if standard is not None and not long and float(standard[rows, cols][inside].max()) < high:
                 rejected += 1  # beside a shot edge, a defect below the two-sided per-pixel threshold needs the
                 continue  # short side's frame to share it (two-frame dirt); else it is left alone

@@ -232,6 +232,25 @@ def test_two_frame_dirt_next_to_a_shot_edge_is_repaired():
     assert changed(outs[middle], frames[middle]).mean() <= 0.002
 
 
+@pytest.mark.parametrize("dirty", [(FRAMES - 4, FRAMES - 3), (2, 3)])
+def test_two_frame_dirt_is_not_pasted_into_the_clean_frame_beside_a_shot_edge(dirty):
+    """Two frames from a shot edge the clean frame there agrees with its one neighbour across, and differs from
+    both frames on the other side, which share the dirt: the same pattern as two-frame dirt on itself. A third
+    frame on that side tells them apart (the picture, not the dirt, is what it shows)."""
+    clean = grained(panned(picture(8), FRAMES, (1.1, 0.4)))
+    yy, xx = np.mgrid[:HEIGHT, :WIDTH]
+    blotch = (xx - 80) ** 2 + ((yy - 60) / 0.7) ** 2 <= 9.0 ** 2
+    frames = [f.copy() for f in clean]
+    for t in dirty:
+        frames[t][blotch] = 0.95
+    outs, _ = run_dust(frames)
+    beside = FRAMES - 2 if dirty[0] > 2 else 1
+    assert changed(outs[beside], frames[beside])[blotch].mean() <= 0.02
+    for t in dirty:  # the dirt itself is still repaired
+        before = np.abs(frames[t] - clean[t])[blotch].mean()
+        assert np.abs(outs[t] - clean[t])[blotch].mean() < 0.2 * before
+
+
 def scratched_clip(frames: int = 9) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """A locked-off grainy shot with a light vertical scratch (Gaussian profile) drifting slowly sideways."""
     clean = grained([picture(3)[20:20 + HEIGHT, 20:20 + WIDTH]] * frames, seed=5)

@@ -15,8 +15,9 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from ..dustmap import (Defect, DetectionSettings, DustMap, FlowBank, FramePrep, Neighbour, compensate_neighbour,
-                       detect_dust, frame_luma, noise_level_function, with_grain)
+from ..dustmap import (Defect, DetectionSettings, DustMap, FlowBank, FramePrep, Neighbour, by_side,
+                       compensate_neighbour, detect_dust, frame_luma, noise_level_function, shot_edge_sides,
+                       with_grain)
 from ..dustrepair import (Region, blend, crop_around, soft_matte, spatial_fill, supporting, temporal_fill)
 from ..errors import ParamError
 from ..params import Param, declare
@@ -89,7 +90,9 @@ class DustRepair(Stage):
         self._banks: dict[tuple[str, int], FlowBank] = {}
 
     def temporal_radius(self, params: Mapping[str, Any]) -> int:
-        return int(params["temporal_radius"])
+        # one frame more than the detector compares with: beside a shot edge, the frame past the side with two
+        # tells dirt on this frame (shared with the one across) from dirt that those two share
+        return int(params["temporal_radius"]) + 1
 
     def needs_analysis(self, params: Mapping[str, Any]) -> bool:
         return bool(params["scratches"])
@@ -106,35 +109,44 @@ class DustRepair(Stage):
             self._banks = {key: FlowBank(key[0], frames=2 * radius + 2, flows=8 * radius + 4)}
         return self._banks[key]
 
-    def neighbours(self, window: FrameWindow, current: FramePrep, params: Mapping[str, Any]) -> list[Neighbour]:
-        """The distinct real frames of the window other than the current one, warped onto it."""
+    def neighbours(self, window: FrameWindow, current: FramePrep, params: Mapping[str, Any]
+                   ) -> tuple[list[Neighbour], Neighbour | None]:
+        """The distinct real frames of the window within the radius, other than the current one, warped onto it;
+        and, beside a shot edge, the frame just past the side with two or more (None elsewhere)."""
         bank = self._bank(params)
         radius = int(params["temporal_radius"])
         tolerance = consistency_tolerance(params["motion_protect"])
-        seen = {window.index}
-        found = []
-        for frame, index in zip(window.frames, window.indices):
-            if index in seen or abs(index - window.index) > radius:
-                continue  # a mirrored neighbour repeats a real frame, or is the current frame itself
-            seen.add(index)
+
+        def compensate(frame: np.ndarray, index: int) -> Neighbour:
             prep = bank.prepare(index, frame)
-            found.append(compensate_neighbour(current.luma, index, index - window.index, frame, prep.luma,
-                                              bank.flow(current, prep), bank.flow(prep, current), tolerance))
+            return compensate_neighbour(current.luma, index, index - window.index, frame, prep.luma,
+                                        bank.flow(current, prep), bank.flow(prep, current), tolerance)
+
+        real = {}
+        for frame, index in zip(window.frames, window.indices):
+            if index != window.index:
+                real.setdefault(index - window.index, (frame, index))  # mirrored entries repeat real frames
+        found = [compensate(*real[k]) for k in sorted(real) if abs(k) <= radius]
         if not found:
-            return []
+            return [], None
+        past = None
+        for _, long in shot_edge_sides(by_side(found)):
+            step = radius + 1 if long[0].offset > 0 else -(radius + 1)
+            if step in real:
+                past = compensate(*real[step])
         # grain depends on the current frame's brightness, not on which neighbour: measure it once
         grain = noise_level_function(current.luma, found[0].residual, found[0].edges)
-        return sorted((with_grain(n, grain) for n in found), key=lambda n: n.offset)
+        return [with_grain(n, grain) for n in found], None if past is None else with_grain(past, grain)
 
     def detect(self, window: FrameWindow, params: Mapping[str, Any], analysis: ScratchAnalysis | None
                ) -> tuple[FrameDefects, list[Neighbour], DetectionSettings]:
         """Defects of the window's current frame, and the neighbours they were found against."""
         keep = keep_regions(params["keep_original"], window.index)
         current = self._bank(params).prepare(window.index, window.current)
-        neighbours = self.neighbours(window, current, params)
+        neighbours, beyond = self.neighbours(window, current, params)
         settings = DetectionSettings.from_sensitivity(params["sensitivity"], params["min_size"], params["max_size"],
                                                       params["motion_protect"])
-        dust = detect_dust(current.luma, neighbours, settings)
+        dust = detect_dust(current.luma, neighbours, settings, beyond)
         scratches: list[ScratchMask] = []
         if params["scratches"] and analysis is not None:
             for line in analysis.lines.get(window.index, []):
