@@ -665,6 +665,20 @@ def seen_on_both_sides(neighbours: list[Neighbour], labels: np.ndarray, label: i
     return matched == {-1, 1}
 
 
+def dirt_of_the_others(neighbours: list[Neighbour], labels: np.ndarray, label: int,
+                       bbox: tuple[int, int, int, int], beyond: Neighbour | None = None) -> bool:
+    """Whether this frame, over a defect, agrees with at least as many of the other frames as it differs from:
+    then the dirt is more likely theirs (say, dirt on the frame before and the same dirt, by chance, on the frame
+    after) and repairing this frame would copy it in. Dirt on this frame is missing from all the others but the
+    one it may share; frames within 1.5 noise units agree, the rest differ."""
+    x, y, w, h = bbox
+    rows, cols = slice(y, y + h), slice(x, x + w)
+    inside = labels[rows, cols] == label
+    others = neighbours if beyond is None else [*neighbours, beyond]
+    agree = sum(median_of(np.abs(n.z[rows, cols][inside])) < SAME_PICTURE_NOISE for n in others)
+    return agree + 1 >= len(others) - agree
+
+
 def found_beside_shot_edge(neighbours: list[Neighbour], labels: np.ndarray, label: int,
                            bbox: tuple[int, int, int, int], low: float) -> list[Neighbour]:
     """The frames of the long side when, beside a shot edge, the single frame on the short side shows the defect
@@ -789,6 +803,10 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
         long = found_beside_shot_edge(neighbours, labels, label, (x, y, w, h), low) if edge_rule else []
         if long and not differs_past_edge(beyond, labels, label, (x, y, w, h), low):
             rejected += 1  # the long side's two frames may share dirt of their own: this frame is then clean
+            continue
+        # dirt on the other frames, not on this one: repairing would copy it in
+        if dirt_of_the_others(neighbours, labels, label, (x, y, w, h), beyond):
+            rejected += 1
             continue
         if protect:
             # dirt shared with the frame beside a shot edge sits on picture that moves with the camera; a moving

@@ -251,6 +251,24 @@ def test_two_frame_dirt_is_not_pasted_into_the_clean_frame_beside_a_shot_edge(di
         assert np.abs(outs[t] - clean[t])[blotch].mean() < 0.2 * before
 
 
+def test_dirt_on_two_other_frames_is_not_copied_into_a_clean_one():
+    """A clean frame between two frames with dirt at the same place spikes against the frame on each side, as
+    dirt on itself would. Next to the shot's end no frame after it can say otherwise; the frame two before
+    agrees with it, which dirt on this frame could not."""
+    clean = grained(panned(picture(9), FRAMES, (0.9, 0.3)))
+    yy, xx = np.mgrid[:HEIGHT, :WIDTH]
+    blotch = (xx - 70) ** 2 + ((yy - 64) / 0.8) ** 2 <= 8.0 ** 2
+    frames = [f.copy() for f in clean]
+    t = FRAMES - 2
+    for dirty in (t - 1, t + 1):
+        frames[dirty][blotch] = 0.04
+    outs, _ = run_dust(frames)
+    assert changed(outs[t], frames[t])[blotch].mean() <= 0.02
+    # the dirt before it is still repaired (the last frame's cannot be told from the same dirt two frames back)
+    before = np.abs(frames[t - 1] - clean[t - 1])[blotch].mean()
+    assert np.abs(outs[t - 1] - clean[t - 1])[blotch].mean() < 0.2 * before
+
+
 def scratched_clip(frames: int = 9) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """A locked-off grainy shot with a light vertical scratch (Gaussian profile) drifting slowly sideways."""
     clean = grained([picture(3)[20:20 + HEIGHT, 20:20 + WIDTH]] * frames, seed=5)
