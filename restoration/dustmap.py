@@ -611,8 +611,9 @@ def own_motion(neighbours: list[Neighbour], labels: np.ndarray, label: int, bbox
     return worst
 
 
-def motion_likelihood(current: np.ndarray, neighbours: list[Neighbour], labels: np.ndarray, label: int,
-                      bbox: tuple[int, int, int, int], polarity: str, low: float, two_sided: bool) -> float:
+def motion_likelihood(current: np.ndarray, neighbours: list[Neighbour], distance: dict[int, float],
+                      labels: np.ndarray, label: int, bbox: tuple[int, int, int, int], polarity: str, low: float,
+                      two_sided: bool) -> float:
     """How likely real motion made this defect, 0..1: it must be found moved in the nearest frame on each side
     that does not share it (a moving object exists in both; dirt matching something by chance rarely does)."""
     x, y, w, h = bbox
@@ -627,7 +628,7 @@ def motion_likelihood(current: np.ndarray, neighbours: list[Neighbour], labels: 
         side = 1 if n.offset > 0 else -1
         if side in sides_done and two_sided:
             continue
-        if median_of(np.abs(n.z[rows, cols][inside])) < low:
+        if distance[n.offset] < low:
             continue  # this neighbour shares the defect (two-frame dirt): it cannot explain it away
         ring = ring_median_flow(n.flow, labels[prows, pcols], label, prows, pcols)
         noise = median_of(n.sigma[rows, cols][inside])
@@ -650,66 +651,47 @@ def motion_likelihood(current: np.ndarray, neighbours: list[Neighbour], labels: 
     return min(s1, s2)
 
 
-def seen_on_both_sides(neighbours: list[Neighbour], labels: np.ndarray, label: int,
-                       bbox: tuple[int, int, int, int]) -> bool:
+def distances(frames: list[Neighbour], labels: np.ndarray, label: int, bbox: tuple[int, int, int, int]
+              ) -> dict[int, float]:
+    """Per frame (by offset), the median |z| over a defect's pixels: how far that frame is from showing them as
+    they are (below SAME_PICTURE_NOISE it shows the same picture; below the low threshold it shares the defect)."""
+    x, y, w, h = bbox
+    rows, cols = slice(y, y + h), slice(x, x + w)
+    inside = labels[rows, cols] == label
+    return {n.offset: median_of(np.abs(n.z[rows, cols][inside])) for n in frames}
+
+
+def seen_on_both_sides(distance: dict[int, float]) -> bool:
     """Whether some frame on each side shows the defect's pixels as they are (within 1.5 noise, median over it):
     then it is picture that the other frames failed to render (half-pixel warps soften fine stripes), not dirt,
     which a frame on each side lacks. Dirt that stays two frames is shared on one side only."""
-    x, y, w, h = bbox
-    rows, cols = slice(y, y + h), slice(x, x + w)
-    shape = labels[rows, cols] == label
-    matched = set()
-    for n in neighbours:
-        if median_of(np.abs(n.z[rows, cols][shape])) < SAME_PICTURE_NOISE:
-            matched.add(1 if n.offset > 0 else -1)
-    return matched == {-1, 1}
+    return {1 if k > 0 else -1 for k, d in distance.items() if d < SAME_PICTURE_NOISE} == {-1, 1}
 
 
-def dirt_of_the_others(neighbours: list[Neighbour], labels: np.ndarray, label: int,
-                       bbox: tuple[int, int, int, int], beyond: Neighbour | None = None) -> bool:
+def dirt_of_the_others(distance: dict[int, float]) -> bool:
     """Whether this frame, over a defect, agrees with at least as many of the other frames as it differs from:
     then the dirt is more likely theirs (say, dirt on the frame before and the same dirt, by chance, on the frame
     after) and repairing this frame would copy it in. Dirt on this frame is missing from all the others but the
     one it may share; frames within 1.5 noise units agree, the rest differ."""
-    x, y, w, h = bbox
-    rows, cols = slice(y, y + h), slice(x, x + w)
-    inside = labels[rows, cols] == label
-    others = neighbours if beyond is None else [*neighbours, beyond]
-    agree = sum(median_of(np.abs(n.z[rows, cols][inside])) < SAME_PICTURE_NOISE for n in others)
-    return agree + 1 >= len(others) - agree
+    agree = sum(d < SAME_PICTURE_NOISE for d in distance.values())
+    return agree + 1 >= len(distance) - agree
 
 
-def found_beside_shot_edge(neighbours: list[Neighbour], labels: np.ndarray, label: int,
-                           bbox: tuple[int, int, int, int], low: float) -> list[Neighbour]:
+def found_beside_shot_edge(neighbours: list[Neighbour], distance: dict[int, float], low: float) -> list[Neighbour]:
     """The frames of the long side when, beside a shot edge, the single frame on the short side shows the defect
     too (two-frame dirt, or picture that moved and that the long side's flows failed to follow); else []."""
-    x, y, w, h = bbox
-    inside = labels[y:y + h, x:x + w] == label
     for short, long in shot_edge_sides(by_side(neighbours)):
-        if median_of(np.abs(short[0].z[y:y + h, x:x + w][inside])) < low:
+        if distance[short[0].offset] < low:
             return long
     return []
-
-
-def differs_past_edge(beyond: Neighbour | None, labels: np.ndarray, label: int,
-                      bbox: tuple[int, int, int, int], low: float) -> bool:
-    """Beside a shot edge, where this frame and the lone frame across agree and the long side's frames do not:
-    whether the frame past the long side differs here too (so the long side shows the picture, and the dirt is
-    on this frame and the one across), rather than agreeing with this frame (the long side's two frames then
-    share dirt of their own, and this frame is clean)."""
-    if beyond is None:
-        return False
-    x, y, w, h = bbox
-    inside = labels[y:y + h, x:x + w] == label
-    return median_of(np.abs(beyond.z[y:y + h, x:x + w][inside])) >= low
 
 
 REGISTER_SEARCH_PX = 2  # a flow estimated at half size can be this far off on fine periodic texture
 REGISTER_NOISE = 1.5  # a shifted neighbour within this many noise units of the defect's pixels explains them
 
 
-def misregistered(current: np.ndarray, neighbours: list[Neighbour], labels: np.ndarray, label: int,
-                  bbox: tuple[int, int, int, int], low: float) -> bool:
+def misregistered(current: np.ndarray, neighbours: list[Neighbour], distance: dict[int, float],
+                  labels: np.ndarray, label: int, bbox: tuple[int, int, int, int], low: float) -> bool:
     """Whether a defect is picture the flow failed to register (fine stripes, aliasing): on each side, the nearest
     neighbour it spikes against, shifted by at most REGISTER_SEARCH_PX (half-pixel steps), shows the same pixels."""
     height, width = current.shape
@@ -729,8 +711,7 @@ def misregistered(current: np.ndarray, neighbours: list[Neighbour], labels: np.n
         side = 1 if n.offset > 0 else -1
         if side in sides_seen:
             continue
-        z = n.z[rows, cols][shape]
-        if median_of(np.abs(z)) < low:
+        if distance[n.offset] < low:
             continue  # this neighbour shares the defect: it says nothing about registration
         sides_seen.add(side)
         area = np.ascontiguousarray(n.warped[y - pad:y + h + pad, x - pad:x + w + pad])
@@ -800,12 +781,16 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
         surround = surround_discord(discord, labels, label, (x, y, w, h))
         moving = own_motion(neighbours, labels, label, (x, y, w, h), cameras)
         motion = 0.0
-        long = found_beside_shot_edge(neighbours, labels, label, (x, y, w, h), low) if edge_rule else []
-        if long and not differs_past_edge(beyond, labels, label, (x, y, w, h), low):
-            rejected += 1  # the long side's two frames may share dirt of their own: this frame is then clean
+        everyone = distances(neighbours if beyond is None else [*neighbours, beyond], labels, label, (x, y, w, h))
+        distance = {n.offset: everyone[n.offset] for n in neighbours}
+        long = found_beside_shot_edge(neighbours, distance, low) if edge_rule else []
+        # beside a shot edge the long side's two frames may share dirt of their own, and this frame be clean: the
+        # frame past them must differ too
+        if long and not (beyond is not None and everyone[beyond.offset] >= low):
+            rejected += 1
             continue
         # dirt on the other frames, not on this one: repairing would copy it in
-        if dirt_of_the_others(neighbours, labels, label, (x, y, w, h), beyond):
+        if dirt_of_the_others(everyone):
             rejected += 1
             continue
         if protect:
@@ -821,14 +806,13 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
                 continue
             # the shot-edge rule's evidence is one side's: it does not buy a defect out of the motion veto
             plain = peak if standard is None else float(standard[rows, cols][inside].max())
-            if in_real_motion(plain, high, surround, moving, settings) or seen_on_both_sides(
-                    neighbours, labels, label, (x, y, w, h)) or misregistered(
-                    current, neighbours, labels, label, (x, y, w, h), low):
+            if in_real_motion(plain, high, surround, moving, settings) or seen_on_both_sides(distance) or \
+                    misregistered(current, neighbours, distance, labels, label, (x, y, w, h), low):
                 rejected += 1
                 continue
             # beside a shot edge only the long side can explain it: an object found moved there is an object
-            motion = motion_likelihood(current, long or neighbours, labels, label, (x, y, w, h), polarity, low,
-                                       two_sided and not long)
+            motion = motion_likelihood(current, long or neighbours, distance, labels, label, (x, y, w, h), polarity,
+                                       low, two_sided and not long)
             if motion > 1.0 - settings.motion_protect:
                 rejected += 1
                 continue
