@@ -155,8 +155,12 @@ def visible_detection_scores(pred_mask: np.ndarray, true_mask: np.ndarray, visib
     return scores
 
 
-def matched_filter_snr(signal: np.ndarray, noise: np.ndarray, mask: np.ndarray, window_px: int = 48,
-                       pad_px: int = 24) -> float:
+MATCHED_WINDOW_PX = 48  # matched_filter_snr: a larger template is cut to this window around its peak
+MATCHED_PAD_PX = 24  # ... and the noise is sampled this far, plus the template's size, around it
+
+
+def matched_filter_snr(signal: np.ndarray, noise: np.ndarray, mask: np.ndarray,
+                       window_px: int = MATCHED_WINDOW_PX, pad_px: int = MATCHED_PAD_PX) -> float:
     """How well an ideal detector that knows a defect's exact shape could tell it from noise: the defect's energy
     over the spread of the same template's response to the noise around it (correlated noise included).
 

@@ -79,6 +79,7 @@ def visible_damage(clip: Clip) -> list[np.ndarray]:
 
 
 DETECTABLE_SNR = 5.0  # matched-filter SNR an ideal detector needs to find a defect without a flood of false alarms
+SNR_REACH_PX = M.MATCHED_WINDOW_PX + M.MATCHED_PAD_PX  # how far from a defect matched_filter_snr can look
 
 
 def detectable_damage(clip: Clip) -> list[np.ndarray]:
@@ -96,15 +97,16 @@ def detectable_damage(clip: Clip) -> list[np.ndarray]:
         signal = damaged - np.clip(truth + grain, 0.0, 1.0)
         n_labels, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
         keep = np.zeros(n_labels, bool)
+        height, width = mask.shape
         for label in range(1, n_labels):
             x, y, w, h, _ = stats[label]
-            rows, cols = slice(y, y + h), slice(x, x + w)
+            # a crop wide enough for every noise sample matched_filter_snr takes around the defect
+            rows = slice(max(0, y - SNR_REACH_PX), min(height, y + h + SNR_REACH_PX))
+            cols = slice(max(0, x - SNR_REACH_PX), min(width, x + w + SNR_REACH_PX))
             seen = (labels[rows, cols] == label) & visible[t][rows, cols]
             if seen.sum() < MIN_DEFECT_PX:
                 continue
-            seen_full = np.zeros(mask.shape, bool)
-            seen_full[rows, cols] = seen
-            keep[label] = M.matched_filter_snr(signal, noise, seen_full) >= DETECTABLE_SNR
+            keep[label] = M.matched_filter_snr(signal[rows, cols], noise[rows, cols], seen) >= DETECTABLE_SNR
         found.append(keep[labels])
     return found
 
