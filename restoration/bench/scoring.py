@@ -128,15 +128,15 @@ def score_dust(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> t
     metrics = {k: float(scores[k]) for k in ("object_f1", "object_precision", "object_recall", "pixel_f1",
                                               "pixel_precision", "pixel_recall")}
     visible = _cached(baseline, "visible", lambda: tile(visible_damage(clip), gap=1))
-    defects = M.visible_detection_scores(tile(changed, gap=1), tile(masks, gap=1), visible, min_size=MIN_DEFECT_PX)
+    detectable = None if clip.grain is None else _cached(baseline, "detectable",
+                                                         lambda: tile(detectable_damage(clip), gap=1))
+    defects = M.visible_detection_scores(tile(changed, gap=1), tile(masks, gap=1), visible, min_size=MIN_DEFECT_PX,
+                                         subset=detectable)
     metrics |= {k: float(defects[k]) for k in ("defect_f1", "defect_precision", "defect_recall", "visible_defects")}
-    if clip.grain is not None:
-        detectable = _cached(baseline, "detectable", lambda: tile(detectable_damage(clip), gap=1))
-        ideal = M.visible_detection_scores(tile(changed, gap=1), tile(masks, gap=1), visible,
-                                           min_size=MIN_DEFECT_PX, subset=detectable)
-        share = ideal["subset_defects"] / max(ideal["visible_defects"], 1)
+    if detectable is not None:
+        share = defects["subset_defects"] / max(defects["visible_defects"], 1)
         metrics |= {"detectable_share": share, "defect_f1_bound": 2 * share / (1 + share),
-                    "defect_recall_detectable": float(ideal["subset_recall"])}
+                    "defect_recall_detectable": float(defects["subset_recall"])}
     metrics |= {"fp_area_pct": 100 * M.false_positive_area(pred, true),
                 "changed_outside_pct": 100 * M.changed_fraction(repaired, damaged, mask_exclude=true,
                                                                 threshold=CHANGE_THRESHOLD),
