@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .flow import DIS_PRESETS, LUMA_709
+from .flow import LUMA_709, dense_flow
 
 FLOW_PREFILTER_PX = 5  # a median this wide removes specks before the flow sees them, so dust cannot drag the flow
 FLOW_MIN_WIDTH = 320  # flows are estimated at the largest power-of-two reduction at least this wide (720 -> 360):
@@ -78,10 +78,6 @@ def upsample_flow(flow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(flow * factor, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def _dis_flow(reference: np.ndarray, moving: np.ndarray, preset: str) -> np.ndarray:
-    return cv2.DISOpticalFlow_create(DIS_PRESETS[preset]).calc(reference, moving, None)
-
-
 @dataclass
 class FramePrep:
     """What the detector needs of one clip frame, computed once: its luma and its flow image."""
@@ -134,7 +130,7 @@ class FlowBank:
             if cached is not None:
                 self._flows.move_to_end(key)
                 return cached
-        flow = _dis_flow(reference.flow_image, moving.flow_image, self.preset)
+        flow = dense_flow(reference.flow_image, moving.flow_image, self.preset)
         with self._lock:
             self._flows[key] = flow
             while len(self._flows) > self._flow_capacity:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .device import cpu_count, torch_threads
-from .flow import DIS_PRESETS, MIN_FLOW_SIZE, luma8
+from .flow import MIN_FLOW_SIZE, dense_flow, luma8
 
 BLOCK = 8               # DCT block size ...
 STEP = 4                # ... and step between blocks (each pixel is covered by four blocks)
@@ -48,7 +48,7 @@ def reduced_flow(reference: np.ndarray, moving: np.ndarray, scale: float = 0.5, 
         scale, reference_luma, moving_luma = 1.0, None, None
     ref = reduced_luma(reference, scale) if reference_luma is None else reference_luma
     mov = reduced_luma(moving, scale) if moving_luma is None else moving_luma
-    flow = cv2.DISOpticalFlow_create(DIS_PRESETS[preset]).calc(ref, mov, None)
+    flow = dense_flow(ref, mov, preset)
     if scale != 1.0:
         flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * np.float32(1.0 / scale)
     return flow
