@@ -720,6 +720,47 @@ def misregistered(current: np.ndarray, neighbours: list[Neighbour], distance: di
     return bool(sides_seen)
 
 
+COUNTERPART_REACH = 2.0  # what a moving hand or foot left is within this many times its size (√area) of it,
+COUNTERPART_REACH_PX = (8, 32)  # ... px per frame apart, within these bounds: a small speck keeps a small zone,
+#                                 where another frame's own dirt rarely falls by chance
+COUNTERPART_GAP_PX = 1.5  # ... outside the ring touching the defect, where its own edge may overshoot
+COUNTERPART_SHARE = 0.2  # what the object left weighs at least this share of the defect itself
+
+
+def left_behind(neighbour: Neighbour, distance_px: np.ndarray, reach: int, rows: slice, cols: slice,
+                inside: np.ndarray, score: np.ndarray, polarity: str, high: float, low: float,
+                on_scratch: np.ndarray | None) -> bool:
+    """Whether the neighbour differs from the current frame, within `reach` px of the defect (`inside`, and its
+    distance map, over the crop rows, cols) and the other way round, where the current frame has no candidate of
+    its own: where a swinging hand or a foot was in that frame (the wall behind a dark hand is lighter). Dirt comes
+    from nowhere; beside it a neighbour differs so only by chance."""
+    sign = np.float32(1.0 if polarity == "bright" else -1.0)
+    elsewhere = (distance_px > COUNTERPART_GAP_PX) & (distance_px <= reach) & (sign * neighbour.z[rows, cols] <= -high)
+    elsewhere &= score[rows, cols] < low
+    if on_scratch is not None:  # a scratch drifts a little from frame to frame: that is not an object moving
+        elsewhere &= ~on_scratch[rows, cols]
+    if not elsewhere.any():
+        return False
+    residual = np.abs(neighbour.residual[rows, cols])
+    return float(residual[elsewhere].sum()) >= COUNTERPART_SHARE * float(residual[inside].sum())
+
+
+def moved_object(neighbours: list[Neighbour], distance: dict[int, float], score: np.ndarray, labels: np.ndarray,
+                 label: int, bbox: tuple[int, int, int, int], area: int, polarity: str, high: float, low: float,
+                 on_scratch: np.ndarray | None = None) -> bool:
+    """Whether every frame that does not share the defect shows, beside it, where an object was (left_behind):
+    a moving figure is in all of them, another frame's own dirt in one."""
+    clean = [n for n in neighbours if distance[n.offset] >= low]
+    if not clean:
+        return False
+    reach = int(np.clip(COUNTERPART_REACH * np.sqrt(area), *COUNTERPART_REACH_PX))
+    rows, cols = _padded_box(bbox, reach * max(abs(n.offset) for n in clean), labels.shape)
+    inside = labels[rows, cols] == label
+    distance_px = cv2.distanceTransform((~inside).view(np.uint8), cv2.DIST_L2, 3)
+    return all(left_behind(n, distance_px, reach * abs(n.offset), rows, cols, inside, score, polarity, high, low,
+                           on_scratch) for n in clean)
+
+
 def in_real_motion(peak: float, high: float, surround: float, moving: float, settings: DetectionSettings) -> bool:
     """Whether a defect lies in picture that moves on its own or deforms, and is not strong enough to be dirt there.
 
@@ -734,7 +775,7 @@ def in_real_motion(peak: float, high: float, surround: float, moving: float, set
 
 
 def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: DetectionSettings,
-                beyond: Neighbour | None = None) -> DustMap:
+                beyond: Neighbour | None = None, on_scratch: np.ndarray | None = None) -> DustMap:
     """The defect map of the current frame's luma from its motion-compensated neighbours; `beyond`, beside a shot
     edge, is the next frame past the side with two or more (without it, that side's agreement finds nothing)."""
     height, width = current.shape
@@ -804,6 +845,10 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
             plain = peak if standard is None else float(standard[rows, cols][inside].max())
             if in_real_motion(plain, high, surround, moving, settings) or seen_on_both_sides(distance) or \
                     misregistered(current, neighbours, distance, labels, label, (x, y, w, h), low):
+                rejected += 1
+                continue
+            if moved_object(neighbours, distance, score, labels, label, (x, y, w, h), area, polarity, high, low,
+                            on_scratch):
                 rejected += 1
                 continue
             # beside a shot edge only the long side can explain it: an object found moved there is an object

@@ -146,14 +146,15 @@ class DustRepair(Stage):
         neighbours, beyond = self.neighbours(window, current, params)
         settings = DetectionSettings.from_sensitivity(params["sensitivity"], params["min_size"], params["max_size"],
                                                       params["motion_protect"])
-        dust = detect_dust(current.luma, neighbours, settings, beyond)
         scratches: list[ScratchMask] = []
         if params["scratches"] and analysis is not None:
             for line in analysis.lines.get(window.index, []):
                 located = locate_in_frame(current.luma, line)
                 if located is not None:
                     scratches.append(located)
-            dust = drop_scratch_parts(dust, scratches)
+        on_scratch = scratch_band(current.luma.shape, scratches)
+        dust = detect_dust(current.luma, neighbours, settings, beyond, on_scratch)
+        dust = drop_scratch_parts(dust, on_scratch)
         return FrameDefects(dust, scratches, keep), neighbours, settings
 
     def process(self, window: FrameWindow, params: Mapping[str, Any], analysis: Any) -> StageOutput:
@@ -175,14 +176,21 @@ class DustRepair(Stage):
         return StageOutput(out, side)
 
 
-def drop_scratch_parts(dust: DustMap, scratches: list[ScratchMask]) -> DustMap:
-    """Remove dust detections that are mostly a tracked scratch (the scratch repair handles them)."""
-    if not scratches or not dust.defects:
-        return dust
-    on_scratch = np.zeros(dust.labels.shape, bool)
+def scratch_band(shape: tuple[int, int], scratches: list[ScratchMask]) -> np.ndarray | None:
+    """The pixels of this frame's tracked scratches, 2 px wider each way (None when there are none)."""
+    if not scratches:
+        return None
+    on_scratch = np.zeros(shape, bool)
     for s in scratches:
         band = on_scratch[:, s.x0:s.x0 + s.mask.shape[1]]
         band |= cv2.dilate(s.mask.astype(np.uint8), np.ones((3, 5), np.uint8)) > 0
+    return on_scratch
+
+
+def drop_scratch_parts(dust: DustMap, on_scratch: np.ndarray | None) -> DustMap:
+    """Remove dust detections that are mostly a tracked scratch (the scratch repair handles them)."""
+    if on_scratch is None or not dust.defects:
+        return dust
     keep: list[Defect] = []
     relabel = np.zeros(len(dust.defects) + 1, np.int32)
     for defect in dust.defects:
