@@ -13,6 +13,7 @@ from restoration.bench import corpus as C
 from restoration.bench import main
 from restoration.bench import peers as P
 from restoration.bench.runner import OURS, PLACEHOLDER, run_bench
+from restoration.synth.figures import MASK_COVER
 from restoration.bench.scoring import score, detectable_damage
 from restoration.stage import stage_class
 
@@ -145,12 +146,35 @@ def test_corpus_is_seeded_and_the_cache_gives_the_same_bytes(fake_data, tmp_path
     fresh = C.load_corpus("dust", fake_data, "tiny")
     cached = C.load_corpus("dust", fake_data, "tiny", cache_dir=tmp_path)
     again = C.load_corpus("dust", fake_data, "tiny", cache_dir=tmp_path)
-    assert [c.name for c in fresh] == ["city-dust", "barbara-pan-dust", "city-clean", "film"]
+    assert [c.name for c in fresh] == ["city-dust", "barbara-pan-dust", "city-clean", "city-arms", "film"]
     for a, b, c in zip(fresh, cached, again):
         assert all(np.array_equal(x, y) and np.array_equal(y, z) for x, y, z in zip(a.degraded, b.degraded, c.degraded))
     damaged = fresh[0]
     assert damaged.reference and damaged.damage_masks is not None and any(m.any() for m in damaged.damage_masks)
-    assert not fresh[3].reference
+    arms = fresh[3]
+    assert arms.figure_masks is not None and all(m.any() for m in arms.figure_masks)
+    assert all(np.array_equal(x, y) for x, y in zip(arms.figure_masks, cached[3].figure_masks))
+    assert not fresh[4].reference
+
+
+def test_moving_arms_are_drawn_where_their_masks_say(fake_data):
+    clip = next(c for c in C.load_corpus("dust", fake_data, "tiny") if c.role == "moving")
+    plain = next(c for c in C.load_corpus("dust", fake_data, "tiny") if c.name == "city-clean")
+    # the arms are part of the truth: outside its mask an arm covers under MASK_COVER of a pixel, and they move
+    for arm, truth, scene in zip(clip.figure_masks, clip.truth, plain.truth):
+        difference = np.abs(truth - scene).max(axis=2)
+        assert (difference[arm] > 1e-3).mean() > 0.5 and difference[~arm].max() <= MASK_COVER + 1e-4
+    assert not np.array_equal(clip.figure_masks[0], clip.figure_masks[1])
+
+
+def test_dust_scoring_counts_motion_eaten_on_the_arms(fake_data):
+    clip = next(c for c in C.load_corpus("dust", fake_data, "tiny") if c.role == "moving")
+    untouched, _ = score("dust", clip, clip.degraded, {})
+    assert untouched["figure_changed_pct"] == 0 and untouched["fp_area_pct"] == 0
+    # a method that paints the scene back over the arms eats all of them, and nothing else
+    eaten = [np.where(m[..., None], d * 0 + 0.5, d).astype(np.float32) for m, d in zip(clip.figure_masks, clip.degraded)]
+    metrics, _ = score("dust", clip, eaten, {})
+    assert metrics["figure_changed_pct"] > 90
 
 
 def test_dust_scoring_counts_repairs_and_touched_clean_pixels(fake_data):

@@ -69,9 +69,10 @@ class ClipSpec:
     damage: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    arms: int = 0                   # swinging arms drawn into the picture before the damage (restoration.synth.figures)
 
 
-# Roles: dust  damaged | clean | film;  stabilize  weave | film;  deflicker  flicker | flicker-free | film;
+# Roles: dust  damaged | clean | moving | film;  stabilize  weave | film;  deflicker  flicker | flicker-free | film;
 # denoise  grain | film;  color  fade | bw | film;  sr  sr-stills | sr-video;  chain  all | film.
 CLIP_SPECS: tuple[ClipSpec, ...] = (
     ClipSpec("city-dust", "dust", "damaged", "city", ("dust", "scratches", "grain"),
@@ -81,6 +82,9 @@ CLIP_SPECS: tuple[ClipSpec, ...] = (
              note="Set14 barbara panned 1.5, 0.5 px/frame + denser dust, scratches, grain"),
     ClipSpec("city-clean", "dust", "clean", "city", ("grain",),
              note="Vid4 city, grain only: every changed pixel is a false repair"),
+    ClipSpec("city-arms", "dust", "moving", "city", ("grain",), arms=10,
+             note="Vid4 city + 10 arms swinging fast in front of it (hands 5-40 px a frame), grain only: every "
+                  "changed pixel is a false repair, and those on the arms are motion eaten"),
     ClipSpec("film", "dust", "film", "film", note="real old film, no reference"),
 
     ClipSpec("barbara-weave", "stabilize", "weave", "still:Set14/img_002", ("weave",),
@@ -139,6 +143,7 @@ class Clip:
     truth: list[np.ndarray] | None
     defect_masks: list[np.ndarray] | None = None   # dust, dirt, hair, blotch pixels (degraded coordinates)
     scratch_masks: list[np.ndarray] | None = None  # line scratch pixels
+    figure_masks: list[np.ndarray] | None = None   # moving figures (part of the truth) that must be left alone
     grain: list[np.ndarray] | None = None
     weave: np.ndarray | None = None
     pan: np.ndarray | None = None
@@ -282,6 +287,7 @@ def _quantize(frames: Sequence[np.ndarray] | None) -> list[np.ndarray] | None:
 def build_clip(spec: ClipSpec, data: Path, profile: Profile) -> Clip:
     """Build one clip from the clean media (no cache)."""
     from restoration.synth import DamageSettings, simulate
+    from restoration.synth.figures import add_arms
 
     if spec.source.startswith("sr:"):
         lr, gt, labels = load_sr_set(data, spec.source[3:], profile)
@@ -298,13 +304,19 @@ def build_clip(spec: ClipSpec, data: Path, profile: Profile) -> Clip:
         frames = [load_still(data, spec.source[6:], profile.crop)] * profile.still_frames
     else:
         raise ValueError(f"clip {spec.name}: unknown source {spec.source!r}")
+    figure_masks = None
+    if spec.arms:
+        if any(d in spec.damage for d in ("weave", "blur")) or spec.settings.get("pan_px_per_frame"):
+            raise ValueError(f"clip {spec.name}: arms are drawn in frame coordinates, so no weave, pan or blur")
+        frames, figure_masks = add_arms(frames, spec.arms, _seed_for(spec))
     settings = DamageSettings.from_dict(dict(spec.settings))
     synth = simulate(frames, spec.damage, seed=_seed_for(spec), settings=settings,
                      overlay_dir=data / OVERLAY_FOLDER)
-    info = {"damage": list(spec.damage), "seed": _seed_for(spec), "settings": dict(spec.settings)}
+    info = {"damage": list(spec.damage), "seed": _seed_for(spec), "settings": dict(spec.settings),
+            **({"arms": spec.arms} if spec.arms else {})}
     return Clip(spec.name, spec.stage, spec.role, spec.note, _quantize(synth.degraded), _quantize(synth.truth),
-                defect_masks=synth.defect_masks, scratch_masks=synth.scratch_masks, grain=None if synth.grain is None else [g.astype(np.float16).astype(np.float32)
-                                                                            for g in synth.grain],
+                defect_masks=synth.defect_masks, scratch_masks=synth.scratch_masks, figure_masks=figure_masks,
+                grain=None if synth.grain is None else [g.astype(np.float16).astype(np.float32) for g in synth.grain],
                 weave=synth.weave,
                 pan=synth.pan if synth.pan is not None and np.any(synth.pan) else None, info=info)
 
@@ -331,7 +343,7 @@ def cache_key(spec: ClipSpec, profile: Profile) -> str:
 
 def _save(clip: Clip, path: Path) -> None:
     arrays: dict[str, np.ndarray] = {}
-    for key in ("degraded", "truth", "defect_masks", "scratch_masks", "grain"):
+    for key in ("degraded", "truth", "defect_masks", "scratch_masks", "figure_masks", "grain"):
         frames = getattr(clip, key)
         for i, frame in enumerate(frames or []):
             if key.endswith("_masks"):
@@ -361,12 +373,13 @@ def _load(path: Path) -> Clip:
             return [convert(z[k]) for k in names] if names else None
 
         as_float = (lambda a: a.astype(np.float32) / np.float32(65535.0))
+        as_mask = (lambda a: a.astype(bool))
         return Clip(meta["name"], meta["stage"], meta["role"], meta["note"], frames("degraded", as_float),
-                    frames("truth", as_float), frames("defect_masks", lambda a: a.astype(bool)),
-                    frames("scratch_masks", lambda a: a.astype(bool)),
-                    frames("grain", lambda a: a.astype(np.float32)),
-                    z["weave"] if "weave" in z.files else None, z["pan"] if "pan" in z.files else None,
-                    meta["stills"], meta["labels"], meta["scale"], meta["info"])
+                    frames("truth", as_float), defect_masks=frames("defect_masks", as_mask),
+                    scratch_masks=frames("scratch_masks", as_mask), figure_masks=frames("figure_masks", as_mask),
+                    grain=frames("grain", lambda a: a.astype(np.float32)),
+                    weave=z["weave"] if "weave" in z.files else None, pan=z["pan"] if "pan" in z.files else None,
+                    stills=meta["stills"], labels=meta["labels"], scale=meta["scale"], info=meta["info"])
 
 
 def load_corpus(stage: str, data: Path, profile: str | Profile = "quick", cache_dir: Path | None = None,

@@ -90,6 +90,8 @@ COLUMNS: dict[str, dict[str, tuple[Column, ...]]] = {
                     Column("psnr_in_scratch_mask_gain_db", "gain in scratches dB"),
                     Column("changed_outside_pct", "changed outside masks %", 3)),
         "clean": (Column("fp_area_pct", "false-pos. area %", 3), Column("psnr", "PSNR dB")),
+        "moving": (Column("figure_changed_pct", "moving arms changed %", 2),
+                   Column("fp_area_pct", "false-pos. area %", 3), Column("psnr", "PSNR dB")),
         "film": (Column("changed_pct", "pixels changed > 2/255 %", 3),),
     },
     "stabilize": {
@@ -159,6 +161,8 @@ TARGETS: dict[str, tuple[Target, ...]] = {
              Target("object_f1", ("damaged",), "(old def.)", True, label="defect F1, old definition"),
              Target("pixel_f1", ("damaged",), "(no target)", True, label="defect pixel F1"),
              Target("fp_area_pct", ("clean",), "≤ 0.1 %", False, 0.1, label="false-positive area, clean moving clip"),
+             Target("figure_changed_pct", ("moving",), "(no target)", False,
+                    label="pixels changed on fast-swinging arms (motion eaten), %"),
              Target("psnr_in_mask_gain_db", ("damaged",), "≥ 8 dB", True, 8.0, label="PSNR gain inside masks"),
              Target("changed_outside_pct", ("damaged",), "≤ 0.1 %", False, 0.1, label="pixels changed outside masks"),
              Target("fps", ("speed",), "≥ 8", True, 8.0, label="speed, fps")),

@@ -117,10 +117,12 @@ def score_dust(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> t
         return {"changed_pct": 100 * M.changed_fraction(tile(out), tile(source))}, {}
     changed = change_masks(out, source)
     pred = tile(changed)
-    if clip.role == "clean":
+    if clip.role in ("clean", "moving"):
         empty = np.zeros_like(pred)
-        return {"fp_area_pct": 100 * M.false_positive_area(pred, empty),
-                "psnr": M.psnr(tile(out), tile(clip.truth))}, {}
+        metrics = {"fp_area_pct": 100 * M.false_positive_area(pred, empty), "psnr": M.psnr(tile(out), tile(clip.truth))}
+        if clip.figure_masks is not None:
+            metrics["figure_changed_pct"] = 100 * float(pred[tile(clip.figure_masks)].mean())
+        return metrics, {}
     masks = clip.damage_masks
     true = tile(masks)
     scores = M.detection_scores(tile(changed, gap=1), tile(masks, gap=1), min_size=MIN_DEFECT_PX)
