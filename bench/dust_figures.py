@@ -66,7 +66,7 @@ def main() -> None:
     for k, name in enumerate(("before", "changed (red)", "after")):
         cv2.putText(header, name, (6 + k * (width // 3), 19), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
     path = HERE / "dust_realfilm_before_after.png"
-    cv2.imwrite(str(path), np.concatenate([header, *rows], axis=0))
+    cv2.imwrite(str(path), np.concatenate([header, *rows], axis=0), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(f"wrote {path}")
 
 
