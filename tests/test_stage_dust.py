@@ -214,6 +214,25 @@ def test_dirt_beside_a_swinging_arm_is_still_repaired():
     assert changed(outs[3], frames[3])[speck].mean() >= 0.9
 
 
+FILM = "archival/rtn_test_data_1_002_f1000-1149"
+
+
+def film_frames(data, first: int, count: int) -> list[np.ndarray]:
+    """Frames of the real old film (640x480 grey scans) as float RGB."""
+    return [cv2.cvtColor(cv2.imread(str(data / FILM / f"{i}.png")), cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+            for i in range(first, first + count)]
+
+
+def test_real_film_swinging_hand_is_left_and_a_blotch_beside_it_repaired(shared_data):
+    frames = film_frames(shared_data, 1014, 7)  # the walking man swings his arm out: frame 1017 is the middle
+    outs, _ = run_dust(frames)
+    hand = changed(outs[3], frames[3])[255:295, 150:190]
+    assert hand.mean() <= 0.02, f"{100 * hand.mean():.0f} % of the man's hand 'repaired'"
+    frames = film_frames(shared_data, 1035, 7)  # a dark blotch on a window, frame 1038, the man walking past
+    outs, _ = run_dust(frames)
+    assert changed(outs[3], frames[3])[262:290, 92:116].mean() >= 0.8
+
+
 def test_object_that_stops_beside_a_shot_edge_is_not_repaired():
     frames, objects = moving_object_clip(speed=18.0)
     frames[-1] = frames[-2].copy()  # it stops: the last two frames of the shot show it in one place, like dirt
