@@ -735,8 +735,8 @@ def left_behind(neighbour: Neighbour, distance_px: np.ndarray, reach: int, rows:
     its own: where a swinging hand or a foot was in that frame (the wall behind a dark hand is lighter). Dirt comes
     from nowhere; beside it a neighbour differs so only by chance."""
     sign = np.float32(1.0 if polarity == "bright" else -1.0)
-    elsewhere = (distance_px > COUNTERPART_GAP_PX) & (distance_px <= reach) & (sign * neighbour.z[rows, cols] <= -high)
-    elsewhere &= score[rows, cols] < low
+    elsewhere = (distance_px > COUNTERPART_GAP_PX) & (distance_px <= reach)
+    elsewhere &= (sign * neighbour.z[rows, cols] <= -high) & (score[rows, cols] < low)
     if on_scratch is not None:  # a scratch drifts a little from frame to frame: that is not an object moving
         elsewhere &= ~on_scratch[rows, cols]
     if not elsewhere.any():

@@ -172,7 +172,8 @@ def test_dust_scoring_counts_motion_eaten_on_the_arms(fake_data):
     untouched, _ = score("dust", clip, clip.degraded, {})
     assert untouched["figure_changed_pct"] == 0 and untouched["fp_area_pct"] == 0
     # a method that paints the scene back over the arms eats all of them, and nothing else
-    eaten = [np.where(m[..., None], d * 0 + 0.5, d).astype(np.float32) for m, d in zip(clip.figure_masks, clip.degraded)]
+    eaten = [np.where(m[..., None], np.float32(0.5), d).astype(np.float32)
+             for m, d in zip(clip.figure_masks, clip.degraded)]
     metrics, _ = score("dust", clip, eaten, {})
     assert metrics["figure_changed_pct"] > 90
 

@@ -119,7 +119,8 @@ def score_dust(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> t
     pred = tile(changed)
     if clip.role in ("clean", "moving"):
         empty = np.zeros_like(pred)
-        metrics = {"fp_area_pct": 100 * M.false_positive_area(pred, empty), "psnr": M.psnr(tile(out), tile(clip.truth))}
+        metrics = {"fp_area_pct": 100 * M.false_positive_area(pred, empty),
+                   "psnr": M.psnr(tile(out), tile(clip.truth))}
         if clip.figure_masks is not None:
             metrics["figure_changed_pct"] = 100 * float(pred[tile(clip.figure_masks)].mean())
         return metrics, {}
