@@ -725,24 +725,30 @@ COUNTERPART_REACH_PX = (8, 32)  # ... px per frame apart, within these bounds: a
 #                                 where another frame's own dirt rarely falls by chance
 COUNTERPART_GAP_PX = 1.5  # ... outside the ring touching the defect, where its own edge may overshoot
 COUNTERPART_SHARE = 0.2  # what the object left weighs at least this share of the defect itself
+BODY_REACH_PX = 6.0  # the rest of a moving limb continues right beside the part found as a defect ...
+BODY_WEIGHT = 0.5  # ... and counts at half weight: another frame's own dirt there would count the same
 
 
 def left_behind(neighbour: Neighbour, distance_px: np.ndarray, reach: int, rows: slice, cols: slice,
                 inside: np.ndarray, score: np.ndarray, polarity: str, high: float, low: float,
                 on_scratch: np.ndarray | None) -> bool:
-    """Whether the neighbour differs from the current frame, within `reach` px of the defect (`inside`, and its
-    distance map, over the crop rows, cols) and the other way round, where the current frame has no candidate of
-    its own: where a swinging hand or a foot was in that frame (the wall behind a dark hand is lighter). Dirt comes
-    from nowhere; beside it a neighbour differs so only by chance."""
-    sign = np.float32(1.0 if polarity == "bright" else -1.0)
-    elsewhere = (distance_px > COUNTERPART_GAP_PX) & (distance_px <= reach)
-    elsewhere &= (sign * neighbour.z[rows, cols] <= -high) & (score[rows, cols] < low)
+    """Whether the neighbour shows, beside the defect (`inside`, with its distance map, over the crop rows, cols),
+    where a moving object was or went, where the current frame has no candidate of its own.
+
+    Where a swinging hand was in that frame, it differs from this one the other way round (the wall behind a dark
+    hand is lighter), up to `reach` px away. Right beside the defect it differs the same way where the rest of the
+    limb moved, which other frames also cover, so it is no candidate. Dirt comes from nowhere; beside it a
+    neighbour differs only by chance.
+    """
+    elsewhere = (distance_px > COUNTERPART_GAP_PX) & (distance_px <= reach) & (score[rows, cols] < low)
     if on_scratch is not None:  # a scratch drifts a little from frame to frame: that is not an object moving
         elsewhere &= ~on_scratch[rows, cols]
-    if not elsewhere.any():
-        return False
+    z = np.float32(1.0 if polarity == "bright" else -1.0) * neighbour.z[rows, cols]
     residual = np.abs(neighbour.residual[rows, cols])
-    return float(residual[elsewhere].sum()) >= COUNTERPART_SHARE * float(residual[inside].sum())
+    was_there = float(residual[elsewhere & (z <= -high)].sum())
+    body = float(residual[elsewhere & (z >= high) & (distance_px <= BODY_REACH_PX)].sum())
+    trace = was_there + BODY_WEIGHT * body
+    return trace > 0.0 and trace >= COUNTERPART_SHARE * float(residual[inside].sum())
 
 
 def moved_object(neighbours: list[Neighbour], distance: dict[int, float], score: np.ndarray, labels: np.ndarray,
