@@ -726,7 +726,7 @@ COUNTERPART_REACH_PX = (8, 32)  # ... px per frame apart, within these bounds: a
 COUNTERPART_GAP_PX = 1.5  # ... outside the ring touching the defect, where its own edge may overshoot
 COUNTERPART_SHARE = 0.2  # what the object left weighs at least this share of the defect itself
 BODY_REACH_PX = 6.0  # the rest of a moving limb continues right beside the part found as a defect ...
-BODY_WEIGHT = 0.5  # ... and counts at half weight: another frame's own dirt there would count the same
+BODY_WEIGHT = 0.5  # ... and counts at half weight: another frame's dirt of the other colour there looks the same
 
 
 def left_behind(neighbour: Neighbour, distance_px: np.ndarray, reach: int, rows: slice, cols: slice,
