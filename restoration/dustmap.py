@@ -30,7 +30,7 @@ SIGMA_FLOOR = 0.6 / 255.0  # below 8-bit quantisation a difference carries no in
 FRAME_MARGIN_PX = 2  # the scan's own frame edge weaves in and out of the outermost rows and columns
 SAME_PICTURE_NOISE = 1.5  # a neighbour this close (noise units, median over a defect) shows the same picture
 SINGLE_SIDE_FACTOR = 1.3  # frames at a shot's edge have neighbours on one side only: ask for stronger evidence
-EDGE_MOTION_LIMIT = 0.5  # beside a shot edge, own motion above half in_real_motion's limit vetoes a defect
+EDGE_MOTION_LIMIT = 0.5  # beside a shot edge, own motion above half motion_limit vetoes a defect
 EDGE_SURROUND = 0.1  # ... and so does discord among the other frames around it (a foot landing, a turning head)
 POOLING_PX = 3  # the spike is also scored on 3x3 averages: faint specks of a few pixels add up above the grain
 POOLED_SEED = 1.15  # the pooled score seeds a defect at 1.15x the threshold: a second chance for false alarms
@@ -767,6 +767,11 @@ def moved_object(neighbours: list[Neighbour], distance: dict[int, float], score:
                            on_scratch) for n in clean)
 
 
+def motion_limit(settings: DetectionSettings) -> float:
+    """Own motion (px per frame against the camera) above which the picture around a defect counts as moving."""
+    return 3.0 - 2.0 * settings.motion_protect
+
+
 def in_real_motion(peak: float, high: float, surround: float, moving: float, settings: DetectionSettings) -> bool:
     """Whether a defect lies in picture that moves on its own or deforms, and is not strong enough to be dirt there.
 
@@ -776,7 +781,7 @@ def in_real_motion(peak: float, high: float, surround: float, moving: float, set
     protect = settings.motion_protect
     if surround > 0.55 - 0.4 * protect:
         return True
-    limit = 3.0 - 2.0 * protect
+    limit = motion_limit(settings)
     return moving > limit and peak < (1.0 + 1.5 * protect * moving / limit) * high
 
 
@@ -840,15 +845,16 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
             # dirt shared with the frame beside a shot edge sits on picture that moves with the camera; a moving
             # figure there is the same pattern, and it spikes hard: motion alone vetoes it, however strong (seen
             # from the side without the defect: where the frame shares it, the flow follows the dirt)
-            if standard is not None and not long and float(standard[rows, cols][inside].max()) < high:
+            # the defect's peak without the shot-edge rule, whose evidence is one side's
+            plain = peak if standard is None else float(standard[rows, cols][inside].max())
+            if standard is not None and not long and plain < high:
                 rejected += 1  # beside a shot edge, a defect below the two-sided per-pixel threshold needs the
                 continue  # short side's frame to share it (two-frame dirt); else it is left alone
             if long and (surround > EDGE_SURROUND or own_motion(long, labels, label, (x, y, w, h), cameras)
-                         > EDGE_MOTION_LIMIT * (3.0 - 2.0 * settings.motion_protect)):
+                         > EDGE_MOTION_LIMIT * motion_limit(settings)):
                 rejected += 1
                 continue
-            # the shot-edge rule's evidence is one side's: it does not buy a defect out of the motion veto
-            plain = peak if standard is None else float(standard[rows, cols][inside].max())
+            # the shot-edge rule's evidence does not buy a defect out of the motion veto
             if in_real_motion(plain, high, surround, moving, settings) or seen_on_both_sides(distance) or \
                     misregistered(current, neighbours, distance, labels, label, (x, y, w, h), low):
                 rejected += 1
