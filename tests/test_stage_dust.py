@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 from restoration import metrics
+from restoration.bench import corpus
 from restoration.errors import ParamError
 from restoration.pipeline import ArraySource, Pipeline, run_stage_on_frames, settings_for
 from restoration.stage import Shot, stage_class
+from restoration.synth.figures import Arm, draw_arms
 
 HEIGHT, WIDTH = 128, 160
 FRAMES = 7
@@ -180,19 +182,9 @@ def swinging_arm_clip(step_rad: float = 0.35) -> tuple[list[np.ndarray], list[np
     man's hand in the real film was 'repaired' away)."""
     wall = np.clip(0.35 + 0.5 * picture(5)[..., :1] * np.array([1.0, 0.97, 0.9], np.float32), 0.0, 1.0)
     wall = np.ascontiguousarray(wall[20:20 + HEIGHT, 20:20 + WIDTH], dtype=np.float32)
-    shoulder = np.array([WIDTH * 0.45, HEIGHT * 0.25])
-    frames, where = [], []
-    for t in range(FRAMES):
-        cover = np.zeros((HEIGHT, WIDTH), np.float32)
-        for s in np.linspace(-0.25, 0.25, 9):
-            angle = -1.0 + step_rad * (t + s)
-            tip = shoulder + 48.0 * np.array([np.sin(angle), np.cos(angle)])
-            fine = np.zeros((HEIGHT * 4, WIDTH * 4), np.uint8)  # drawn 4x finer, then averaged: soft edges
-            cv2.line(fine, tuple(int(v) for v in shoulder * 4), tuple(int(v) for v in tip * 4), 255, 28)
-            cv2.circle(fine, tuple(int(v) for v in tip * 4), 26, 255, -1)
-            cover += cv2.resize(fine, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA).astype(np.float32) / (255 * 9)
-        frames.append((wall * (1.0 - cover[..., None]) + 0.12 * cover[..., None]).astype(np.float32))
-        where.append(cover > 0.05)
+    arm = Arm((WIDTH * 0.45, HEIGHT * 0.25), length=48.0, width=7.0, hand_radius=6.5, value=0.12, rest=-1.0,
+              swing=0.0, period=1.0, phase=0.0, sweep=step_rad)
+    frames, where = draw_arms([wall] * FRAMES, [arm])
     return grained(frames, seed=9), where
 
 
@@ -214,13 +206,9 @@ def test_dirt_beside_a_swinging_arm_is_still_repaired():
     assert changed(outs[3], frames[3])[speck].mean() >= 0.9
 
 
-FILM = "archival/rtn_test_data_1_002_f1000-1149"
-
-
 def film_frames(data, first: int, count: int) -> list[np.ndarray]:
     """Frames of the real old film (640x480 grey scans) as float RGB."""
-    return [cv2.cvtColor(cv2.imread(str(data / FILM / f"{i}.png")), cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
-            for i in range(first, first + count)]
+    return [corpus.read_rgb(data / corpus.FILM_FOLDER / f"{i}.png") for i in range(first, first + count)]
 
 
 def test_real_film_swinging_hand_is_left_and_a_blotch_beside_it_repaired(shared_data):

@@ -20,7 +20,7 @@ MASK_COVER = 0.05  # a pixel belongs to a figure when the arm covers at least th
 
 @dataclass(frozen=True)
 class Arm:
-    """One arm with a hand, swinging about its shoulder: angle(t) = rest + swing * sin(2π t / period + phase)."""
+    """One arm with a hand about its shoulder: angle(t) = rest + sweep * t + swing * sin(2π t / period + phase)."""
 
     shoulder: tuple[float, float]  # (x, y) px
     length: float                  # shoulder to hand centre, px
@@ -31,9 +31,10 @@ class Arm:
     swing: float                   # rad
     period: float                  # frames per full swing
     phase: float                   # rad
+    sweep: float = 0.0             # rad per frame, a steady turn on top of the swing
 
     def angle(self, t: float) -> float:
-        return self.rest + self.swing * math.sin(2.0 * math.pi * t / self.period + self.phase)
+        return self.rest + self.sweep * t + self.swing * math.sin(2.0 * math.pi * t / self.period + self.phase)
 
     def hand(self, t: float) -> tuple[float, float]:
         a = self.angle(t)
@@ -73,9 +74,14 @@ def arm_cover(arm: Arm, t: float, size: tuple[int, int]) -> np.ndarray:
 
 
 def add_arms(frames: list[np.ndarray], count: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The frames with `count` swinging arms drawn in (later arms in front), and each frame's figure mask."""
+    """The frames with `count` swinging arms (plan_arms) drawn in, and each frame's figure mask."""
     height, width = frames[0].shape[:2]
-    arms = plan_arms(count, (width, height), np.random.default_rng(seed))
+    return draw_arms(frames, plan_arms(count, (width, height), np.random.default_rng(seed)))
+
+
+def draw_arms(frames: list[np.ndarray], arms: list[Arm]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The frames with the arms drawn in (later arms in front), and each frame's figure mask."""
+    height, width = frames[0].shape[:2]
     out, masks = [], []
     for t, frame in enumerate(frames):
         frame = np.asarray(frame, np.float32).copy()
