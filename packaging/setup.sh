@@ -29,21 +29,23 @@ install_system_packages() {
             echo "setup: please install these system packages: ${missing[*]}" >&2; return 0; fi
     fi
     echo "setup: installing system packages: ${missing[*]}" >&2
-    $sudo apt-get update -qq >/dev/null 2>&1 || true
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    # Wait (up to 5 minutes) for another apt or unattended-upgrades run to release its lock instead of failing.
+    $sudo apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${missing[@]}" >/dev/null
 }
 
 install_python_packages() {
     local stamp="$venv/.filmrestore-installed"
     local wanted
-    wanted="$(cat pyproject.toml)$torch_spec"
+    wanted="$(cat pyproject.toml packaging/constraints.txt)$torch_spec"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then return 0; fi
     [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install -q --upgrade pip
     # torch first and pinned, so nothing below can make pip resolve a bare (CUDA) torch.
     # shellcheck disable=SC2086
     "$venv/bin/python" -m pip install -q $torch_spec
-    "$venv/bin/python" -m pip install -q -e ".[test]"
+    # Exactly the versions CI tested (packaging/constraints.txt), not the newest that pyproject.toml's ranges admit.
+    "$venv/bin/python" -m pip install -q -c packaging/constraints.txt -e ".[test]"
     printf '%s' "$wanted" > "$stamp"
 }
 
