@@ -12,7 +12,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from restoration.stage import stage_class
+from restoration.stages import stage_class
 
 from . import theme
 from .preview import StageTiming

@@ -21,7 +21,8 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from restoration.errors import RestorationError
 from restoration.pipeline import FrameSource, Pipeline, StageSetting, resolve_settings
 from restoration.shots import detect_cuts, shot_at, shots_from_cuts
-from restoration.stage import STAGE_ORDER, Shot, stage_class
+from restoration.stage import STAGE_ORDER, Shot
+from restoration.stages import stage_class
 
 from .errors import one_line
 from .side_data import SideData, describe_side_data

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from restoration.errors import ParamError
-from restoration.stage import stage_class
+from restoration.stages import stage_class
 
 MIN_OVERLAY_PX = 16  # 2-D arrays at least this big on both sides are pictures (masks, maps), not tables
 MAX_SERIES = 8  # at most this many curves share one plot

@@ -17,7 +17,8 @@ from . import __version__
 from .errors import ParamError, RestorationError
 from .pipeline import StageSetting
 from .project import Project, load_project, parse_frame_rate
-from .stage import STAGE_ORDER, implemented_stage_names, stage_class
+from .stage import STAGE_ORDER
+from .stages import implemented_stage_names, stage_class
 
 EXIT_BAD_INPUT = 2
 

@@ -22,7 +22,8 @@ from .preview import side_by_side
 from .progress import ProgressPrinter
 from .project import Project
 from .render import render_project
-from .stage import STAGE_ORDER, implemented_stage_names
+from .stage import STAGE_ORDER
+from .stages import implemented_stage_names
 from .synth import DamageSettings, simulate
 
 DEMO_STILL = Path(__file__).resolve().parent.parent / "resources" / "demo" / "coffee.png"

@@ -71,3 +71,26 @@ def sample_points(image: np.ndarray, xs: np.ndarray, ys: np.ndarray, interpolati
     sampled = cv2.remap(image, map_x.reshape(rows, cols), map_y.reshape(rows, cols), interpolation,
                         borderMode=border)
     return sampled.reshape(rows * cols, -1)[:count]
+
+
+def reduced_luma(frame: np.ndarray, scale: float) -> np.ndarray:
+    """8-bit luma of a frame shrunk by `scale` (area average: the grain averages out, the motion stays)."""
+    if scale != 1.0:
+        frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return luma8(frame)
+
+
+def reduced_flow(reference: np.ndarray, moving: np.ndarray, scale: float = 0.5, preset: str = "medium",
+                 reference_luma: np.ndarray | None = None, moving_luma: np.ndarray | None = None) -> np.ndarray:
+    """Full-size flow (H, W, 2), reference(x) ≈ moving(x + flow(x)), estimated by DIS at `scale` of the size."""
+    height, width = reference.shape[:2]
+    if min(height, width) < MIN_FLOW_SIZE:
+        return np.zeros((height, width, 2), np.float32)  # too small to estimate motion: assume none
+    if min(height, width) * scale < MIN_FLOW_SIZE:
+        scale, reference_luma, moving_luma = 1.0, None, None
+    ref = reduced_luma(reference, scale) if reference_luma is None else reference_luma
+    mov = reduced_luma(moving, scale) if moving_luma is None else moving_luma
+    flow = dense_flow(ref, mov, preset)
+    if scale != 1.0:
+        flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * np.float32(1.0 / scale)
+    return flow

@@ -17,7 +17,8 @@ import numpy as np
 from .errors import ParamError, StageNotImplemented
 from .io.info import MediaInfo
 from .shots import detect_cuts, mirror_index, shot_at, shots_from_cuts
-from .stage import STAGE_ORDER, FrameWindow, Shot, Stage, StageOutput, stage_class
+from .stage import STAGE_ORDER, FrameWindow, Shot, Stage, StageOutput
+from .stages import stage_class
 
 Progress = Callable[[str, int, int], None]
 

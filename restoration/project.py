@@ -13,7 +13,8 @@ from typing import Any
 from .errors import ParamError, ProjectError
 from .export import ExportSettings
 from .pipeline import StageSetting, resolve_settings
-from .stage import STAGE_ORDER, stage_class
+from .stage import STAGE_ORDER
+from .stages import stage_class
 
 PROJECT_FORMAT = "filmrestore-project"
 PROJECT_VERSION = 1

@@ -1,4 +1,4 @@
-"""The one Stage interface every restoration step implements, and the registry in the fixed stage order."""
+"""The one Stage interface every restoration step implements; the registry is `restoration.stages`."""
 
 from __future__ import annotations
 
@@ -102,37 +102,3 @@ class PlaceholderStage(Stage):
         from .errors import StageNotImplemented
 
         raise StageNotImplemented(f"stage {self.name}", "not implemented yet; it can only be bypassed")
-
-
-_REGISTRY: dict[str, type[Stage]] = {}
-
-
-def register(stage_class: type[Stage]) -> type[Stage]:
-    """Class decorator: make a stage known under its name (one of STAGE_ORDER)."""
-    if stage_class.name not in STAGE_ORDER:
-        raise ValueError(f"stage name {stage_class.name!r} is not in the fixed order {STAGE_ORDER}")
-    _REGISTRY[stage_class.name] = stage_class
-    return stage_class
-
-
-def _load_builtin_stages() -> None:
-    from . import stages  # noqa: F401  (importing the package registers every stage module)
-
-
-def stage_class(name: str) -> type[Stage]:
-    """The registered class for `name`; ParamError names the unknown stage."""
-    _load_builtin_stages()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ParamError(f"stage {name}", f"unknown stage (known: {', '.join(STAGE_ORDER)})") from None
-
-
-def stage_classes() -> list[type[Stage]]:
-    """Every registered stage in the fixed order."""
-    _load_builtin_stages()
-    return [_REGISTRY[n] for n in STAGE_ORDER if n in _REGISTRY]
-
-
-def implemented_stage_names() -> list[str]:
-    return [cls.name for cls in stage_classes() if cls.implemented]

@@ -22,7 +22,7 @@ from app.preview import PreviewEngine, PreviewRequest  # noqa: E402
 from app.render_queue import RenderJob, parse_progress, render_command  # noqa: E402
 from app.side_data import describe_side_data  # noqa: E402
 from app.timecode import format_timecode, parse_timecode, timecode_at  # noqa: E402
-from restoration import stage as stage_module  # noqa: E402
+from restoration import stages as stage_module  # noqa: E402
 from restoration.io import open_source  # noqa: E402
 from restoration.params import Param, declare  # noqa: E402
 from restoration.pipeline import ArraySource, StageSetting  # noqa: E402

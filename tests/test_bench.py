@@ -15,7 +15,7 @@ from restoration.bench import peers as P
 from restoration.bench.runner import OURS, PLACEHOLDER, run_bench
 from restoration.synth.figures import MASK_COVER
 from restoration.bench.scoring import score, detectable_damage
-from restoration.stage import stage_class
+from restoration.stages import stage_class
 
 
 def _flat_clip(n: int = 5, h: int = 32, w: int = 48, level: float = 0.5) -> list[np.ndarray]:
@@ -284,7 +284,7 @@ def test_tiny_chain_runs_our_implemented_stages_beside_the_ffmpeg_chain(fake_dat
 
 
 def _sr_model_installed() -> bool:
-    from restoration.sr import models
+    from restoration.stages.sr import models
 
     return models.is_installed(models.shipped_model("srmdnf-x4"))
 

@@ -16,7 +16,7 @@ import psutil
 import pytest
 from media import make_sequence, make_video
 
-from restoration import stage as stage_module
+from restoration import stages as stage_module
 from restoration.cli import main
 from restoration.io import open_source, read_image
 from restoration.params import Param, declare

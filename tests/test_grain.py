@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from restoration import metrics as M
-from restoration.grain import GrainModel, measure_grain
+from restoration.stages.denoise.grain import GrainModel, measure_grain
 
 SIZE = (160, 192)                      # height, width
 CHANNEL_WEIGHTS = np.array([1.0, 0.8, 1.25], np.float32)

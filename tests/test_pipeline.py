@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import numpy as np
 import pytest
 
-from restoration import stage as stage_module
+from restoration import stages as stage_module
 from restoration.errors import ParamError, StageNotImplemented
 from restoration.params import Param, declare
 from restoration.pipeline import ArraySource, Pipeline, StageSetting, run_stage_on_frames, settings_for

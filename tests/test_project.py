@@ -9,7 +9,8 @@ import pytest
 from restoration.errors import ParamError, ProjectError
 from restoration.params import Param, declare
 from restoration.project import Project, load_preset, load_project, preset_names, project_from_dict
-from restoration.stage import STAGE_ORDER, stage_classes
+from restoration.stage import STAGE_ORDER
+from restoration.stages import stage_classes
 
 
 def test_every_stage_declares_complete_parameters():

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from restoration.errors import ParamError
-from restoration.sr import archs, models
+from restoration.stages.sr import archs, models
 
 
 def _random_state(net: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:

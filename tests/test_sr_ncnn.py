@@ -13,8 +13,8 @@ import torch
 
 from restoration.bench.sr_speed import ncnn_input
 from restoration.errors import ParamError
-from restoration.sr import models
-from restoration.sr.ncnn import TAG_FP16, TAG_FP32_RAW, parse_param, read_model, read_weights
+from restoration.stages.sr import models
+from restoration.stages.sr.ncnn import TAG_FP16, TAG_FP32_RAW, parse_param, read_model, read_weights
 
 PARAM_TEXT = """7767517
 4 4

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from restoration import metrics as M
-from restoration.colormatch import lab_stats
+from restoration.stages.color.colormatch import lab_stats
 from restoration.errors import ParamError
-from restoration.fade import FadeModel, apply_curves, correction_curves, density, estimate_fade
+from restoration.stages.color.fade import FadeModel, apply_curves, correction_curves, density, estimate_fade
 from restoration.io import write_image
 from restoration.pipeline import Pipeline, ArraySource, run_stage_on_frames, settings_for
-from restoration.stage import Shot, stage_class
+from restoration.stage import Shot
+from restoration.stages import stage_class
 from restoration.synth import DamageSettings, simulate
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from restoration.flicker import same_light
+from restoration.stages.deflicker.flicker import same_light
 from restoration.metrics import flicker_index, flicker_index_local, psnr
 from restoration.pipeline import ArraySource, Pipeline, run_stage_on_frames, settings_for
 from restoration.stage import Shot

@@ -9,7 +9,8 @@ import pytest
 
 from restoration import metrics as M
 from restoration.pipeline import Pipeline, ArraySource, run_stage_on_frames, settings_for
-from restoration.stage import Shot, stage_class
+from restoration.stage import Shot
+from restoration.stages import stage_class
 
 from test_grain import SIZE, gaussian_grain, grainy_clip, scene, true_sigma
 
@@ -138,8 +139,8 @@ def test_neighbours_that_do_not_match_are_rejected():
     """Where motion compensation fails (here: no compensation at all), the patch leaves no ghost behind."""
     import cv2
 
-    from restoration.grain import measure_grain
-    from restoration.mcdenoise import BLOCK, STEP, denoise_frame
+    from restoration.stages.denoise.grain import measure_grain
+    from restoration.stages.denoise.mcdenoise import BLOCK, STEP, denoise_frame
 
     rng = np.random.default_rng(4)
     background = scene(SIZE, (0.0, 0.0))

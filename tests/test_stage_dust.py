@@ -10,7 +10,8 @@ from restoration import metrics
 from restoration.bench import corpus
 from restoration.errors import ParamError
 from restoration.pipeline import ArraySource, Pipeline, run_stage_on_frames, settings_for
-from restoration.stage import Shot, stage_class
+from restoration.stage import Shot
+from restoration.stages import stage_class
 from restoration.synth.figures import Arm, draw_arms
 
 HEIGHT, WIDTH = 128, 160
@@ -422,7 +423,7 @@ def test_single_frame_shot_passes_through():
 
 def test_wide_frames_use_reduced_flows_and_still_repair():
     """720-wide frames get their flow at half size; specks are still found at full size and clean pixels kept."""
-    from restoration.dustmap import flow_scale
+    from restoration.stages.dust.dustmap import flow_scale
     assert flow_scale(WIDTH) == 1 and flow_scale(720) == 2 and flow_scale(1920) == 4
     scene = cv2.resize(picture(4, 160, 380), (760, 320), interpolation=cv2.INTER_CUBIC)
     clean = []
@@ -450,8 +451,8 @@ def test_wide_frames_use_reduced_flows_and_still_repair():
 
 
 def test_crop_medians_match_numpy():
-    from restoration.dustmap import median_of
-    from restoration.dustrepair import median_stack
+    from restoration.stages.dust.dustmap import median_of
+    from restoration.stages.dust.dustrepair import median_stack
     rng = np.random.default_rng(0)
     for size in (1, 2, 7, 64):
         values = rng.standard_normal(size).astype(np.float32)
@@ -462,7 +463,7 @@ def test_crop_medians_match_numpy():
 
 
 def test_relative_warp_and_flow_upsampling():
-    from restoration.dustmap import sample_at, upsample_flow
+    from restoration.stages.dust.dustmap import sample_at, upsample_flow
     from restoration.flow import warp_by_flow
     rng = np.random.default_rng(1)
     image = rng.random((40, 60)).astype(np.float32)
@@ -476,7 +477,7 @@ def test_relative_warp_and_flow_upsampling():
 
 def _still_neighbours(frames: list[np.ndarray], index: int, offsets: tuple[int, ...]):
     """The detector's neighbours of frames[index] on a locked-off clip (zero flow: perfect registration)."""
-    from restoration import dustmap as D
+    from restoration.stages.dust import dustmap as D
 
     current = D.frame_luma(frames[index])
     still = np.zeros((current.shape[0] // 2, current.shape[1] // 2, 2), np.float32)
@@ -489,7 +490,7 @@ def _still_neighbours(frames: list[np.ndarray], index: int, offsets: tuple[int, 
 def test_faint_speck_is_found_at_temporal_radius_one_as_at_two():
     """A speck too faint per pixel, found on its 3x3 average, is kept with one neighbour a side as with two
     (the shot-edge rule, which asks a lone short side to share such a speck, is for a shot's edge only)."""
-    from restoration import dustmap as D
+    from restoration.stages.dust import dustmap as D
 
     rng = np.random.default_rng(12)
     frames = [np.clip(0.45 + rng.normal(0.0, 0.02, (96, 128, 1)), 0, 1).repeat(3, axis=2).astype(np.float32)

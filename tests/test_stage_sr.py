@@ -8,12 +8,12 @@ import torch
 
 from restoration.errors import ParamError
 from restoration.pipeline import run_stage_on_frames
-from restoration.sr import archs, models
-from restoration.sr.engine import prepare
-from restoration.sr.geometry import model_passes, parse_target, plan_geometry
-from restoration.sr.tiling import auto_tile, axis_plan, axis_window, upscale_tiled
-from restoration.stage import stage_class
-from restoration.stages.sr import temporal_blend
+from restoration.stages.sr import archs, models
+from restoration.stages.sr.engine import prepare
+from restoration.stages.sr.geometry import model_passes, parse_target, plan_geometry
+from restoration.stages.sr.tiling import auto_tile, axis_plan, axis_window, upscale_tiled
+from restoration.stages import stage_class
+from restoration.stages.sr.stage import temporal_blend
 
 COMPACT = "realesr-animevideov3-x4"
 
@@ -145,7 +145,7 @@ def test_stage_output_lands_on_the_target_frame():
 def test_fidelity_mode_restores_better_than_lanczos(shared_data):
     import cv2
 
-    from restoration.sr.geometry import lanczos_upscale
+    from restoration.stages.sr.geometry import lanczos_upscale
 
     _needs("srmdnf-x4")
     gt = cv2.cvtColor(cv2.imread(str(shared_data / "Set5/GT/butterfly.png")), cv2.COLOR_BGR2RGB)
@@ -164,7 +164,7 @@ def test_detail_blends_linearly_between_base_and_perceptual():
     common = {"mode": "perceptual", "model": "realesr-animevideov3", "base": "lanczos", "scale": 4,
               "precision": "fp32"}
     none, half, full = (run_stage_on_frames("sr", [frame], {**common, "detail": d})[0] for d in (0.0, 0.5, 1.0))
-    from restoration.sr.geometry import lanczos_upscale
+    from restoration.stages.sr.geometry import lanczos_upscale
 
     assert np.allclose(none, np.clip(lanczos_upscale(frame, (96, 96)), 0, 1), atol=1e-6)
     inside = (none > 0.01) & (none < 0.99) & (full > 0.01) & (full < 0.99)
@@ -235,7 +235,7 @@ def test_missing_fidelity_package_is_named(monkeypatch):
 
 
 def test_back_projection_recovers_detail_from_shifted_neighbours():
-    from restoration.sr.multiframe import Alignment, back_project, self_alignment, shrink
+    from restoration.stages.sr.multiframe import Alignment, back_project, self_alignment, shrink
 
     truth = _picture(96, 96, seed=3)
     shifts = [(0, 0), (1, 2), (-2, 1), (3, -1), (-1, -3)]  # HR px: sub-pixel phases of the ×4 grid
@@ -264,7 +264,7 @@ def cv2_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def test_tcmalloc_preload_environment_is_built_once(monkeypatch, tmp_path):
-    from restoration.sr import allocator
+    from restoration.stages.sr import allocator
 
     library = tmp_path / "libtcmalloc_minimal.so.4"
     library.write_bytes(b"")
@@ -281,7 +281,7 @@ def test_tcmalloc_preload_environment_is_built_once(monkeypatch, tmp_path):
 def test_glibc_is_told_once_to_keep_freed_activations(monkeypatch):
     import ctypes
 
-    from restoration.sr import allocator
+    from restoration.stages.sr import allocator
 
     calls = []
 

@@ -11,8 +11,8 @@ from scipy import ndimage
 
 from restoration.pipeline import ArraySource, Pipeline, run_stage_on_frames, settings_for
 from restoration.stage import Shot
-from restoration.stages.stabilize import exposed_pixels
-from restoration.weave import WeaveTracker, cutoff_period, intended_path, whittaker_smooth
+from restoration.stages.stabilize.stage import exposed_pixels
+from restoration.stages.stabilize.weave import WeaveTracker, cutoff_period, intended_path, whittaker_smooth
 
 WIDTH, HEIGHT = 224, 176
 
@@ -274,7 +274,7 @@ def test_a_constant_speed_pan_under_weave_comes_out_with_no_nonlinear_jitter():
 
 
 def test_camera_move_model_is_the_simplest_that_leaves_only_weave():
-    from restoration.weave import camera_move
+    from restoration.stages.stabilize.weave import camera_move
 
     period = cutoff_period(0.35)
     for seed in range(5):  # a constant-speed pan: followed exactly, a straight line

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from .errors import ParamError
+from ...errors import ParamError
 
 STD_RATIO_LIMITS = (0.5, 2.0)   # a transfer never more than doubles or halves a channel's contrast
 SHOULDER = 0.9                  # code value above which a transfer's overshoot is rolled off instead of clipped

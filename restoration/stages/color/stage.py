@@ -1,6 +1,6 @@
 """Stage `color`: automatic dye-fade correction per shot, stable over time, steerable by a reference or a grey pick.
 
-The analysis pass estimates the shot's fade (restoration.fade): per-layer density scale and offset against the
+The analysis pass estimates the shot's fade (fade.py): per-layer density scale and offset against the
 magenta layer, from the shot's black and white points, a co-fading prior and a neutral balance, plus a slow drift
 along the shot. Each frame then gets three 1-D curves (a 16385-step table, applied by exact interpolation), so the
 correction is fast, 16-bit safe and cannot breathe. `reference` matches the shot's CIELAB statistics to a still or
@@ -15,13 +15,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..colormatch import LabTransfer, lab_stats, parse_pick, patch_mean
-from ..errors import ParamError
-from ..fade import (SCALE_LIMITS, FadeEstimate, FadeModel, ShotSampler, apply_curves, channel_rows,
+from .colormatch import LabTransfer, lab_stats, parse_pick, patch_mean
+from ...errors import ParamError
+from .fade import (SCALE_LIMITS, FadeEstimate, FadeModel, ShotSampler, apply_curves, channel_rows,
                     correction_curves, curve_values, density, downscale, estimate_fade, frame_models,
                     monochrome_residual, plot_curves, smooth_drift)
-from ..params import Param, declare
-from ..stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput, register
+from ...params import Param, declare
+from ...stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput
 
 MONOCHROME_RESIDUAL = 1.0   # ΔE: below this spread about one tint per lightness the shot is black-and-white
 REFERENCE_PIXELS = 100_000  # a reference still is area-downscaled to about this many pixels for its statistics
@@ -78,7 +78,7 @@ def reference_frame_number(text: str) -> int | None:
 
 def read_reference_still(text: str) -> np.ndarray:
     """The reference still as float32 RGB; errors name the field and the file."""
-    from ..io import read_image
+    from ...io import read_image
 
     path = Path(text).expanduser()
     if not path.is_file():
@@ -87,7 +87,6 @@ def read_reference_still(text: str) -> np.ndarray:
     return frame
 
 
-@register
 class FadeCorrection(Stage):
     name = "color"
     title = "Colour fade"

@@ -18,7 +18,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .flow import LUMA_709, MIN_FLOW_SIZE
+from ...flow import LUMA_709, MIN_FLOW_SIZE
 
 THUMB_WIDTH = 192  # px; flicker is measured on lumas about this wide
 CELL = 4  # thumbnail px per side of the cells whose means are compared

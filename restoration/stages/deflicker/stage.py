@@ -13,12 +13,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..flicker import FlowChain, block_grid, target_correction
-from ..params import Param, declare
-from ..stage import FrameWindow, Stage, StageOutput, register
+from .flicker import FlowChain, block_grid, target_correction
+from ...params import Param, declare
+from ...stage import FrameWindow, Stage, StageOutput
 
 
-@register
 class Deflicker(Stage):
     name = "deflicker"
     title = "Deflicker"

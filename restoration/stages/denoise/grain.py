@@ -16,8 +16,7 @@ from typing import Any, Iterable, Sequence
 import cv2
 import numpy as np
 
-from .flow import LUMA_709, warp_by_flow
-from .mcdenoise import reduced_flow, reduced_luma
+from ...flow import LUMA_709, reduced_flow, reduced_luma, warp_by_flow
 
 LEVEL_BINS = 16
 SPECTRUM_BINS = 24          # radial bins of width 1/32 cycle/px: 0 .. 0.75 (the corners of the 2-D spectrum)

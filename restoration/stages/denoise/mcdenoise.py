@@ -19,8 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .device import cpu_count, torch_threads
-from .flow import MIN_FLOW_SIZE, dense_flow, luma8
+from ...device import cpu_count, torch_threads
+from ...flow import reduced_flow, reduced_luma
+from .grain import dct_basis
 
 BLOCK = 8               # DCT block size ...
 STEP = 4                # ... and step between blocks (each pixel is covered by four blocks)
@@ -29,29 +30,6 @@ PILOT_PLANES = (0,)     # planes that get the second, pilot-guided pass: it pays
 # lower bar lets through grain spikes that flicker from frame to frame
 REST_THRESHOLD = 3.0
 OPPONENT = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0.0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]], np.float64)
-
-
-def reduced_luma(frame: np.ndarray, scale: float) -> np.ndarray:
-    """8-bit luma of a frame shrunk by `scale` (area average: the grain averages out, the motion stays)."""
-    if scale != 1.0:
-        frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return luma8(frame)
-
-
-def reduced_flow(reference: np.ndarray, moving: np.ndarray, scale: float = 0.5, preset: str = "medium",
-                 reference_luma: np.ndarray | None = None, moving_luma: np.ndarray | None = None) -> np.ndarray:
-    """Full-size flow (H, W, 2), reference(x) ≈ moving(x + flow(x)), estimated by DIS at `scale` of the size."""
-    height, width = reference.shape[:2]
-    if min(height, width) < MIN_FLOW_SIZE:
-        return np.zeros((height, width, 2), np.float32)  # too small to estimate motion: assume none
-    if min(height, width) * scale < MIN_FLOW_SIZE:
-        scale, reference_luma, moving_luma = 1.0, None, None
-    ref = reduced_luma(reference, scale) if reference_luma is None else reference_luma
-    mov = reduced_luma(moving, scale) if moving_luma is None else moving_luma
-    flow = dense_flow(ref, mov, preset)
-    if scale != 1.0:
-        flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * np.float32(1.0 / scale)
-    return flow
 
 
 def aligned_neighbours(frames: Sequence[np.ndarray], center: int, scale: float = 0.5, preset: str = "medium",
@@ -119,7 +97,6 @@ def match_weights(aligned: Sequence[np.ndarray], center: int, grain_var: np.ndar
 
 def dct_filters(device: torch.device) -> torch.Tensor:
     """The 64 orthonormal 8x8 DCT-II basis images as conv filters (64, 1, 8, 8)."""
-    from .grain import dct_basis
 
     return torch.from_numpy(dct_basis(BLOCK).astype(np.float32)).reshape(BLOCK * BLOCK, 1, BLOCK, BLOCK).to(device)
 

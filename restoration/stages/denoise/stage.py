@@ -6,11 +6,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..device import pick_device
-from ..grain import GrainModel, measure_grain
-from ..mcdenoise import BLOCK, STEP, aligned_neighbours, block_to_pixels, denoise_frame
-from ..params import Param, declare
-from ..stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput, register
+from ...device import pick_device
+from .grain import GrainModel, measure_grain
+from .mcdenoise import BLOCK, STEP, aligned_neighbours, block_to_pixels, denoise_frame
+from ...params import Param, declare
+from ...stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput
 
 GRAIN_MODES = ("keep", "remove", "regrain")
 MEASURE_SAMPLES = 5     # frame triplets measured per shot ...
@@ -20,7 +20,6 @@ FLOW_PRESET = "medium"
 MARGIN = BLOCK - STEP   # mirrored margin so that the edge pixels are covered by as many blocks as the rest
 
 
-@register
 class GrainDenoise(Stage):
     name = "denoise"
     title = "Grain & noise"

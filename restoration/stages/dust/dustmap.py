@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .flow import LUMA_709, dense_flow
+from ...flow import LUMA_709, dense_flow
 
 FLOW_PREFILTER_PX = 5  # a median this wide removes specks before the flow sees them, so dust cannot drag the flow
 FLOW_MIN_WIDTH = 320  # flows are estimated at the largest power-of-two reduction at least this wide (720 -> 360):

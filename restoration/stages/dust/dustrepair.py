@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from .dustmap import Neighbour, median_of
-from .flow import LUMA_709
+from ...flow import LUMA_709
 from .scratches import inpaint_band
 
 GRAIN_SPLIT_SIGMA_PX = 1.2  # the median supplies what is coarser than this, one real neighbour the grain below it

@@ -1,9 +1,9 @@
 """Stage `dust`: dust, dirt, hair, blotch and vertical-scratch detection and repair that leaves real motion alone.
 
-Detection is motion-compensated spike detection against the ±1..±radius frames of the same shot (restoration.dustmap)
-plus a per-shot column-profile search for persistent line scratches (restoration.scratches). Repair fills dust
+Detection is motion-compensated spike detection against the ±1..±radius frames of the same shot (dustmap.py)
+plus a per-shot column-profile search for persistent line scratches (scratches.py). Repair fills dust
 from the motion-compensated neighbours with the film's grain put back, and scratches from the neighbours where
-the scratch moved against the picture, else by inpainting along it (restoration.dustrepair). The defect map,
+the scratch moved against the picture, else by inpainting along it (dustrepair.py). The defect map,
 with a confidence per defect, goes to the GUI as side data, or replaces the picture with `show_mask`.
 """
 
@@ -15,14 +15,14 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from ..dustmap import (Defect, DetectionSettings, DustMap, FlowBank, FramePrep, Neighbour, by_side,
+from .dustmap import (Defect, DetectionSettings, DustMap, FlowBank, FramePrep, Neighbour, by_side,
                        compensate_neighbour, detect_dust, frame_luma, noise_level_function, shot_edge_sides,
                        with_grain)
-from ..dustrepair import (Region, blend, crop_around, soft_matte, spatial_fill, supporting, temporal_fill)
-from ..errors import ParamError
-from ..params import Param, declare
-from ..scratches import ScratchAnalysis, ScratchMask, analyse_shot, locate_in_frame
-from ..stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput, register
+from .dustrepair import (Region, blend, crop_around, soft_matte, spatial_fill, supporting, temporal_fill)
+from ...errors import ParamError
+from ...params import Param, declare
+from .scratches import ScratchAnalysis, ScratchMask, analyse_shot, locate_in_frame
+from ...stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput
 
 DUST, SCRATCH, KEPT = 1, 2, 3  # values of side["defects"]
 OVERLAY = {DUST: (1.0, 0.15, 0.1), SCRATCH: (0.1, 0.55, 1.0), KEPT: (1.0, 0.85, 0.0)}
@@ -63,7 +63,6 @@ class FrameDefects:
     keep: list[tuple[int, int, int, int]]
 
 
-@register
 class DustRepair(Stage):
     name = "dust"
     title = "Dust & scratches"

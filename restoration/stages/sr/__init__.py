@@ -1,1 +1,5 @@
-"""Super-resolution internals: ncnn reader, torch architectures, model registry, tiling, geometry and engine."""
+"""Super-resolution: ncnn reader, torch architectures, model registry, tiling, geometry, engine."""
+
+from .stage import SuperResolution
+
+__all__ = ["SuperResolution"]

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ParamError
+from ...errors import ParamError
 
 NAMED_TARGETS: dict[str, tuple[int, int]] = {
     "hd": (1920, 1080),

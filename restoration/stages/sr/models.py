@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ParamError
+from ...errors import ParamError
 from . import archs
 from .ncnn import NcnnGraph, read_model
 

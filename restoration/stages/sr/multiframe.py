@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..flow import consistent_flows, warp_by_flow
+from ...flow import consistent_flows, warp_by_flow
 
 FLOW_TOLERANCE_PX = 3.0  # looser than for blending: back-projection averages many residuals, a tight mask starves it
 

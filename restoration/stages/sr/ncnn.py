@@ -14,7 +14,7 @@ from typing import Union
 
 import numpy as np
 
-from ..errors import ParamError
+from ...errors import ParamError
 
 PARAM_MAGIC = 7767517
 ARRAY_KEY_BASE = -23300

@@ -1,9 +1,9 @@
 """Stage `sr`: AI super-resolution with a fidelity mode that invents nothing and a perceptual mode for presentation.
 
 Pretrained networks come from installed registry packages (ncnn files converted once to torch and cached as
-safetensors, restoration.sr.models) or from the user's own ESRGAN-family file. Frames run tiled with blended
-overlaps inside a memory budget (restoration.sr.tiling); model passes reach the needed enlargement and an exact
-resize lands on the scale or target frame (restoration.sr.geometry). `perceptual` blends the GAN result over the
+safetensors, restoration.stages.sr.models) or from the user's own ESRGAN-family file. Frames run tiled with blended
+overlaps inside a memory budget (tiling.py); model passes reach the needed enlargement and an exact
+resize lands on the scale or target frame (geometry.py). `perceptual` blends the GAN result over the
 fidelity (or Lanczos) result by `detail`; `temporal` blends each output with its flow-warped neighbours where the
 low-res frames agree after warping, cutting GAN flicker without ghosting on motion.
 """
@@ -17,16 +17,16 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from ..device import pick_device, pick_dtype
-from ..errors import ParamError
-from ..flow import consistent_flows, luma8, warp_by_flow
-from ..params import Param, declare
-from ..sr import models
-from ..sr.allocator import retain_freed_memory
-from ..sr.engine import Upscaler, frame_to_tensor, prepare, tensor_to_frame, upscale_to
-from ..sr.geometry import Geometry, lanczos_upscale, place_on_canvas, plan_geometry
-from ..sr.multiframe import align, back_project, self_alignment
-from ..stage import FrameWindow, Stage, StageOutput, register
+from ...device import pick_device, pick_dtype
+from ...errors import ParamError
+from ...flow import consistent_flows, luma8, warp_by_flow
+from ...params import Param, declare
+from . import models
+from .allocator import retain_freed_memory
+from .engine import Upscaler, frame_to_tensor, prepare, tensor_to_frame, upscale_to
+from .geometry import Geometry, lanczos_upscale, place_on_canvas, plan_geometry
+from .multiframe import align, back_project, self_alignment
+from ...stage import FrameWindow, Stage, StageOutput
 
 FIDELITY_FAMILIES = ("srmdnf", "waifu2x-photo")  # in order of preference (PSNR on Set5/Set14/Vid4)
 PERCEPTUAL_FAMILY = "realesrgan-x4plus"
@@ -89,13 +89,12 @@ def temporal_blend(current: np.ndarray, neighbours: list[tuple[np.ndarray, np.nd
     return total / weights[..., None], float(weights.mean() - 1.0)
 
 
-@register
 class SuperResolution(Stage):
     name = "sr"
     title = "Super-resolution"
     summary = "Tiled super-resolution with fidelity and perceptual modes."
     params = declare(
-        Param("model", "str", "auto", "Model or family name (see restoration.sr.models), or a .pth/.safetensors "
+        Param("model", "str", "auto", "Model or family name (see restoration.stages.sr.models), or a .pth/.safetensors "
                                       "ESRGAN-family file; auto picks by mode."),
         Param("scale", "int", 2, "Upscaling factor (ignored when a target size is given).", minimum=2, maximum=4),
         Param("target", "str", "", "Target frame: WxH, hd, 2k, uhd, 4k-dci (empty: use scale)."),

@@ -16,13 +16,12 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from ..flow import sample_points
-from ..params import Param, declare
-from ..stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput, register
-from ..weave import EDGE, ShotWeave, WeaveTracker, clamp_correction, crop_zoom, intended_path
+from ...flow import sample_points
+from ...params import Param, declare
+from ...stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput
+from .weave import EDGE, ShotWeave, WeaveTracker, clamp_correction, crop_zoom, intended_path
 
 
-@register
 class GateWeave(Stage):
     name = "stabilize"
     title = "Gate weave"

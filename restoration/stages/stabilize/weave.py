@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from scipy.linalg import solveh_banded
 
-from .flow import DIS_PRESETS, LUMA_709, sample_points
+from ...flow import DIS_PRESETS, LUMA_709, sample_points
 
 Pose = np.ndarray  # 3x3 float64 similarity
 
