@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -29,8 +29,8 @@ from restoration.bench import corpus as C
 from restoration.bench import peers as P
 from restoration.bench import scoring as S
 from restoration.bench.scoring import TUNING_KEY, score
+from restoration.bench.variants import OUR_VARIANTS, OURS, Variant, our_params
 
-OURS = "filmrestore"
 INPUT = "input"
 PLACEHOLDER = "placeholder — not implemented yet"
 STAGES = C.STAGES
@@ -40,30 +40,6 @@ CHAIN_PARAMS = {"denoise": {"grain": "remove"}}  # as in the denoise bench; othe
 TIMED_RUNS = 3
 SPEED_FRAMES = 12  # frames of the speed clip each timed run processes (bounds the time of slow methods)
 RSS_INTERVAL_S = 0.02
-
-# Our stage as benchmarked: parameter overrides on top of the declared defaults (only names the stage declares
-# are passed), and the clip roles a variant runs on (None: all).
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    params: dict[str, Any] = field(default_factory=dict)
-    roles: tuple[str, ...] | None = None
-    note: str = ""
-
-
-OUR_VARIANTS: dict[str, tuple[Variant, ...]] = {
-    "dust": (Variant(OURS),),
-    "stabilize": (Variant(OURS),),
-    "deflicker": (Variant(OURS),),
-    "denoise": (Variant(OURS, {"grain": "remove"}, note="grain=remove (the PSNR target)"),
-                Variant(f"{OURS}-regrain", {"grain": "regrain"}, ("grain",), note="grain=regrain (grain match)")),
-    "color": (Variant(OURS),),
-    CHAIN: (Variant(OURS, note="every implemented stage but sr"),),
-    "sr": (Variant(OURS, {"mode": "fidelity"}, note="mode=fidelity"),
-           Variant(f"{OURS}-perceptual", {"mode": "perceptual", "temporal": False}, note="mode=perceptual"),
-           Variant(f"{OURS}-perceptual-temporal", {"mode": "perceptual", "temporal": True}, ("sr-video",),
-                   note="mode=perceptual, temporal=on")),
-}
 
 # The clip whose speed is reported (Vid4 city: 704×576 in the full run).
 SPEED_CLIP: dict[str, str] = {"dust": "city-dust", "stabilize": "city-weave", "deflicker": "city-flicker",
@@ -192,19 +168,8 @@ def _per_still(run: Callable[[list[np.ndarray]], list[np.ndarray]], frames: list
     return run(frames)
 
 
-def our_params(stage: str, variant: Variant, clip: C.Clip | None = None) -> dict[str, Any]:
-    """The variant's overrides limited to the parameters the stage declares, resolved over its defaults."""
-    from restoration.stage import stage_class
-
-    declared = stage_class(stage).params
-    wanted = dict(variant.params)
-    if stage == "sr" and clip is not None:
-        wanted["scale"] = clip.scale
-    return declared.resolve({k: v for k, v in wanted.items() if k in declared.names()})
-
-
 def our_method(stage: str, variant: Variant) -> Method:
-    from restoration.stage import stage_class
+    from restoration.stages import stage_class
 
     cls = stage_class(stage)
 
@@ -221,7 +186,7 @@ def our_method(stage: str, variant: Variant) -> Method:
 
 def chain_stages() -> list[str]:
     """The stages the chain runs: every implemented one but sr, in the fixed order."""
-    from restoration.stage import stage_class
+    from restoration.stages import stage_class
 
     return [name for name in STAGES if name != "sr" and stage_class(name).implemented]
 
@@ -471,14 +436,14 @@ def repo_root() -> Path:
 
 
 def default_out() -> Path:
-    return repo_root() / "bench" / "results"
+    return repo_root() / "restoration" / "bench" / "results"
 
 
 def default_report(out: Path) -> Path:
-    """bench/REPORT.md for the default results folder; else REPORT.md inside `out`."""
+    """restoration/bench/REPORT.md for the default results folder; else REPORT.md inside `out`."""
     out = Path(out).resolve()
     if out == default_out().resolve():
-        return repo_root() / "bench" / "REPORT.md"
+        return repo_root() / "restoration" / "bench" / "REPORT.md"
     return out / "REPORT.md"
 
 
@@ -503,7 +468,7 @@ def run_bench(stage: str, quick: bool, out: Path, data: Path, *, profile: str | 
     """Benchmark `stage` (or 'all'); write `<out>/<stage>.json` per stage and regenerate the report.
 
     `profile` overrides the corpus size ('full', 'quick', 'tiny'; default from `quick`); `report` defaults to
-    bench/REPORT.md for the default `out`, else `<out>/REPORT.md`; figures go beside the report. `timed_runs`
+    restoration/bench/REPORT.md for the default `out`, else `<out>/REPORT.md`; figures go beside the report. `timed_runs`
     (default 3) is how many timed runs after the warm-up give each speed (tests may use 1).
     """
     from restoration.bench import report as R
@@ -515,7 +480,7 @@ def run_bench(stage: str, quick: bool, out: Path, data: Path, *, profile: str | 
     C.check_data(data)
     out = Path(out)
     profile_name = profile or ("quick" if quick else "full")
-    cache_dir = Path(cache_dir) if cache_dir is not None else repo_root() / "bench" / "cache"
+    cache_dir = Path(cache_dir) if cache_dir is not None else repo_root() / "restoration" / "bench" / "cache"
     report_path = Path(report) if report is not None else default_report(out)
     stages = list(BENCH_STAGES) if stage == "all" else [stage]
     common = {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), "machine": machine_info(),

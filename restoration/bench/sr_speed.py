@@ -32,7 +32,7 @@ CONV_CHANNELS, CONV_SIZE = 64, 192  # the reference conv: 64→64 3×3 on a 192�
 
 @dataclass(frozen=True)
 class SpeedModel:
-    name: str   # shipped model (restoration.sr.models)
+    name: str   # shipped model (restoration.stages.sr.models)
     mode: str   # the stage mode that uses it
     runs: int   # timed runs after one warm-up (median reported)
 
@@ -107,7 +107,7 @@ def ncnn_unavailable() -> str | None:
 def ncnn_input(arch: str, chw: np.ndarray) -> np.ndarray:
     """What the original ncnn graph takes for a (3, h, w) picture: SRMD wants the degradation maps, waifu2x its
     7 px edge padding."""
-    from restoration.sr import archs
+    from restoration.stages.sr import archs
 
     if arch == "srmd":
         maps = np.broadcast_to(np.array(archs.SRMD_BICUBIC_DEGRADATION, np.float32)[:, None, None],
@@ -124,8 +124,8 @@ def ncnn_network(model_name: str, threads: int) -> Callable[[Any], Any]:
     import ncnn
     import torch
 
-    from restoration.sr import models
-    from restoration.sr.ncnn import read_param
+    from restoration.stages.sr import models
+    from restoration.stages.sr.ncnn import read_param
 
     model = models.shipped_model(model_name)
     param, weights = models.model_files(model)
@@ -152,8 +152,8 @@ def ncnn_network(model_name: str, threads: int) -> Callable[[Any], Any]:
 
 def our_upscaler(model_name: str) -> Any:
     """The model as the stage runs it on the CPU (its precision, allocator setting and automatic tile)."""
-    from restoration.bench.runner import our_params, Variant
-    from restoration.stage import stage_class
+    from restoration.bench.variants import Variant, our_params
+    from restoration.stages import stage_class
 
     stage = stage_class("sr")()
     chain = stage.chain(model_name, our_params("sr", Variant("speed", {"model": model_name, "device": "cpu"})))
@@ -161,7 +161,7 @@ def our_upscaler(model_name: str) -> Any:
 
 
 def allocator_text() -> str:
-    from restoration.sr.allocator import _GLIBC_TUNED
+    from restoration.stages.sr.allocator import _GLIBC_TUNED
 
     if "tcmalloc" in os.environ.get("LD_PRELOAD", ""):
         return "tcmalloc (preloaded)"
@@ -186,8 +186,8 @@ def measure_model(spec: SpeedModel, frame: np.ndarray, log: Log) -> dict[str, An
     """Ours and ncnn on one frame in the same tiles, interleaved run by run with the conv peak (same load for all)."""
     import torch
 
-    from restoration.sr.engine import RAMP, frame_to_tensor
-    from restoration.sr.tiling import upscale_tiled
+    from restoration.stages.sr.engine import RAMP, frame_to_tensor
+    from restoration.stages.sr.tiling import upscale_tiled
 
     height, width = frame.shape[:2]
     upscaler = our_upscaler(spec.name)
