@@ -32,11 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="reduced corpus and fixed peer settings: finishes in a few minutes")
     parser.add_argument("--out", type=Path, default=None,
-                        help="folder for <stage>.json (default bench/results/ in the repository)")
+                        help="folder for <stage>.json (default restoration/bench/results/ in the repository)")
     parser.add_argument("--data", type=Path, default=None,
                         help=f"test media folder (default ${DATA_ENV}, else ../shared/data beside the repository)")
     parser.add_argument("--report", type=Path, default=None,
-                        help="report to regenerate (default bench/REPORT.md for the default --out, "
+                        help="report to regenerate (default restoration/bench/REPORT.md for the default --out, "
                              "else OUT/REPORT.md)")
     parser.add_argument("--report-only", action="store_true",
                         help="only regenerate the report (and its plots) from the results already in --out")

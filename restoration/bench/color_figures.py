@@ -1,8 +1,8 @@
 """Before/after figure for the colour stage's report: the middle frame of each colour clip, every method.
 
-    .venv/bin/python bench/color_figures.py [--data ../shared/data]
+    .venv/bin/python -m restoration.bench.color_figures [--data ../shared/data]
 
-Writes bench/color_before_after.png (needs the shared test media). Peers run at their full-run settings.
+Writes restoration/bench/color_before_after.png (needs the shared test media). Peers run at their full-run settings.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Figures for the denoise stage's report: grain model vs the simulated grain, and crops from the real old film.
 
-    .venv/bin/python bench/denoise_figures.py [--data ../shared/data] [--frames 12]
+    .venv/bin/python -m restoration.bench.denoise_figures [--data ../shared/data] [--frames 12]
 
-Writes bench/denoise_grain_spectra.png, bench/denoise_synthetic_crops.png and bench/denoise_realfilm_crops.png
+Writes restoration/bench/denoise_grain_spectra.png, restoration/bench/denoise_synthetic_crops.png and restoration/bench/denoise_realfilm_crops.png
 (needs the shared test media).
 """
 
@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 
 from restoration import metrics as M  # noqa: E402
 from restoration.bench import corpus as C  # noqa: E402
-from restoration.grain import measure_grain  # noqa: E402
+from restoration.stages.denoise.grain import measure_grain  # noqa: E402
 from restoration.pipeline import run_stage_on_frames  # noqa: E402
 from restoration.stage import Shot  # noqa: E402
 

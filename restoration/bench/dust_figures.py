@@ -1,8 +1,8 @@
 """Before/after crops of the dust stage on the real old film: defects removed, motion left alone, and what still fails.
 
-    .venv/bin/python bench/dust_figures.py [--data ../shared/data]
+    .venv/bin/python -m restoration.bench.dust_figures [--data ../shared/data]
 
-Writes bench/dust_realfilm_before_after.png (needs the shared test media).
+Writes restoration/bench/dust_realfilm_before_after.png (needs the shared test media).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""bench/REPORT.md from the results files: per-stage tables (ours beside every peer), targets, speed, plots."""
+"""restoration/bench/REPORT.md from the results files: per-stage tables (ours beside every peer), targets, speed, plots."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@ back-projection, fp32, the waifu2x candidate) on the full Set5/Set14/Vid4 city, 
 CPU speed against ncnn, GFLOP/s, the conv peak and one-frame RSS are measured by `filmrestore bench --stage sr`
 (restoration/bench/sr_speed.py).
 
-    .venv/bin/python bench/sr_measure.py quality [--sets Set5,Set14,Vid4/city] [--methods ...]
-    .venv/bin/python bench/sr_measure.py crops [-o bench/sr_crops.png]
+    .venv/bin/python -m restoration.bench.sr_measure quality [--sets Set5,Set14,Vid4/city] [--methods ...]
+    .venv/bin/python -m restoration.bench.sr_measure crops [-o restoration/bench/sr_crops.png]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from restoration import metrics  # noqa: E402
 from restoration.bench.corpus import default_data_dir, read_rgb  # noqa: E402
@@ -134,7 +134,7 @@ def main() -> None:
     c.add_argument("--y", type=int, default=40)
     c.add_argument("--size", type=int, default=48)
     c.add_argument("--zoom", type=float, default=1.0)
-    c.add_argument("-o", "--output", default="bench/sr_crops.png")
+    c.add_argument("-o", "--output", default="restoration/bench/sr_crops.png")
     c.add_argument("--json")
     args = parser.parse_args()
     result = {"quality": cmd_quality, "crops": cmd_crops}[args.command](args)
