@@ -4,74 +4,46 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import platformdirs
-from PySide6.QtCore import QSettings, QSize, Qt, QThreadPool, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence
+from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QComboBox,
     QDockWidget,
-    QFileDialog,
     QFormLayout,
     QLabel,
     QLineEdit,
     QMainWindow,
-    QMenu,
     QMessageBox,
-    QProgressBar,
-    QSizePolicy,
     QSplitter,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from restoration.errors import ParamError, RestorationError
-from restoration.io import open_source
 from restoration.pipeline import StageSetting
-from restoration.project import Project, load_preset, load_project, parse_frame_rate, preset_names
-from restoration.stage import STAGE_ORDER, Shot, stage_class, stage_classes
+from restoration.project import Project, parse_frame_rate
+from restoration.stage import STAGE_ORDER, Shot
+from restoration.stages import stage_class, stage_classes
 
 from . import theme
-from .autosave import Autosave, Recovery
+from .actions import WindowActions
+from .autosave import Autosave
 from .errors import one_line, show_error
 from .monitor import MonitorPanel
 from .preview import CutDetection, PreviewEngine, PreviewRequest, PreviewResult
 from .render_queue import RenderQueue
+from .session import APP_NAME, ProjectSession, default_data_dir, looks_like_a_sequence_frame  # noqa: F401
 from .side_panel import SideDataPanel
 from .stage_stack import StagePanel, StageStack
 from .timeline import TimelinePanel
 from .viewer import CompareView, accept_file_drag, dropped_paths
 
 log = logging.getLogger("filmrestore.app")
-APP_NAME = "FilmRestore"
-MAX_RECENT = 10
-AUTOSAVE_DELAY_MS = 1500
-PROJECT_SUFFIXES = (".json", ".filmrestore")
-SEQUENCE_SUFFIXES = (".dpx", ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".exr")
 KEEP_ORIGINAL = "keep_original"  # a stage's list parameter of [frame, x, y, w, h] regions it must not touch
-
-
-def default_data_dir() -> Path:
-    return Path(platformdirs.user_data_dir("filmrestore", appauthor=False))
-
-
-def looks_like_a_sequence_frame(path: str) -> bool:
-    """An image whose name ends in a frame number, beside other images of the same kind."""
-    file = Path(path)
-    if file.suffix.lower() not in SEQUENCE_SUFFIXES or not file.stem[-1:].isdigit():
-        return False
-    return any(other != file for other in file.parent.glob(f"*{file.suffix}"))
-
-
-def is_project_file(path: str) -> bool:
-    return Path(path).suffix.lower() in PROJECT_SUFFIXES and Path(path).is_file()
 
 
 def duration(seconds: float) -> str:
@@ -90,7 +62,7 @@ def code_values(pixel: np.ndarray, bits: int) -> str:
     return " ".join(f"{int(round(float(np.clip(v, 0.0, 1.0)) * top)):>{width}d}" for v in pixel)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowActions, ProjectSession, QMainWindow):
     """The restoration workstation: a view over one Project and its source; all processing is in the core."""
 
     def __init__(self, path: str | None = None, *, settings: QSettings | None = None, data_dir: Path | None = None,
@@ -221,284 +193,8 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.source_dock, self.monitor_dock], [230, 600], Qt.Orientation.Vertical)
         self.resizeDocks([self.queue_dock], [140], Qt.Orientation.Vertical)
 
-    def _action(self, text: str, slot, shortcut: str | QKeySequence | None = None, tip: str = "",
-                checkable: bool = False) -> QAction:
-        action = QAction(text, self)
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-        if tip:
-            action.setToolTip(tip)
-            action.setStatusTip(tip)
-        action.setCheckable(checkable)
-        action.triggered.connect(slot)
-        self.addAction(action)  # shortcuts work wherever focus is (text fields keep their own keys)
-        return action
-
-    def _build_actions(self) -> None:
-        a = self._action
-        self.act_open = a("Open source…", self.open_source_dialog, QKeySequence.StandardKey.Open,
-                          "Open a video file or an image-sequence folder")
-        self.act_open_folder = a("Open image-sequence folder…", self.open_sequence_folder_dialog, "Ctrl+Shift+F",
-                                 "Open a folder of numbered DPX/TIFF/PNG/JPEG frames as one clip")
-        self.act_open_project = a("Open project…", self.open_project_dialog, "Ctrl+Shift+O", "Open a project file")
-        self.act_save = a("Save project", self.save_project, QKeySequence.StandardKey.Save, "Save the project")
-        self.act_save_as = a("Save project as…", self.save_project_as, "Ctrl+Shift+S")
-        self.act_quit = a("Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.act_side = a("Side by side", lambda: self.set_view("side"), "1", "Original and result next to each other",
-                          checkable=True)
-        self.act_split = a("Split wipe", lambda: self.set_view("split"), "2", "One picture, drag the divider to wipe",
-                           checkable=True)
-        group = QActionGroup(self)
-        group.addAction(self.act_side)
-        group.addAction(self.act_split)
-        self.act_split.setChecked(True)
-        self.act_fit = a("Fit", self.viewer.fit, "F", "Fit the picture to the viewer")
-        self.act_100 = a("1:1", lambda: self.viewer.set_zoom(1.0), "Ctrl+1", "One picture pixel per screen pixel")
-        self.act_200 = a("200 %", lambda: self.viewer.set_zoom(2.0), "Ctrl+2", "Two screen pixels per picture pixel")
-        self.act_add_job = a("Add current project to render queue…", self._add_job, "Ctrl+R")
-        self.act_start_queue = a("Start render queue", self.queue.start, "Ctrl+Shift+R")
-        for key in ("J", "K", "L"):
-            a(f"Shuttle {key}", lambda _=False, k=key.lower(): self.timeline.shuttle(k), key)
-        a("Previous frame", lambda: self.timeline.step(-1), "Left")
-        a("Next frame", lambda: self.timeline.step(1), "Right")
-        a("First frame", self.timeline.go_first, "Home")
-        a("Last frame", self.timeline.go_last, "End")
-        a("Set in point", self.timeline.mark_in, "I")
-        a("Set out point", self.timeline.mark_out, "O")
-
-    def _build_toolbar(self) -> None:
-        bar = self.addToolBar("Main")
-        bar.setObjectName("mainToolbar")
-        bar.setMovable(False)
-        bar.setIconSize(QSize(16, 16))
-        bar.addAction(self.act_open)
-        bar.addAction(self.act_save)
-        bar.addSeparator()
-        bar.addWidget(QLabel("Compare"))
-        self.compare_box = QComboBox()
-        self.compare_box.addItem("Original ⟷ result", None)
-        for cls in stage_classes():
-            self.compare_box.addItem(f"Before ⟷ after {cls.title}", cls.name)
-        self.compare_box.setToolTip("What the two sides show: the untouched source against the full result, or the "
-                                    "picture just before and just after one stage")
-        self.compare_box.currentIndexChanged.connect(self._compare_changed)
-        bar.addWidget(self.compare_box)
-        bar.addSeparator()
-        bar.addAction(self.act_side)
-        bar.addAction(self.act_split)
-        bar.addSeparator()
-        bar.addAction(self.act_fit)
-        bar.addAction(self.act_100)
-        bar.addAction(self.act_200)
-        bar.addSeparator()
-        self.overlay_menu = QMenu("Overlays", self)
-        self.overlay_button = QToolButton()
-        self.overlay_button.setText("Overlays")
-        self.overlay_button.setToolTip("Draw stage side data (defect masks and maps) over the picture")
-        self.overlay_button.setMenu(self.overlay_menu)
-        self.overlay_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        bar.addWidget(self.overlay_button)
-        self._rebuild_overlay_menu([])
-        spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        bar.addWidget(spacer)
-        self.busy_label = QLabel("")
-        self.busy_bar = QProgressBar()
-        self.busy_bar.setRange(0, 0)
-        self.busy_bar.setFixedWidth(110)
-        self.busy_bar.setTextVisible(False)
-        self.busy_bar.setVisible(False)
-        bar.addWidget(self.busy_label)
-        bar.addWidget(self.busy_bar)
-
-    def _build_menus(self) -> None:
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        file_menu.addAction(self.act_open)
-        file_menu.addAction(self.act_open_folder)
-        file_menu.addAction(self.act_open_project)
-        self.recent_menu = file_menu.addMenu("Open recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
-        file_menu.addSeparator()
-        file_menu.addAction(self.act_save)
-        file_menu.addAction(self.act_save_as)
-        file_menu.addSeparator()
-        file_menu.addAction(self.act_quit)
-        presets = menu.addMenu("&Presets")
-        for name in preset_names():
-            action = presets.addAction(name.replace("-", " ").capitalize())
-            action.setToolTip(f"Apply the {name} preset's stages and export settings (the source stays)")
-            action.triggered.connect(lambda _=False, n=name: self.apply_preset(n))
-        view = menu.addMenu("&View")
-        for action in (self.act_side, self.act_split, None, self.act_fit, self.act_100, self.act_200):
-            view.addSeparator() if action is None else view.addAction(action)
-        view.addSeparator()
-        view.addMenu(self.overlay_menu)
-        view.addSeparator()
-        for dock in (self.stages_dock, self.source_dock, self.monitor_dock, self.side_dock, self.queue_dock):
-            view.addAction(dock.toggleViewAction())
-        render = menu.addMenu("&Render")
-        render.addAction(self.act_add_job)
-        render.addAction(self.act_start_queue)
-        help_menu = menu.addMenu("&Help")
-        help_menu.addAction("Keyboard shortcuts", self._show_shortcuts)
-        help_menu.addAction("About FilmRestore", self._show_about)
-
-    def _build_status(self) -> None:
-        self.pixel_label = QLabel("")
-        self.zoom_label = QLabel("")
-        self.statusBar().addPermanentWidget(self.pixel_label)
-        self.statusBar().addPermanentWidget(self.zoom_label)
-
     # =========================================================================================================
     # opening and saving
-    def open_path(self, path: str) -> bool:
-        """A project file opens as a project; anything else as a source."""
-        return self.open_project(path) if is_project_file(path) else self.open_source(path)
-
-    def open_source_dialog(self) -> None:
-        start = str(self.settings.value("paths/last_source_dir", str(Path.home())))
-        path, _ = QFileDialog.getOpenFileName(self, "Open source", start,
-                                              "Film scans and video (*.mov *.mp4 *.mkv *.avi *.mxf *.m4v *.mpg *.dv "
-                                              "*.dpx *.tif *.tiff *.png *.jpg *.exr);;All files (*)")
-        if not path:
-            return
-        if looks_like_a_sequence_frame(path):
-            answer = QMessageBox.question(
-                self, "Image sequence", f"{Path(path).name} looks like one frame of a numbered sequence. "
-                "Open the whole folder as one clip?",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
-            if answer == QMessageBox.StandardButton.Yes:
-                path = str(Path(path).parent)
-        self.open_source(path)
-
-    def open_sequence_folder_dialog(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open image-sequence folder")
-        if path:
-            self.open_source(path)
-
-    def open_source(self, path: str, keep_project: bool = False) -> bool:
-        """Open a source for the current project; a failure shows the core's one-line message and changes nothing."""
-        path = os.path.abspath(path)
-        same = self.project.source is not None and os.path.abspath(self.project.source) == path
-        rate = parse_frame_rate(self.project.source_frame_rate) if (same or keep_project) and self.project.source_frame_rate else None
-        try:
-            source = open_source(path, frame_rate=rate)
-            if len(source) == 0:
-                source.close()
-                raise ParamError(path, "has no frames")
-        except (RestorationError, OSError) as exc:
-            self.report_error("Cannot open the source", exc)
-            return False
-        self.source, self.info = source, source.info
-        self.engine.set_source(source)
-        if not same:
-            self.project.source = path
-            if not keep_project:
-                self.project.range = None
-                self.project.source_frame_rate = None
-                self._mark_dirty()
-        info = source.info
-        self.timeline.set_clip(len(source), info.frame_rate, info.first_frame_number, info.timecode)
-        self.timeline.set_in_out(self._valid_range(self.project.range))
-        self._show_source_info()
-        self.viewer.clear("Rendering the first preview…")
-        self.last_result = None
-        self._start_cut_detection(path, rate, len(source))
-        self._remember(path)
-        self.settings.setValue("paths/last_source_dir", str(Path(path).parent))
-        self._refresh_title()
-        self.request_preview()
-        return True
-
-    def _close_source(self, message: str) -> None:
-        """Show nothing rather than a picture that belongs to another project."""
-        self.source = self.info = None
-        self.last_result = None
-        self._cut_token += 1
-        self.engine.set_source(None)
-        self.timeline.set_clip(0, self.timeline.frame_rate)
-        self.viewer.clear(message)
-
-    def _valid_range(self, frame_range: tuple[int, int] | None) -> tuple[int, int] | None:
-        if frame_range is None or self.source is None:
-            return frame_range
-        start, stop = frame_range
-        return (start, min(stop, len(self.source))) if start < len(self.source) else None
-
-    def open_project_dialog(self) -> None:
-        start = str(self.settings.value("paths/last_project_dir", str(Path.home())))
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", start, "FilmRestore projects (*.json);;All files (*)")
-        if path:
-            self.open_project(path)
-
-    def open_project(self, path: str) -> bool:
-        try:
-            project = load_project(path)
-        except (RestorationError, OSError) as exc:
-            self.report_error("Cannot open the project", exc)
-            return False
-        self._adopt_project(project, Path(path).resolve())
-        self._remember(str(Path(path).resolve()))
-        self.settings.setValue("paths/last_project_dir", str(Path(path).resolve().parent))
-        return True
-
-    def _adopt_project(self, project: Project, path: Path | None, dirty: bool = False) -> None:
-        self.project = project
-        self.project_path = path
-        self._show_project_settings()
-        if project.source:
-            if not self.open_source(project.source, keep_project=True):
-                self._close_source(f"Source not found or unreadable: {project.source}")
-        else:
-            self._close_source("This project names no source yet: open one (Ctrl+O)")
-        self.timeline.set_in_out(self._valid_range(project.range))
-        self._set_clean() if not dirty else self._mark_dirty()
-
-    def save_project(self) -> bool:
-        if self.project_path is None:
-            return self.save_project_as()
-        return self._save_to(self.project_path)
-
-    def save_project_as(self) -> bool:
-        start = self.project_path or Path(str(self.settings.value("paths/last_project_dir", str(Path.home())))) / (
-            f"{self._display_name()}.json")
-        path, _ = QFileDialog.getSaveFileName(self, "Save project", str(start), "FilmRestore projects (*.json)")
-        if not path:
-            return False
-        if not Path(path).suffix:
-            path += ".json"
-        return self._save_to(Path(path))
-
-    def _save_to(self, path: Path) -> bool:
-        if self.project.name in ("", "untitled"):
-            self.project.name = path.stem
-        try:
-            self.project.save(path)
-        except (RestorationError, OSError) as exc:
-            self.report_error("Cannot save the project", exc)
-            return False
-        self.project_path = path.resolve()
-        self._remember(str(self.project_path))
-        self.settings.setValue("paths/last_project_dir", str(self.project_path.parent))
-        self._set_clean()
-        self.statusBar().showMessage(f"Saved {self.project_path}", 5000)
-        return True
-
-    def apply_preset(self, name: str) -> None:
-        """Take a preset's stage settings and export settings; the source and range stay."""
-        try:
-            preset = load_preset(name)
-        except RestorationError as exc:
-            self.report_error("Cannot apply the preset", exc)
-            return
-        self.project.stages = copy.deepcopy(preset.stages)
-        self.project.export = dict(preset.export)
-        self._show_project_settings()
-        self._mark_dirty()
-        self.statusBar().showMessage(f"Preset {name} applied", 5000)
-        self.request_preview()
-
     # =========================================================================================================
     # editing
     def set_stage_enabled(self, name: str, enabled: bool) -> None:
@@ -755,29 +451,6 @@ class MainWindow(QMainWindow):
 
     # =========================================================================================================
     # state, title, autosave, recent files
-    def _display_name(self) -> str:
-        if self.project_path is not None:
-            return self.project_path.stem
-        if self.project.name and self.project.name != "untitled":
-            return self.project.name
-        if self.project.source:
-            return Path(self.project.source).stem or Path(self.project.source).name
-        return "untitled"
-
-    def _refresh_title(self) -> None:
-        self.setWindowTitle(f"{self._display_name()}[*] — {APP_NAME}")
-
-    def _mark_dirty(self) -> None:
-        self.setWindowModified(True)
-        self._refresh_title()
-        self._autosave_timer.start(AUTOSAVE_DELAY_MS)
-
-    def _set_clean(self) -> None:
-        self.setWindowModified(False)
-        self._refresh_title()
-        self._autosave_timer.stop()
-        self.autosave.discard()
-
     def report_error(self, title: str, exc: BaseException | str) -> None:
         """The core's one-line message in a dialog (or on stderr when running headless)."""
         message = exc if isinstance(exc, str) else one_line(exc)
@@ -787,85 +460,8 @@ class MainWindow(QMainWindow):
         else:
             print(f"filmrestore: error: {message}", file=sys.stderr)
 
-    def is_dirty(self) -> bool:
-        return self.isWindowModified()
-
-    def write_autosave(self) -> None:
-        if not self.is_dirty():
-            return
-        try:
-            self.autosave.save(self.project, self.project_path)
-        except (RestorationError, OSError) as exc:
-            self.statusBar().showMessage(f"Autosave failed: {exc}", 10000)
-
-    def offer_recovery(self) -> bool:
-        """Ask to restore the newest project a crashed session left unsaved; True when one was restored."""
-        orphans = self.autosave.orphans()
-        if not orphans:
-            return False
-        newest = orphans[0]
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(newest.saved_at))
-        answer = QMessageBox.question(
-            self, "Recover unsaved project",
-            f"FilmRestore did not close cleanly. Recover the unsaved project “{newest.name}” from {when}?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
-        restored = answer == QMessageBox.StandardButton.Yes and self.recover(newest)
-        for orphan in orphans:
-            orphan.discard()
-        return restored
-
-    def recover(self, recovery: Recovery) -> bool:
-        try:
-            project = load_project(recovery.path)
-        except RestorationError as exc:
-            self.report_error("Cannot recover the project", exc)
-            return False
-        if project.name == recovery.path.stem:
-            project.name = recovery.name
-        path = Path(recovery.project_path) if recovery.project_path else None
-        self._adopt_project(project, path, dirty=True)
-        return True
-
-    def _remember(self, path: str) -> None:
-        recent = [p for p in self._recent() if p != path]
-        self.settings.setValue("recent", [path, *recent][:MAX_RECENT])
-
-    def _recent(self) -> list[str]:
-        value = self.settings.value("recent", [])
-        if isinstance(value, str):
-            return [value]
-        return [str(v) for v in (value or [])]
-
-    def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        recent = self._recent()
-        if not recent:
-            self.recent_menu.addAction("No recent files").setEnabled(False)
-        for path in recent:
-            action = self.recent_menu.addAction(path)
-            action.setEnabled(os.path.exists(path))
-            action.triggered.connect(lambda _=False, p=path: self.open_path(p))
-        if recent:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list", lambda: self.settings.setValue("recent", []))
-
     # =========================================================================================================
     # help
-    def _show_shortcuts(self) -> None:
-        QMessageBox.information(self, "Keyboard shortcuts", "\n".join((
-            "J / K / L — play backwards / stop / play (press again for 2×, 4×, 8×)",
-            "Left / Right — previous / next frame", "Home / End — first / last frame",
-            "I / O — set in / out point", "1 / 2 — side by side / split wipe",
-            "F — fit · Ctrl+1 — 1:1 · Ctrl+2 — 200 %  (mouse wheel zooms, drag pans, double-click fits)",
-            "Shift+drag on the picture — keep that region original on this frame (false dust repairs)",
-            "Ctrl+O — open source · Ctrl+S — save project · Ctrl+R — add to render queue")))
-
-    def _show_about(self) -> None:
-        from restoration import __version__
-
-        QMessageBox.about(self, "About FilmRestore", f"FilmRestore {__version__}\nA restoration workstation for "
-                                                     "scanned film. The source is never modified.")
-
     # =========================================================================================================
     # drag and drop, close
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
