@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--format", choices=("ffv1", "prores", "prores4444", "tiff", "dpx", "png", "h264"))
     render.add_argument("--overwrite", action="store_true", help="replace an existing output (never the source)")
     render.add_argument("--allow-gaps", action="store_true", help="render a sequence with missing frame numbers")
+    render.add_argument("--allow-depth-loss", action="store_true",
+                        help="write a format shallower than the source's deepest frame (recorded in provenance)")
     render.add_argument("--progress-every", type=float, default=5.0, metavar="SECONDS",
                         help="seconds between progress lines when stderr is not a terminal (default 5)")
     render.set_defaults(run=run_render)
@@ -213,6 +215,8 @@ def run_render(args: argparse.Namespace) -> int:
         project.range = frame_range
     if args.format:
         project.export["format"] = args.format
+    if args.allow_depth_loss:
+        project.export["allow_depth_loss"] = True
     _print_notes(notes)
     progress = ProgressPrinter(every_seconds=max(args.progress_every, 0.0))
     result = render_project(project, args.output, overwrite=args.overwrite, progress=progress,

@@ -16,7 +16,7 @@ import numpy as np
 from restoration.errors import ExportError, MediaError
 from restoration.export.audio import AudioCarrier
 from restoration.export.fixity import DecodedMaster, hash_container, hash_sequence
-from restoration.export.formats import FORMATS, check_geometry, format_for_output
+from restoration.export.formats import FORMATS, check_depth, check_geometry, format_for_output
 from restoration.export.paths import (
     check_output,
     commit,
@@ -68,6 +68,7 @@ class MasterWriter:
         self.final = check_output(output, self.format.sequence, source_info, self.settings.overwrite)
         self.source_info = source_info
         self.bit_depth = int(bit_depth if bit_depth is not None else source_info.bit_depth or 8)
+        check_depth(output, self.format, self.bit_depth, self.settings.allow_depth_loss)
         self.pix_fmt = self.format.pixel_format(self.bit_depth)
         self.timing = plan_timing(source_info, frame_pts, start_time, end_time)
         self.frame_numbers = self._plan_numbers(source_info, frame_pts, frame_numbers)
@@ -82,6 +83,11 @@ class MasterWriter:
         self._digests: list[str] = []
         self._staged: list[tuple[Path, Path]] = []
         self._done = False
+
+    @property
+    def stored_depth(self) -> int:
+        """Bits per component the master keeps of each sample."""
+        return min(stored_bits(self.pix_fmt), self.format.depth)
 
     # --- plan ------------------------------------------------------------------------------------
     @staticmethod
@@ -287,6 +293,7 @@ class MasterWriter:
             "decoded_pix_fmt": decoded.pix_fmt,
             "width": self.width,
             "height": self.height,
+            "bit_depth": self.stored_depth,
             "frames": self.frames_written,
             "frame_rate": timing.rate,
             "variable_frame_rate": timing.variable,
@@ -294,6 +301,8 @@ class MasterWriter:
             "range_seconds": [timing.start, self._audio_end()],
             "audio": self._audio_streams,
         }
+        if self.stored_depth < self.bit_depth:
+            output["depth_loss"] = f"{self.bit_depth}-bit source written as {self.stored_depth}-bit (allow_depth_loss)"
         if self.format.sequence:
             output["files"] = [p.name for p in self._target.files] if self._target else []
         return {
