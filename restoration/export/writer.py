@@ -30,6 +30,8 @@ from restoration.export.settings import ExportSettings
 from restoration.export.targets import ContainerTarget, SequenceTarget
 from restoration.export.timing import plan_timing
 from restoration.io.info import MediaInfo
+from restoration.io.tags import offset_timecode
+from restoration.io.video import probe_video
 
 
 def sidecar_paths(final: Path) -> tuple[Path, Path]:
@@ -83,11 +85,36 @@ class MasterWriter:
         self._digests: list[str] = []
         self._staged: list[tuple[Path, Path]] = []
         self._done = False
+        self._read_back: MediaInfo | None = None
 
     @property
     def stored_depth(self) -> int:
         """Bits per component the master keeps of each sample."""
         return min(stored_bits(self.pix_fmt), self.format.depth)
+
+    def carried_tags(self) -> dict[str, Any]:
+        """The source's geometry, colour and timing tags as the master should carry them."""
+        info = self.source_info
+        timecode = info.timecode
+        if timecode and self.frame_numbers:  # the master starts at its first frame's timecode, not the source's
+            timecode = offset_timecode(timecode, self.frame_numbers[0] - info.first_frame_number,
+                                       Fraction(info.frame_rate)) or timecode
+        return {"rotation": info.rotation, "sample_aspect_ratio": info.sample_aspect_ratio,
+                "color_primaries": info.color_primaries, "color_transfer": info.color_transfer,
+                "field_order": info.field_order, "timecode": timecode}
+
+    def written_tags(self) -> dict[str, Any]:
+        """What the finished master itself says about geometry, colour and timing (read back; None for sequences)."""
+        info = self._read_back
+        keys = ("rotation", "sample_aspect_ratio", "color_primaries", "color_transfer", "color_matrix",
+                "color_range", "field_order", "timecode")
+        return {key: getattr(info, key) if info is not None else None for key in keys}
+
+    def tags_not_held(self) -> list[str]:
+        """The source tags the master does not say as the source did (the container cannot hold them)."""
+        written, carried = self.written_tags(), self.carried_tags()
+        unset = (None, 0, "progressive", "interlaced", Fraction(1))
+        return sorted(key for key, value in carried.items() if value not in unset and written.get(key) != value)
 
     # --- plan ------------------------------------------------------------------------------------
     @staticmethod
@@ -137,7 +164,7 @@ class MasterWriter:
                 else:
                     self._target = ContainerTarget(self._temp, self.format, self.settings, self.width,
                                                    self.height, self.pix_fmt, self.timing,
-                                                   self.source_info.sample_aspect_ratio)
+                                                   self.source_info.sample_aspect_ratio, self.carried_tags())
                     self._audio = self._open_audio(self._target)
         except BaseException:
             self.abort()
@@ -256,6 +283,7 @@ class MasterWriter:
                                                   "(lossless check failed)")
         if isinstance(self._target, ContainerTarget):
             self._check_times(decoded.frame_times)
+            self._read_back = probe_video(self._temp)[0]
         return decoded
 
     def _check_times(self, times: list[Fraction]) -> None:
@@ -301,6 +329,8 @@ class MasterWriter:
             "range_seconds": [timing.start, self._audio_end()],
             "audio": self._audio_streams,
         }
+        output["metadata"] = self.written_tags()
+        output["metadata_not_held"] = self.tags_not_held()
         if self.stored_depth < self.bit_depth:
             output["depth_loss"] = f"{self.bit_depth}-bit source written as {self.stored_depth}-bit (allow_depth_loss)"
         if self.format.sequence:
@@ -317,6 +347,15 @@ class MasterWriter:
                 "frame_rate": info.frame_rate,
                 "bit_depth": info.bit_depth,
                 "pixel_format": info.pixel_format,
+                "sample_aspect_ratio": info.sample_aspect_ratio,
+                "rotation": info.rotation,
+                "color_primaries": info.color_primaries,
+                "color_transfer": info.color_transfer,
+                "color_matrix": info.color_matrix,
+                "color_range": info.color_range,
+                "field_order": info.field_order,
+                "pulldown": info.pulldown,
+                "timecode": info.timecode,
                 **checksum,
             },
             "output": output,

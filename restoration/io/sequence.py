@@ -21,6 +21,7 @@ from restoration.io.image import IMAGE_CODECS, decode_image_file
 from restoration.io.info import MediaInfo
 from restoration.io.pixels import format_bit_depth, format_has_alpha, format_is_grayscale, frame_to_rgb
 from restoration.io.source import DEFAULT_CACHE_BYTES, FrameSource
+from restoration.io.tags import colour_tags
 
 DEFAULT_SEQUENCE_RATE = Fraction(24, 1)
 _PLACEHOLDER = re.compile(r"%0?(\d*)d|#+")
@@ -244,6 +245,7 @@ def probe_files(source: str | Path, found: SequenceFiles, kind: str, frame_rate:
         missing_frames=list(found.missing),
         duration=float(count / rate),
         files=[str(p) for p in found.files],
+        **colour_tags(first),
     )
 
 
