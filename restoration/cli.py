@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--format", choices=("ffv1", "prores", "prores4444", "tiff", "dpx", "png", "h264"))
     render.add_argument("--overwrite", action="store_true", help="replace an existing output (never the source)")
     render.add_argument("--allow-gaps", action="store_true", help="render a sequence with missing frame numbers")
+    render.add_argument("--allow-depth-loss", action="store_true",
+                        help="write a format shallower than the source's deepest frame (recorded in provenance)")
     render.add_argument("--progress-every", type=float, default=5.0, metavar="SECONDS",
                         help="seconds between progress lines when stderr is not a terminal (default 5)")
     render.set_defaults(run=run_render)
@@ -109,6 +111,9 @@ def _add_stage_arguments(parser: argparse.ArgumentParser) -> None:
                         help="set a stage parameter (repeatable)")
     parser.add_argument("--project", help="project file (JSON) to start from")
     parser.add_argument("--fps", help="frame rate for image sequences (e.g. 24, 24000/1001)")
+    parser.add_argument("--fields", choices=("keep", "deinterlace", "ivtc"),
+                        help="interlaced/telecined video: keep frames as stored, deinterlace (bwdif), or ivtc "
+                             "(fieldmatch + decimate); required for such sources")
 
 
 def run_probe(args: argparse.Namespace) -> int:
@@ -133,6 +138,8 @@ def project_from_args(args: argparse.Namespace) -> tuple[Project, list[str]]:
         project.source_frame_rate = str(_fps_option(args)["frame_rate"])
     if not project.source:
         raise ParamError("source", "no source given (name one, or a --project that has one)")
+    if getattr(args, "fields", None):
+        project.fields = args.fields
     notes: list[str] = []
     if args.stages is not None:
         names = _parse_stage_list(args.stages)
@@ -214,6 +221,8 @@ def run_render(args: argparse.Namespace) -> int:
         project.range = frame_range
     if args.format:
         project.export["format"] = args.format
+    if args.allow_depth_loss:
+        project.export["allow_depth_loss"] = True
     _print_notes(notes)
     progress = ProgressPrinter(every_seconds=max(args.progress_every, 0.0))
     result = render_project(project, args.output, overwrite=args.overwrite, progress=progress,
@@ -223,7 +232,8 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    from .io import open_source, write_image
+    from .io import write_image
+    from .io.probe import open_with_fields
     from .pipeline import Pipeline
     from .preview import side_by_side
 
@@ -232,7 +242,8 @@ def run_preview(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix.lower() != ".png":
         raise ParamError(str(output), "the preview is written as PNG: use a .png name")
-    with open_source(project.source, frame_rate=parse_frame_rate(project.source_frame_rate or 0)) as source:
+    with open_with_fields(project.source, parse_frame_rate(project.source_frame_rate or 0),
+                          project.fields) as source:
         pipeline = Pipeline(source, project.stages)
         before = pipeline.frame(args.frame, after="source")
         after = pipeline.frame(args.frame)

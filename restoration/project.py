@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import ParamError, ProjectError
 from .export import ExportSettings
+from .io.fields import FIELD_HANDLINGS
 from .pipeline import StageSetting, resolve_settings
 from .stage import STAGE_ORDER
 from .stages import stage_class
@@ -30,6 +31,7 @@ class Project:
     range: tuple[int, int] | None = None
     stages: dict[str, StageSetting] = field(default_factory=lambda: {n: StageSetting() for n in STAGE_ORDER})
     export: dict[str, Any] = field(default_factory=dict)  # empty: format follows the output name
+    fields: str | None = None  # keep, deinterlace or ivtc; None refuses an interlaced or telecined source
     name: str = "untitled"
 
     def to_dict(self) -> dict[str, Any]:
@@ -43,6 +45,7 @@ class Project:
             "range": list(self.range) if self.range else None,
             "stages": {n: {"enabled": s.enabled, "params": s.params} for n, s in resolved.items()},
             "export": dict(self.export),
+            "fields": self.fields,
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -74,7 +77,7 @@ def project_from_dict(data: Any, subject: str = "project") -> Project:
     version = data.get("version", PROJECT_VERSION)
     if not isinstance(version, int) or version > PROJECT_VERSION or version < 1:
         problems.append(f"version: {version!r} is not supported (this build reads up to {PROJECT_VERSION})")
-    known = {"format", "version", "name", "source", "source_frame_rate", "range", "stages", "export"}
+    known = {"format", "version", "name", "source", "source_frame_rate", "range", "stages", "export", "fields"}
     problems += [f"{key}: unknown field" for key in data if key not in known]
 
     source = data.get("source")
@@ -84,6 +87,9 @@ def project_from_dict(data: Any, subject: str = "project") -> Project:
     if frame_rate is not None and parse_frame_rate(frame_rate) is None:
         problems.append(f"source_frame_rate: {frame_rate!r} is not a positive rate such as \"24\" or \"24000/1001\"")
     frame_range = _range_from(data.get("range"), problems)
+    fields = data.get("fields")
+    if fields is not None and fields not in FIELD_HANDLINGS:
+        problems.append(f"fields: {fields!r} is not one of {', '.join(FIELD_HANDLINGS)}")
     stages = _stages_from(data.get("stages", {}), problems)
     export = data.get("export", {})
     if not isinstance(export, dict):
@@ -97,7 +103,8 @@ def project_from_dict(data: Any, subject: str = "project") -> Project:
         name = "untitled"
     if problems:
         raise ProjectError(subject, problems)
-    return Project(source=source, source_frame_rate=frame_rate, range=frame_range, stages=stages, export=dict(export), name=name)
+    return Project(source=source, source_frame_rate=frame_rate, range=frame_range, stages=stages, export=dict(export), name=name,
+                   fields=fields)
 
 
 def parse_frame_rate(value: Any) -> Fraction | None:

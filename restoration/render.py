@@ -9,7 +9,7 @@ from pathlib import Path
 from . import __version__
 from .errors import MediaError, ParamError
 from .export import ExportSettings, MasterWriter, format_for_output
-from .io import open_source
+from .io.probe import open_with_fields
 from .pipeline import Pipeline, Progress, describe_settings
 from .project import Project, parse_frame_rate
 
@@ -43,7 +43,8 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
     export["overwrite"] = overwrite
     settings = ExportSettings.from_dict(export)
     started = time.monotonic()
-    with open_source(project.source, frame_rate=parse_frame_rate(project.source_frame_rate or 0)) as source:
+    with open_with_fields(project.source, parse_frame_rate(project.source_frame_rate or 0),
+                          project.fields) as source:
         missing = source.info.missing_frames
         if missing and not allow_gaps:
             raise MediaError(project.source, f"sequence has {len(missing)} missing frame(s) (first: {missing[0]}); "
@@ -60,6 +61,7 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
             "range": [start, stop],
             "stages": describe_settings(project.stages),
             "skipped_stages": pipeline.skipped,
+            "fields": _field_handling(source, project.fields),
         }
         pts = source.frame_pts()[start:stop]
         numbers = [source.frame_number(i) for i in range(start, stop)]
@@ -68,3 +70,15 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
             for _, frame in pipeline.frames(start, stop):
                 writer.write(frame)
     return RenderResult(output, stop - start, time.monotonic() - started, pipeline.skipped)
+
+
+def _field_handling(source, fields: str | None) -> dict[str, object]:
+    """How the source's fields became frames, for the provenance."""
+    decoded = getattr(source, "source_info", source.info)
+    record: dict[str, object] = {"handling": fields or "none needed", "source_field_order": decoded.field_order,
+                                 "source_pulldown": decoded.pulldown}
+    if hasattr(source, "chain"):
+        record["filters"] = ",".join(f"{name}={args}" if args else name for name, args in source.chain)
+        record["source_frames"] = decoded.frame_count
+        record["source_frame_rate"] = decoded.frame_rate
+    return record

@@ -93,10 +93,12 @@ def make_video(
     audio_codec: str | None = None,
     options: dict[str, str] | None = None,
     metadata: dict[str, str] | None = None,
+    tags: dict[str, object] | None = None,
 ) -> list[np.ndarray]:
     """Write an n-frame clip of `moving_frame`s (plus a 440 Hz tone when `audio`); return the RGB frames.
 
-    With `vfr` the frames get the irregular millisecond timestamps of `vfr_pts`.
+    With `vfr` the frames get the irregular millisecond timestamps of `vfr_pts`. `tags` sets the stream's
+    rotation (degrees counter-clockwise), sample_aspect_ratio, timecode and codec-context colour codes.
     """
     path = Path(path)
     fps = Fraction(fps)
@@ -116,6 +118,7 @@ def make_video(
         stream.width, stream.height = width, height
         stream.pix_fmt = pix_fmt or default_fmt
         stream.options = dict(default_opts, **(options or {}))
+        _tag_stream(stream, dict(tags or {}))
         if vfr:
             stream.codec_context.time_base = Fraction(1, 1000)
             stream.time_base = Fraction(1, 1000)
@@ -137,6 +140,18 @@ def make_video(
             duration = (times[-1] / 1000 + 0.04) if vfr else float(n / fps)
             _write_tone(container, audio_stream, duration)
     return frames
+
+
+def _tag_stream(stream: av.VideoStream, tags: dict[str, object]) -> None:
+    ctx = stream.codec_context
+    if "rotation" in tags:
+        stream.set_display_rotation(tags.pop("rotation"))
+    if "timecode" in tags:
+        stream.metadata["timecode"] = tags.pop("timecode")
+    if "sample_aspect_ratio" in tags:
+        ctx.sample_aspect_ratio = tags.pop("sample_aspect_ratio")
+    for key, value in tags.items():  # color_primaries, color_trc, colorspace, color_range: FFmpeg codes
+        setattr(ctx, key, value)
 
 
 def _write_tone(container: av.container.OutputContainer, stream: av.AudioStream, seconds: float) -> None:
@@ -161,3 +176,64 @@ def _write_tone(container: av.container.OutputContainer, stream: av.AudioStream,
         container.mux(stream.encode(frame))
         done += count
     container.mux(stream.encode(None))
+
+
+def _filtered(frames: list[av.VideoFrame], rate: Fraction, chain: str) -> list[av.VideoFrame]:
+    """Frames through an FFmpeg filter chain (e.g. 'telecine', 'setfield=tff')."""
+    graph = av.filter.Graph()
+    first = frames[0]
+    source = graph.add("buffer", f"video_size={first.width}x{first.height}:pix_fmt={first.format.name}:"
+                                 f"time_base={rate.denominator}/{rate.numerator}:pixel_aspect=1/1:"
+                                 f"frame_rate={rate.numerator}/{rate.denominator}")
+    last = source
+    for step in chain.split(","):
+        name, _, args = step.partition("=")
+        node = graph.add(name, args)
+        last.link_to(node)
+        last = node
+    sink = graph.add("buffersink")
+    last.link_to(sink)
+    graph.configure()
+    out = []
+    for frame in [*frames, None]:
+        source.push(frame)
+        while True:
+            try:
+                out.append(sink.pull())
+            except (av.BlockingIOError, av.EOFError):
+                break
+    return out
+
+
+def make_interlaced_video(path: str | Path, n: int, width: int = 128, height: int = 96, order: str = "tff",
+                          telecine_from: int | None = None, fps: Fraction = Fraction(30000, 1001)) -> None:
+    """An interlaced MPEG-2 (+ilme+ildct, field order `order`) of n fast-moving frames; with `telecine_from`,
+    that many 24000/1001 film frames put through 3:2 pulldown instead (n is then ignored)."""
+    if telecine_from:
+        film = [av.VideoFrame.from_ndarray(moving_frame(3 * i, width, height), format="rgb24").reformat(
+            format="yuv420p") for i in range(telecine_from)]
+        for i, frame in enumerate(film):
+            frame.pts = i
+        frames = _filtered(film, Fraction(24000, 1001), f"telecine=first_field={'top' if order == 'tff' else 'bottom'}")
+    else:
+        frames = []
+        for i in range(n):  # each field is its own moment: the first-shown field earlier than the other
+            first, second = moving_frame(6 * i, width, height), moving_frame(6 * i + 3, width, height)
+            later = slice(1, None, 2) if order == "tff" else slice(0, None, 2)  # the lines of the later field
+            woven = first.copy()
+            woven[later] = second[later]
+            frame = av.VideoFrame.from_ndarray(woven, format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            frames.append(frame)
+    frames = _filtered(frames, fps, f"setfield={order}")  # the encoder takes the field order from the frames
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg2video", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        ctx = stream.codec_context
+        ctx.flags |= av.codec.context.Flags.interlaced_me | av.codec.context.Flags.interlaced_dct
+        ctx.field_order = 2 if order == "tff" else 3
+        stream.options = {"g": "12", "bf": "2", "qscale": "2"}
+        for i, frame in enumerate(frames):
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))

@@ -22,6 +22,7 @@ class OutputFormat:
     pix_fmt: str  # the encoder's pixel format for 8-bit sources
     deep_pix_fmt: str  # ... and for sources deeper than 8 bits
     lossless: bool
+    depth: int  # the deepest source (bits per component) the format holds without losing precision
     chroma_subsampling: tuple[int, int] = (1, 1)  # (horizontal, vertical) factors that width/height must divide
     options: tuple[tuple[str, str], ...] = ()
 
@@ -41,22 +42,22 @@ FORMATS: dict[str, OutputFormat] = {
     f.name: f
     for f in (
         OutputFormat("ffv1", "FFV1 / Matroska (lossless archival master)", "ffv1", ".mkv", False, "matroska",
-                     "bgr0", "gbrp16le", True,
+                     "bgr0", "gbrp16le", True, 16,
                      options=(("level", "3"), ("slicecrc", "1"), ("g", "1"), ("slices", "16"))),
         OutputFormat("prores", "ProRes 422 HQ / MOV", "prores_ks", ".mov", False, "mov",
-                     "yuv422p10le", "yuv422p10le", False, (2, 1),
+                     "yuv422p10le", "yuv422p10le", False, 10, (2, 1),
                      options=(("profile", "3"), ("vendor", "apl0"))),
         OutputFormat("prores4444", "ProRes 4444 / MOV", "prores_ks", ".mov", False, "mov",
-                     "yuv444p10le", "yuv444p10le", False,
+                     "yuv444p10le", "yuv444p10le", False, 10,
                      options=(("profile", "4"), ("vendor", "apl0"))),
         OutputFormat("tiff", "TIFF 16-bit image sequence", "tiff", ".tif", True, None,
-                     "rgb48le", "rgb48le", True),
+                     "rgb48le", "rgb48le", True, 16),
         OutputFormat("dpx", "DPX 10-bit image sequence", "dpx", ".dpx", True, None,
-                     "gbrp10le", "gbrp10le", True),
+                     "gbrp10le", "gbrp10le", True, 10),
         OutputFormat("png", "PNG 16-bit image sequence", "png", ".png", True, None,
-                     "rgb48be", "rgb48be", True),
+                     "rgb48be", "rgb48be", True, 16),
         OutputFormat("h264", "H.264 / MP4 access copy", "libx264", ".mp4", False, "mp4",
-                     "yuv420p", "yuv420p", False, (2, 2)),
+                     "yuv420p", "yuv420p", False, 8, (2, 2)),
     )
 }
 
@@ -100,3 +101,11 @@ def check_geometry(path: str | os.PathLike, fmt: OutputFormat, width: int, heigh
         what = "width and height" if sub_y > 1 else "width"
         raise ExportError(path, f"{fmt.name} ({fmt.pix_fmt}) needs an even {what}, got {width}x{height}: "
                                 "export to ffv1 or tiff instead")
+
+
+def check_depth(path: str | os.PathLike, fmt: OutputFormat, source_bits: int, allow_loss: bool) -> None:
+    """Refuse a format shallower than the source's deepest frame unless the user accepts the loss."""
+    if source_bits > fmt.depth and not allow_loss:
+        deep = ", ".join(f.name for f in FORMATS.values() if f.depth >= source_bits)
+        raise ExportError(path, f"{fmt.name} holds {fmt.depth} bits per component but the source has "
+                                f"{source_bits}-bit frames; export to {deep}, or pass --allow-depth-loss")

@@ -18,6 +18,7 @@ EXPORT_PARAMS: ParamSet = declare(
     Param("audio", "bool", True, "carry the source's audio streams (copied, else FLAC/PCM)"),
     Param("threads", "int", 0, "encoder threads, 0 for automatic", minimum=0, maximum=256),
     Param("framemd5_file", "bool", True, "also write the output's framemd5 as <output>.framemd5"),
+    Param("allow_depth_loss", "bool", False, "write a format shallower than the source's deepest frame"),
 )
 
 
@@ -32,6 +33,7 @@ class ExportSettings:
     audio: bool = True
     threads: int = 0
     framemd5_file: bool = True
+    allow_depth_loss: bool = False
 
     def __post_init__(self) -> None:
         EXPORT_PARAMS.resolve(asdict(self), prefix="export.")

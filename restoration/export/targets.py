@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 from av.video.frame import VideoFrame
@@ -13,6 +15,7 @@ from restoration.errors import ExportError
 from restoration.export.formats import OutputFormat
 from restoration.export.settings import ExportSettings
 from restoration.export.timing import Timing
+from restoration.io.tags import FIELD_ORDERS, PRIMARIES, TRANSFERS, code_of
 
 _BT709 = 1  # AVCOL_PRI_BT709 / AVCOL_TRC_BT709 / AVCOL_SPC_BT709
 
@@ -21,15 +24,38 @@ class ContainerTarget:
     """One video stream in a Matroska/MOV/MP4 file, encoded with frame pts from `timing`."""
 
     def __init__(self, path: Path, fmt: OutputFormat, settings: ExportSettings, width: int, height: int,
-                 pix_fmt: str, timing: Timing, sample_aspect_ratio: Fraction = Fraction(1)):
+                 pix_fmt: str, timing: Timing, sample_aspect_ratio: Fraction = Fraction(1),
+                 tags: Mapping[str, Any] | None = None):
         container_options = {"movflags": "+faststart"} if fmt.name == "h264" else {}
         self.container = av.open(str(path), "w", format=fmt.container, container_options=container_options)
+        self.tags = dict(tags or {})
+        self.lossless = fmt.lossless
         try:
             self.stream = self._add_video(fmt, settings, width, height, pix_fmt, timing, sample_aspect_ratio)
+            self._tag(self.stream)
         except BaseException:
             self.container.close()
             raise
         self.timing = timing
+
+    def _tag(self, stream: av.VideoStream) -> None:
+        """Carry the source's rotation, colour, field order and timecode where this container holds them."""
+        tags, ctx = self.tags, stream.codec_context
+        primaries = code_of(PRIMARIES, tags.get("color_primaries"))
+        transfer = code_of(TRANSFERS, tags.get("color_transfer"))
+        if self.lossless:  # RGB exactly as decoded: the source's primaries and transfer, no matrix, full range
+            ctx.colorspace, ctx.color_range = 0, ColorRange.JPEG
+        if primaries:
+            ctx.color_primaries = primaries
+        if transfer:
+            ctx.color_trc = transfer
+        field_order = code_of(FIELD_ORDERS, tags.get("field_order"))
+        if field_order:
+            ctx.field_order = field_order
+        if tags.get("rotation"):
+            stream.set_display_rotation(int(tags["rotation"]))
+        if tags.get("timecode"):
+            stream.metadata["timecode"] = str(tags["timecode"])
 
     def _add_video(self, fmt: OutputFormat, settings: ExportSettings, width: int, height: int, pix_fmt: str,
                    timing: Timing, sar: Fraction) -> av.VideoStream:
@@ -59,6 +85,9 @@ class ContainerTarget:
         frame.pts = self.timing.frame_pts(index)
         frame.time_base = self.timing.time_base
         frame.duration = self.timing.frame_duration(index)
+        if not self.lossless:  # prores_ks tags its bitstream from the frame, not the context
+            frame.color_primaries = self.stream.codec_context.color_primaries
+            frame.color_trc = self.stream.codec_context.color_trc
         self.mux(self.stream.encode(frame))
 
     def finish(self) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 from restoration.errors import ExportError, MediaError
 from restoration.export.audio import AudioCarrier
 from restoration.export.fixity import DecodedMaster, hash_container, hash_sequence
-from restoration.export.formats import FORMATS, check_geometry, format_for_output
+from restoration.export.formats import FORMATS, check_depth, check_geometry, format_for_output
 from restoration.export.paths import (
     check_output,
     commit,
@@ -30,6 +30,8 @@ from restoration.export.settings import ExportSettings
 from restoration.export.targets import ContainerTarget, SequenceTarget
 from restoration.export.timing import plan_timing
 from restoration.io.info import MediaInfo
+from restoration.io.tags import offset_timecode
+from restoration.io.video import probe_video
 
 
 def sidecar_paths(final: Path) -> tuple[Path, Path]:
@@ -68,6 +70,7 @@ class MasterWriter:
         self.final = check_output(output, self.format.sequence, source_info, self.settings.overwrite)
         self.source_info = source_info
         self.bit_depth = int(bit_depth if bit_depth is not None else source_info.bit_depth or 8)
+        check_depth(output, self.format, self.bit_depth, self.settings.allow_depth_loss)
         self.pix_fmt = self.format.pixel_format(self.bit_depth)
         self.timing = plan_timing(source_info, frame_pts, start_time, end_time)
         self.frame_numbers = self._plan_numbers(source_info, frame_pts, frame_numbers)
@@ -82,6 +85,36 @@ class MasterWriter:
         self._digests: list[str] = []
         self._staged: list[tuple[Path, Path]] = []
         self._done = False
+        self._read_back: MediaInfo | None = None
+
+    @property
+    def stored_depth(self) -> int:
+        """Bits per component the master keeps of each sample."""
+        return min(stored_bits(self.pix_fmt), self.format.depth)
+
+    def carried_tags(self) -> dict[str, Any]:
+        """The source's geometry, colour and timing tags as the master should carry them."""
+        info = self.source_info
+        timecode = info.timecode
+        if timecode and self.frame_numbers:  # the master starts at its first frame's timecode, not the source's
+            timecode = offset_timecode(timecode, self.frame_numbers[0] - info.first_frame_number,
+                                       Fraction(info.frame_rate)) or timecode
+        return {"rotation": info.rotation, "sample_aspect_ratio": info.sample_aspect_ratio,
+                "color_primaries": info.color_primaries, "color_transfer": info.color_transfer,
+                "field_order": info.field_order, "timecode": timecode}
+
+    def written_tags(self) -> dict[str, Any]:
+        """What the finished master itself says about geometry, colour and timing (read back; None for sequences)."""
+        info = self._read_back
+        keys = ("rotation", "sample_aspect_ratio", "color_primaries", "color_transfer", "color_matrix",
+                "color_range", "field_order", "timecode")
+        return {key: getattr(info, key) if info is not None else None for key in keys}
+
+    def tags_not_held(self) -> list[str]:
+        """The source tags the master does not say as the source did (the container cannot hold them)."""
+        written, carried = self.written_tags(), self.carried_tags()
+        unset = (None, 0, "progressive", "interlaced", Fraction(1))
+        return sorted(key for key, value in carried.items() if value not in unset and written.get(key) != value)
 
     # --- plan ------------------------------------------------------------------------------------
     @staticmethod
@@ -131,7 +164,7 @@ class MasterWriter:
                 else:
                     self._target = ContainerTarget(self._temp, self.format, self.settings, self.width,
                                                    self.height, self.pix_fmt, self.timing,
-                                                   self.source_info.sample_aspect_ratio)
+                                                   self.source_info.sample_aspect_ratio, self.carried_tags())
                     self._audio = self._open_audio(self._target)
         except BaseException:
             self.abort()
@@ -250,6 +283,7 @@ class MasterWriter:
                                                   "(lossless check failed)")
         if isinstance(self._target, ContainerTarget):
             self._check_times(decoded.frame_times)
+            self._read_back = probe_video(self._temp)[0]
         return decoded
 
     def _check_times(self, times: list[Fraction]) -> None:
@@ -287,6 +321,7 @@ class MasterWriter:
             "decoded_pix_fmt": decoded.pix_fmt,
             "width": self.width,
             "height": self.height,
+            "bit_depth": self.stored_depth,
             "frames": self.frames_written,
             "frame_rate": timing.rate,
             "variable_frame_rate": timing.variable,
@@ -294,6 +329,10 @@ class MasterWriter:
             "range_seconds": [timing.start, self._audio_end()],
             "audio": self._audio_streams,
         }
+        output["metadata"] = self.written_tags()
+        output["metadata_not_held"] = self.tags_not_held()
+        if self.stored_depth < self.bit_depth:
+            output["depth_loss"] = f"{self.bit_depth}-bit source written as {self.stored_depth}-bit (allow_depth_loss)"
         if self.format.sequence:
             output["files"] = [p.name for p in self._target.files] if self._target else []
         return {
@@ -308,6 +347,15 @@ class MasterWriter:
                 "frame_rate": info.frame_rate,
                 "bit_depth": info.bit_depth,
                 "pixel_format": info.pixel_format,
+                "sample_aspect_ratio": info.sample_aspect_ratio,
+                "rotation": info.rotation,
+                "color_primaries": info.color_primaries,
+                "color_transfer": info.color_transfer,
+                "color_matrix": info.color_matrix,
+                "color_range": info.color_range,
+                "field_order": info.field_order,
+                "pulldown": info.pulldown,
+                "timecode": info.timecode,
                 **checksum,
             },
             "output": output,

@@ -45,6 +45,17 @@ class MediaInfo:
     missing_frames: list[int] = field(default_factory=list)
     duration: float | None = None
     files: list[str] = field(default_factory=list)
+    color_primaries: str | None = None  # FFmpeg names (bt709, smpte170m, ...); None where the source does not say
+    color_transfer: str | None = None
+    color_matrix: str | None = None
+    color_range: str | None = None  # "tv" (limited) or "pc" (full)
+    field_order: str = "progressive"  # progressive, tff, bff, tb, bt, or "interlaced" when the order is not given
+    pulldown: str | None = None  # "3:2" when a telecine cadence was measured in a sample of frames
+
+    @property
+    def interlaced(self) -> bool:
+        """True when the frames hold two fields each (flagged interlaced, or telecined)."""
+        return self.field_order not in ("progressive", "unknown") or self.pulldown is not None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: fractions as 'num/den' strings, file lists summarised."""

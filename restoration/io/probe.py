@@ -6,7 +6,8 @@ import os
 from fractions import Fraction
 from pathlib import Path
 
-from restoration.errors import MediaError
+from restoration.errors import MediaError, ParamError
+from restoration.io.fields import FIELD_HANDLINGS, FieldFilteredSource, measure_fields
 from restoration.io.image import IMAGE_CODECS
 from restoration.io.info import MediaInfo
 from restoration.io.sequence import (
@@ -72,7 +73,7 @@ def probe(source: str | os.PathLike, frame_rate: Fraction | int | float | str | 
     """Describe a video file, image sequence (folder or pattern) or still; `frame_rate` applies to stills only."""
     kind = source_kind(source)
     if kind == "video":
-        return probe_video(source)[0]
+        return measure_fields(*probe_video(source))
     rate = as_frame_rate(frame_rate)
     return probe_files(source, _find_files(source, kind), kind, rate)
 
@@ -94,3 +95,29 @@ def open_source(
     found = _find_files(source, kind)
     info = probe_files(source, found, kind, rate)
     return ImageSequenceSource(info, found.numbers, cache_frames=cache_frames, cache_bytes=cache_bytes)
+
+
+def open_with_fields(
+    source: str | os.PathLike,
+    frame_rate: Fraction | int | float | str | None = None,
+    fields: str | None = None,
+    cache_frames: int = 32,
+) -> FrameSource:
+    """Open a source for rendering: an interlaced or telecined video is refused unless `fields` says how
+    to treat its fields (keep, deinterlace, ivtc)."""
+    if fields is not None and fields not in FIELD_HANDLINGS:
+        raise ParamError("fields", f"{fields!r} is not one of {', '.join(FIELD_HANDLINGS)}")
+    if source_kind(source) != "video":
+        if fields in ("deinterlace", "ivtc"):
+            raise ParamError("fields", f"{fields} applies to video files; image sequences hold whole frames")
+        return open_source(source, frame_rate=frame_rate, cache_frames=cache_frames)
+    info, index = probe_video(source)
+    info = measure_fields(info, index)
+    if info.interlaced and fields is None:
+        what = f"telecined ({info.pulldown} pulldown" + (f", {info.field_order})" if info.field_order != "progressive"
+                                                          else ")") if info.pulldown else \
+            f"interlaced ({info.field_order})"
+        raise MediaError(source, f"is {what}: choose how to treat its fields with --fields keep|deinterlace|ivtc")
+    if fields in ("deinterlace", "ivtc"):
+        return FieldFilteredSource(source, fields, cache_frames=cache_frames, probed=(info, index))
+    return VideoSource(source, cache_frames=cache_frames, probed=(info, index))

@@ -21,6 +21,7 @@ from restoration.io.image import IMAGE_CODECS, decode_image_file
 from restoration.io.info import MediaInfo
 from restoration.io.pixels import format_bit_depth, format_has_alpha, format_is_grayscale, frame_to_rgb
 from restoration.io.source import DEFAULT_CACHE_BYTES, FrameSource
+from restoration.io.tags import colour_tags
 
 DEFAULT_SEQUENCE_RATE = Fraction(24, 1)
 _PLACEHOLDER = re.compile(r"%0?(\d*)d|#+")
@@ -121,7 +122,7 @@ def _read_at(handle, offset: int, size: int) -> bytes:
     return handle.read(size)
 
 
-def _tiff_size(handle, head: bytes) -> tuple[int, int] | None:
+def _tiff_size(handle, head: bytes) -> tuple[int, int, int] | None:
     order = "<" if head[:2] == b"II" else ">"
     (ifd,) = struct.unpack(order + "I", head[4:8])
     count_bytes = _read_at(handle, ifd, 2)
@@ -131,14 +132,20 @@ def _tiff_size(handle, head: bytes) -> tuple[int, int] | None:
     entries = _read_at(handle, ifd + 2, 12 * count)
     size: dict[int, int] = {}
     for i in range(min(count, len(entries) // 12)):
-        tag, kind, _n = struct.unpack(order + "HHI", entries[12 * i : 12 * i + 8])
+        tag, kind, n = struct.unpack(order + "HHI", entries[12 * i : 12 * i + 8])
+        raw = entries[12 * i + 8 : 12 * i + 12]
         if tag in (256, 257):
-            raw = entries[12 * i + 8 : 12 * i + 12]
             size[tag] = struct.unpack(order + "H", raw[:2])[0] if kind == 3 else struct.unpack(order + "I", raw)[0]
-    return (size[256], size[257]) if len(size) == 2 else None
+        elif tag == 258 and kind == 3:  # BitsPerSample: inline for one or two samples, else at an offset
+            if n > 2:
+                raw = _read_at(handle, struct.unpack(order + "I", raw)[0], 2)
+            size[tag] = struct.unpack(order + "H", raw[:2])[0]
+    if 256 not in size or 257 not in size:
+        return None
+    return size[256], size[257], size.get(258, 1)  # BitsPerSample defaults to 1 (bilevel)
 
 
-def _jpeg_size(head: bytes) -> tuple[int, int] | None:
+def _jpeg_size(head: bytes) -> tuple[int, int, int] | None:
     pos = 2
     while pos + 9 < len(head):
         if head[pos] != 0xFF:
@@ -150,23 +157,30 @@ def _jpeg_size(head: bytes) -> tuple[int, int] | None:
         (length,) = struct.unpack(">H", head[pos + 2 : pos + 4])
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
             height, width = struct.unpack(">HH", head[pos + 5 : pos + 9])
-            return width, height
+            return width, height, head[pos + 4]
         pos += 2 + length
     return None
 
 
 def header_size(path: Path) -> tuple[int, int] | None:
     """Width and height read from a PNG/DPX/TIFF/JPEG header, or None when it cannot tell."""
+    found = header_geometry(path)
+    return found[:2] if found else None
+
+
+def header_geometry(path: Path) -> tuple[int, int, int] | None:
+    """Width, height and bits per component from a PNG/DPX/TIFF/JPEG header, or None when it cannot tell."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(4096)
             if head[:2] == b"\xff\xd8":
                 head += handle.read(262144)  # EXIF/ICC segments can push the frame header far in
-            if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-                return struct.unpack(">II", head[16:24])
-            if head[:4] in (b"SDPX", b"XPDS") and len(head) >= 780:
+            if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 26:
+                width, height = struct.unpack(">II", head[16:24])
+                return width, height, 8 if head[25] == 3 else head[24]  # palette entries are 8-bit RGB
+            if head[:4] in (b"SDPX", b"XPDS") and len(head) >= 804:
                 order = ">" if head[:4] == b"SDPX" else "<"
-                return struct.unpack(order + "II", head[772:780])
+                return (*struct.unpack(order + "II", head[772:780]), head[803])
             if head[:4] in (b"II*\x00", b"MM\x00*"):
                 return _tiff_size(handle, head)
             if head[:2] == b"\xff\xd8":
@@ -176,16 +190,19 @@ def header_size(path: Path) -> tuple[int, int] | None:
     return None
 
 
-def _check_sizes(files: list[Path], width: int, height: int) -> None:
+def _check_sizes(files: list[Path], width: int, height: int, bits: int) -> int:
+    """Refuse a frame of another size; return the deepest bits per component of all frames."""
     for path in files:
-        size = header_size(path)
-        if size is None:
+        found = header_geometry(path)
+        if found is None or not 1 <= found[2] <= 32:
             frame = decode_image_file(path)
-            size = (frame.width, frame.height)
-        if tuple(size) != (width, height):
+            found = (frame.width, frame.height, format_bit_depth(frame.format.name))
+        if tuple(found[:2]) != (width, height):
             raise MediaError(
-                path, f"is {size[0]}x{size[1]} but the sequence is {width}x{height} (mixed frame sizes)"
+                path, f"is {found[0]}x{found[1]} but the sequence is {width}x{height} (mixed frame sizes)"
             )
+        bits = max(bits, found[2])
+    return bits
 
 
 def _first_frame_number(numbers: list[int]) -> int:
@@ -199,9 +216,10 @@ def probe_files(source: str | Path, found: SequenceFiles, kind: str, frame_rate:
         raise MediaError(source, f"frame rate must be positive, got {rate}")
     first_path = found.files[0]
     first = decode_image_file(first_path)
-    if kind == "sequence":
-        _check_sizes(found.files[1:], first.width, first.height)
     pix_fmt = first.format.name
+    bits = format_bit_depth(pix_fmt)
+    if kind == "sequence":  # a master must be as deep as the deepest frame, not the first
+        bits = _check_sizes(found.files[1:], first.width, first.height, bits)
     count = len(found.files)
     timecode = first.metadata.get("timecode") if first.metadata else None
     return MediaInfo(
@@ -215,7 +233,7 @@ def probe_files(source: str | Path, found: SequenceFiles, kind: str, frame_rate:
         frame_rate=rate,
         time_base=1 / rate,
         variable_frame_rate=False,
-        bit_depth=format_bit_depth(pix_fmt),
+        bit_depth=bits,
         pixel_format=pix_fmt,
         sample_aspect_ratio=Fraction(first.sample_aspect_ratio) if getattr(first, "sample_aspect_ratio", None) else Fraction(1),
         rotation=0,
@@ -227,6 +245,7 @@ def probe_files(source: str | Path, found: SequenceFiles, kind: str, frame_rate:
         missing_frames=list(found.missing),
         duration=float(count / rate),
         files=[str(p) for p in found.files],
+        **colour_tags(first),
     )
 
 

@@ -26,6 +26,7 @@ from restoration.io.pixels import (
     frame_to_rgb,
 )
 from restoration.io.source import DEFAULT_CACHE_BYTES, FrameSource
+from restoration.io.tags import FIELD_ORDERS, colour_tags, name_of
 
 VIDEO_EXTENSIONS = {
     ".mp4", ".m4v", ".mov", ".qt", ".mkv", ".webm", ".avi", ".mxf", ".mpg", ".mpeg", ".m2v", ".vob",
@@ -181,10 +182,18 @@ def _audio_streams(container: av.container.InputContainer) -> list[AudioStreamIn
 
 def _timecode(container: av.container.InputContainer, stream: av.VideoStream) -> str | None:
     for metadata in [stream.metadata, container.metadata] + [s.metadata for s in container.streams]:
-        value = metadata.get("timecode")
+        value = metadata.get("timecode") or metadata.get("TIMECODE")  # Matroska tags are upper case
         if value:
             return str(value)
     return None
+
+
+def _field_order(ctx: av.video.codeccontext.VideoCodecContext, first: av.VideoFrame) -> str:
+    """The stream's field order; 'interlaced' when only the decoded frame says it holds fields."""
+    order = name_of(FIELD_ORDERS, ctx.field_order)
+    if order and order != "progressive":
+        return order
+    return "interlaced" if first.interlaced_frame else (order or "progressive")
 
 
 def _rotation(container: av.container.InputContainer, stream: av.VideoStream, first: av.VideoFrame | None) -> int:
@@ -252,6 +261,7 @@ def probe_video(path: str | Path) -> tuple[MediaInfo, VideoIndex]:
         first = _decode_first(path)
         pix_fmt = first.format.name
         rotation = _rotation(container, stream, first)
+        field_order = _field_order(ctx, first)
     info = MediaInfo(
         path=str(path),
         kind="video",
@@ -275,6 +285,8 @@ def probe_video(path: str | Path) -> tuple[MediaInfo, VideoIndex]:
         missing_frames=[],
         duration=seconds,
         files=[],
+        **colour_tags(first),
+        field_order=field_order,
     )
     return info, index
 
