@@ -80,6 +80,8 @@ def iso_truncation(path: Path) -> str | None:
                 handle.seek(offset)
                 header = handle.read(16)
                 length, box = int.from_bytes(header[:4], "big"), header[4:8].decode("latin-1")
+                if not re.fullmatch(r"[A-Za-z0-9 ]{4}|\xa9[A-Za-z0-9 ]{3}", box):
+                    return f"damaged: no valid box at byte {offset} (the data there is not MP4/MOV structure)"
                 if length == 1 and len(header) == 16:
                     length = int.from_bytes(header[8:16], "big")
                 elif length == 0:
@@ -102,7 +104,12 @@ def _video_stream(container: av.container.InputContainer, path: Path) -> av.Vide
         if cut:
             raise MediaError(path, cut)
         found = sorted({s.type for s in container.streams})
-        raise MediaError(path, f"has no video stream ({'only ' + ', '.join(found) if found else 'no streams at all'})")
+        if not found:
+            raise MediaError(path, "damaged: no stream at all could be read from it (corrupt header)")
+        if "data" in found:  # a video track whose header is damaged is read as an unknown data stream
+            raise MediaError(path, f"has no readable video stream (only {', '.join(found)}: its video track header "
+                                   "may be damaged)")
+        raise MediaError(path, f"has no video stream (only {', '.join(found)})")
     stream = streams[0]
     if stream.codec_context is None:
         raise MediaError(path, "unknown or unsupported video codec")
