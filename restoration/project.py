@@ -165,7 +165,7 @@ def load_project(path: str | os.PathLike[str]) -> Project:
             raise ProjectError(str(path), [why_missing(path)]) from None
         raise ProjectError(str(path), [f"cannot be read ({exc.strerror or exc.__class__.__name__})"]) from None
     except UnicodeDecodeError as exc:
-        raise ProjectError(str(path), [f"cannot be read ({exc.__class__.__name__})"]) from None
+        raise ProjectError(str(path), [f"not a project: not UTF-8 text (byte {exc.start})"]) from None
     except json.JSONDecodeError as exc:
         raise ProjectError(str(path), [f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"]) from None
     except RecursionError:
