@@ -156,3 +156,51 @@ def test_dangling_symlink_names_its_target(tmp_path, capsys):
     os.symlink(tmp_path / "gone" / "reel.mov", tmp_path / "reel.mov")
     code, err = run(capsys, "probe", tmp_path / "reel.mov")
     assert_one_line(code, err, str(tmp_path / "reel.mov"), "symbolic link to", "does not exist")
+
+
+# --- found by tests/test_fuzz.py ------------------------------------------------------------------------------------
+
+def test_dpx_with_unreadable_header_text_still_probes(tmp_path, capsys):
+    from media import pattern_frame
+
+    from restoration.io import write_image
+
+    path = tmp_path / "scan.dpx"
+    write_image(path, pattern_frame(1, 32, 24, 10).astype(np.float32) / 1023, bits=10)
+    data = bytearray(path.read_bytes())
+    data[160] = 0xAE  # first byte of the creator field: not UTF-8
+    path.write_bytes(bytes(data))
+    code, err = run(capsys, "probe", path)
+    assert code == 0, err
+
+
+def test_damaged_audio_track_header_is_one_line_naming_the_source(tmp_path, capsys):
+    path = tmp_path / "clip.mp4"
+    make_video(path, 6, 32, 24, audio=True)
+    data = bytearray(path.read_bytes())
+    sound = data.find(b"hdlr" + bytes(8) + b"soun")
+    data[sound - 3] |= 0x04  # the audio track's handler box now claims 256 KiB
+    path.write_bytes(bytes(data))
+    code, err = run(capsys, "render", path, "-o", tmp_path / "out.mkv")
+    assert_one_line(code, err, str(path), "audio stream 1", "cannot be carried")
+    assert nothing_written(tmp_path, {"clip.mp4"})
+
+
+def test_mp4_with_garbage_where_a_box_should_be_says_where(tmp_path, capsys):
+    path = tmp_path / "clip.mp4"
+    make_video(path, 6, 32, 24, audio=False)
+    data = bytearray(path.read_bytes())
+    mdat = data.find(b"mdat") - 4
+    data[mdat:mdat + 8] = b"\x00\x00\x00\x10\x9b\xfe\x01\x02"  # a small box with an unprintable type
+    path.write_bytes(bytes(data))
+    code, err = run(capsys, "probe", path)
+    line = assert_one_line(code, err, str(path), "damaged: no valid box at byte 40")
+    assert line.isprintable()
+
+
+def test_project_that_is_not_utf8_says_so(tmp_path, capsys):
+    make_sequence(tmp_path / "scan", 2, width=16, height=16, bits=8)
+    project = tmp_path / "p.json"
+    project.write_bytes(b'{"name": "\xae"}')
+    code, err = run(capsys, "render", tmp_path / "scan", "-o", tmp_path / "out.mkv", "--project", project)
+    assert_one_line(code, err, str(project), "not UTF-8", "byte 10")
