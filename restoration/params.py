@@ -91,6 +91,8 @@ class Param:
                 return self.validate(json.loads(text), where)
             except json.JSONDecodeError:
                 raise ParamError(subject, f"{text!r} is not a JSON list") from None
+            except RecursionError:
+                raise ParamError(subject, "the JSON list is nested too deeply to read") from None
         return self.validate(text, where)
 
     @property

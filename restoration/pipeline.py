@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from .errors import ParamError, StageNotImplemented
+from .errors import MediaError, ParamError, StageNotImplemented
 from .io.info import MediaInfo
 from .shots import detect_cuts, mirror_index, shot_at, shots_from_cuts
 from .stage import STAGE_ORDER, FrameWindow, Shot, Stage, StageOutput
@@ -206,6 +206,7 @@ class Pipeline:
         producers: list[_SourceNode | _StageNode] = [self._source_node, *self.nodes[:-1]]
         for producer, consumer in zip(producers, consumers):
             producer.cache.capacity = max(producer.cache.capacity, 2 * consumer.radius + 2)
+        self._check_frame_size()
 
     @property
     def active(self) -> list[str]:
@@ -236,6 +237,17 @@ class Pipeline:
         for done, item in enumerate(frames, 1):
             yield item
             self._report(phase, done, total)
+
+    def _check_frame_size(self) -> None:
+        """Refuse, naming the source, a frame smaller than an enabled stage can restore."""
+        width, height = self.source.info.width, self.source.info.height
+        for node in self.nodes:
+            need = node.stage.min_size
+            if width < need or height < need:
+                raise MediaError(self.source.info.path, f"its {width}x{height} frames are smaller than the "
+                                 f"{need}x{need} the {node.name} stage needs ({node.stage.min_size_reason}); "
+                                 f"leave the {node.name} stage out")
+            width, height = node.stage.output_size(width, height, node.params)
 
     def output_size(self) -> tuple[int, int]:
         width, height = self.source.info.width, self.source.info.height

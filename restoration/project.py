@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -13,6 +14,7 @@ from typing import Any
 from .errors import ParamError, ProjectError
 from .export import ExportSettings
 from .io.fields import FIELD_HANDLINGS
+from .io.image import why_missing
 from .pipeline import StageSetting, resolve_settings
 from .stage import STAGE_ORDER
 from .stages import stage_class
@@ -166,10 +168,16 @@ def load_project(path: str | os.PathLike[str]) -> Project:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ProjectError(str(path), ["no such file"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProjectError(str(path), [f"cannot be read ({exc.__class__.__name__})"]) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ProjectError(str(path), [why_missing(path)]) from None
+        raise ProjectError(str(path), [f"cannot be read ({exc.strerror or exc.__class__.__name__})"]) from None
+    except UnicodeDecodeError as exc:
+        raise ProjectError(str(path), [f"not a project: not UTF-8 text (byte {exc.start})"]) from None
     except json.JSONDecodeError as exc:
         raise ProjectError(str(path), [f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"]) from None
+    except RecursionError:
+        raise ProjectError(str(path), ["not a project: its JSON is nested too deeply to read"]) from None
     project = project_from_dict(data, subject=str(path))
     if project.source and not os.path.isabs(project.source):
         project.source = str((path.parent / project.source).resolve())

@@ -69,6 +69,8 @@ class Stage:
     summary: ClassVar[str] = ""
     params: ClassVar[ParamSet]
     implemented: ClassVar[bool] = True
+    min_size: ClassVar[int] = 1  # smallest width and height (px) the stage can restore
+    min_size_reason: ClassVar[str] = ""
 
     def temporal_radius(self, params: Mapping[str, Any]) -> int:
         """How many frames before and after the current one `process` needs."""

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 
 import av
 import numpy as np
+
+from restoration.errors import MediaError
+from restoration.io.image import describe_av_error
 
 # Lossy codecs each container takes as they are: their packets are copied, never re-encoded.
 COPY_CODECS: dict[str, frozenset[str]] = {
@@ -165,17 +169,33 @@ class _TranscodeTrack:
         return packets
 
 
+@contextmanager
+def _reading(source_path: str) -> Iterator[None]:
+    """Blame a failure to read the source's audio on the source, not on the master being written."""
+    try:
+        yield
+    except av.FFmpegError as exc:
+        raise MediaError(source_path, f"its audio cannot be read (damaged: {describe_av_error(exc)}); "
+                                      "repair it, or render without it (export 'audio': false)") from None
+
+
 class AudioCarrier:
     """The source's audio streams, read in step with the video being written."""
 
     def __init__(self, source_path: str, stream_indices: list[int], output: av.container.OutputContainer,
                  muxer: str, start: Fraction):
-        self._input = av.open(source_path)
+        self._path = source_path
+        with _reading(source_path):
+            self._input = av.open(source_path, metadata_errors="replace")
         try:
             streams = [s for s in self._input.streams.audio if s.index in set(stream_indices)]
             self.tracks = []
             for stream in streams:
                 ctx = stream.codec_context
+                if ctx is None:
+                    raise MediaError(source_path, f"audio stream {stream.index} has an unknown or damaged codec and "
+                                                  "cannot be carried; repair it, or render without it "
+                                                  "(export 'audio': false)")
                 encoder, sample_format = audio_plan(ctx.name, ctx.format.name if ctx.format else "", muxer)
                 if encoder == "copy":
                     self.tracks.append(_CopyTrack(stream, output, start, muxer))
@@ -183,7 +203,8 @@ class AudioCarrier:
                     self.tracks.append(_TranscodeTrack(stream, output, start, encoder, sample_format))
             self._start = start
             if start > 1:
-                self._input.seek(int((start - 1) * av.time_base), backward=True, any_frame=False)
+                with _reading(source_path):
+                    self._input.seek(int((start - 1) * av.time_base), backward=True, any_frame=False)
             self._packets: Iterator[av.Packet] | None = self._input.demux(*streams) if streams else None
         except BaseException:
             self._input.close()
@@ -193,7 +214,8 @@ class AudioCarrier:
 
     def _peek(self) -> av.Packet | None:
         while self._pending is None and self._packets is not None:
-            packet = next(self._packets, None)
+            with _reading(self._path):
+                packet = next(self._packets, None)
             if packet is None:
                 self._packets = None
             elif packet.pts is not None or packet.dts is not None:
@@ -212,14 +234,18 @@ class AudioCarrier:
             if end is not None and when >= end + 1:
                 self._packets = None  # well past the range: stop reading the source
                 return
-            for out in self._by_index[packet.stream.index].take(packet, end):
+            with _reading(self._path):
+                taken = self._by_index[packet.stream.index].take(packet, end)
+            for out in taken:
                 mux(out)
 
     def finish(self, end: Fraction, mux: Mux) -> None:
         """Mux the rest of the range up to `end` (source clock) and flush the encoders."""
         self.advance(end - self._start + 1, mux, end)
         for track in self.tracks:
-            for out in track.flush(end):
+            with _reading(self._path):
+                flushed = track.flush(end)
+            for out in flushed:
                 mux(out)
 
     def describe(self) -> list[dict[str, object]]:

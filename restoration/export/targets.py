@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
@@ -67,6 +68,8 @@ class ContainerTarget:
         if sar and sar > 0:
             ctx.sample_aspect_ratio = sar
         options = dict(fmt.options)
+        if fmt.codec == "ffv1":
+            options["slices"] = str(ffv1_slices(width, height, int(options.get("slices", "1"))))
         if fmt.name == "h264":
             options.update(crf=str(settings.crf), preset=settings.preset)
         if not fmt.lossless:  # Y'CbCr made by values_to_frame: BT.709 matrix, limited range
@@ -96,6 +99,14 @@ class ContainerTarget:
 
     def close(self) -> None:
         self.container.close()
+
+
+def ffv1_slices(width: int, height: int, wanted: int) -> int:
+    """The slice count FFV1 can use for this picture: its slices form a square grid of at least 1 px per cell."""
+    slices = max(1, wanted)
+    while slices > 1 and min(width, height) < math.isqrt(slices):
+        slices //= 4
+    return slices
 
 
 class SequenceTarget:

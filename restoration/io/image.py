@@ -6,6 +6,7 @@ to bytes that are written to a temporary name and renamed into place.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from fractions import Fraction
@@ -53,11 +54,11 @@ def decode_image_file(path: str | os.PathLike, context: av.CodecContext | None =
         raise MediaError(path, f"unknown image format '{suffix or path.name}'")
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise MediaError(path, "file not found") from None
     except IsADirectoryError:
         raise MediaError(path, "is a folder, not an image file") from None
     except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+            raise MediaError(path, why_missing(path)) from None
         raise MediaError(path, f"cannot read file ({exc.strerror or exc})") from None
     if not data:
         raise MediaError(path, "empty file (zero bytes)")
@@ -71,6 +72,23 @@ def decode_image_file(path: str | os.PathLike, context: av.CodecContext | None =
     if not frames:
         raise MediaError(path, f"no picture could be decoded from this {suffix[1:].upper()} file")
     return frames[0]
+
+
+def why_missing(path: str | os.PathLike) -> str:
+    """Why `path` cannot be found: a symbolic-link loop, a link to nothing, an unreachable folder, or not there."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symbolic-link loop (its links lead back to one another, never to a file)"
+        if os.path.islink(path):
+            return f"is a symbolic link to {os.readlink(path)}, which does not exist"
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return "cannot be reached (permission denied on a folder in its path)"
+        if exc.errno == errno.ENOTDIR:
+            return "not found (a part of its path is a file, not a folder)"
+        return "file not found"
+    return "file not found"
 
 
 def describe_av_error(exc: BaseException) -> str:

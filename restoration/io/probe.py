@@ -8,7 +8,7 @@ from pathlib import Path
 
 from restoration.errors import MediaError, ParamError
 from restoration.io.fields import FIELD_HANDLINGS, FieldFilteredSource, measure_fields
-from restoration.io.image import IMAGE_CODECS
+from restoration.io.image import IMAGE_CODECS, why_missing
 from restoration.io.info import MediaInfo
 from restoration.io.sequence import (
     ImageSequenceSource,
@@ -30,7 +30,7 @@ def source_kind(source: str | os.PathLike) -> str:
     if not path.exists():
         if is_sequence_pattern(str(source)):
             return "sequence"
-        raise MediaError(path, "file not found")
+        raise MediaError(path, why_missing(path))
     suffix = path.suffix.lower()
     if suffix in IMAGE_CODECS:
         return "image"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 
 from restoration.errors import MediaError
@@ -209,6 +210,14 @@ def _first_frame_number(numbers: list[int]) -> int:
     return numbers[0] if numbers else 0
 
 
+def _timecode_of(frame: av.VideoFrame) -> str | None:
+    """The image header's timecode; None when it has none or its header text is not readable (damaged)."""
+    try:
+        return frame.metadata.get("timecode") if frame.metadata else None
+    except UnicodeDecodeError:
+        return None
+
+
 def probe_files(source: str | Path, found: SequenceFiles, kind: str, frame_rate: Fraction | None) -> MediaInfo:
     """MediaInfo for an image sequence or a single still (kind 'sequence' or 'image')."""
     rate = Fraction(frame_rate) if frame_rate else DEFAULT_SEQUENCE_RATE
@@ -221,7 +230,7 @@ def probe_files(source: str | Path, found: SequenceFiles, kind: str, frame_rate:
     if kind == "sequence":  # a master must be as deep as the deepest frame, not the first
         bits = _check_sizes(found.files[1:], first.width, first.height, bits)
     count = len(found.files)
-    timecode = first.metadata.get("timecode") if first.metadata else None
+    timecode = _timecode_of(first)
     return MediaInfo(
         path=str(source),
         kind=kind,

@@ -17,7 +17,7 @@ import av
 import numpy as np
 
 from restoration.errors import MediaError
-from restoration.io.image import describe_av_error
+from restoration.io.image import describe_av_error, why_missing
 from restoration.io.info import AudioStreamInfo, MediaInfo
 from restoration.io.pixels import (
     format_bit_depth,
@@ -50,25 +50,67 @@ class VideoIndex:
 def open_container(path: Path) -> av.container.InputContainer:
     """Open a media file, turning every PyAV/OS failure into a one-line MediaError."""
     if not path.exists():
-        raise MediaError(path, "file not found")
+        raise MediaError(path, why_missing(path))
     if path.is_dir():
         raise MediaError(path, "is a folder, not a video file")
     if path.stat().st_size == 0:
         raise MediaError(path, "empty file (zero bytes)")
     try:
         return av.open(str(path), metadata_errors="replace")
-    except av.error.EOFError:
-        raise MediaError(path, "file is truncated (ends before its index could be read)") from None
-    except av.error.InvalidDataError:
+    except (av.error.EOFError, av.error.InvalidDataError) as exc:
+        cut = iso_truncation(path) if path.suffix.lower() in _ISO_SUFFIXES else None
+        if cut:
+            raise MediaError(path, cut) from None
+        if isinstance(exc, av.error.EOFError):
+            raise MediaError(path, "file is truncated (ends before its index could be read)") from None
         raise MediaError(path, "not a readable media file (corrupt, truncated or of an unknown format)") from None
     except (av.FFmpegError, OSError) as exc:
         raise MediaError(path, f"cannot open ({describe_av_error(exc)})") from None
 
 
+_ISO_SUFFIXES = {".mp4", ".m4v", ".mov", ".qt", ".3gp", ".mj2"}
+
+
+def iso_truncation(path: Path) -> str | None:
+    """Where an MP4/MOV file is cut short: the top-level box that runs past its end; None when all boxes fit."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            offset = 0
+            while offset + 8 <= size:
+                handle.seek(offset)
+                header = handle.read(16)
+                length, box = int.from_bytes(header[:4], "big"), header[4:8].decode("latin-1")
+                if not re.fullmatch(r"[A-Za-z0-9 ]{4}|\xa9[A-Za-z0-9 ]{3}", box):
+                    return f"damaged: no valid box at byte {offset} (the data there is not MP4/MOV structure)"
+                if length == 1 and len(header) == 16:
+                    length = int.from_bytes(header[8:16], "big")
+                elif length == 0:
+                    return None  # the last box runs to the end by definition
+                if length < 8:
+                    return f"damaged: the '{box}' box at byte {offset} has an impossible size ({length})"
+                if offset + length > size:
+                    return (f"truncated: the file ends at byte {size}, inside its '{box}' box that starts at byte "
+                            f"{offset} and needs {offset + length - size} bytes more (cut off or copied only in part)")
+                offset += length
+    except OSError:
+        return None
+    return None
+
+
 def _video_stream(container: av.container.InputContainer, path: Path) -> av.VideoStream:
     streams = [s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
     if not streams:
-        raise MediaError(path, "has no video stream")
+        cut = iso_truncation(path) if path.suffix.lower() in _ISO_SUFFIXES else None
+        if cut:
+            raise MediaError(path, cut)
+        found = sorted({s.type for s in container.streams})
+        if not found:
+            raise MediaError(path, "damaged: no stream at all could be read from it (corrupt header)")
+        if "data" in found:  # a video track whose header is damaged is read as an unknown data stream
+            raise MediaError(path, f"has no readable video stream (only {', '.join(found)}: its video track header "
+                                   "may be damaged)")
+        raise MediaError(path, f"has no video stream (only {', '.join(found)})")
     stream = streams[0]
     if stream.codec_context is None:
         raise MediaError(path, "unknown or unsupported video codec")

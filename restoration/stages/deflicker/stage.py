@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .flicker import FlowChain, block_grid, target_correction
+from .flicker import CELL, FlowChain, block_grid, target_correction
 from ...params import Param, declare
 from ...stage import FrameWindow, Stage, StageOutput
 
@@ -21,6 +21,8 @@ from ...stage import FrameWindow, Stage, StageOutput
 class Deflicker(Stage):
     name = "deflicker"
     title = "Deflicker"
+    min_size = CELL
+    min_size_reason = f"it compares brightness over {CELL}x{CELL}-px cells"
     summary = "Match each frame's tone to a temporally smoothed target."
     params = declare(
         Param("window", "int", 9, "Frames on each side used for the smoothed target (more averages flicker out "

@@ -23,6 +23,8 @@ MARGIN = BLOCK - STEP   # mirrored margin so that the edge pixels are covered by
 class GrainDenoise(Stage):
     name = "denoise"
     title = "Grain & noise"
+    min_size = BLOCK
+    min_size_reason = f"it measures and cleans the grain in {BLOCK}x{BLOCK}-px blocks"
     summary = "Motion-compensated denoising driven by a measured grain model; keep, remove or regrain the grain."
     params = declare(
         Param("strength", "float", 1.0, "Denoising strength relative to the measured grain level (1 = as measured).",

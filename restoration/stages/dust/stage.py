@@ -66,6 +66,8 @@ class FrameDefects:
 class DustRepair(Stage):
     name = "dust"
     title = "Dust & scratches"
+    min_size = 16
+    min_size_reason = "it finds dirt by following motion between frames with optical flow"
     summary = "Motion-compensated dust, dirt and vertical scratch repair."
     params = declare(
         Param("sensitivity", "float", 0.5, "How readily a spot that differs from both neighbours is called a defect.",

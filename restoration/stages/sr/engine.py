@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,7 +75,10 @@ def prepare(name: str, net: nn.Module, device: torch.device, dtype: torch.dtype)
 
 def frame_to_tensor(frame: np.ndarray, device: torch.device) -> torch.Tensor:
     """H×W×3 float32 frame → (1, 3, H, W) float32 on `device` (channels-last memory, no copy on the CPU)."""
-    tensor = torch.from_numpy(np.ascontiguousarray(frame, dtype=np.float32)).permute(2, 0, 1)[None]
+    with warnings.catch_warnings():
+        # cached source frames are read-only; the tensor is only read, so sharing them is safe and needs no note
+        warnings.filterwarnings("ignore", "The given NumPy array is not writable")
+        tensor = torch.from_numpy(np.ascontiguousarray(frame, dtype=np.float32)).permute(2, 0, 1)[None]
     return tensor.to(device)
 
 
