@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--allow-gaps", action="store_true", help="render a sequence with missing frame numbers")
     render.add_argument("--allow-depth-loss", action="store_true",
                         help="write a format shallower than the source's deepest frame (recorded in provenance)")
+    render.add_argument("--workers", type=int, metavar="N",
+                        help="local worker processes, one core each (default: every core; 1 renders in this process)")
+    render.add_argument("--ray", metavar="ADDRESS",
+                        help="run the render's units on a Ray cluster (ADDRESS, or 'local' for a local runtime; "
+                             "needs pip install filmrestore[cluster])")
+    render.add_argument("--fresh", action="store_true",
+                        help="discard the work folder OUTPUT.work of an earlier interrupted render instead of resuming")
     render.add_argument("--progress-every", type=float, default=5.0, metavar="SECONDS",
                         help="seconds between progress lines when stderr is not a terminal (default 5)")
     render.set_defaults(run=run_render)
@@ -226,7 +233,8 @@ def run_render(args: argparse.Namespace) -> int:
     _print_notes(notes)
     progress = ProgressPrinter(every_seconds=max(args.progress_every, 0.0))
     result = render_project(project, args.output, overwrite=args.overwrite, progress=progress,
-                            allow_gaps=args.allow_gaps)
+                            allow_gaps=args.allow_gaps, workers=args.workers, ray=args.ray, fresh=args.fresh,
+                            notes=lambda text: _print_notes([text]))
     print(f"wrote {result.output} ({result.frames} frames, {result.fps:.2f} fps)")
     return 0
 

@@ -185,12 +185,20 @@ class MasterWriter:
         """Encode the next frame (float32 RGB, H x W x 3, in [0, 1])."""
         if self._target is None:
             raise RuntimeError("MasterWriter.write() before open() or after close()")
-        index = self.frames_written
         problem = check_frame(frame, self.width, self.height)
+        if problem:
+            raise ExportError(self.final, f"frame {self.frames_written}: {problem}")
+        self.write_values(rgb_values(frame, self.pix_fmt))
+
+    def write_values(self, values: np.ndarray) -> None:
+        """Encode the next frame given as the integers the master stores (what `rgb_values` makes of a frame)."""
+        if self._target is None:
+            raise RuntimeError("MasterWriter.write_values() before open() or after close()")
+        index = self.frames_written
+        problem = check_frame(values, self.width, self.height)
         if problem:
             raise ExportError(self.final, f"frame {index}: {problem}")
         with os_errors_as_export_errors(self.final):
-            values = rgb_values(frame, self.pix_fmt)
             if self.format.lossless:
                 self._digests.append(values_digest(values))
             self._target.write(values_to_frame(values, self.pix_fmt), index, self.frame_number(index))

@@ -1,0 +1,272 @@
+"""Headless render of a project: plan → units on the chosen executor → chunks → master. CLI and GUI queue use it.
+
+Every enabled stage computes each frame it owes the render once, and each shot's analysis once; chunks of the
+master are kept losslessly in `OUT.work/` so that the same command, run again after a crash or a kill, resumes
+where it stopped. The master is assembled from the chunks at the end: nothing appears at the output name before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .. import __version__
+from ..device import cpu_count
+from ..errors import MediaError, ParamError
+from ..export import ExportSettings, MasterWriter, format_for_output
+from ..io.probe import open_with_fields
+from ..pipeline import Progress, describe_settings, resolve_settings
+from ..project import Project, parse_frame_rate
+from ..shots import detect_cuts
+from ..stage import Shot
+from ..stages import stage_class
+from .executors import InProcess, LocalProcesses, RayTasks
+from .plan import CHUNK_FRAMES, RenderPlan, Step, Unit, analysis_span, plan_render, shots_in_span
+from .tasks import RenderJob, UnitResult
+from .work import WorkFolder, prepare_work_folder, work_folder_for
+
+# Shots are rendered in groups of about this many frames: stage outputs between steps stay on disk for one
+# group only, so the work folder stays small however long the clip.
+GROUP_FRAMES = 240
+CALL_COUNTS_ENV = "FILMRESTORE_CALL_COUNTS"
+
+
+@dataclass
+class RenderResult:
+    """What a finished render wrote and how fast it went."""
+
+    output: Path
+    frames: int
+    seconds: float
+    skipped_stages: list[str]
+    chunks: int = 0
+    chunks_kept: int = 0
+    calls: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def chain_steps(project: Project) -> tuple[list[Step], list[str]]:
+    """The enabled, implemented stages in order with their radius and whether they analyse shots; and the skipped."""
+    settings = resolve_settings(project.stages)
+    skipped = [n for n, s in settings.items() if s.enabled and not stage_class(n).implemented]
+    steps: list[Step] = []
+    for name, setting in settings.items():
+        if not setting.enabled or name in skipped:
+            continue
+        stage = stage_class(name)()
+        steps.append(Step(len(steps) + 1, name, setting.params, stage.temporal_radius(setting.params),
+                          bool(stage.needs_analysis(setting.params))))
+    return steps, skipped
+
+
+def render_project(project: Project, output: str | Path, overwrite: bool = False,
+                   progress: Progress | None = None, allow_gaps: bool = False, workers: int | None = None,
+                   ray: str | None = None, fresh: bool = False, chunk_frames: int = CHUNK_FRAMES,
+                   notes: Callable[[str], None] | None = None) -> RenderResult:
+    """Render `project` to `output`; nothing appears at `output` unless the whole render succeeds.
+
+    A sequence with missing frame numbers is refused unless `allow_gaps`: temporal stages and timing
+    would silently join frames that were never adjacent.
+    """
+    if not project.source:
+        raise ParamError("project.source", "no source given")
+    if workers is not None and workers < 1:
+        raise ParamError("--workers", f"{workers} is not a number of workers (1 or more)")
+    report = progress or (lambda phase, done, total: None)
+    say = notes or (lambda text: None)
+    output = Path(output)
+    export = dict(project.export)
+    export["format"] = format_for_output(output, export.get("format"))
+    export["overwrite"] = overwrite
+    settings = ExportSettings.from_dict(export)
+    started = time.monotonic()
+    steps, skipped = chain_steps(project)
+    with open_with_fields(project.source, parse_frame_rate(project.source_frame_rate or 0),
+                          project.fields) as source:
+        missing = source.info.missing_frames
+        if missing and not allow_gaps:
+            raise MediaError(project.source, f"sequence has {len(missing)} missing frame(s) (first: {missing[0]}); "
+                             "fill the gap or render with --allow-gaps")
+        count = len(source)
+        start, stop = project.range or (0, count)
+        if stop > count:
+            raise ParamError("range", f"{start}:{stop} runs past the last frame {count - 1} of {project.source}")
+        width, height = source.info.width, source.info.height
+        for step in steps:
+            width, height = stage_class(step.name)().output_size(width, height, step.params)
+        provenance = {
+            "software": f"filmrestore {__version__}",
+            "project": project.name,
+            "range": [start, stop],
+            "stages": describe_settings(project.stages),
+            "skipped_stages": skipped,
+            "fields": _field_handling(source, project.fields),
+        }
+        writer = MasterWriter(output, settings, source_info=source.info, width=width, height=height,
+                              frame_pts=source.frame_pts()[start:stop],
+                              frame_numbers=[source.frame_number(i) for i in range(start, stop)],
+                              provenance=provenance)
+        temporal = any(s.radius > 0 or s.analysed for s in steps)
+        span = analysis_span((start, stop), count, temporal)
+        manifest = {"filmrestore": __version__, "project": _project_hash(project, steps, writer.pix_fmt),
+                    "source": _source_fingerprint(source.info), "range": [start, stop], "span": list(span),
+                    "chunk_frames": chunk_frames}
+        work, note = prepare_work_folder(writer.final, manifest, fresh)
+        if note:
+            say(note)
+        cuts = _cuts(work, source, span, temporal, report)
+    plan = plan_render(steps, (start, stop), span, shots_in_span(cuts, span), chunk_frames)
+    job = RenderJob(str(project.source), project.source_frame_rate, project.fields, plan, work, writer.pix_fmt)
+    chunks = plan.chunks()
+    kept = [u for u in chunks if work.chunk_is_done(u.start, u.stop)]
+    if kept:
+        say(f"resuming: {len(kept)} of {len(chunks)} chunks kept from {work.root}")
+    executor = _executor(job, workers, ray)
+    calls: dict[str, dict[str, int]] = {"process": {s.name: 0 for s in steps}, "analyze": {s.name: 0 for s in steps}}
+    done_frames = sum(u.stop - u.start for u in kept)
+    total = stop - start
+    try:
+        for group in _groups(plan, {(u.start, u.stop) for u in kept}):
+            for number in range(0 if not steps else 1, len(steps) + 1):
+                analyses = [u for shot in group if (u := plan.analysis_unit(shot, number)) and not work.is_done(u.key)]
+                for result in executor.run(analyses):
+                    _count(calls, result)
+                    report(f"analyze {steps[number - 1].name}", 1, 1)
+                units = [u for shot in group for u in plan.frame_units(shot, number) if not _unit_done(work, u)]
+                for result in executor.run(units):
+                    _count(calls, result)
+                    if result.unit.final:
+                        done_frames += result.unit.stop - result.unit.start
+                        report("render", done_frames, total)
+            _drop_intermediates(work, plan, group)
+    finally:
+        executor.close()
+    with writer:
+        written = 0
+        for unit in chunks:
+            for values in work.load_chunk(unit.start, unit.stop):
+                writer.write_values(values)
+                written += 1
+            report("write", written, total)
+    shutil.rmtree(work.root, ignore_errors=True)
+    _write_call_counts(calls, total)
+    return RenderResult(writer.final, total, time.monotonic() - started, skipped, len(chunks), len(kept), calls)
+
+
+def _executor(job: RenderJob, workers: int | None, ray: str | None):
+    count = workers or cpu_count()
+    if ray:
+        return RayTasks(job, ray, count)
+    return InProcess(job) if count == 1 else LocalProcesses(job, count)
+
+
+def _cuts(work: WorkFolder, source, span: tuple[int, int], temporal: bool, report: Progress) -> list[int]:
+    """Cuts inside the span, detected once per work folder (a resume reads them back)."""
+    if not temporal:
+        return []
+    path = work.root / "cuts.json"
+    try:
+        return [int(c) for c in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        pass
+    first, last = span
+    frames = source.frames(first, last)
+    cuts = detect_cuts(_reported(frames, report, "cuts", last - first), source.info.frame_rate)
+    path.write_text(json.dumps(cuts))
+    return cuts
+
+
+def _reported(frames: Iterable, report: Progress, phase: str, total: int):
+    for done, item in enumerate(frames, 1):
+        yield item
+        report(phase, done, total)
+
+
+def _groups(plan: RenderPlan, kept: set[tuple[int, int]]) -> list[list[Shot]]:
+    """Shots with chunks still to do, gathered into groups of about GROUP_FRAMES frames of work."""
+    groups: list[list[Shot]] = [[]]
+    size = 0
+    last = len(plan.steps)
+    for shot in plan.shots:
+        units = plan.frame_units(shot, last)
+        if not units or all((u.start, u.stop) in kept for u in units):
+            continue
+        if groups[-1] and size + len(shot) > GROUP_FRAMES:
+            groups.append([])
+            size = 0
+        groups[-1].append(shot)
+        size += len(shot)
+    return [g for g in groups if g]
+
+
+def _unit_done(work: WorkFolder, unit: Unit) -> bool:
+    return work.chunk_is_done(unit.start, unit.stop) if unit.final else work.is_done(unit.key)
+
+
+def _drop_intermediates(work: WorkFolder, plan: RenderPlan, group: list[Shot]) -> None:
+    for shot in group:
+        for number in range(1, len(plan.steps)):
+            run = plan.runs.get((shot, number))
+            if run:
+                work.drop_step(number, *run)
+
+
+def _count(calls: dict[str, dict[str, int]], result: UnitResult) -> None:
+    for name, n in result.analyses.items():
+        calls["analyze"][name] = calls["analyze"].get(name, 0) + n
+    for name, n in result.processed.items():
+        calls["process"][name] = calls["process"].get(name, 0) + n
+
+
+def _write_call_counts(calls: dict[str, dict[str, int]], frames: int) -> None:
+    path = os.environ.get(CALL_COUNTS_ENV)
+    if path:
+        Path(path).write_text(json.dumps({"frames": frames, **calls}, indent=1))
+
+
+def _project_hash(project: Project, steps: list[Step], pix_fmt: str) -> str:
+    record = {"source": str(project.source), "rate": project.source_frame_rate, "fields": project.fields,
+              "steps": [[s.name, _jsonable(s.params)] for s in steps], "export": _jsonable(project.export),
+              "pix_fmt": pix_fmt}
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _source_fingerprint(info) -> dict[str, Any]:
+    """Size and modification time of every file of the source: a changed source is never resumed into."""
+    paths = list(info.files) or [info.path]
+    sizes = hashlib.sha256()
+    for path in paths:
+        try:
+            stat = os.stat(path)
+            sizes.update(f"{os.path.basename(path)}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        except OSError:
+            sizes.update(f"{path}:missing;".encode())
+    return {"path": os.path.realpath(info.path), "files": len(paths), "digest": sizes.hexdigest()}
+
+
+def _field_handling(source, fields: str | None) -> dict[str, object]:
+    """How the source's fields became frames, for the provenance."""
+    decoded = getattr(source, "source_info", source.info)
+    record: dict[str, object] = {"handling": fields or "none needed", "source_field_order": decoded.field_order,
+                                 "source_pulldown": decoded.pulldown}
+    if hasattr(source, "chain"):
+        record["filters"] = ",".join(f"{name}={args}" if args else name for name, args in source.chain)
+        record["source_frames"] = decoded.frame_count
+        record["source_frame_rate"] = decoded.frame_rate
+    return record
+
+
+__all__ = ["RenderResult", "render_project", "work_folder_for"]

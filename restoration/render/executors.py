@@ -1,0 +1,176 @@
+"""Where units run: in this process, in local worker processes (one core each), or as Ray tasks.
+
+Each executor takes a batch of independent units and yields their results as they finish. A unit whose worker
+crashes or is killed is retried up to `RETRIES` times; then the render stops with one line naming the unit.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Iterable, Iterator
+
+from ..errors import ParamError, RestorationError
+from .plan import Unit
+from .tasks import RenderJob, UnitResult, pin_one_core, run_unit
+
+RETRIES = 3
+
+
+class RenderFailed(RestorationError):
+    """A unit failed on every try; the work folder stays for a resume."""
+
+
+def describe(unit: Unit, job: RenderJob) -> str:
+    name = job.plan.steps[unit.step - 1].name if unit.step else "source"
+    what = "analysis of shot" if unit.kind == "analysis" else "frames"
+    return f"{name} {what} {unit.start}-{unit.stop - 1}"
+
+
+class InProcess:
+    """Runs units one after another in this process (`--workers 1`)."""
+
+    workers = 1
+
+    def __init__(self, job: RenderJob):
+        self.job = job
+
+    def run(self, units: Iterable[Unit]) -> Iterator[UnitResult]:
+        for unit in units:
+            yield run_unit(self.job, unit)
+
+    def close(self) -> None:
+        pass
+
+
+_worker_job: RenderJob | None = None
+
+
+def _start_worker(job: RenderJob, slots: "multiprocessing.Queue[int]") -> None:
+    global _worker_job
+    pin_one_core(slots.get())
+    _worker_job = job
+
+
+def _run_in_worker(unit: Unit) -> UnitResult:
+    assert _worker_job is not None
+    return run_unit(_worker_job, unit)
+
+
+class LocalProcesses:
+    """Runs units in `workers` local processes, each pinned to one core (`--workers N`)."""
+
+    def __init__(self, job: RenderJob, workers: int):
+        self.job = job
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _start(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")  # no forked torch/OpenCV thread state
+            slots = context.Queue()
+            for slot in range(self.workers):
+                slots.put(slot)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
+                                             initargs=(self.job, slots))
+        return self._pool
+
+    def run(self, units: Iterable[Unit]) -> Iterator[UnitResult]:
+        pending = list(units)
+        tries = {u: 0 for u in pending}
+        running: dict[Future, Unit] = {}
+        while pending or running:
+            pool = self._start()
+            try:
+                while pending and len(running) < 2 * self.workers:
+                    unit = pending.pop(0)
+                    running[pool.submit(_run_in_worker, unit)] = unit
+            except BrokenProcessPool:
+                self._restart()
+                continue
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                unit = running.pop(future)
+                try:
+                    yield future.result()
+                except RestorationError:
+                    raise
+                except (BrokenProcessPool, OSError, MemoryError) as exc:
+                    tries[unit] += 1
+                    if tries[unit] >= RETRIES:
+                        raise RenderFailed(describe(unit, self.job),
+                                           f"failed {RETRIES} times ({_cause(exc)}); the work folder is kept: "
+                                           "run the same command again to resume") from None
+                    pending.insert(0, unit)
+                    for other in list(running):  # a broken pool loses every unit in flight
+                        pending.insert(0, running.pop(other))
+                    self._restart()
+                    break
+
+    def _restart(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _cause(exc: BaseException) -> str:
+    if isinstance(exc, BrokenProcessPool):
+        return "its worker process died"
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+class RayTasks:
+    """Runs units as Ray tasks on a cluster (`--ray ADDRESS`) or a local Ray runtime (`--ray local`)."""
+
+    def __init__(self, job: RenderJob, address: str, workers: int):
+        try:
+            import ray
+        except ImportError:
+            raise ParamError("--ray", "Ray is not installed: pip install filmrestore[cluster]") from None
+        self.ray = ray
+        self.job = job
+        self.workers = workers
+        try:
+            if not ray.is_initialized():
+                if address == "local":
+                    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                             configure_logging=False, _node_ip_address="127.0.0.1")
+                else:
+                    ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        except Exception as exc:  # ray raises ConnectionError, RuntimeError, ValueError, TimeoutError ...
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ParamError(f"--ray {address}", f"cannot reach the Ray cluster ({reason})") from None
+        self._job_ref = ray.put(job)
+        self._task = ray.remote(num_cpus=1, max_retries=RETRIES - 1)(_ray_unit)
+
+    def run(self, units: Iterable[Unit]) -> Iterator[UnitResult]:
+        ray = self.ray
+        refs = {self._task.remote(self._job_ref, unit): unit for unit in units}
+        while refs:
+            done, _ = ray.wait(list(refs), num_returns=1)
+            unit = refs.pop(done[0])
+            try:
+                yield ray.get(done[0])
+            except ray.exceptions.RayTaskError as exc:
+                cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else exc
+                if isinstance(cause, RestorationError):
+                    raise cause from None
+                raise RenderFailed(describe(unit, self.job), f"failed ({_cause(cause)}); the work folder is kept: "
+                                   "run the same command again to resume") from None
+            except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
+                raise RenderFailed(describe(unit, self.job), f"failed {RETRIES} times ({_cause(exc)}); the work "
+                                   "folder is kept: run the same command again to resume") from None
+
+    def close(self) -> None:
+        pass
+
+
+def _ray_unit(job: RenderJob, unit: Unit) -> UnitResult:
+    pin_one_core(None)  # Ray places tasks on cores; the task keeps to one core's worth of threads
+    return run_unit(job, unit)

@@ -1,0 +1,159 @@
+"""The work folder beside a master (`OUT.work/`): stage outputs, shot analyses and finished chunks, all lossless.
+
+Everything is written under a temporary name and renamed, and a unit counts as done only once its marker is in
+place, so a render killed at any moment leaves a folder a rerun can trust. The manifest names the project and the
+source it belongs to; a rerun of the same command resumes from it, anything else starts afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ExportError
+
+MANIFEST = "manifest.json"
+WORK_SUFFIX = ".work"
+
+
+def work_folder_for(output: Path) -> Path:
+    return output.parent / f"{output.name}{WORK_SUFFIX}"
+
+
+def _atomic(path: Path, write) -> None:
+    temp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    try:
+        write(temp)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class WorkFolder:
+    """Paths inside one render's work folder, and lossless reads and writes of what it holds."""
+
+    root: Path
+
+    # --- stage outputs (float32, one file a frame) ----------------------------------------------------------
+    def stage_frame(self, step: int, index: int) -> Path:
+        return self.root / f"step{step}" / f"{index:08d}.npy"
+
+    def save_stage_frame(self, step: int, index: int, frame: np.ndarray) -> None:
+        path = self.stage_frame(step, index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic(path, lambda temp: _save_npy(temp, np.ascontiguousarray(frame, dtype=np.float32)))
+
+    def load_stage_frame(self, step: int, index: int) -> np.ndarray:
+        return np.load(self.stage_frame(step, index), allow_pickle=False)
+
+    def drop_step(self, step: int, start: int, stop: int) -> None:
+        for index in range(start, stop):
+            self.stage_frame(step, index).unlink(missing_ok=True)
+
+    # --- analyses ------------------------------------------------------------------------------------------
+    def analysis(self, step: int, start: int, stop: int) -> Path:
+        return self.root / "analysis" / f"step{step}-{start:08d}-{stop:08d}.pkl"
+
+    def save_analysis(self, step: int, start: int, stop: int, value: Any) -> None:
+        path = self.analysis(step, start, stop)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic(path, lambda temp: temp.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)))
+
+    def load_analysis(self, step: int, start: int, stop: int) -> Any:
+        return pickle.loads(self.analysis(step, start, stop).read_bytes())
+
+    # --- done markers of intermediate units ------------------------------------------------------------------
+    def marker(self, key: str) -> Path:
+        return self.root / "done" / key
+
+    def mark_done(self, key: str) -> None:
+        path = self.marker(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic(path, lambda temp: temp.write_text("done\n"))
+
+    def is_done(self, key: str) -> bool:
+        return self.marker(key).is_file()
+
+    # --- chunks of the master (the integers it stores) -------------------------------------------------------
+    def chunk(self, start: int, stop: int) -> Path:
+        return self.root / "chunks" / f"{start:08d}-{stop:08d}.npy"
+
+    def save_chunk(self, start: int, stop: int, values: np.ndarray) -> None:
+        path = self.chunk(start, stop)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic(path, lambda temp: _save_npy(temp, values))
+        record = {"frames": [start, stop], "sha256": file_sha256(path)}
+        _atomic(path.with_suffix(".json"), lambda temp: temp.write_text(json.dumps(record)))
+
+    def chunk_is_done(self, start: int, stop: int) -> bool:
+        """A chunk counts only when its checksum record is there and the data still matches it."""
+        path, record_path = self.chunk(start, stop), self.chunk(start, stop).with_suffix(".json")
+        try:
+            record = json.loads(record_path.read_text())
+            return record.get("frames") == [start, stop] and record.get("sha256") == file_sha256(path)
+        except (OSError, ValueError):
+            return False
+
+    def load_chunk(self, start: int, stop: int) -> np.ndarray:
+        return np.load(self.chunk(start, stop), allow_pickle=False)
+
+    # --- the manifest --------------------------------------------------------------------------------------
+    def read_manifest(self) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.root / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        _atomic(self.root / MANIFEST, lambda temp: temp.write_text(json.dumps(manifest, indent=1, sort_keys=True)))
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def prepare_work_folder(output: Path, manifest: dict[str, Any], fresh: bool) -> tuple[WorkFolder, str | None]:
+    """The work folder for `output`, reused when its manifest matches; returns it and a note for the user."""
+    root = work_folder_for(output)
+    folder = WorkFolder(root)
+    note = None
+    if root.exists() or root.is_symlink():
+        if root.is_symlink() or not root.is_dir():
+            raise ExportError(root, "is in the way of the render's work folder; move it away")
+        found = folder.read_manifest()
+        if found is None and any(root.iterdir()):
+            raise ExportError(root, "exists and is not a FilmRestore work folder; move it away (nothing was changed)")
+        if found is not None and found != manifest:
+            note = (f"the work folder {root} belongs to another project or source version; starting afresh"
+                    if not fresh else None)
+            fresh = True
+        if fresh:
+            shutil.rmtree(root)
+    try:
+        root.mkdir(exist_ok=True)
+        folder.write_manifest(manifest)
+    except OSError as exc:
+        raise ExportError(root, f"cannot create the work folder ({exc.strerror or exc})") from None
+    return folder, note
