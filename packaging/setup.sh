@@ -45,7 +45,7 @@ install_python_packages() {
     # shellcheck disable=SC2086
     "$venv/bin/python" -m pip install -q $torch_spec
     # Exactly the versions CI tested (packaging/constraints.txt), not the newest that pyproject.toml's ranges admit.
-    "$venv/bin/python" -m pip install -q -c packaging/constraints.txt -e ".[test]"
+    "$venv/bin/python" -m pip install -q -c packaging/constraints.txt -e ".[test,cluster]"
     printf '%s' "$wanted" > "$stamp"
 }
 

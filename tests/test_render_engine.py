@@ -286,3 +286,25 @@ def test_call_counts_are_written_where_asked(tmp_path, counted_stages, monkeypat
     render_project(project_for(clip, ("dust", "stabilize")), tmp_path / "out.mkv", workers=1)
     calls = json.loads((tmp_path / "calls.json").read_text())
     assert calls == {"frames": 20, "process": {"dust": 20, "stabilize": 20}, "analyze": {"dust": 0, "stabilize": 2}}
+
+
+def test_a_local_ray_runtime_gives_the_same_bytes(tmp_path):
+    """A real Ray runtime on 127.0.0.1 with two workers renders the chain bit for bit as one local worker does."""
+    ray = pytest.importorskip("ray")
+    clip = make_clip_with_cut(tmp_path / "clip", 24, 12)
+    project = project_for(clip, ("dust", "stabilize", "deflicker", "denoise"))
+    render_project(project, tmp_path / "one.mkv", workers=1, chunk_frames=6)
+    try:
+        result = render_project(project, tmp_path / "ray.mkv", workers=2, ray="local", chunk_frames=6)
+    finally:
+        ray.shutdown()
+    assert result.calls["process"] == {n: 24 for n in ("dust", "stabilize", "deflicker", "denoise")}
+    assert framemd5(tmp_path / "ray.mkv") == framemd5(tmp_path / "one.mkv")
+
+
+def test_an_unreachable_ray_cluster_is_one_line_and_no_work(tmp_path):
+    pytest.importorskip("ray")
+    clip = make_clip_with_cut(tmp_path / "clip", 10, 5)
+    with pytest.raises(ParamError, match="cannot reach the Ray cluster"):
+        render_project(project_for(clip, ("dust",)), tmp_path / "out.mkv", ray="127.0.0.1:1")
+    assert not work_folder_for(tmp_path / "out.mkv").exists()

@@ -26,7 +26,7 @@ from ..project import Project, parse_frame_rate
 from ..shots import detect_cuts
 from ..stage import Shot
 from ..stages import stage_class
-from .executors import InProcess, LocalProcesses, RayTasks
+from .executors import InProcess, LocalProcesses, RayTasks, check_ray
 from .plan import CHUNK_FRAMES, RenderPlan, Step, Unit, analysis_span, plan_render, shots_in_span
 from .tasks import RenderJob, UnitResult
 from .work import WorkFolder, prepare_work_folder, work_folder_for
@@ -81,6 +81,8 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
         raise ParamError("project.source", "no source given")
     if workers is not None and workers < 1:
         raise ParamError("--workers", f"{workers} is not a number of workers (1 or more)")
+    if ray:
+        check_ray(ray)  # before any work: a missing Ray or a cluster that does not answer is one line
     report = progress or (lambda phase, done, total: None)
     say = notes or (lambda text: None)
     output = Path(output)

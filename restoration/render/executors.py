@@ -7,6 +7,7 @@ crashes or is killed is retried up to `RETRIES` times; then the render stops wit
 from __future__ import annotations
 
 import multiprocessing
+import socket
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable, Iterator
@@ -16,6 +17,7 @@ from .plan import Unit
 from .tasks import RenderJob, UnitResult, pin_one_core, run_unit
 
 RETRIES = 3
+CONNECT_SECONDS = 5
 
 
 class RenderFailed(RestorationError):
@@ -129,10 +131,7 @@ class RayTasks:
     """Runs units as Ray tasks on a cluster (`--ray ADDRESS`) or a local Ray runtime (`--ray local`)."""
 
     def __init__(self, job: RenderJob, address: str, workers: int):
-        try:
-            import ray
-        except ImportError:
-            raise ParamError("--ray", "Ray is not installed: pip install filmrestore[cluster]") from None
+        ray = check_ray(address)
         self.ray = ray
         self.job = job
         self.workers = workers
@@ -169,6 +168,28 @@ class RayTasks:
 
     def close(self) -> None:
         pass
+
+
+def check_ray(address: str):
+    """The ray module, once Ray is known to be installed and the cluster's address to answer; else one line."""
+    try:
+        import ray
+    except ImportError:
+        raise ParamError("--ray", "Ray is not installed: pip install filmrestore[cluster]") from None
+    if address not in ("local", "auto"):
+        _check_reachable(address)
+    return ray
+
+
+def _check_reachable(address: str) -> None:
+    """Ray waits minutes for an address that does not answer; ask it once, briefly, first."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ParamError(f"--ray {address}", "expected HOST:PORT of the cluster's head (or 'local', or 'auto')")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as exc:
+        raise ParamError(f"--ray {address}", f"cannot reach the Ray cluster ({exc.strerror or exc})") from None
 
 
 def _ray_unit(job: RenderJob, unit: Unit) -> UnitResult:
