@@ -96,16 +96,35 @@ def make_source(data: Path, folder: Path, frames: int, crop: tuple[int, int] | N
     started = time.perf_counter()
     clean = C.load_city(data, 10 ** 6, crop)
     order = bounce_indices(len(clean), frames)
-    clip = simulate([clean[i] for i in order], DAMAGE, seed=SEED, overlay_dir=Path(data) / C.OVERLAY_FOLDER)
+    height, width = clean[0].shape[:2]
+    pad = weave_pad(width, height, frames)
+    padded = [cv2.copyMakeBorder(clean[i], pad, pad, pad, pad, cv2.BORDER_REFLECT_101) for i in order]
+    clip = simulate(padded, DAMAGE, seed=SEED, overlay_dir=Path(data) / C.OVERLAY_FOLDER)
     folder.mkdir(parents=True, exist_ok=True)
     pattern = str(frame_pattern(folder))
-    for i, frame in enumerate(clip.degraded):
+    for i, frame in enumerate(C.centre_crop(f, (width, height)) for f in clip.degraded):
         rgb16 = np.round(np.clip(frame, 0.0, 1.0) * 65535.0).astype(np.uint16)
         cv2.imwrite(pattern % i, np.ascontiguousarray(rgb16[..., ::-1]))
-    height, width = clip.degraded[0].shape[:2]
     log(f"[render] source: {frames} damaged city frames {width}×{height} ({time.perf_counter() - started:.1f} s)")
     return {"frames": frames, "size": [width, height], "clean_frames": len(clean), "damage": list(DAMAGE),
-            "seed": SEED, "order": "forward then back (bounced) over Vid4 city's GT frames", "bits": 16}
+            "seed": SEED, "order": "forward then back (bounced) over Vid4 city's GT frames", "bits": 16,
+            "edge_pad": pad}
+
+
+def weave_pad(width: int, height: int, frames: int) -> int:
+    """Mirrored border to add so that the simulator's weave crop leaves the frame at its own size."""
+    from restoration.synth import DamageSettings
+    from restoration.synth import geometry as geo
+
+    settings = DamageSettings()
+    pad = 0
+    while True:
+        size = (width + 2 * pad, height + 2 * pad)
+        margin = geo.weave_margin_px(size, settings.weave_translation_sigma_px, settings.weave_rotation_sigma_deg)
+        out_w, out_h = geo.plan_geometry(size, frames, (0.0, 0.0), margin).output_size
+        if out_w >= width and out_h >= height:
+            return pad
+        pad += 2
 
 
 def colour_levels(folder: Path, frames: int, clip_percent: float = 0.5) -> dict[str, float]:
@@ -800,7 +819,9 @@ def render_section(result: Mapping[str, Any]) -> list[str]:
              f"{_load({'load_before': result.get('load_avg_start'), 'load_after': result.get('load_avg_end')})} "
              f"over the section ({result['machine']['cores']} cores).", "",
              f"How measured: one source, {src['frames']} frames {width}×{height}, 16-bit RGB PNG ({src['order']}, "
-             f"{src['clean_frames']} clean frames; damage {', '.join(src['damage'])}, seed {src['seed']}). Each "
+             f"{src['clean_frames']} clean frames, edges mirrored by {src.get('edge_pad', 0)} px before the weave "
+             "so the frames keep their size; "
+             f"damage {', '.join(src['damage'])}, seed {src['seed']}). Each "
              "command runs end to end as a subprocess — decode, "
              + " → ".join(result["stages"]) + ", FFV1 master — and is timed on the wall clock; peak RSS is the "
              f"whole process tree's, sampled every {RSS_INTERVAL_S * 1000:.0f} ms. Medians of {result['repeats']} "
