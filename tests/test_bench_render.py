@@ -7,6 +7,7 @@ import json
 import shutil
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -277,7 +278,16 @@ def test_a_silent_render_is_killed_by_the_clock(fake_engine, tmp_path, monkeypat
     result = R.run_timed(R.render_command("src", tmp_path / "o.mkv", R.OUR_RUNS[1], program=fake_engine),
                          kill_at=0.5, kill_after_s=0.3)
     assert result["killed"]["reason"] == "clock (no progress line)" and result["rc"] < 0
-    assert 0.3 <= result["wall_s"] < 0.7 + 0.5
+    assert 0.3 <= result["wall_s"] < 0.3 + 0.5 and result["left_behind"] == 0
+
+
+def test_processes_a_command_leaves_in_its_group_are_ended(tmp_path):
+    script = ("import subprocess, sys; "
+              "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])")
+    result = R.run_timed([sys.executable, "-c", script])
+    assert result["rc"] == 0 and result["left_behind"] == 1
+    time.sleep(0.2)
+    assert R.group_members(result["pgid"]) == []
 
 
 def test_a_full_run_reads_its_call_counts_and_tree_memory(fake_engine, tmp_path):
@@ -296,3 +306,19 @@ def test_a_render_that_refuses_its_flags_is_reported_failed(tmp_path):
     record = R.measure_ours(R.OUR_RUNS[1], tmp_path, tmp_path, "0", 24, program, tmp_path)
     assert record["status"] == "failed (exit 2): error: unrecognized arguments: --workers 2"
     assert record["calls"] is None
+
+
+def test_the_section_writes_render_json_and_its_report_section(shared_data, fake_engine, tmp_path):
+    from restoration.bench.runner import run_render_section
+
+    out = tmp_path / "results"
+    payload = run_render_section(out, shared_data, frames=6, quick=True, log=lambda s: None, program=fake_engine)
+    assert payload["source"]["frames"] == 6 and payload["source"]["size"] == list(R.QUICK_CROP)
+    assert json.loads((out / "render.json").read_text())["figures"] == payload["figures"]
+    assert payload["ours"]["workers-1"]["status"] == "ok"
+    assert payload["figures"]["speedup_2_over_1"] is not None
+    if shutil.which("ffmpeg"):
+        assert payload["ffmpeg"]["nlmeans"]["status"] == "ok" and payload["ffmpeg"]["nlmeans"]["frames_out"] == 4
+    text = (out / "REPORT.md").read_text()
+    assert "## render" in text and "**Scaling to N machines.**" in text
+    assert list(tmp_path.glob("results/*.mkv")) == []

@@ -66,11 +66,10 @@ def run_from_args(args: argparse.Namespace) -> int:
         return 0
     try:
         if args.stage == RENDER:
-            from restoration.bench import render_speed
+            from restoration.bench.runner import run_render_section
 
-            render_speed.run_section(out, data, getattr(args, "report", None),
-                                     frames=args.render_frames or render_speed.DEFAULT_FRAMES,
-                                     repeats=args.render_repeats or render_speed.DEFAULT_REPEATS, quick=args.quick)
+            run_render_section(out, data, getattr(args, "report", None), frames=args.render_frames,
+                               repeats=args.render_repeats, quick=args.quick)
             return 0
         run_bench(args.stage, args.quick, out, data, profile=getattr(args, "profile", None),
                   report=getattr(args, "report", None))

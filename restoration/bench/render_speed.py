@@ -6,7 +6,6 @@ Everything here runs the `filmrestore render` command line as a user would; noth
 
 from __future__ import annotations
 
-import datetime as _dt
 import importlib.util
 import json
 import os
@@ -387,14 +386,31 @@ def run_timed(command: Sequence[str], *, cwd: Path | None = None, env: Mapping[s
     wall = time.perf_counter() - started
     reader.join(timeout=5)
     peak = rss.stop()
-    if killed:
-        try:  # what the render left behind in its group (a worker that outlived the kill)
+    # what the command left behind in its own group (a worker or a Ray daemon) would load the next run
+    left = group_members(process.pid)
+    if left:
+        try:
             os.killpg(process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     return {"wall_s": round(wall, 3), "rc": process.returncode, "peak_rss_mb": round(peak, 1),
             "load_before": load_before, "load_after": load_average(), "killed": killed or None,
+            "left_behind": len(left), "pgid": process.pid,
             "stderr_tail": lines[-8:], "lines": lines}
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of the process group `pgid`."""
+    import psutil
+
+    members = []
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                members.append(process.pid)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            pass
+    return members
 
 
 def _status(result: Mapping[str, Any]) -> str:
@@ -646,28 +662,6 @@ def figures(result: Mapping[str, Any]) -> dict[str, Any]:
         out["vs_ffmpeg"][name] = {d: ratio(record.get("fps"), peer.get("fps")) for d, peer in ffmpeg.items()}
     out["scaling"] = scaling(result)
     return out
-
-
-def run_section(out: Path, data: Path, report: Path | None = None, frames: int = DEFAULT_FRAMES,
-                repeats: int = DEFAULT_REPEATS, quick: bool = False, log: Log | None = None,
-                program: Sequence[str] | None = None) -> dict[str, Any]:
-    """Measure, write `<out>/render.json`, regenerate the report; the payload."""
-    from restoration.bench import corpus as C
-    from restoration.bench import report as R
-    from restoration.bench.runner import _write_json, default_report, machine_info, versions
-
-    if frames < 2 or repeats < 1:
-        raise ValueError("the render section needs at least 2 frames and 1 repeat")
-    log = log or (lambda text: print(text, file=sys.stderr, flush=True))
-    C.check_data(data)
-    payload = {"stage": SECTION, "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-               "machine": machine_info(), "versions": versions(), "profile": "quick" if quick else "full",
-               "quick": bool(quick), "data": str(data),
-               **measure(data, frames, repeats, quick, log, program)}
-    _write_json(Path(out) / f"{SECTION}.json", payload)
-    R.write_report(Path(out), Path(report) if report is not None else default_report(Path(out)))
-    log(f"[render] done in {payload['seconds']:.1f} s → {Path(out) / f'{SECTION}.json'}")
-    return payload
 
 
 # ------------------------------------------------------------------------------------------------------------
