@@ -14,6 +14,8 @@ from restoration.bench.corpus import CHAIN, DATA_ENV, STAGES, DataMissing, defau
 
 __all__ = ["add_arguments", "main", "run_bench", "run_from_args"]
 
+RENDER = "render"  # the render engine end to end (restoration/bench/render_speed.py); not part of --stage all
+
 
 def __getattr__(name: str):
     # the runner pulls in the metrics (scipy, scikit-image): only when a bench runs, so `filmrestore --help` stays fast
@@ -26,9 +28,10 @@ def __getattr__(name: str):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The bench's options on an (sub)parser."""
-    parser.add_argument("--stage", choices=[*STAGES, CHAIN, "all"], default="all",
+    parser.add_argument("--stage", choices=[*STAGES, CHAIN, "all", RENDER], default="all",
                         help="stage to benchmark; chain = every stage but sr in order (default all: each stage, "
-                             "then the chain)")
+                             "then the chain); render = `filmrestore render` end to end beside the FFmpeg chain, "
+                             "workers, resume (not part of all)")
     parser.add_argument("--quick", action="store_true",
                         help="reduced corpus and fixed peer settings: finishes in a few minutes")
     parser.add_argument("--out", type=Path, default=None,
@@ -40,6 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "else OUT/REPORT.md)")
     parser.add_argument("--report-only", action="store_true",
                         help="only regenerate the report (and its plots) from the results already in --out")
+    parser.add_argument("--render-frames", type=int, default=None, metavar="N",
+                        help="--stage render: frames of the source (default 48)")
+    parser.add_argument("--render-repeats", type=int, default=None, metavar="N",
+                        help="--stage render: timed runs of each command, median reported (default 1)")
     parser.add_argument("--profile", choices=["full", "quick", "tiny"], default=None,
                         help=argparse.SUPPRESS)  # corpus size override, for tests
 
@@ -58,6 +65,12 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(write_report(out, report))
         return 0
     try:
+        if args.stage == RENDER:
+            from restoration.bench.runner import run_render_section
+
+            run_render_section(out, data, getattr(args, "report", None), frames=args.render_frames,
+                               repeats=args.render_repeats, quick=args.quick)
+            return 0
         run_bench(args.stage, args.quick, out, data, profile=getattr(args, "profile", None),
                   report=getattr(args, "report", None))
     except DataMissing as exc:

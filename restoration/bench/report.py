@@ -11,9 +11,9 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from restoration.bench import sr_speed
+from restoration.bench import render_speed, sr_speed
 
-STAGES = ("dust", "stabilize", "deflicker", "denoise", "color", "sr", "chain")
+STAGES = ("dust", "stabilize", "deflicker", "denoise", "color", "sr", "chain", render_speed.SECTION)
 OURS = "filmrestore"
 INPUT = "input"
 CROP = (160, 120)  # film crop (width, height) shown per method
@@ -468,7 +468,7 @@ def write_report(out: Path, report_path: Path) -> Path:
                   f"- Data: `{first['data']}`; corpus built by `restoration.synth` with fixed seeds "
                   "(restoration/bench/corpus.py); results JSON in "
                   f"`{_relative(Path(out), report_path.parent)}`.", ""]
-        quick = [s for s, r in results.items() if r["profile"] != "full"]
+        quick = [s for s, r in results.items() if r["profile"] != "full" and s != render_speed.SECTION]
         if quick:
             lines += [f"Stages {', '.join(quick)} come from a reduced run (`--quick`/tiny): 352×288 centre crops, "
                       "6 frames a clip, 3 Set5 images and 2 Vid4 frames for SR, each peer at its fixed setting, "
@@ -480,16 +480,20 @@ def write_report(out: Path, report_path: Path) -> Path:
                   "their time). Temporal FFmpeg filters that drop edge frames (tmedian) get mirrored edges, as our "
                   "pipeline does. A dust method's defect map is the set of pixels it changed by more than 2/255.",
                   ""]
-        placeholders = [s for s, r in results.items() if method_status(r, OURS) != "ok"]
+        placeholders = [s for s, r in results.items()
+                        if s != render_speed.SECTION and method_status(r, OURS) != "ok"]
         if placeholders:
             lines += ["Placeholders: " + ", ".join(f"`{s}`" for s in placeholders) +
                       " — placeholder — not implemented yet; their rows carry no figures.", ""]
     own = {name for names in figures.values() for name in names}
     for stage, result in results.items():
-        lines += _stage_section(stage, result, figures)
+        if stage == render_speed.SECTION:  # whole commands, not methods on a corpus: its own layout
+            lines += render_speed.render_section(result)
+        else:
+            lines += _stage_section(stage, result, figures)
         lines += _owner_material(stage, report_path.parent, own)
     if figures.get("film"):
-        source = next((c["source"] for r in results.values() for c in r["corpus"]
+        source = next((c["source"] for r in results.values() for c in r.get("corpus", [])
                        if c["role"] == "film" and c.get("source")), "archival")
         lines += ["## Real old film (no reference)", "",
                   f"The old film's cleanest stretch (`{source}`): the middle frame's centre crop as each method leaves it — input, FilmRestore where "

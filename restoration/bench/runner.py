@@ -507,3 +507,27 @@ def run_bench(stage: str, quick: bool, out: Path, data: Path, *, profile: str | 
         log(f"[{name}] done in {payload['seconds']:.1f} s → {out / f'{name}.json'}")
     R.write_report(out, report_path)
     return results
+
+
+def run_render_section(out: Path, data: Path, report: Path | None = None, frames: int | None = None,
+                       repeats: int | None = None, quick: bool = False, log: Log | None = None,
+                       program: list[str] | None = None) -> dict[str, Any]:
+    """`--stage render` (render_speed.py): measure, write `<out>/render.json`, regenerate the report."""
+    from restoration.bench import render_speed
+    from restoration.bench import report as R
+
+    frames = render_speed.DEFAULT_FRAMES if frames is None else frames
+    repeats = render_speed.DEFAULT_REPEATS if repeats is None else repeats
+    if frames < 2 or repeats < 1:
+        raise ValueError("the render section needs at least 2 frames and 1 repeat")
+    log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+    C.check_data(data)
+    out = Path(out)
+    payload = {"stage": render_speed.SECTION, "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+               "machine": machine_info(), "versions": versions(), "profile": "quick" if quick else "full",
+               "quick": bool(quick), "data": str(data),
+               **render_speed.measure(Path(data), frames, repeats, quick, log, program)}
+    _write_json(out / f"{render_speed.SECTION}.json", payload)
+    R.write_report(out, Path(report) if report is not None else default_report(out))
+    log(f"[render] done in {payload['seconds']:.1f} s → {out / f'{render_speed.SECTION}.json'}")
+    return payload
