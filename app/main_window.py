@@ -186,7 +186,7 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
         self.tabifyDockWidget(self.monitor_dock, self.side_dock)
         self.monitor_dock.raise_()
 
-        self.queue = RenderQueue(self._project_for_queue)
+        self.queue = RenderQueue(self._project_for_queue, state_file=self.data_dir / "render-queue.json")
         self.queue.error_reporter = lambda text: self.statusBar().showMessage(text, 15000)
         self.queue_dock = self._dock("Render queue", "queueDock", self.queue, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.resizeDocks([self.stages_dock, self.source_dock], [360, 360], Qt.Orientation.Horizontal)

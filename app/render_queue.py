@@ -1,12 +1,15 @@
 """Render queue: each job renders in its own `filmrestore render` process, so a crash there cannot end the session.
 
-Progress comes from the CLI's plain progress lines ("render: N/M frames, F fps, ETA mm:ss"); cancel kills the
-process, and the core guarantees nothing is left at the final output name.
+Progress comes from the CLI's plain progress lines ("render: N/M frames, F fps, ETA mm:ss", one per finished
+chunk); cancel interrupts the process, and the core guarantees nothing is left at the final output name. The queue
+is kept in a file, so a job that a crash, a quit or a cancel interrupted is still there after a restart: starting it
+again runs the same command, which resumes from the chunks in its work folder.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -45,15 +48,18 @@ import restoration
 from restoration.export import FORMATS
 from restoration.export.settings import EXPORT_PARAMS
 from restoration.project import Project
+from restoration.render import work_folder_for
 
 from .param_form import ParamForm
 
+log = logging.getLogger("filmrestore.app.queue")
 PROGRESS_LINE = re.compile(r"^(?P<phase>[^:]+): (?P<done>\d+)/(?P<total>\d+) frames,\s+(?P<fps>[\d.]+|--) fps, "
                            r"ETA (?P<eta>\S+)")
 ERROR_PREFIX = "filmrestore: error: "
 CANCEL_GRACE_MS = 5000
 PROGRESS_EVERY_S = 0.5  # the queue's progress bar moves at least twice a second
-PHASE_NAMES = {"render": "rendering", "cuts": "finding cuts"}
+PHASE_NAMES = {"render": "rendering", "cuts": "finding cuts", "write": "writing the master"}
+RESUMABLE = ("queued", "interrupted")
 
 
 @dataclass
@@ -65,7 +71,7 @@ class RenderJob:
     format: str
     overwrite: bool = False
     allow_gaps: bool = False
-    state: str = "queued"  # queued, running, done, failed, cancelled
+    state: str = "queued"  # queued, running, done, failed, cancelled, interrupted (resumable)
     phase: str = ""
     done: int = 0
     total: int = 0
@@ -81,6 +87,23 @@ class RenderJob:
     def folder(self) -> Path:
         """The folder to open: a sequence's own folder, else the file's."""
         return self.output if FORMATS[self.format].sequence else self.output.parent
+
+    def has_work(self) -> bool:
+        """Chunks of an earlier, interrupted render of this job are waiting in its work folder."""
+        return work_folder_for(self.output).is_dir()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"project": self.project, "output": str(self.output), "format": self.format,
+                "overwrite": self.overwrite, "allow_gaps": self.allow_gaps, "state": self.state,
+                "message": self.message}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RenderJob":
+        job = cls(dict(data["project"]), Path(data["output"]), str(data["format"]), bool(data.get("overwrite")),
+                  bool(data.get("allow_gaps")), str(data.get("state", "queued")), message=str(data.get("message", "")))
+        if job.state == "running" or (job.state in ("cancelled", "failed") and job.has_work()):
+            job.state, job.message = "interrupted", "interrupted: start the queue to resume from the kept chunks"
+        return job
 
 
 def parse_progress(job: RenderJob, line: str) -> bool:
@@ -208,9 +231,10 @@ class RenderQueue(QWidget):
     COLUMNS = ("Project", "Format", "Output", "Status", "Progress", "Speed")
 
     def __init__(self, current_project: Callable[[], tuple[Project, tuple[int, int] | None, int]] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, state_file: Path | None = None) -> None:
         super().__init__(parent)
         self.current_project = current_project
+        self.state_file = state_file
         self.jobs: list[RenderJob] = []
         self.process: QProcess | None = None
         self.running: RenderJob | None = None
@@ -248,7 +272,30 @@ class RenderQueue(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.table)
         self.table.itemSelectionChanged.connect(self._update_buttons)
+        for job in self._load():
+            self.add_job(job)
         self._update_buttons()
+
+    # --- the queue file -------------------------------------------------------------------------------------------
+    def _load(self) -> list[RenderJob]:
+        if self.state_file is None or not self.state_file.is_file():
+            return []
+        try:
+            return [RenderJob.from_dict(item) for item in json.loads(self.state_file.read_text(encoding="utf-8"))]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("render queue file %s not read: %s", self.state_file, exc)
+            return []
+
+    def _save(self) -> None:
+        if self.state_file is None:
+            return
+        try:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            temp = self.state_file.with_name(f".{self.state_file.name}.tmp")
+            temp.write_text(json.dumps([job.to_dict() for job in self.jobs], indent=1), encoding="utf-8")
+            os.replace(temp, self.state_file)
+        except OSError as exc:
+            log.warning("render queue not saved to %s: %s", self.state_file, exc)
 
     # --- jobs -----------------------------------------------------------------------------------------------------
     def add_current(self) -> RenderJob | None:
@@ -264,6 +311,7 @@ class RenderQueue(QWidget):
 
     def add_job(self, job: RenderJob) -> RenderJob:
         self.jobs.append(job)
+        self._save()
         row = self.table.rowCount()
         self.table.insertRow(row)
         bar = QProgressBar()
@@ -305,6 +353,7 @@ class RenderQueue(QWidget):
         row = self.jobs.index(job)
         self.jobs.pop(row)
         self.table.removeRow(row)
+        self._save()
         self._update_buttons()
 
     def open_folder(self) -> None:
@@ -329,7 +378,7 @@ class RenderQueue(QWidget):
     def _next(self) -> None:
         if self.running is not None or not self.autorun:
             return
-        job = next((j for j in self.jobs if j.state == "queued"), None)
+        job = next((j for j in self.jobs if j.state in RESUMABLE), None)
         if job is None:
             self.autorun = False
             self._update_buttons()
@@ -348,7 +397,9 @@ class RenderQueue(QWidget):
         process.finished.connect(lambda code, status: self._finished(job, code, status))
         process.errorOccurred.connect(lambda error: self._failed_to_start(job, error))
         self.process, self.running = process, job
-        job.state, job.phase, job.message = "running", "starting", ""
+        job.state, job.phase = "running", "resuming" if job.has_work() else "starting"
+        job.message = ""
+        self._save()
         self._partial = ""
         self._show(job)
         process.start(command[0], command[1:])
@@ -376,7 +427,10 @@ class RenderQueue(QWidget):
             return
         self._read_progress()
         if job.state == "cancelled":
-            job.message = "cancelled: nothing was written at the output name"
+            job.message = "cancelled: nothing was written at the output name" + (
+                "; its chunks are kept for a resume" if job.has_work() else "")
+            if job.has_work():
+                job.state = "interrupted"
         elif code == 0:
             job.state = "done"
             job.done = job.total = max(job.total, job.done)
@@ -386,6 +440,7 @@ class RenderQueue(QWidget):
                 tail = [line for line in job.log if line.strip()][-1:] or [f"render process exited with code {code}"]
                 job.message = tail[0].strip()
         self.running, self.process = None, None
+        self._save()
         self._show(job)
         self._update_buttons()
         self.job_finished.emit(job)
@@ -397,7 +452,7 @@ class RenderQueue(QWidget):
     def _show(self, job: RenderJob) -> None:
         row = self.jobs.index(job)
         status = {"queued": "queued", "running": job.phase or "running", "done": "done",
-                  "failed": "failed", "cancelled": "cancelled"}[job.state]
+                  "failed": "failed", "cancelled": "cancelled", "interrupted": "interrupted"}[job.state]
         cells = (job.name, job.format, str(job.output), status, "",
                  (f"{job.fps:.1f} fps · ETA {job.eta}" if job.fps else "measuring…") if job.state == "running" and job.total
                  else "")
@@ -418,7 +473,7 @@ class RenderQueue(QWidget):
 
     def _update_buttons(self) -> None:
         job = self.selected_job()
-        self.buttons["start"].setEnabled(self.running is None and any(j.state == "queued" for j in self.jobs))
+        self.buttons["start"].setEnabled(self.running is None and any(j.state in RESUMABLE for j in self.jobs))
         self.buttons["cancel"].setEnabled(self.running is not None)
         self.buttons["remove"].setEnabled(job is not None and job is not self.running)
         self.buttons["open"].setEnabled(job is not None)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import MediaError, ParamError, StageNotImplemented
 from .io.info import MediaInfo
-from .shots import detect_cuts, mirror_index, shot_at, shots_from_cuts
+from .shots import detect_cuts, mirror_index, shot_at, shots_in_span
 from .stage import STAGE_ORDER, FrameWindow, Shot, Stage, StageOutput
 from .stages import stage_class
 
@@ -186,8 +186,9 @@ class Pipeline:
     """The enabled stages over one source, in the fixed order, with shot-aware mirrored windows."""
 
     def __init__(self, source: FrameSource, settings: Mapping[str, StageSetting],
-                 shots: list[Shot] | None = None, cache_frames: int = 4):
+                 shots: list[Shot] | None = None, cache_frames: int = 4, span: tuple[int, int] | None = None):
         self.source = source
+        self.span = span  # only these frames are looked at (cuts, shot analyses); None: the whole clip
         self.settings = resolve_settings(settings)
         self.skipped = [n for n, s in self.settings.items() if s.enabled and not stage_class(n).implemented]
         self._shots = shots
@@ -220,12 +221,13 @@ class Pipeline:
     def shots(self) -> list[Shot]:
         """Shots of the whole clip; cuts are detected once, and only when a temporal stage needs them."""
         if self._shots is None:
-            count = len(self.source)
+            first, last = self.span or (0, len(self.source))
             if self.is_temporal:
-                cuts = detect_cuts(self._reported(self.source.frames(), "cuts", count), self.source.info.frame_rate)
+                cuts = detect_cuts(self._reported(self.source.frames(first, last), "cuts", last - first),
+                                   self.source.info.frame_rate)
             else:
                 cuts = []
-            self._shots = shots_from_cuts(cuts, count)
+            self._shots = shots_in_span(cuts, (first, last))
         return self._shots
 
     def _report(self, phase: str, done: int, total: int) -> None:
@@ -311,8 +313,9 @@ class Pipeline:
         return chosen
 
     def _check_index(self, index: int) -> int:
-        if not 0 <= index < len(self.source):
-            raise ParamError(self.source.info.path, f"frame {index} is outside 0..{len(self.source) - 1}")
+        first, last = self.span or (0, len(self.source))
+        if not first <= index < last:
+            raise ParamError(self.source.info.path, f"frame {index} is outside {first}..{last - 1}")
         return index
 
 

@@ -48,6 +48,12 @@ def shots_from_cuts(cuts: Iterable[int], frame_count: int) -> list[Shot]:
     return [Shot(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
+def shots_in_span(cuts: Iterable[int], span: tuple[int, int]) -> list[Shot]:
+    """Split the frames [start, stop) of `span` into shots at the cuts that fall inside it."""
+    bounds = [span[0]] + sorted(c for c in set(cuts) if span[0] < c < span[1]) + [span[1]]
+    return [Shot(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
 def shot_at(shots: list[Shot], index: int) -> Shot:
     """The shot holding frame `index` (shots sorted and contiguous)."""
     starts = [s.start for s in shots]

@@ -636,3 +636,50 @@ def test_add_to_queue_dialog_builds_the_job(qtbot, window, clip, tmp_path):
     assert job.allow_gaps and "--allow-gaps" in render_command(job, tmp_path / "job.json")
     assert job.format == "h264" and job.project["export"]["crf"] == 22 and job.project["export"]["format"] == "h264"
     assert job.project["range"] == [2, 8] and job.project["source"] == str(clip)
+
+
+def test_a_job_interrupted_by_a_crash_is_resumed_from_the_queue_after_a_restart(qtbot, tmp_path):
+    """The queue is kept in a file; a job that was running when the app died comes back 'interrupted', and starting
+    it resumes the render from the chunks in its work folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from app.render_queue import RenderQueue
+    from restoration.render import work_folder_for
+
+    folder = tmp_path / "clip"
+    make_sequence(folder, 40, width=96, height=64, bits=16)
+    project = {"version": 1, "name": "reel", "source": str(folder),
+               "stages": {"dust": {"enabled": True, "params": {}}, "deflicker": {"enabled": True, "params": {}}}}
+    output = tmp_path / "reel.mkv"
+    job_file = tmp_path / "job.json"
+    job_file.write_text(json.dumps(project))
+    job = RenderJob(project, output, "ffv1")
+    command = render_command(job, job_file) + ["--workers", "1"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    crashed = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, start_new_session=True)
+    chunks = work_folder_for(output) / "chunks"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and crashed.poll() is None and not list(chunks.glob("*.json")):
+        time.sleep(0.05)
+    assert crashed.poll() is None
+    os.killpg(crashed.pid, signal.SIGKILL)
+    crashed.wait()
+    state_file = tmp_path / "data" / "render-queue.json"
+    state_file.parent.mkdir()
+    job.state = "running"  # what the queue file said when the application died
+    state_file.write_text(json.dumps([job.to_dict()]))
+
+    queue = RenderQueue(state_file=state_file)
+    qtbot.addWidget(queue)
+    restored = queue.jobs[0]
+    assert restored.state == "interrupted" and "resume" in restored.message
+    assert queue.buttons["start"].isEnabled()
+    with qtbot.waitSignal(queue.job_finished, timeout=240000):
+        queue.start()
+    assert restored.state == "done", restored.log
+    assert any("resuming:" in line for line in restored.log)
+    assert json.loads(state_file.read_text())[0]["state"] == "done"
+    assert output.is_file() and not work_folder_for(output).exists()

@@ -23,7 +23,8 @@ from restoration.project import Project
 from restoration.render import render_project, work_folder_for
 from restoration.render import engine as engine_module
 from restoration.render import tasks as tasks_module
-from restoration.render.plan import Step, analysis_span, plan_render, shots_in_span
+from restoration.render.plan import Step, analysis_span, plan_render
+from restoration.shots import shots_in_span
 from restoration.stage import FrameWindow, Shot, Stage, StageOutput
 
 REPO = Path(__file__).resolve().parent.parent

@@ -23,11 +23,11 @@ from ..export import ExportSettings, MasterWriter, format_for_output
 from ..io.probe import open_with_fields
 from ..pipeline import Progress, describe_settings, resolve_settings
 from ..project import Project, parse_frame_rate
-from ..shots import detect_cuts
+from ..shots import detect_cuts, shots_in_span
 from ..stage import Shot
 from ..stages import stage_class
 from .executors import InProcess, LocalProcesses, RayTasks, check_ray
-from .plan import CHUNK_FRAMES, RenderPlan, Step, Unit, analysis_span, plan_render, shots_in_span
+from .plan import CHUNK_FRAMES, RenderPlan, Step, Unit, analysis_span, plan_render
 from .tasks import RenderJob, UnitResult
 from .work import WorkFolder, prepare_work_folder, work_folder_for
 

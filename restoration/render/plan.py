@@ -94,11 +94,6 @@ class RenderPlan:
         return totals
 
 
-def shots_in_span(cuts: list[int], span: tuple[int, int]) -> list[Shot]:
-    bounds = [span[0]] + sorted(c for c in set(cuts) if span[0] < c < span[1]) + [span[1]]
-    return [Shot(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-
-
 def analysis_span(frame_range: tuple[int, int], frame_count: int, temporal: bool,
                   handle: int = ANALYSIS_HANDLE) -> tuple[int, int]:
     """The frames a render of `frame_range` looks at: all of them for the whole clip, else range ± handle."""
