@@ -309,3 +309,36 @@ def test_an_unreachable_ray_cluster_is_one_line_and_no_work(tmp_path):
     with pytest.raises(ParamError, match="cannot reach the Ray cluster"):
         render_project(project_for(clip, ("dust",)), tmp_path / "out.mkv", ray="127.0.0.1:1")
     assert not work_folder_for(tmp_path / "out.mkv").exists()
+
+
+def test_a_killed_worker_is_retried_and_the_master_is_still_right(tmp_path):
+    """kill -9 of one worker process mid-render: its unit runs again on a fresh worker, the render completes."""
+    import threading
+
+    import psutil
+
+    clip = make_clip_with_cut(tmp_path / "clip", 40, 20, width=96, height=64)
+    project = project_for(clip, ("dust", "deflicker", "denoise"))
+    outcome: dict[str, Any] = {}
+
+    def render() -> None:
+        try:
+            outcome["result"] = render_project(project, tmp_path / "out.mkv", workers=2, chunk_frames=4)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=render)
+    thread.start()
+    work = work_folder_for(tmp_path / "out.mkv")
+    killed = None
+    deadline = time.monotonic() + 240
+    while thread.is_alive() and killed is None and time.monotonic() < deadline:
+        workers = [p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
+        if workers and list(work.glob("step1/*.npy")):
+            workers[0].kill()
+            killed = workers[0].pid
+        time.sleep(0.02)
+    thread.join(600)
+    assert killed is not None and "error" not in outcome, outcome.get("error")
+    render_project(project, tmp_path / "ref.mkv", workers=1, chunk_frames=4)
+    assert framemd5(tmp_path / "out.mkv") == framemd5(tmp_path / "ref.mkv")

@@ -45,7 +45,7 @@ class RenderResult:
     frames: int
     seconds: float
     skipped_stages: list[str]
-    chunks: int = 0
+    chunks: int = 0  # units of the master; a resume keeps the finished ones
     chunks_kept: int = 0
     calls: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -136,32 +136,54 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
     calls: dict[str, dict[str, int]] = {"process": {s.name: 0 for s in steps}, "analyze": {s.name: 0 for s in steps}}
     done_frames = sum(u.stop - u.start for u in kept)
     total = stop - start
-    try:
-        for group in _groups(plan, {(u.start, u.stop) for u in kept}):
-            for number in range(0 if not steps else 1, len(steps) + 1):
-                analyses = [u for shot in group if (u := plan.analysis_unit(shot, number)) and not work.is_done(u.key)]
-                for result in executor.run(analyses):
-                    _count(calls, result)
-                    report(f"analyze {steps[number - 1].name}", 1, 1)
-                units = [u for shot in group for u in plan.frame_units(shot, number) if not _unit_done(work, u)]
-                for result in executor.run(units):
-                    _count(calls, result)
-                    if result.unit.final:
-                        done_frames += result.unit.stop - result.unit.start
-                        report("render", done_frames, total)
-            _drop_intermediates(work, plan, group)
-    finally:
-        executor.close()
+    assembly = Assembly(writer, work, chunks)
     with writer:
-        written = 0
-        for unit in chunks:
-            for values in work.load_chunk(unit.start, unit.stop):
-                writer.write_values(values)
-                written += 1
-            report("write", written, total)
+        try:
+            assembly.write_ready()
+            for group in _groups(plan, {(u.start, u.stop) for u in kept}):
+                for number in range(0 if not steps else 1, len(steps) + 1):
+                    analyses = [u for shot in group
+                                if (u := plan.analysis_unit(shot, number)) and not work.is_done(u.key)]
+                    for done, result in enumerate(executor.run(analyses), 1):
+                        _count(calls, result)
+                        report(f"analyze {steps[number - 1].name} (shots)", done, len(analyses))
+                    units = [u for shot in group for u in plan.frame_units(shot, number) if not _unit_done(work, u)]
+                    for result in executor.run(units):
+                        _count(calls, result)
+                        if result.unit.final:
+                            done_frames += result.unit.stop - result.unit.start
+                            report("render", done_frames, total)
+                            assembly.write_ready()  # encode in order while the workers go on
+                _drop_intermediates(work, plan, group)
+        except BaseException:
+            executor.abort()
+            raise
+        executor.close()
+        assembly.write_ready()
+        if assembly.written < total:
+            raise RuntimeError(f"the render left {total - assembly.written} frames unwritten")
     shutil.rmtree(work.root, ignore_errors=True)
     _write_call_counts(calls, total)
     return RenderResult(writer.final, total, time.monotonic() - started, skipped, len(chunks), len(kept), calls)
+
+
+class Assembly:
+    """Writes the finished chunks into the master in frame order, as soon as each next one is there."""
+
+    def __init__(self, writer: MasterWriter, work: WorkFolder, chunks: list[Unit]):
+        self.writer, self.work, self.chunks = writer, work, chunks
+        self.next = 0
+        self.written = 0
+
+    def write_ready(self) -> None:
+        while self.next < len(self.chunks):
+            unit = self.chunks[self.next]
+            if not self.work.chunk_is_done(unit.start, unit.stop):
+                return
+            for values in self.work.load_chunk(unit.start, unit.stop):
+                self.writer.write_values(values)
+                self.written += 1
+            self.next += 1
 
 
 def _executor(job: RenderJob, workers: int | None, ray: str | None):

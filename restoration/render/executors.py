@@ -7,6 +7,7 @@ crashes or is killed is retried up to `RETRIES` times; then the render stops wit
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import socket
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -14,7 +15,7 @@ from typing import Iterable, Iterator
 
 from ..errors import ParamError, RestorationError
 from .plan import Unit
-from .tasks import RenderJob, UnitResult, pin_one_core, run_unit
+from .tasks import RenderJob, UnitResult, one_core_for_now, pin_one_core, restore_cores, run_unit
 
 RETRIES = 3
 CONNECT_SECONDS = 5
@@ -31,19 +32,26 @@ def describe(unit: Unit, job: RenderJob) -> str:
 
 
 class InProcess:
-    """Runs units one after another in this process (`--workers 1`)."""
+    """Runs units one after another in this process (`--workers 1`), on one core's worth of threads like a worker."""
 
     workers = 1
 
     def __init__(self, job: RenderJob):
         self.job = job
+        self._saved: tuple[set[int] | None, int, int] | None = None
 
     def run(self, units: Iterable[Unit]) -> Iterator[UnitResult]:
+        if self._saved is None:
+            self._saved = one_core_for_now()
         for unit in units:
             yield run_unit(self.job, unit)
 
     def close(self) -> None:
-        pass
+        if self._saved is not None:
+            restore_cores(self._saved)
+            self._saved = None
+
+    abort = close
 
 
 _worker_job: RenderJob | None = None
@@ -51,6 +59,8 @@ _worker_job: RenderJob | None = None
 
 def _start_worker(job: RenderJob, slots: "multiprocessing.Queue[int]") -> None:
     global _worker_job
+    # Ctrl-C reaches the whole process group: the render process stops its workers itself, so a worker says nothing
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     pin_one_core(slots.get())
     _worker_job = job
 
@@ -120,6 +130,15 @@ class LocalProcesses:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
+    def abort(self) -> None:
+        """Stop at once (cancel, kill, error): the workers' units in flight are lost, finished ones are kept."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        for process in list(getattr(pool, "_processes", {}).values()):  # no public way to stop a busy worker
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+
 
 def _cause(exc: BaseException) -> str:
     if isinstance(exc, BrokenProcessPool):
@@ -168,6 +187,9 @@ class RayTasks:
 
     def close(self) -> None:
         pass
+
+    def abort(self) -> None:
+        pass  # tasks in flight finish on the cluster; their writes are atomic and a resume keeps what they made
 
 
 def check_ray(address: str):

@@ -17,7 +17,7 @@ from ..stage import Shot
 # A --range or preview analyses at most this many frames on either side of what it shows: cut detection and the
 # per-shot analyses (weave path, grain model, fade estimate) see the shot clipped to range ± this handle.
 ANALYSIS_HANDLE = 48
-CHUNK_FRAMES = 24
+CHUNK_FRAMES = 12
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -127,5 +126,31 @@ def pin_one_core(slot: int | None) -> None:
     torch.set_num_threads(1)
 
 
-def frame_rate_text(rate: Fraction | None) -> str | None:
-    return str(rate) if rate else None
+def one_core_for_now() -> tuple[set[int] | None, int, int]:
+    """Keep this process to one core's worth of threads (as a worker is); returns what to restore."""
+    import cv2
+    import torch
+
+    try:
+        affinity: set[int] | None = set(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {min(affinity)})
+    except (AttributeError, OSError):
+        affinity = None
+    saved = (affinity, cv2.getNumThreads(), torch.get_num_threads())
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    return saved
+
+
+def restore_cores(saved: tuple[set[int] | None, int, int]) -> None:
+    import cv2
+    import torch
+
+    affinity, cv2_threads, torch_threads = saved
+    if affinity is not None:
+        try:
+            os.sched_setaffinity(0, affinity)
+        except OSError:
+            pass
+    cv2.setNumThreads(cv2_threads)
+    torch.set_num_threads(torch_threads)
