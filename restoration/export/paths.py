@@ -115,7 +115,7 @@ def guard_source(output: str | os.PathLike, sources: Sources, folder: bool) -> N
     key = _identity(final) or os.path.normcase(os.path.realpath(final))
     if key in sources.files or key in sources.folders:
         shown = sources.files.get(key) or sources.folders.get(key)
-        same = "" if os.path.realpath(shown) == os.path.realpath(final) else f" (the same file as {shown})"
+        same = "" if os.path.abspath(shown) == str(final) else f" (the same file as {shown})"
         raise ExportError(output, f"is the source itself{same}: FilmRestore never writes over its source")
     inside = _lies_within(final.parent, sources.folders)
     if inside is not None:
