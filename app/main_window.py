@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from restoration.errors import ParamError, RestorationError
+from restoration.export.paths import Sources, guard_source
 from restoration.io import open_source
 from restoration.pipeline import StageSetting
 from restoration.project import Project, load_preset, load_project, parse_frame_rate, preset_names
@@ -474,6 +475,7 @@ class MainWindow(QMainWindow):
         if self.project.name in ("", "untitled"):
             self.project.name = path.stem
         try:
+            guard_source(path, Sources.of(self.project.source), folder=False)
             self.project.save(path)
         except (RestorationError, OSError) as exc:
             self.report_error("Cannot save the project", exc)

@@ -79,6 +79,9 @@ class Sources:
             else:
                 name = os.fspath(source)
                 (folders if os.path.isdir(name) else files)[key(name)] = name
+                if "%" in os.path.basename(name) and not os.path.exists(name):  # a printf sequence pattern
+                    parent = os.path.dirname(os.path.abspath(name))
+                    folders[key(parent)] = parent
         return cls(files, folders)
 
 
@@ -117,7 +120,8 @@ def guard_source(output: str | os.PathLike, sources: Sources, folder: bool) -> N
         shown = sources.files.get(key) or sources.folders.get(key)
         same = "" if os.path.abspath(shown) == str(final) else f" (the same file as {shown})"
         raise ExportError(output, f"is the source itself{same}: FilmRestore never writes over its source")
-    inside = _lies_within(final.parent, sources.folders)
+    inside = _lies_within(final.parent, sources.folders) or \
+        _lies_within(Path(os.path.realpath(final)).parent, sources.folders)  # a link that points in there
     if inside is not None:
         raise ExportError(output, f"lies inside the source sequence's folder {inside}: choose another place")
     if folder:
