@@ -12,6 +12,7 @@ import platformdirs
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from restoration.errors import ParamError, RestorationError
+from restoration.export.paths import Sources, guard_source
 from restoration.io import open_source
 from restoration.project import Project, load_preset, load_project, parse_frame_rate
 from .autosave import Recovery
@@ -164,6 +165,7 @@ class ProjectSession:
         if self.project.name in ("", "untitled"):
             self.project.name = path.stem
         try:
+            guard_source(path, Sources.of(self.project.source), folder=False)
             self.project.save(path)
         except (RestorationError, OSError) as exc:
             self.report_error("Cannot save the project", exc)

@@ -9,9 +9,11 @@ import argparse
 import errno
 import json
 import os
+import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from . import __version__
 from .errors import ParamError, RestorationError
@@ -21,6 +23,37 @@ from .stage import STAGE_ORDER
 from .stages import implemented_stage_names, stage_class
 
 EXIT_BAD_INPUT = 2
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program is so that cleanup runs exactly as for Ctrl+C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """While the command runs, SIGTERM and SIGHUP cancel it like SIGINT; a second signal waits for the cleanup."""
+    def stop(signum: int, _frame: object) -> None:
+        for other in STOP_SIGNALS + (signal.SIGINT,):
+            signal.signal(other, signal.SIG_IGN)  # the first one wins: removing the partial must not be cut short
+        raise Stopped(signum)
+
+    try:
+        previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    except ValueError:  # not the main thread (embedded use): leave signals to the host
+        yield
+        return
+    previous_int = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     try:
-        return int(args.run(args) or 0)
+        with stop_signals_interrupt():
+            return int(args.run(args) or 0)
     except RestorationError as exc:
         print(f"filmrestore: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -38,9 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         reason = "no space left on the output disk" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
         print(f"filmrestore: error: {exc.filename or 'output'}: {reason}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("filmrestore: cancelled; nothing was written at the output name", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+        by = f" by {signal.Signals(signum).name}" if isinstance(exc, Stopped) else ""
+        print(f"filmrestore: cancelled{by}; nothing was written at the output name", file=sys.stderr)
+        return 128 + int(signum)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("source", nargs="?")
     preview.add_argument("--frame", type=int, required=True)
     preview.add_argument("-o", "--output", required=True, help="PNG to write")
+    preview.add_argument("--overwrite", action="store_true", help="replace an existing PNG (never a source)")
     _add_stage_arguments(preview)
     preview.set_defaults(run=run_preview)
 
@@ -87,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-o", "--output", default="demo-output", help="folder for the results (default: demo-output)")
     demo.add_argument("--frames", type=int, default=24, help="length of the demo clip")
     demo.add_argument("--width", type=int, help="scale the demo still to this width first (default: as shipped)")
+    demo.add_argument("--overwrite", action="store_true", help="replace a folder an earlier demo wrote")
     demo.set_defaults(run=run_demo)
 
     synth = commands.add_parser("synth", help="simulate film damage with exact ground truth")
@@ -95,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--damage", default="dust,scratches,grain,flicker,weave,fade",
                        help="comma list of dust,scratches,grain,flicker,weave,fade,blur")
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--overwrite", action="store_true", help="replace a folder an earlier synth wrote")
     synth.set_defaults(run=run_synth)
 
     bench = commands.add_parser("bench", help="benchmark every stage against open peers")
@@ -240,8 +279,12 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    from .io import write_image
+    from .export.paths import Sources, check_output, commit, discard, os_errors_as_export_errors, reserve_temp
+    from .io.image import encode_image
     from .io.probe import open_with_fields
+    from .progress import ProgressPrinter
+    from .render import chain_steps
+    from .render.plan import analysis_span
     from .pipeline import Pipeline
     from .preview import side_by_side
 
@@ -252,10 +295,27 @@ def run_preview(args: argparse.Namespace) -> int:
         raise ParamError(str(output), "the preview is written as PNG: use a .png name")
     with open_with_fields(project.source, parse_frame_rate(project.source_frame_rate or 0),
                           project.fields) as source:
-        pipeline = Pipeline(source, project.stages)
+        sources = Sources.of(source.info, args.project)
+        final = check_output(output, False, sources, args.overwrite)
+        if not 0 <= args.frame < len(source):
+            raise ParamError(source.info.path, f"frame {args.frame} is outside 0..{len(source) - 1}")
+        steps, _ = chain_steps(project)
+        temporal = any(s.radius > 0 or s.analysed for s in steps)
+        # only what this frame needs: cuts and shot analyses over frame ± the render's analysis handle
+        span = analysis_span((args.frame, args.frame + 1), len(source), temporal)
+        pipeline = Pipeline(source, project.stages, span=span)
+        pipeline.progress = ProgressPrinter()
         before = pipeline.frame(args.frame, after="source")
         after = pipeline.frame(args.frame)
-    write_image(output, side_by_side(before, after), bits=8)
+    data = encode_image(side_by_side(before, after), ".png", 8, 95)
+    temp = reserve_temp(final, sequence=False)
+    try:
+        with os_errors_as_export_errors(output):
+            temp.write_bytes(data)
+            check_output(output, False, sources, args.overwrite)  # again: nothing may have appeared meanwhile
+            commit(temp, final, args.overwrite)
+    finally:
+        discard(temp)  # gone already when committed
     print(f"wrote {output}")
     return 0
 
@@ -265,14 +325,14 @@ def run_demo(args: argparse.Namespace) -> int:
 
     if args.frames < 1 or (args.width is not None and not 32 <= args.width <= 4096):
         raise ParamError("demo", "--frames must be at least 1 and --width between 32 and 4096")
-    return demo(Path(args.output), frames=args.frames, width=args.width)
+    return demo(Path(args.output), frames=args.frames, width=args.width, overwrite=args.overwrite)
 
 
 def run_synth(args: argparse.Namespace) -> int:
     from .synth import run_synth as synth
 
     damage = [d.strip() for d in args.damage.split(",") if d.strip()]
-    out = synth(args.source, args.output, damage, args.seed)
+    out = synth(args.source, args.output, damage, args.seed, overwrite=args.overwrite)
     print(f"wrote {out}")
     return 0
 

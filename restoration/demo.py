@@ -7,14 +7,14 @@ when present, else the simulator's procedural defects).
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .errors import ExportError
+from .export.paths import (Sources, check_output, commit, discard, reserve_temp, write_manifest,
+                           write_text_atomic)
 from .io import read_image, write_image
 from .metrics import psnr
 from .pipeline import StageSetting
@@ -29,15 +29,14 @@ from .synth import DamageSettings, simulate
 DEMO_STILL = Path(__file__).resolve().parent.parent / "resources" / "demo" / "coffee.png"
 DEMO_DAMAGE = ("dust", "scratches", "grain", "flicker", "weave", "fade")
 DEMO_SEED = 1895
-MARKER = ".filmrestore-demo"
 
 
-def run_demo(output: Path, frames: int = 24, width: int | None = None) -> int:
+def run_demo(output: Path, frames: int = 24, width: int | None = None, overwrite: bool = False) -> int:
     """Write damaged/ (16-bit PNGs), truth/, restored.mkv (FFV1 master) and before_after.png into `output`.
 
     `width` scales the shipped still first (a quick look, or a fast test), keeping its aspect ratio.
     """
-    _claim_folder(output)
+    output = check_output(output, True, Sources.of(DEMO_STILL), overwrite)
     still, _ = read_image(DEMO_STILL)
     if width is not None and width != still.shape[1]:
         height = 2 * round(still.shape[0] * width / still.shape[1] / 2)
@@ -46,21 +45,28 @@ def run_demo(output: Path, frames: int = 24, width: int | None = None) -> int:
           f"({', '.join(DEMO_DAMAGE)}; seed {DEMO_SEED})", file=sys.stderr)
     clip = simulate([still] * frames, DEMO_DAMAGE, seed=DEMO_SEED,
                     settings=DamageSettings(pan_px_per_frame=(0.75, 0.25)))
-    damaged_dir = _fresh(output / "damaged")
-    truth_dir = _fresh(output / "truth")
-    for index, (damaged, truth) in enumerate(zip(clip.degraded, clip.truth)):
-        write_image(damaged_dir / f"damaged_{index:06d}.png", damaged, bits=16)
-        write_image(truth_dir / f"truth_{index:06d}.png", truth, bits=16)
-
     stages = implemented_stage_names()
     skipped = [name for name in STAGE_ORDER if name not in stages]
-    project = Project(source=str(damaged_dir), name="demo",
+    project = Project(source=str(output / "damaged"), name="demo",
                       stages={n: StageSetting(n in stages) for n in STAGE_ORDER}, export={"format": "ffv1"})
-    project.save(output / "demo.filmrestore.json")
+    # The clip is built aside and moved in whole; the master then renders from its final place, so its
+    # provenance names real paths.
+    temp = reserve_temp(output, sequence=True)
+    try:
+        for sub in ("damaged", "truth"):
+            (temp / sub).mkdir()
+        for index, (damaged, truth) in enumerate(zip(clip.degraded, clip.truth)):
+            write_image(temp / "damaged" / f"damaged_{index:06d}.png", damaged, bits=16)
+            write_image(temp / "truth" / f"truth_{index:06d}.png", truth, bits=16)
+        project.save(temp / "demo.filmrestore.json")
+        write_manifest(temp, "demo")
+        commit(temp, output, overwrite)
+    finally:
+        discard(temp)  # gone already when committed
     print(f"demo: restoring with {', '.join(stages) or 'no stages (none implemented yet)'}"
           + (f"; not implemented yet: {', '.join(skipped)}" if skipped else ""), file=sys.stderr)
     master = output / "restored.mkv"
-    result = render_project(project, master, overwrite=True, progress=ProgressPrinter())
+    result = render_project(project, master, progress=ProgressPrinter())
 
     from .io import open_source
 
@@ -71,7 +77,8 @@ def run_demo(output: Path, frames: int = 24, width: int | None = None) -> int:
                                                           ("damaged", "restored")), bits=8)
     report = _scores(clip.truth[middle], clip.degraded[middle], restored)
     report.update(stages=stages, not_implemented=skipped, frames=frames, render_fps=round(result.fps, 2))
-    (output / "demo-report.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_text_atomic(output / "demo-report.json", json.dumps(report, indent=2) + "\n")
+    write_manifest(output, "demo")
     scaled = f" (the {report['restored_size']} master scaled back)" if "restored_size" in report else ""
     print(f"demo: PSNR to ground truth, frame {middle}: damaged {report['psnr_damaged_db']} dB, "
           f"restored {report['psnr_restored_db']} dB{scaled}", file=sys.stderr)
@@ -87,18 +94,3 @@ def _scores(truth: np.ndarray, damaged: np.ndarray, restored: np.ndarray) -> dic
         restored = cv2.resize(restored, (truth.shape[1], truth.shape[0]), interpolation=cv2.INTER_AREA)
     scores["psnr_restored_db"] = round(float(psnr(restored, truth)), 2)
     return scores
-
-
-def _claim_folder(output: Path) -> None:
-    """Use `output` only if it is new, empty, or an earlier demo's folder: never clobber a user's files."""
-    if output.exists() and any(output.iterdir()) and not (output / MARKER).exists():
-        raise ExportError(output, "exists and was not made by `filmrestore demo`; choose another -o folder")
-    output.mkdir(parents=True, exist_ok=True)
-    (output / MARKER).write_text("made by filmrestore demo\n")
-
-
-def _fresh(folder: Path) -> Path:
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    return folder

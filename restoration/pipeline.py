@@ -241,15 +241,7 @@ class Pipeline:
             self._report(phase, done, total)
 
     def _check_frame_size(self) -> None:
-        """Refuse, naming the source, a frame smaller than an enabled stage can restore."""
-        width, height = self.source.info.width, self.source.info.height
-        for node in self.nodes:
-            need = node.stage.min_size
-            if width < need or height < need:
-                raise MediaError(self.source.info.path, f"its {width}x{height} frames are smaller than the "
-                                 f"{need}x{need} the {node.name} stage needs ({node.stage.min_size_reason}); "
-                                 f"leave the {node.name} stage out")
-            width, height = node.stage.output_size(width, height, node.params)
+        check_frame_size(self.source.info, [(node.stage, node.params) for node in self.nodes])
 
     def output_size(self) -> tuple[int, int]:
         width, height = self.source.info.width, self.source.info.height
@@ -317,6 +309,17 @@ class Pipeline:
         if not first <= index < last:
             raise ParamError(self.source.info.path, f"frame {index} is outside {first}..{last - 1}")
         return index
+
+
+def check_frame_size(info: MediaInfo, chain: Sequence[tuple[Stage, Mapping[str, Any]]]) -> None:
+    """Refuse, naming the source, a frame smaller than an enabled stage can restore."""
+    width, height = info.width, info.height
+    for stage, params in chain:
+        need = stage.min_size
+        if width < need or height < need:
+            raise MediaError(info.path, f"its {width}x{height} frames are smaller than the {need}x{need} the "
+                             f"{stage.name} stage needs ({stage.min_size_reason}); leave the {stage.name} stage out")
+        width, height = stage.output_size(width, height, params)
 
 
 def settings_for(stages: Sequence[str], params: Mapping[str, Mapping[str, Any]] | None = None,

@@ -437,6 +437,19 @@ def test_project_save_and_reload_round_trips_every_parameter(qtbot, test_stages,
     assert shown["regions"].line.text() == "[[1, 2, 3, 4]]" and shown["invert"].check.isChecked()
 
 
+def test_project_is_never_saved_over_or_into_the_source(qtbot, window, clip, tmp_path):
+    window.error_dialogs = False  # a modal dialog would wait for a click
+    opened(qtbot, window, clip)
+    frame = sorted(clip.iterdir())[0]
+    before = {p.name: p.read_bytes() for p in clip.iterdir()}
+    (tmp_path / "link.json").symlink_to(frame)
+    for target in (frame, clip / "reel.json", tmp_path / "link.json"):
+        assert not window._save_to(target)
+        assert "source" in window.errors[-1]
+    assert {p.name: p.read_bytes() for p in clip.iterdir()} == before
+    assert (tmp_path / "link.json").is_symlink()
+
+
 def test_autosave_is_offered_back_after_a_crash(qtbot, make_window, clip, tmp_path):
     window = opened(qtbot, make_window(), clip)
     window.set_param("deflicker", "window", 9)

@@ -19,12 +19,14 @@ def test_demo_writes_master_stills_and_report(tmp_path):
     assert report["frames"] == 4 and report["psnr_damaged_db"] < 35
     assert report["psnr_restored_db"] > report["psnr_damaged_db"]  # scored even when sr changed the size
     assert (out / "restored.mkv.provenance.json").is_file()
-    assert main(["demo", "-o", str(out), "--frames", "3", "--width", "96"]) == 0  # reuses its own folder
+    assert main(["demo", "-o", str(out), "--frames", "3", "--width", "96"]) == 2  # asks first
+    assert main(["demo", "-o", str(out), "--frames", "3", "--width", "96", "--overwrite"]) == 0  # its own folder
+    assert len(list((out / "damaged").iterdir())) == 3
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    assert main(["demo", "-o", str(out)]) == 2
-    assert "not made by" in capsys.readouterr().err and (out / "notes.txt").read_text() == "keep me"
+    assert main(["demo", "-o", str(out), "--overwrite"]) == 2
+    assert "did not write" in capsys.readouterr().err and (out / "notes.txt").read_text() == "keep me"

@@ -90,6 +90,11 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if ".partial" in p.name or ".replaced" in p.name)
 
 
+def pictures(folder: Path) -> list[Path]:
+    """The files a sequence folder shows (our hidden manifest aside)."""
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
 # --- formats and settings -------------------------------------------------------------------------------
 
 
@@ -143,7 +148,7 @@ def test_16bit_sequence_to_ffv1_and_tiff_is_bit_exact(tmp_path, source_fmt):
         assert got.dtype == np.uint16 and np.array_equal(got, want)
 
     render(tmp_path / "scans", tmp_path / "tiffs")
-    files = sorted((tmp_path / "tiffs").iterdir())
+    files = pictures(tmp_path / "tiffs")
     assert [f.name for f in files] == [f"tiffs_{n:06d}.tif" for n in range(100, 104)]
     for path, want in zip(files, values):
         got = decode_image(path, "tiff")
@@ -162,12 +167,12 @@ def test_8bit_sequence_to_ffv1_is_exact(tmp_path):
 def test_10bit_dpx_and_16bit_png_sequences_are_exact(tmp_path):
     _, ten = make_sequence(tmp_path / "dpx10", 3, W, H, bits=10, fmt="dpx")
     render(tmp_path / "dpx10", tmp_path / "out_dpx", "dpx")
-    for path, want in zip(sorted((tmp_path / "out_dpx").iterdir()), ten):
+    for path, want in zip(pictures(tmp_path / "out_dpx"), ten):
         assert np.array_equal(decode_image(path, "dpx"), want)
 
     _, sixteen = make_sequence(tmp_path / "tif16", 3, W, H, bits=16, fmt="tif")
     render(tmp_path / "tif16", tmp_path / "out_png", "png")
-    for path, want in zip(sorted((tmp_path / "out_png").iterdir()), sixteen):
+    for path, want in zip(pictures(tmp_path / "out_png"), sixteen):
         got = decode_image(path, "png")
         assert np.array_equal(got.astype(np.uint16), want)
 
@@ -284,7 +289,7 @@ def test_audio_can_be_left_out_and_sequences_have_none(tmp_path):
         assert not container.streams.audio
     writer = render(tmp_path / "src.mp4", tmp_path / "frames")
     assert writer.record(writer.decoded)["output"]["audio"] == []
-    assert sorted(p.suffix for p in (tmp_path / "frames").iterdir()) == [".tif"] * 6
+    assert sorted(p.suffix for p in pictures(tmp_path / "frames")) == [".tif"] * 6
 
 
 # --- provenance and fixity -----------------------------------------------------------------------------------
@@ -400,9 +405,12 @@ def test_existing_output_needs_overwrite(tmp_path):
     render(tmp_path / "scans", tmp_path / "seq")  # an existing empty folder is fine
     with pytest.raises(ExportError, match="already exists"):
         render(tmp_path / "scans", tmp_path / "seq")
+    render(tmp_path / "scans", tmp_path / "seq", overwrite=True)  # a sequence we wrote is ours to replace
+    assert [p.name for p in pictures(tmp_path / "seq")] == ["seq_000000.tif", "seq_000001.tif"]
     (tmp_path / "seq" / "stray.txt").write_text("x")
-    render(tmp_path / "scans", tmp_path / "seq", overwrite=True)
-    assert sorted(p.name for p in (tmp_path / "seq").iterdir()) == ["seq_000000.tif", "seq_000001.tif"]
+    with pytest.raises(ExportError, match=r"did not write \(stray.txt\)"):
+        render(tmp_path / "scans", tmp_path / "seq", overwrite=True)
+    assert (tmp_path / "seq" / "stray.txt").read_text() == "x"
     assert leftovers(tmp_path) == []
 
 
@@ -461,7 +469,7 @@ def test_sequence_files_take_the_given_frame_numbers(tmp_path):
                           frame_numbers=[1001, 1002, 1005]) as writer:
             for _, frame in src.frames():
                 writer.write(frame)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+    assert [p.name for p in pictures(tmp_path / "out")] == [
         "out_001001.dpx", "out_001002.dpx", "out_001005.dpx"]
 
 

@@ -302,9 +302,13 @@ def test_write_synth_and_read_it_back(frames, tmp_path):
         assert np.abs(a - b).max() <= 0.5 / 65535 + 1e-7
     np.testing.assert_allclose(back.weave, clip.weave, rtol=0, atol=1e-12)
     np.testing.assert_allclose(np.asarray(back.params["weave"]["values"]), clip.weave, atol=1e-12)
-    with pytest.raises(ExportError, match="not empty"):
+    with pytest.raises(ExportError, match="already exists"):
         write_synth(clip, out)
-    write_synth(clip, out, overwrite=True)
+    write_synth(clip, out, overwrite=True)                             # a clip we wrote is ours to replace
+    (out / "notes.md").write_text("mine")
+    with pytest.raises(ExportError, match=r"did not write \(notes.md\)"):
+        write_synth(clip, out, overwrite=True)
+    assert (out / "notes.md").read_text() == "mine"
 
 
 def test_run_synth_turns_a_still_into_a_panned_clip(tmp_path):

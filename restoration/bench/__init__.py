@@ -41,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, default=None,
                         help="report to regenerate (default restoration/bench/REPORT.md for the default --out, "
                              "else OUT/REPORT.md)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the results in an existing, non-empty --out folder")
     parser.add_argument("--report-only", action="store_true",
                         help="only regenerate the report (and its plots) from the results already in --out")
     parser.add_argument("--render-frames", type=int, default=None, metavar="N",
@@ -57,6 +59,8 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     data = args.data if args.data is not None else default_data_dir()
     out = args.out if args.out is not None else default_out()
+    if not getattr(args, "report_only", False):
+        _check_out(args, data)
     if getattr(args, "report_only", False):
         from restoration.bench.report import write_report
         from restoration.bench.runner import default_report
@@ -77,6 +81,21 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"filmrestore bench: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _check_out(args: argparse.Namespace, data: Path) -> None:
+    """Never write into or over the test media; a chosen --out that holds anything needs --overwrite."""
+    from restoration.errors import ExportError
+    from restoration.export.paths import Sources, guard_source
+
+    sources = Sources.of(data)
+    if args.out is not None:
+        guard_source(args.out, sources, folder=True)
+        if Path(args.out).is_dir() and any(Path(args.out).iterdir()) and not getattr(args, "overwrite", False):
+            raise ExportError(args.out, "already exists and is not empty (use --overwrite to replace the "
+                              "bench results in it)")
+    if getattr(args, "report", None) is not None:
+        guard_source(args.report, sources, folder=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

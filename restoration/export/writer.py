@@ -18,11 +18,15 @@ from restoration.export.audio import AudioCarrier
 from restoration.export.fixity import DecodedMaster, hash_container, hash_sequence
 from restoration.export.formats import FORMATS, check_depth, check_geometry, format_for_output
 from restoration.export.paths import (
+    PartialOwner,
     check_output,
+    clear_stale_partials,
     commit,
     discard,
     os_errors_as_export_errors,
+    print_notes,
     reserve_temp,
+    write_manifest,
 )
 from restoration.export.pictures import check_frame, rgb_values, stored_bits, values_digest, values_to_frame
 from restoration.export.provenance import software, source_checksum, to_json, utc_now
@@ -79,6 +83,7 @@ class MasterWriter:
         self.frames_written = 0
         self.decoded: DecodedMaster | None = None
         self._temp: Path | None = None
+        self._owner: PartialOwner | None = None
         self._target: ContainerTarget | SequenceTarget | None = None
         self._audio: AudioCarrier | None = None
         self._audio_streams: list[dict[str, object]] = []
@@ -155,9 +160,11 @@ class MasterWriter:
         """Create the temporary output and its encoder (and the audio carrier)."""
         if self._temp is not None or self._done:
             raise RuntimeError("MasterWriter.open() called twice")
+        print_notes(clear_stale_partials(self.final))
         self._temp = reserve_temp(self.final, self.format.sequence)
         try:
             with os_errors_as_export_errors(self.final):
+                self._owner = PartialOwner(self._temp, self.final)
                 if self.format.sequence:
                     self._target = SequenceTarget(self._temp, self.final.name, self.format,
                                                   self.width, self.height, self.pix_fmt)
@@ -223,11 +230,14 @@ class MasterWriter:
             self.decoded = self._verify()
             self._stage_sidecars(self.decoded)
             with os_errors_as_export_errors(self.final):
+                if self.format.sequence:
+                    write_manifest(self._temp, self.format.name)
                 commit(self._temp, self.final, self.settings.overwrite)
                 self._temp = None
                 for temp, final in self._staged:
                     os.replace(temp, final)
                 self._staged = []
+                self._owner.release()
         except BaseException:
             self.abort()
             raise
@@ -245,6 +255,8 @@ class MasterWriter:
         self._audio = self._target = None
         discard(self._temp)
         self._temp = None
+        if self._owner is not None:
+            self._owner.release()
         for temp, _ in self._staged:
             discard(temp)
         self._staged = []

@@ -21,7 +21,7 @@ from ..device import cpu_count
 from ..errors import MediaError, ParamError
 from ..export import ExportSettings, MasterWriter, format_for_output
 from ..io.probe import open_with_fields
-from ..pipeline import Progress, describe_settings, resolve_settings
+from ..pipeline import Progress, check_frame_size, describe_settings, resolve_settings
 from ..project import Project, parse_frame_rate
 from ..shots import detect_cuts, shots_in_span
 from ..stage import Shot
@@ -102,9 +102,11 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
         start, stop = project.range or (0, count)
         if stop > count:
             raise ParamError("range", f"{start}:{stop} runs past the last frame {count - 1} of {project.source}")
+        chain = [(stage_class(step.name)(), step.params) for step in steps]
+        check_frame_size(source.info, chain)
         width, height = source.info.width, source.info.height
-        for step in steps:
-            width, height = stage_class(step.name)().output_size(width, height, step.params)
+        for stage, params in chain:
+            width, height = stage.output_size(width, height, params)
         provenance = {
             "software": f"filmrestore {__version__}",
             "project": project.name,
@@ -125,7 +127,29 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
         work, note = prepare_work_folder(writer.final, manifest, fresh)
         if note:
             say(note)
-        cuts = _cuts(work, source, span, temporal, report)
+        try:
+            cuts = _cuts(work, source, span, temporal, report)
+        except BaseException:
+            _discard_if_nothing_done(work)
+            raise
+    try:
+        return _render_units(writer, work, steps, skipped, project, (start, stop), span, cuts, chunk_frames,
+                             workers, ray, report, say, started)
+    except BaseException:
+        _discard_if_nothing_done(work)  # a refusal or an early failure leaves nothing behind; work done is kept
+        raise
+
+
+def _discard_if_nothing_done(work: WorkFolder) -> None:
+    if work.root.is_dir() and not any((work.root / name).exists() for name in ("chunks", "done", "analysis")):
+        shutil.rmtree(work.root, ignore_errors=True)
+
+
+def _render_units(writer: MasterWriter, work: WorkFolder, steps: list[Step], skipped: list[str], project: Project,
+                  frame_range: tuple[int, int], span: tuple[int, int], cuts: list[int], chunk_frames: int,
+                  workers: int | None, ray: str | None, report: Progress, say: Callable[[str], None],
+                  started: float) -> RenderResult:
+    start, stop = frame_range
     plan = plan_render(steps, (start, stop), span, shots_in_span(cuts, span), chunk_frames)
     job = RenderJob(str(project.source), project.source_frame_rate, project.fields, plan, work, writer.pix_fmt)
     chunks = plan.chunks()
@@ -144,9 +168,11 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
                 for number in range(0 if not steps else 1, len(steps) + 1):
                     analyses = [u for shot in group
                                 if (u := plan.analysis_unit(shot, number)) and not work.is_done(u.key)]
-                    for done, result in enumerate(executor.run(analyses), 1):
+                    analysed, to_analyse = 0, sum(len(u.shot) for u in analyses)
+                    for result in executor.run(analyses):
                         _count(calls, result)
-                        report(f"analyze {steps[number - 1].name} (shots)", done, len(analyses))
+                        analysed += len(result.unit.shot)
+                        report(f"analyze {steps[number - 1].name}", analysed, to_analyse)
                     units = [u for shot in group for u in plan.frame_units(shot, number) if not _unit_done(work, u)]
                     for result in executor.run(units):
                         _count(calls, result)

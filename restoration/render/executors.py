@@ -7,17 +7,20 @@ crashes or is killed is retried up to `RETRIES` times; then the render stops wit
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import socket
+import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from ..errors import ParamError, RestorationError
 from .plan import Unit
 from .tasks import RenderJob, UnitResult, one_core_for_now, pin_one_core, restore_cores, run_unit
 
 RETRIES = 3
+STARTUP_SECONDS = 300
 CONNECT_SECONDS = 5
 
 
@@ -57,12 +60,33 @@ class InProcess:
 _worker_job: RenderJob | None = None
 
 
-def _start_worker(job: RenderJob, slots: "multiprocessing.Queue[int]") -> None:
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+def _start_worker(job: RenderJob, slots: "multiprocessing.Queue[int]", everyone: Any) -> None:
     global _worker_job
     # Ctrl-C reaches the whole process group: the render process stops its workers itself, so a worker says nothing
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked by the render process while it spawned us
+    _die_with_parent()
     pin_one_core(slots.get())
     _worker_job = job
+    everyone.wait(STARTUP_SECONDS)  # the render process holds cancels until every worker is this far
+
+
+def _die_with_parent() -> None:
+    """A worker whose render process is killed outright (kill -9) is killed too, instead of running on."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+
+
+def _ready() -> int:
+    return os.getpid()
 
 
 def _run_in_worker(unit: Unit) -> UnitResult:
@@ -84,8 +108,18 @@ class LocalProcesses:
             slots = context.Queue()
             for slot in range(self.workers):
                 slots.put(slot)
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
-                                             initargs=(self.job, slots))
+            # A cancel that lands while a worker is being spawned would leave it half-started and talking; hold
+            # Ctrl-C/SIGTERM/SIGHUP until every worker is up (they arrive right after).
+            signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+            try:
+                everyone = context.Barrier(self.workers)
+                pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
+                                           initargs=(self.job, slots, everyone))
+                for future in [pool.submit(_ready) for _ in range(self.workers)]:
+                    future.result()
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+            self._pool = pool
         return self._pool
 
     def run(self, units: Iterable[Unit]) -> Iterator[UnitResult]:
@@ -93,7 +127,10 @@ class LocalProcesses:
         tries = {u: 0 for u in pending}
         running: dict[Future, Unit] = {}
         while pending or running:
-            pool = self._start()
+            try:
+                pool = self._start()
+            except BrokenProcessPool:
+                raise RenderFailed("--workers", f"the {self.workers} worker processes could not be started") from None
             try:
                 while pending and len(running) < 2 * self.workers:
                     unit = pending.pop(0)
@@ -136,7 +173,7 @@ class LocalProcesses:
         if pool is None:
             return
         for process in list(getattr(pool, "_processes", {}).values()):  # no public way to stop a busy worker
-            process.terminate()
+            process.kill()
         pool.shutdown(wait=False, cancel_futures=True)
 
 

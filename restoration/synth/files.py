@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from restoration.errors import ExportError, MediaError, ParamError
+from restoration.export.paths import Sources, check_output, commit, discard, reserve_temp, write_manifest
 from restoration.synth.settings import DamageSettings
 from restoration.synth.simulate import FrameResult, SynthClip, plan_clip, render_frame
 
@@ -38,18 +37,10 @@ def _mask_image(mask: np.ndarray) -> np.ndarray:
 class SynthWriter:
     """Writes a synthetic clip frame by frame into a temporary folder that becomes `outdir` on finish()."""
 
-    def __init__(self, outdir: Path, overwrite: bool = False) -> None:
-        outdir = Path(outdir)
-        if outdir.exists() and not outdir.is_dir():
-            raise ExportError(outdir, "exists and is not a folder")
-        if outdir.is_dir() and any(outdir.iterdir()) and not overwrite:
-            raise ExportError(outdir, "folder exists and is not empty (choose another or allow overwriting)")
-        if not outdir.parent.is_dir():
-            raise ExportError(outdir, f"parent folder {outdir.parent} does not exist")
-        self.outdir = outdir
-        self.temp = outdir.with_name(f".{outdir.name}.{os.getpid()}.partial")
-        shutil.rmtree(self.temp, ignore_errors=True)
-        self._guard(self.temp.mkdir)
+    def __init__(self, outdir: Path, overwrite: bool = False, sources: Sources | None = None) -> None:
+        self.outdir = check_output(outdir, True, sources or Sources.of(), overwrite)
+        self.overwrite = overwrite
+        self.temp = reserve_temp(self.outdir, sequence=True)
 
     def _guard(self, action, *args) -> None:
         try:
@@ -80,13 +71,8 @@ class SynthWriter:
     def finish(self, params: dict, weave, pan, flicker, fade) -> Path:
         """Write the tables and params.json, then move the folder to its final name."""
         self._guard(self._tables, params, weave, pan, flicker, fade)
-        old = None
-        if self.outdir.is_dir():
-            old = self.outdir.with_name(f".{self.outdir.name}.{os.getpid()}.old")
-            os.replace(self.outdir, old)
-        os.replace(self.temp, self.outdir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        self._guard(write_manifest, self.temp, "synth")
+        self._guard(commit, self.temp, self.outdir, self.overwrite)
         return self.outdir
 
     def _tables(self, params: dict, weave, pan, flicker, fade) -> None:
@@ -112,7 +98,7 @@ class SynthWriter:
 
     def abort(self) -> None:
         """Remove the temporary folder (nothing appears at the final name)."""
-        shutil.rmtree(self.temp, ignore_errors=True)
+        discard(self.temp)
 
 
 def write_synth(clip: SynthClip, outdir: Path, overwrite: bool = False) -> None:
@@ -174,11 +160,10 @@ def run_synth(source: str, outdir: str, damage: list[str], seed: int, *, setting
     from restoration.io import open_source
 
     out = Path(outdir)
-    src_path = Path(source)
-    if out.resolve() == src_path.resolve() or src_path.resolve().is_relative_to(out.resolve()):
-        raise ExportError(out, "refusing to write the synthetic clip over or around its source")
     settings = settings if settings is not None else DamageSettings()
     with open_source(source) as src:
+        sources = Sources.of(src.info)
+        check_output(out, True, sources, overwrite)  # before the planning: fail fast
         total = len(src)
         count = total if max_frames is None else min(total, max_frames)
         first = src.frame(0)
@@ -191,7 +176,7 @@ def run_synth(source: str, outdir: str, damage: list[str], seed: int, *, setting
             note["still"] = f"one still repeated {still_frames} times; motion from the pan"
         plan = plan_clip(count, first, damage, seed, settings, overlay_dir)
         plan.params["source"] = note
-        writer = SynthWriter(out, overwrite)
+        writer = SynthWriter(out, overwrite, sources)
         try:
             frames = ((t, first) for t in range(count)) if still else src.frames(0, count)
             rendered = 0
