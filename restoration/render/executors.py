@@ -11,6 +11,8 @@ import os
 import signal
 import socket
 import sys
+import threading
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Iterable, Iterator
@@ -67,11 +69,27 @@ def _start_worker(job: RenderJob, slots: "multiprocessing.Queue[int]", everyone:
     global _worker_job
     # Ctrl-C reaches the whole process group: the render process stops its workers itself, so a worker says nothing
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked by the render process while it spawned us
     _die_with_parent()
     pin_one_core(slots.get())
     _worker_job = job
     everyone.wait(STARTUP_SECONDS)  # the render process holds cancels until every worker is this far
+
+
+@contextmanager
+def held_cancels() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP inside the block and deliver them right after it (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {sig: signal.signal(sig, lambda number, frame: held.append(number)) for sig in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in held[:1]:
+            os.kill(os.getpid(), sig)
 
 
 def _die_with_parent() -> None:
@@ -110,16 +128,13 @@ class LocalProcesses:
                 slots.put(slot)
             # A cancel that lands while a worker is being spawned would leave it half-started and talking; hold
             # Ctrl-C/SIGTERM/SIGHUP until every worker is up (they arrive right after).
-            signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-            try:
+            with held_cancels():
                 everyone = context.Barrier(self.workers)
                 pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
                                            initargs=(self.job, slots, everyone))
                 for future in [pool.submit(_ready) for _ in range(self.workers)]:
                     future.result()
-            finally:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-            self._pool = pool
+                self._pool = pool
         return self._pool
 
     def run(self, units: Iterable[Unit]) -> Iterator[UnitResult]:
