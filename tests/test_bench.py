@@ -329,3 +329,27 @@ def test_sr_speed_rows_say_unavailable_without_ncnn(fake_data, monkeypatch):
     assert rows[0].endswith("| — |")
     table = "\n".join(S.speed_section({"cpu_speed": speed}))
     assert "| unavailable: Python package ncnn not installed |" in table
+
+
+def test_fade_families_are_seeded_with_truth_and_the_do_no_harm_truth_is_the_input():
+    from restoration.synth.fades import FADED, FAMILIES, fade_family
+
+    frames = [np.random.default_rng(0).uniform(0, 1, (24, 32, 3)).astype(np.float32)] * 2
+    for family in FAMILIES:
+        degraded, truth = fade_family(frames, family, seed=3)
+        again, _ = fade_family(frames, family, seed=3)
+        assert all(np.array_equal(a, b) for a, b in zip(degraded, again))
+        if family in FADED:
+            assert np.abs(degraded[0] - truth[0]).mean() > 0.01 and np.array_equal(truth[0], frames[0])
+            other, _ = fade_family(frames, family, seed=4)
+            assert not np.array_equal(other[0], degraded[0])              # each seed draws its own fade
+        else:
+            assert np.array_equal(degraded[0], truth[0])
+    specs = [s for s in C.specs_for("color") if s.fade_family]
+    assert {s.fade_family for s in specs} == set(FAMILIES) and len(specs) == len(FAMILIES) * C.FAMILY_SEEDS
+
+
+def test_stretch_peer_maps_each_channels_percentiles_to_the_full_range():
+    ramp = np.repeat(np.linspace(0.2, 0.7, 64, dtype=np.float32)[None, :, None], 8, axis=0) * np.float32([1, .8, .6])
+    out = P.peer("stretch").run([ramp], {"clip_percent": 0.0})[0]
+    assert np.allclose(out[0, 0], 0.0, atol=1e-5) and np.allclose(out[0, -1], 1.0, atol=1e-5)

@@ -73,8 +73,8 @@ def test_black_and_white_is_left_neutral_and_toned_prints_keep_their_tint():
     sepia = [np.clip(g * np.float32([1.0, 0.88, 0.7]), 0, 1) for g in grey]
     toned = run_color(sepia)
     assert abs(M.chroma_mean(toned) - M.chroma_mean(sepia)) < 0.5
-    neutralised = run_color(sepia, preserve_bw=False)
-    assert M.chroma_mean(neutralised) < M.chroma_mean(toned) - 2.0       # without it the tint is treated as a cast
+    unguarded = run_color(sepia, preserve_bw=False)      # a tint lifts no layer's black: not a fade either
+    assert mean_de(unguarded, sepia) < 1.0
 
 
 def test_reference_mode_matches_a_reference_still(tmp_path):
@@ -217,3 +217,24 @@ def test_faded_city_frames_are_restored(shared_data):
     before = mean_de(clip.degraded, clip.truth)
     after = mean_de(run_color(clip.degraded), clip.truth)
     assert after < 4.0 and after < 0.4 * before
+
+
+@pytest.mark.parametrize("gains", [(1.0, 1.0, 1.0), (1.08, 1.0, 0.92), (0.93, 1.0, 1.07)])
+def test_unfaded_colour_and_deliberate_grades_are_left_alone(gains):
+    graded = [np.clip(f * np.float32(gains), 0, 1) for f in chart_scene(4)]
+    out = run_color(graded)
+    assert mean_de(out, graded) < 1.0
+    side = Pipeline(ArraySource(graded), settings_for(["color"]), shots=[Shot(0, 4)]).side_data(1)["color"]
+    assert side["estimate"]["fade_found"] is False
+    assert any("no fade found" in note for note in side["notes"])
+
+
+def test_a_fade_family_other_than_the_simulators_is_found_and_reduced():
+    from restoration.synth.fades import fade_family
+
+    degraded, truth = fade_family(chart_scene(4), "magenta", seed=4)
+    out = run_color(degraded)
+    assert mean_de(degraded, truth) > 10.0
+    assert mean_de(out, truth) < 0.6 * mean_de(degraded, truth)
+    side = Pipeline(ArraySource(degraded), settings_for(["color"]), shots=[Shot(0, 4)]).side_data(1)["color"]
+    assert side["estimate"]["fade_found"] is True and side["estimate"]["fade_confidence"] > 0.5

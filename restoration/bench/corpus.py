@@ -32,6 +32,13 @@ FILM_FRAMES = 30
 OVERLAY_FOLDER = "archival/filmdamage_overlays"
 
 
+# Colour fade families (restoration.synth.fades): each drawn afresh per seed, on clean media taken in turn.
+FADE_FAMILIES = ("dye", "levels", "magenta", "scanner", "clean", "toned")
+FADED_FAMILIES = ("dye", "levels", "magenta", "scanner")
+FAMILY_SEEDS = 3
+FAMILY_SOURCES = ("city", "still:Set14/img_012", "still:Set5/baby", "still:Set14/img_011", "still:Set14/img_007")
+
+
 class DataMissing(RestorationError):
     """The benchmark's test media are not where it looked."""
 
@@ -70,10 +77,13 @@ class ClipSpec:
     settings: dict[str, Any] = field(default_factory=dict)
     note: str = ""
     arms: int = 0                   # swinging arms drawn into the picture before the damage (restoration.synth.figures)
+    fade_family: str = ""           # a colour fade family (restoration.synth.fades) instead of the simulator's damage
+    family_seed: int = 0
 
 
 # Roles: dust  damaged | clean | moving | film;  stabilize  weave | film;  deflicker  flicker | flicker-free | film;
-# denoise  grain | film;  color  fade | bw | film;  sr  sr-stills | sr-video;  chain  all | film.
+# denoise  grain | film;  color  fade | bw | film | fade:<family> | no-harm:<family>;  sr  sr-stills | sr-video;
+# chain  all | film.
 CLIP_SPECS: tuple[ClipSpec, ...] = (
     ClipSpec("city-dust", "dust", "damaged", "city", ("dust", "scratches", "grain"),
              note="Vid4 city (camera move) + dust, dirt, hair, 2 scratches, default grain"),
@@ -120,6 +130,10 @@ CLIP_SPECS: tuple[ClipSpec, ...] = (
     ClipSpec("bridge-bw", "color", "bw", "still:Set14/img_003", ("grain",), {"pan_px_per_frame": (1.0, 0.0)},
              note="Set14 bridge (black-and-white) panned + monochrome grain: must stay neutral"),
     ClipSpec("film", "color", "film", "film", note="real old film (black-and-white), no reference"),
+    *(ClipSpec(f"{family}-{k}", "color", ("fade:" if family in FADED_FAMILIES else "no-harm:") + family,
+               FAMILY_SOURCES[(i + k) % len(FAMILY_SOURCES)], fade_family=family, family_seed=k,
+               note=f"fade family '{family}', seed {k}, on {FAMILY_SOURCES[(i + k) % len(FAMILY_SOURCES)]}")
+      for i, family in enumerate(FADE_FAMILIES) for k in range(FAMILY_SEEDS)),
 
     ClipSpec("city-all", CHAIN, "all", "city", ("dust", "scratches", "grain", "flicker", "weave", "fade"),
              note="Vid4 city with every damage: dust, scratches, grain, flicker, weave, fade"),
@@ -304,6 +318,13 @@ def build_clip(spec: ClipSpec, data: Path, profile: Profile) -> Clip:
         frames = [load_still(data, spec.source[6:], profile.crop)] * profile.still_frames
     else:
         raise ValueError(f"clip {spec.name}: unknown source {spec.source!r}")
+    if spec.fade_family:
+        from restoration.synth.fades import fade_family
+
+        seed = _seed_for(spec)
+        degraded, truth = fade_family(frames, spec.fade_family, seed)
+        return Clip(spec.name, spec.stage, spec.role, spec.note, _quantize(degraded), _quantize(truth),
+                    info={"fade_family": spec.fade_family, "seed": seed})
     figure_masks = None
     if spec.arms:
         if any(d in spec.damage for d in ("weave", "blur")) or spec.settings.get("pan_px_per_frame"):

@@ -328,6 +328,14 @@ def run_colorlevels(frames: list[np.ndarray], s: Mapping[str, Any]) -> list[np.n
     return filter_frames(frames, [("format", "gbrp16le"), ("colorlevels", args)])
 
 
+def run_stretch(frames: list[np.ndarray], s: Mapping[str, Any]) -> list[np.ndarray]:
+    """Automatic per-channel percentile stretch over the clip (numpy): what a quick 'auto levels' does."""
+    levels = auto_levels(frames, float(s["clip_percent"]))
+    low = np.float32([levels[f"{c}imin"] for c in "rgb"])
+    high = np.float32([levels[f"{c}imax"] for c in "rgb"])
+    return [np.clip((f - low) / (high - low), 0.0, 1.0).astype(np.float32) for f in frames]
+
+
 # --------------------------------------------------------------------------------------------------------------
 # super-resolution
 
@@ -415,6 +423,8 @@ PEERS: tuple[Peer, ...] = (
     Peer("colorlevels", "color", "FFmpeg colorlevels, auto levels", run_colorlevels, {"clip_percent": 0.5},
          _grid(clip_percent=[0.1, 0.5, 1.0]), filters=("colorlevels",),
          note="auto = per-channel black/white points at the clip_percent low/high percentiles over the whole clip"),
+    Peer("stretch", "color", "per-channel percentile stretch (numpy)", run_stretch, {"clip_percent": 1.0},
+         _grid(clip_percent=[0.1, 0.5, 1.0, 2.0])),
     Peer("ffmpeg-chain", "chain", "FFmpeg tmedian → vidstab → deflicker → nlmeans → auto colorlevels", run_chain, {},
          filters=("tmedian", "vidstabdetect", "vidstabtransform", "deflicker", "nlmeans", "colorlevels"),
          note="each filter at its fixed setting, in our stage order"),

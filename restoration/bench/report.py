@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from restoration.bench import render_speed, sr_speed
+from restoration.bench.corpus import FADE_FAMILIES, FADED_FAMILIES
 
 STAGES = ("dust", "stabilize", "deflicker", "denoise", "color", "sr", "chain", render_speed.SECTION)
 OURS = "filmrestore"
@@ -183,6 +184,13 @@ TARGETS: dict[str, tuple[Target, ...]] = {
               Target("de2000_p95", ("fade",), "≤ 8", False, 8.0, label="ΔE2000 95th percentile"),
               Target("stability_excess", ("fade",), "≤ 0.5 ΔE", False, 0.5, label="colour stability vs truth's"),
               Target("chroma_change", ("bw",), "≤ 0.5", False, 0.5, label="B/W chroma change (absolute)"),
+              *(Target("de2000_mean", (f"fade:{f}",), "≤ 3.0", False, 3.0, label=f"ΔE2000 mean, fade family '{f}'")
+                for f in FADED_FAMILIES),
+              *(Target("de2000_p95", (f"fade:{f}",), "≤ 8", False, 8.0, label=f"ΔE2000 p95, fade family '{f}'")
+                for f in FADED_FAMILIES),
+              *(Target("de2000_mean", (f"no-harm:{f}",), "≤ 1.0", False, 1.0,
+                       label=f"ΔE2000 to the input, do-no-harm family '{f}'")
+                for f in FADE_FAMILIES if f not in FADED_FAMILIES),
               Target("fps", ("speed",), "≥ 30", True, 30.0, label="speed, fps")),
     "sr": (Target("psnr_y", ("sr-stills", "sr-video"), "≥ Lanczos + 1.5 dB", True, peer_margin=1.5,
                   against=("lanczos",), label="PSNR-Y (fidelity)"),),
@@ -298,7 +306,34 @@ def _target_rows(stage: str, result: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _family_table(result: dict[str, Any]) -> list[str]:
+    """Colour fade families: ΔE2000 mean ± spread over the family's seeds (and the mean p95) per method."""
+    role_of = _roles(result)
+    families = [r for r in dict.fromkeys(role_of.values()) if r.startswith(("fade:", "no-harm:"))]
+    if not families:
+        return []
+    methods = method_order(result)
+    lines = ["**Fade families** (ΔE2000 to the truth: mean ± standard deviation over seeds, [mean p95]; for the "
+             "do-no-harm families the truth is the input):", "",
+             "| family | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for family in families:
+        cells = []
+        for method in methods:
+            means, p95s = [], []
+            for r in selected_records(result):
+                if r["method"] == method and r.get("status", "ok") == "ok" and role_of.get(r["clip"]) == family:
+                    means.append(r["metrics"].get("de2000_mean"))
+                    p95s.append(r["metrics"].get("de2000_p95"))
+            means = [v for v in means if v is not None]
+            p95s = [v for v in p95s if v is not None]
+            cells.append(f"{np.mean(means):.2f} ± {np.std(means):.2f} [{np.mean(p95s):.1f}]" if means else "—")
+        lines.append(f"| {family} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def _clip_table(stage: str, result: dict[str, Any], clip: dict[str, Any]) -> list[str]:
+    if clip["role"].startswith(("fade:", "no-harm:")):
+        return []
     columns = COLUMNS[stage].get(clip["role"], ())
     if not columns:
         return []
@@ -400,6 +435,7 @@ def _stage_section(stage: str, result: dict[str, Any], figures: dict[str, list[s
         lines += ["**Targets** (issue): mean over the clips of the kind named; speed on the speed clip.", "",
                   "| figure | target | input | FilmRestore | best peer | met |", "|---|---|---|---|---|---|"]
         lines += targets + [""]
+    lines += _family_table(result)
     for clip in result["corpus"]:
         table = _clip_table(stage, result, clip)
         if not table:

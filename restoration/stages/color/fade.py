@@ -37,6 +37,9 @@ NEUTRAL_MAX_WEIGHT = 0.25 # the grey pixels' say at most, against the black/whit
 SCALE_LIMITS = (0.2, 1.0) # cyan and yellow fade at least as fast as magenta, keeping >= 20 % of its range
 OFFSET_LIMIT = 0.3        # plausible relative fog offset, density
 MONOCHROME_SAMPLE = 60000 # pixels enough to tell black-and-white from colour
+# A dye fade shows as a layer that lost density against magenta down to a black it shares with magenta; less loss
+# than the first value is a grade, a scan's balance or a scene's own colour, and is left alone (do no harm).
+FADE_LOSS_RANGE = (0.12, 0.2)
 REMAP_LIMIT = 32000       # OpenCV's remap works on images with sides below 32767
 CURVE_STEPS = 16384       # intervals of the correction curves (exact well below one 16-bit code)
 
@@ -223,9 +226,15 @@ class FadeEstimate:
     plateau: np.ndarray
     borrowed: tuple[int, ...] = ()
     grey_share: float = 0.0
+    confidence: float = 1.0
+
+    @property
+    def fade_found(self) -> bool:
+        return self.confidence > 0.0
 
     def to_dict(self) -> dict:
-        return {**self.model.to_dict(), "white_point": np.round(self.white, 4).tolist(),
+        return {**self.model.to_dict(), "fade_found": self.fade_found, "fade_confidence": round(self.confidence, 3),
+                "white_point": np.round(self.white, 4).tolist(),
                 "black_point": np.round(self.black, 4).tolist(),
                 "black_colocation": np.round(self.colocation, 3).tolist(),
                 "black_plateau": np.round(self.plateau, 4).tolist(),
@@ -244,9 +253,21 @@ def estimate_fade(densities: np.ndarray, plateau: np.ndarray | None = None) -> F
     white, black = layer_anchors(densities)
     colocation = black_colocation(densities)
     plateau = black_plateau(densities) if plateau is None else np.asarray(plateau, dtype=np.float64)
-    model, borrowed = borrow_cofading(fit_anchors(white, black), true_black(colocation, plateau))
+    has_black = true_black(colocation, plateau)
+    model, borrowed = borrow_cofading(fit_anchors(white, black), has_black)
     model, share = neutral_balance(densities, model)
-    return FadeEstimate(model, white, black, colocation, plateau, borrowed, share)
+    return FadeEstimate(model, white, black, colocation, plateau, borrowed, share,
+                        fade_confidence(model, has_black | np.isin(np.arange(3), borrowed)))
+
+
+def fade_confidence(model: FadeModel, has_black: np.ndarray) -> float:
+    """0 (no fade found) .. 1 (a clear fade): the density a fast layer lost against magenta where a true black
+    anchors that loss (or it was borrowed from one), else the loss both fast layers share (cyan and yellow fade
+    together; a scene's one dark colour or a grade does not show as both)."""
+    loss = 1.0 - model.scale_array[list(FAST_LAYERS)]
+    anchored = max((v for v, c in zip(loss, FAST_LAYERS) if has_black[c]), default=0.0)
+    lo, hi = FADE_LOSS_RANGE
+    return float(np.clip((max(anchored, float(loss.min())) - lo) / (hi - lo), 0.0, 1.0))
 
 
 def frame_models(white: np.ndarray, black: np.ndarray, borrowed: tuple[int, ...]) -> np.ndarray:

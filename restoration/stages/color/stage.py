@@ -147,7 +147,9 @@ class FadeCorrection(Stage):
             if patches:
                 scales, offsets = _neutral_offsets(scales, np.asarray(patches), float(params["temporal_smoothing"]))
                 notes.append("offsets set by the grey pick")
-        strength = float(params["strength"])
+            elif not estimate.fade_found:
+                notes.append("no fade found: colour left as it is")
+        strength = float(params["strength"]) * (1.0 if patches or monochrome else estimate.confidence)
         scales = 1.0 + strength * (scales - 1.0)
         offsets = strength * offsets
         analysis = ShotColour(shot, estimate, scales, offsets, monochrome, residual, notes=notes)
