@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from restoration.analysis_cache import AnalysisCache
 from restoration.errors import RestorationError
 from restoration.pipeline import FrameSource, Pipeline, StageSetting, resolve_settings
 from restoration.shots import detect_cuts, shot_at, shots_from_cuts
@@ -280,13 +281,21 @@ class PreviewEngine(QObject):
         stage = phase.split(" ", 1)[1] if phase.startswith("analyze ") else STAGE_ORDER[-1]
         return upstream_key(pending[1].settings, stage) != upstream_key(request.settings, stage)
 
+    def _analysis_cache(self, source: FrameSource) -> AnalysisCache:
+        """Shot analyses shared with renders and earlier sessions of the same source (one fingerprint per source)."""
+        if getattr(self, "_disk_for", None) is not source:
+            self._disk, self._disk_for = AnalysisCache.for_source(source.info), source
+        return self._disk
+
     def _pipeline_for(self, request: PreviewRequest, source: FrameSource, key: str) -> Pipeline:
         if self._pipeline is not None and self._pipeline.source is source and self._pipeline_key == key:
             return self._pipeline
         with self._lock:
             shots = self._shots
         old = self._pipeline
-        pipeline = Pipeline(source, request.settings, shots=shots, cache_frames=PREVIEW_CACHE_FRAMES)
+        disk = self._analysis_cache(source)
+        pipeline = Pipeline(source, request.settings, shots=shots, cache_frames=PREVIEW_CACHE_FRAMES,
+                            analysis_cache=disk)
         if shots is None and pipeline.is_temporal and not self._shots_ready.is_set():
             self.signals.progress.emit("cuts", 0, len(source))
             while not self._shots_ready.wait(0.05):
@@ -294,7 +303,8 @@ class PreviewEngine(QObject):
                     raise Cancelled()
             with self._lock:
                 shots = self._shots
-            pipeline = Pipeline(source, request.settings, shots=shots, cache_frames=PREVIEW_CACHE_FRAMES)
+            pipeline = Pipeline(source, request.settings, shots=shots, cache_frames=PREVIEW_CACHE_FRAMES,
+                                analysis_cache=disk)
         widen_caches(pipeline)
         if old is not None:
             pipeline.adopt(old)

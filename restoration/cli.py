@@ -279,6 +279,7 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_preview(args: argparse.Namespace) -> int:
+    from .analysis_cache import AnalysisCache
     from .export.paths import Sources, check_output, commit, discard, os_errors_as_export_errors, reserve_temp
     from .io.image import encode_image
     from .io.probe import open_with_fields
@@ -303,7 +304,8 @@ def run_preview(args: argparse.Namespace) -> int:
         temporal = any(s.radius > 0 or s.analysed for s in steps)
         # only what this frame needs: cuts and shot analyses over frame ± the render's analysis handle
         span = analysis_span((args.frame, args.frame + 1), len(source), temporal)
-        pipeline = Pipeline(source, project.stages, span=span)
+        cache = AnalysisCache.for_source(source.info, project.source_frame_rate, project.fields)
+        pipeline = Pipeline(source, project.stages, span=span, analysis_cache=cache)
         pipeline.progress = ProgressPrinter()
         before = pipeline.frame(args.frame, after="source")
         after = pipeline.frame(args.frame)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 
+from .analysis_cache import AnalysisCache
 from .errors import MediaError, ParamError, StageNotImplemented
 from .io.info import MediaInfo
 from .shots import detect_cuts, mirror_index, shot_at, shots_in_span
@@ -137,6 +138,8 @@ class _StageNode:
         self.shots = shots
         self.cache = _LRU(capacity)
         self.analyses: dict[Shot, Any] = {}
+        self.disk: AnalysisCache | None = None  # shot analyses kept between sessions, when the pipeline has one
+        self.upstream_settings: list[tuple[str, Mapping[str, Any]]] = []
 
     @property
     def name(self) -> str:
@@ -161,7 +164,13 @@ class _StageNode:
         if not self.stage.needs_analysis(self.params):
             return None
         if shot not in self.analyses:
-            self.analyses[shot] = self.stage.analyze(self._shot_frames(shot), shot, self.params)
+            key = self.disk.key(self.upstream_settings, self.name, self.params, shot) if self.disk else ""
+            hit, value = self.disk.get(key) if self.disk else (False, None)
+            if not hit:
+                value = self.stage.analyze(self._shot_frames(shot), shot, self.params)
+                if self.disk:
+                    self.disk.put(key, value)
+            self.analyses[shot] = value
         return self.analyses[shot]
 
     def _shot_frames(self, shot: Shot) -> Iterator[tuple[int, np.ndarray]]:
@@ -186,7 +195,8 @@ class Pipeline:
     """The enabled stages over one source, in the fixed order, with shot-aware mirrored windows."""
 
     def __init__(self, source: FrameSource, settings: Mapping[str, StageSetting],
-                 shots: list[Shot] | None = None, cache_frames: int = 4, span: tuple[int, int] | None = None):
+                 shots: list[Shot] | None = None, cache_frames: int = 4, span: tuple[int, int] | None = None,
+                 analysis_cache: AnalysisCache | None = None):
         self.source = source
         self.span = span  # only these frames are looked at (cuts, shot analyses); None: the whole clip
         self.settings = resolve_settings(settings)
@@ -202,6 +212,9 @@ class Pipeline:
             node = _StageNode(stage_class(name)(), setting.params, upstream, self.shots, cache_frames, self._report)
             self.nodes.append(node)
             upstream = node
+        for position, node in enumerate(self.nodes):
+            node.disk = analysis_cache
+            node.upstream_settings = [(n.name, n.params) for n in self.nodes[:position]]
         # A consumer with radius r revisits 2r+1 upstream frames; keep them so each is computed once.
         consumers: list[_StageNode] = self.nodes
         producers: list[_SourceNode | _StageNode] = [self._source_node, *self.nodes[:-1]]

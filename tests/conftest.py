@@ -9,6 +9,12 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+
+@pytest.fixture(autouse=True)
+def analysis_cache_folder(tmp_path_factory, monkeypatch):
+    """Shot analyses kept between renders go to a folder of this test run, never the user's cache."""
+    monkeypatch.setenv("FILMRESTORE_CACHE", str(tmp_path_factory.getbasetemp() / "analysis-cache"))
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("FILMRESTORE_DATA", REPO_ROOT.parent / "shared" / "data"))
 

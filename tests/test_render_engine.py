@@ -154,7 +154,9 @@ def test_the_plan_walks_radii_and_analyses_back_from_the_range():
     plan = plan_render(steps[:2], (40, 50), (0, 100), shots)
     assert plan.runs[(shot, 1)] == (37, 53) and plan.runs[(shot, 0)] == (35, 55)
     assert analysis_span((0, 100), 100, True) == (0, 100)
-    assert analysis_span((40, 50), 100, True, handle=48) == (0, 98)
+    assert analysis_span((40, 50), 100, True, handle=48) == (0, 100)
+    # previews of nearby frames share one span (so their clipped shots, and cached analyses, are the same)
+    assert analysis_span((100, 101), 1000, True, handle=48) == analysis_span((110, 111), 1000, True, 48) == (48, 192)
     assert analysis_span((40, 50), 100, False) == (40, 50)
 
 
@@ -342,3 +344,49 @@ def test_a_killed_worker_is_retried_and_the_master_is_still_right(tmp_path):
     assert killed is not None and "error" not in outcome, outcome.get("error")
     render_project(project, tmp_path / "ref.mkv", workers=1, chunk_frames=4)
     assert framemd5(tmp_path / "out.mkv") == framemd5(tmp_path / "ref.mkv")
+
+
+def test_a_second_render_reads_the_shot_analyses_back_from_the_cache(tmp_path, counted_stages, monkeypatch):
+    monkeypatch.setenv("FILMRESTORE_CACHE", str(tmp_path / "cache"))
+    clip = make_clip_with_cut(tmp_path / "clip", 40, 20)
+    project = project_for(clip, ("dust", "stabilize", "denoise"))
+    render_project(project, tmp_path / "first.mkv", workers=1)
+    assert sorted(Counted.analysed["denoise"]) == [(0, 20), (20, 40)]
+    Counted.calls, Counted.analysed = {}, {}
+    result = render_project(project, tmp_path / "second.mkv", workers=1)
+    assert Counted.analysed == {} and result.calls["analyze"] == {"dust": 0, "stabilize": 0, "denoise": 0}
+    assert framemd5(tmp_path / "second.mkv") == framemd5(tmp_path / "first.mkv")
+    # other settings upstream of an analysing stage are other analyses
+    project.stages["dust"].params["note"] = "changed"
+    Counted.analysed = {}
+    render_project(project, tmp_path / "third.mkv", workers=1)
+    assert sorted(Counted.analysed["stabilize"]) == [(0, 20), (20, 40)]
+
+
+def test_with_a_cached_analysis_a_range_computes_only_its_windows(tmp_path, counted_stages, monkeypatch):
+    monkeypatch.setenv("FILMRESTORE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(engine_module, "analysis_span", lambda r, n, t: analysis_span(r, n, t, handle=10))
+    clip = make_clip_with_cut(tmp_path / "clip", 200, 150, width=32, height=24)
+    project = project_for(clip, ("dust", "denoise"), (60, 70))
+    render_project(project, tmp_path / "a.mkv", workers=1)
+    Counted.calls, Counted.analysed = {}, {}
+    render_project(project, tmp_path / "b.mkv", workers=1)
+    assert Counted.analysed == {}
+    assert sorted(Counted.calls["dust"]) == list(range(59, 71))  # denoise's radius 1 around the range, no more
+    assert framemd5(tmp_path / "b.mkv") == framemd5(tmp_path / "a.mkv")
+
+
+def test_the_preview_pipeline_shares_the_cache(tmp_path, counted_stages, monkeypatch):
+    from restoration.analysis_cache import AnalysisCache
+    from restoration.io import open_source
+    from restoration.pipeline import Pipeline
+
+    monkeypatch.setenv("FILMRESTORE_CACHE", str(tmp_path / "cache"))
+    clip = make_clip_with_cut(tmp_path / "clip", 40, 20)
+    project = project_for(clip, ("dust", "denoise"))
+    render_project(project, tmp_path / "out.mkv", workers=1)
+    Counted.analysed = {}
+    with open_source(str(clip)) as source:
+        pipeline = Pipeline(source, project.stages, analysis_cache=AnalysisCache.for_source(source.info))
+        pipeline.frame(25)
+    assert Counted.analysed == {}

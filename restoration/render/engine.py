@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .. import __version__
+from ..analysis_cache import AnalysisCache, source_fingerprint
 from ..device import cpu_count
 from ..errors import MediaError, ParamError
 from ..export import ExportSettings, MasterWriter, format_for_output
@@ -122,7 +123,7 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
         temporal = any(s.radius > 0 or s.analysed for s in steps)
         span = analysis_span((start, stop), count, temporal)
         manifest = {"filmrestore": __version__, "project": _project_hash(project, steps, writer.pix_fmt),
-                    "source": _source_fingerprint(source.info), "range": [start, stop], "span": list(span),
+                    "source": source_fingerprint(source.info), "range": [start, stop], "span": list(span),
                     "chunk_frames": chunk_frames}
         work, note = prepare_work_folder(writer.final, manifest, fresh)
         if note:
@@ -132,12 +133,37 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
         except BaseException:
             _discard_if_nothing_done(work)
             raise
+        cache = AnalysisCache.for_source(source.info, project.source_frame_rate, project.fields)
     try:
         return _render_units(writer, work, steps, skipped, project, (start, stop), span, cuts, chunk_frames,
-                             workers, ray, report, say, started)
+                             workers, ray, report, say, started, cache)
     except BaseException:
         _discard_if_nothing_done(work)  # a refusal or an early failure leaves nothing behind; work done is kept
         raise
+
+
+def _analysis_key(cache: AnalysisCache, steps: list[Step], number: int, shot: Shot) -> str:
+    step = steps[number - 1]
+    return cache.key([(s.name, s.params) for s in steps[:number - 1]], step.name, step.params, shot)
+
+
+def _cached_analyses(cache: AnalysisCache, work: WorkFolder, steps: list[Step],
+                     shots: list[Shot]) -> set[tuple[Shot, int]]:
+    """Shot analyses an earlier render, preview or GUI session already made: put in the work folder as done."""
+    found: set[tuple[Shot, int]] = set()
+    for shot in shots:
+        for step in steps:
+            if not step.analysed:
+                continue
+            unit_key = Unit("analysis", step.number, shot, shot.start, shot.end).key
+            if work.is_done(unit_key):
+                continue
+            hit, value = cache.get(_analysis_key(cache, steps, step.number, shot))
+            if hit:
+                work.save_analysis(step.number, shot.start, shot.end, value)
+                work.mark_done(unit_key)
+                found.add((shot, step.number))
+    return found
 
 
 def _discard_if_nothing_done(work: WorkFolder) -> None:
@@ -148,9 +174,11 @@ def _discard_if_nothing_done(work: WorkFolder) -> None:
 def _render_units(writer: MasterWriter, work: WorkFolder, steps: list[Step], skipped: list[str], project: Project,
                   frame_range: tuple[int, int], span: tuple[int, int], cuts: list[int], chunk_frames: int,
                   workers: int | None, ray: str | None, report: Progress, say: Callable[[str], None],
-                  started: float) -> RenderResult:
+                  started: float, cache: AnalysisCache) -> RenderResult:
     start, stop = frame_range
-    plan = plan_render(steps, (start, stop), span, shots_in_span(cuts, span), chunk_frames)
+    shots = shots_in_span(cuts, span)
+    cached = _cached_analyses(cache, work, steps, shots)
+    plan = plan_render(steps, (start, stop), span, shots, chunk_frames, cached)
     job = RenderJob(str(project.source), project.source_frame_rate, project.fields, plan, work, writer.pix_fmt)
     chunks = plan.chunks()
     kept = [u for u in chunks if work.chunk_is_done(u.start, u.stop)]
@@ -172,6 +200,9 @@ def _render_units(writer: MasterWriter, work: WorkFolder, steps: list[Step], ski
                     for result in executor.run(analyses):
                         _count(calls, result)
                         analysed += len(result.unit.shot)
+                        shot = result.unit.shot
+                        cache.put(_analysis_key(cache, steps, number, shot),
+                                  work.load_analysis(number, shot.start, shot.end))
                         report(f"analyze {steps[number - 1].name}", analysed, to_analyse)
                     units = [u for shot in group for u in plan.frame_units(shot, number) if not _unit_done(work, u)]
                     for result in executor.run(units):
@@ -292,19 +323,6 @@ def _project_hash(project: Project, steps: list[Step], pix_fmt: str) -> str:
 
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
-
-
-def _source_fingerprint(info) -> dict[str, Any]:
-    """Size and modification time of every file of the source: a changed source is never resumed into."""
-    paths = list(info.files) or [info.path]
-    sizes = hashlib.sha256()
-    for path in paths:
-        try:
-            stat = os.stat(path)
-            sizes.update(f"{os.path.basename(path)}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-        except OSError:
-            sizes.update(f"{path}:missing;".encode())
-    return {"path": os.path.realpath(info.path), "files": len(paths), "digest": sizes.hexdigest()}
 
 
 def _field_handling(source, fields: str | None) -> dict[str, object]:

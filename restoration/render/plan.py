@@ -96,18 +96,26 @@ class RenderPlan:
 
 def analysis_span(frame_range: tuple[int, int], frame_count: int, temporal: bool,
                   handle: int = ANALYSIS_HANDLE) -> tuple[int, int]:
-    """The frames a render of `frame_range` looks at: all of them for the whole clip, else range ± handle."""
+    """The frames a render of `frame_range` looks at: all of them for the whole clip, else range ± handle.
+
+    The span's ends fall on multiples of the handle, so previews of nearby frames see the same clipped shots and
+    share their cached analyses.
+    """
     start, stop = frame_range
     if not temporal:
         return start, stop
     if (start, stop) == (0, frame_count):
         return 0, frame_count
-    return max(0, start - handle), min(frame_count, stop + handle)
+    return max(0, (start - handle) // handle * handle), min(frame_count, -(-(stop + handle) // handle) * handle)
 
 
 def plan_render(steps: list[Step], frame_range: tuple[int, int], span: tuple[int, int], shots: list[Shot],
-                chunk_frames: int = CHUNK_FRAMES) -> RenderPlan:
-    """Walk the chain backwards from the range: per shot, the run each step computes (and the source reads)."""
+                chunk_frames: int = CHUNK_FRAMES, cached: set[tuple[Shot, int]] | None = None) -> RenderPlan:
+    """Walk the chain backwards from the range: per shot, the run each step computes (and the source reads).
+
+    A step whose analysis of a shot is `cached` needs its input only where its windows reach.
+    """
+    cached = cached or set()
     plan = RenderPlan(steps, frame_range, span, shots, chunk_frames=max(1, chunk_frames))
     start, stop = frame_range
     for shot in shots:
@@ -117,7 +125,7 @@ def plan_render(steps: list[Step], frame_range: tuple[int, int], span: tuple[int
         for number in range(len(steps), 0, -1):
             plan.runs[(shot, number)] = (lo, hi)
             step = steps[number - 1]
-            if step.analysed:
+            if step.analysed and (shot, number) not in cached:
                 lo, hi = shot.start, shot.end
             else:
                 lo, hi = max(shot.start, lo - step.radius), min(shot.end, hi + step.radius)
