@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from restoration.errors import ParamError, RestorationError
 from restoration.pipeline import StageSetting
-from restoration.project import Project, parse_frame_rate
+from restoration.project import Project, new_project, parse_frame_rate
 from restoration.stage import STAGE_ORDER, Shot
 from restoration.stages import stage_class, stage_classes
 
@@ -75,7 +75,7 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
         self.settings = settings or QSettings(APP_NAME, APP_NAME)
         self.data_dir = Path(data_dir) if data_dir else default_data_dir()
         self.confirm_on_close = confirm_on_close
-        self.project = Project()
+        self.project = new_project()
         self.project_path: Path | None = None
         self.source = None
         self.info = None
@@ -109,6 +109,7 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
         self._build_menus()
         self._build_status()
         self.stack.select(STAGE_ORDER[0])
+        self._show_project_settings()
         self.resize(1600, 1000)
         geometry = self.settings.value("window/geometry")
         if geometry is not None:

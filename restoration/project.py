@@ -22,6 +22,9 @@ from .stages import stage_class
 PROJECT_FORMAT = "filmrestore-project"
 PROJECT_VERSION = 1
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "resources" / "presets"
+# What a new project restores when nobody says otherwise (CLI without --stages/--project, the GUI's new project):
+# the cleaning chain; super-resolution changes the master's size, so it is always asked for.
+DEFAULT_STAGES = ("dust", "stabilize", "deflicker", "denoise", "color")
 
 
 @dataclass
@@ -67,6 +70,12 @@ class Project:
     def set_param(self, stage: str, param: str, value: Any) -> None:
         where = f"{stage}.{param}"
         self.stages[stage].params[param] = stage_class(stage).params.get(param, where).validate(value, where)
+
+
+def new_project(**fields: Any) -> Project:
+    """A project with the default cleaning stages on, as the CLI and the GUI start one."""
+    stages = {n: StageSetting(n in DEFAULT_STAGES) for n in STAGE_ORDER}
+    return Project(stages=stages, **fields)
 
 
 def project_from_dict(data: Any, subject: str = "project") -> Project:

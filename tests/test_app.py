@@ -116,11 +116,15 @@ def clip(tmp_path) -> Path:
 
 @pytest.fixture
 def make_window(qtbot, tmp_path):
-    def make() -> MainWindow:
+    def make(default_stages: bool = False) -> MainWindow:
+        """A window whose new project has every stage off (these tests enable what they test), or the defaults."""
         settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
         window = MainWindow(settings=settings, data_dir=tmp_path / "data", confirm_on_close=False,
                             monitor_interval_ms=250)
         qtbot.addWidget(window)
+        if not default_stages:
+            window.project.stages = {name: StageSetting(False) for name in window.project.stages}
+            window._show_project_settings()
         window.resize(1280, 800)
         window.show()
         return window
@@ -160,6 +164,15 @@ def test_open_clip_shows_preview_info_and_title(qtbot, window, clip):
     qtbot.waitUntil(lambda: window.cuts_done, timeout=WAIT_MS)
     assert len(window.timeline.shots) == 1
     assert window.settings.value("recent") in ([str(clip)], str(clip))
+
+
+def test_a_new_project_starts_with_the_cleaning_stages_on(make_window):
+    from restoration.project import DEFAULT_STAGES
+
+    window = make_window(default_stages=True)
+    on = [name for name, setting in window.project.stages.items() if setting.enabled]
+    assert on == list(DEFAULT_STAGES) == ["dust", "stabilize", "deflicker", "denoise", "color"]
+    assert [name for name, row in window.stack.rows.items() if row.check.isChecked()] == on
 
 
 def test_a_numbered_frame_is_recognised_as_part_of_a_sequence(clip, tmp_path):
