@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -299,3 +300,37 @@ def test_render_restores_with_the_cleaning_stages_unless_told_otherwise(tmp_path
     with pytest.raises(SystemExit):
         main(["render", "--help"])
     assert "default: dust,stabilize,deflicker,denoise,color" in " ".join(capsys.readouterr().out.split())
+
+
+class SlowShots(Stage):
+    """A stage whose shot analysis takes a while, so the render's phases interleave."""
+
+    name = "denoise"
+    title = "test slow shots"
+    params = declare(Param("pause", "float", 0.01, "seconds per frame", minimum=0.0, maximum=1.0))
+
+    def needs_analysis(self, params):
+        return True
+
+    def analyze(self, frames, shot, params):
+        time.sleep(0.5)
+        return None
+
+    def process(self, window: FrameWindow, params, analysis):
+        time.sleep(params["pause"])
+        return StageOutput(window.current.copy())
+
+
+def test_the_last_line_reports_the_speed_the_progress_showed(tmp_path, monkeypatch, capsys):
+    stage_module._load_builtin_stages()
+    monkeypatch.setitem(stage_module._REGISTRY, "denoise", SlowShots)
+    make_sequence(tmp_path / "scan", 30, width=64, height=48, bits=8)
+    assert main(["render", str(tmp_path / "scan"), "-o", str(tmp_path / "o.mkv"), "--stages", "denoise",
+                 "--workers", "1", "--progress-every", "0"]) == 0
+    captured = capsys.readouterr()
+    progress = [line for line in captured.err.splitlines() if line.startswith("render: ")]
+    assert progress[-1].startswith("render: 30/30 frames")
+    shown = float(progress[-1].split(",")[1].split()[0])
+    final = float(captured.out.strip().rsplit(", ", 1)[1].split()[0])
+    assert final == pytest.approx(shown, abs=0.02), (progress[-1], captured.out)
+    assert final < 30 / 0.5  # the shot analysis is part of the render's time
