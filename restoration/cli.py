@@ -120,10 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stage_arguments(preview)
     preview.set_defaults(run=run_preview)
 
-    demo = commands.add_parser("demo", help="damage a shipped public-domain still, restore it, write the results")
+    demo = commands.add_parser("demo", help="restore a shipped excerpt of real film and a still damaged like worn "
+                                "film; write masters, a contact sheet and project files")
     demo.add_argument("-o", "--output", default="demo-output", help="folder for the results (default: demo-output)")
-    demo.add_argument("--frames", type=int, default=24, help="length of the demo clip")
-    demo.add_argument("--width", type=int, help="scale the demo still to this width first (default: as shipped)")
+    demo.add_argument("--frames", type=int, default=24, help="length of the demo clips (the film excerpt has 24)")
+    demo.add_argument("--width", type=int, help="scale the film and the still to this width first (default: as shipped)")
     demo.add_argument("--overwrite", action="store_true", help="replace a folder an earlier demo wrote")
     demo.set_defaults(run=run_demo)
 
