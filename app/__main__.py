@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--open", dest="open_path", metavar="SOURCE", help="source or project to open")
     parser.add_argument("--frame", type=int, default=0, help="frame index to show (0-based)")
     parser.add_argument("--view", choices=("split", "side"), default="split", help="compare layout")
-    parser.add_argument("--stages", help="screenshot: comma list of stages to enable")
+    parser.add_argument("--stages", help="screenshot: exactly these stages (comma list, or none; default: a new project's cleaning stages)")
     parser.add_argument("--compare", metavar="STAGE", help="screenshot: before/after this stage instead of the result")
     parser.add_argument("--overlays", action="store_true", help="screenshot: draw every overlay the stages report")
     parser.add_argument("--zoom", type=float, help="screenshot: viewer zoom (1 = 100 %%; default: fit)")
@@ -95,6 +95,12 @@ def screenshot(app, args: argparse.Namespace, path: str | None) -> int:
     except ValueError:
         print(f"python -m app: error: --size {args.size}: expected WxH such as 1600x1000", file=sys.stderr)
         return EXIT_BAD_INPUT
+    stages = [n.strip() for n in (args.stages or "").split(",") if n.strip() and n.strip() != "none"]
+    unknown = [name for name in stages if name not in STAGE_ORDER]
+    if unknown:  # before any window exists: its preview and cut threads would keep the process alive
+        print(f"python -m app: error: --stages {unknown[0]}: unknown stage (known: {', '.join(STAGE_ORDER)})",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     scratch = tempfile.TemporaryDirectory(prefix="filmrestore-shot-")
     settings = QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings=settings, data_dir=Path(scratch.name), confirm_on_close=False, error_dialogs=False)
@@ -104,13 +110,11 @@ def screenshot(app, args: argparse.Namespace, path: str | None) -> int:
     if path and not window.open_path(path):
         window.close()
         return EXIT_BAD_INPUT
-    for name in (n.strip() for n in (args.stages or "").split(",") if n.strip()):
-        if name not in STAGE_ORDER:
-            print(f"python -m app: error: --stages {name}: unknown stage (known: {', '.join(STAGE_ORDER)})",
-                  file=sys.stderr)
-            return EXIT_BAD_INPUT
-        window.stack.select(name)
-        window.set_stage_enabled(name, True)
+    if args.stages is not None:  # exactly these stages, as `filmrestore render --stages` means
+        for name in STAGE_ORDER:
+            if name in stages:
+                window.stack.select(name)
+            window.set_stage_enabled(name, name in stages)
     if args.compare:
         window.set_compare(args.compare)
     if window.source is not None:

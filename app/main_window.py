@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from restoration.errors import ParamError, RestorationError
 from restoration.pipeline import StageSetting
-from restoration.project import Project, parse_frame_rate
+from restoration.project import Project, new_project, parse_frame_rate
 from restoration.stage import STAGE_ORDER, Shot
 from restoration.stages import stage_class, stage_classes
 
@@ -75,7 +75,7 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
         self.settings = settings or QSettings(APP_NAME, APP_NAME)
         self.data_dir = Path(data_dir) if data_dir else default_data_dir()
         self.confirm_on_close = confirm_on_close
-        self.project = Project()
+        self.project = new_project()
         self.project_path: Path | None = None
         self.source = None
         self.info = None
@@ -109,6 +109,7 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
         self._build_menus()
         self._build_status()
         self.stack.select(STAGE_ORDER[0])
+        self._show_project_settings()
         self.resize(1600, 1000)
         geometry = self.settings.value("window/geometry")
         if geometry is not None:
@@ -153,6 +154,7 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
         self.stack.stage_selected.connect(self._show_stage)
         self.panel = StagePanel()
         self.panel.param_changed.connect(self.set_param)
+        self.panel.param_refused.connect(lambda reason: self.statusBar().showMessage(reason, 10000))
         stages = QSplitter(Qt.Orientation.Vertical)
         stages.addWidget(self.stack)
         stages.addWidget(self.panel)
@@ -188,8 +190,9 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
 
         self.queue = RenderQueue(self._project_for_queue, state_file=self.data_dir / "render-queue.json")
         self.queue.error_reporter = lambda text: self.statusBar().showMessage(text, 15000)
+        self.queue.settings = self.settings
         self.queue_dock = self._dock("Render queue", "queueDock", self.queue, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.resizeDocks([self.stages_dock, self.source_dock], [360, 360], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.stages_dock, self.source_dock], [440, 360], Qt.Orientation.Horizontal)
         self.resizeDocks([self.source_dock, self.monitor_dock], [230, 600], Qt.Orientation.Vertical)
         self.resizeDocks([self.queue_dock], [140], Qt.Orientation.Vertical)
 
@@ -394,7 +397,7 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
             action = self.overlay_menu.addAction("No stage reported a mask for this frame")
             action.setEnabled(False)
         for key, label in overlays:
-            action = self.overlay_menu.addAction(label)
+            action = self.overlay_menu.addAction(label.replace("&", "&&"))  # a lone & is a Qt accelerator
             action.setCheckable(True)
             action.setChecked(key in self._overlay_on)
             action.toggled.connect(lambda on, k=key: self.set_overlay(k, on))
@@ -433,13 +436,14 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
 
     # =========================================================================================================
     # render queue
-    def _project_for_queue(self) -> tuple[Project, tuple[int, int] | None, int]:
-        """A frozen copy of the project for a render job, the in/out range and how many frames the source lacks."""
+    def _project_for_queue(self) -> tuple[Project, tuple[int, int] | None, int, int]:
+        """A frozen copy of the project for a render job, the in/out range, how many frames the source lacks and
+        the source's first frame number."""
         project = copy.deepcopy(self.project)
         if project.name in ("", "untitled"):
             project.name = self._display_name()
         missing = len(self.info.missing_frames) if self.info is not None else 0
-        return project, self.timeline.in_out(), missing
+        return project, self.timeline.in_out(), missing, self.timeline.first_number
 
     def _add_job(self) -> None:
         if not self.project.source:
@@ -490,6 +494,13 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
             self.autosave.close()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        # The running render first: whoever keeps it running should not have been asked about saving.
+        if self.confirm_on_close and self.queue.is_running():
+            answer = QMessageBox.question(self, "Render running", "A render is running. Cancel it and quit?",
+                                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
         if self.confirm_on_close and self.is_dirty():
             answer = QMessageBox.question(
                 self, "Unsaved changes", f"Save the changes to “{self._display_name()}” before closing?",
@@ -497,12 +508,6 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
                 QMessageBox.StandardButton.Save)
             if answer == QMessageBox.StandardButton.Cancel or (answer == QMessageBox.StandardButton.Save
                                                                and not self.save_project()):
-                event.ignore()
-                return
-        if self.confirm_on_close and self.queue.is_running():
-            answer = QMessageBox.question(self, "Render running", "A render is running. Cancel it and quit?",
-                                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
-            if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
         self.shutdown(keep_autosave=False)

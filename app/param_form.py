@@ -27,10 +27,23 @@ from restoration.params import Param, ParamSet
 
 LOG_SLIDER_RATIO = 1000  # ranges spanning this many times their minimum get a logarithmic slider
 MAX_TICKS = 10000
+SLIDER_MIN_WIDTH = 160  # at 70 px a click on a 0–1 slider jumped 0.5 → 0.95
+
+
+# The restorer's words for parameters whose names are an engineer's (labels only: names stay as declared).
+LABELS = {
+    "crf": "Quality (CRF, lower is better)",
+    "preset": "Encoder speed",
+    "threads": "Encoder threads",
+    "framemd5_file": "Write a framemd5 file",
+    "allow_depth_loss": "Allow a lower bit depth",
+    "audio": "Carry the sound",
+    "keep_original": "Leave as scanned",
+}
 
 
 def label_for(param: Param) -> str:
-    return param.name.replace("_", " ").capitalize()
+    return LABELS.get(param.name) or param.name.replace("_", " ").capitalize()
 
 
 def describe(param: Param) -> str:
@@ -132,7 +145,7 @@ class ParamRow:
             spin.setMinimumWidth(96)
             if p.kind == "float":
                 spin.setDecimals(float_decimals(p))
-                span = (p.maximum or 1e9) - (p.minimum or -1e9)
+                span = (1e9 if p.maximum is None else p.maximum) - (-1e9 if p.minimum is None else p.minimum)
                 spin.setSingleStep(p.step or max(10 ** -spin.decimals(), span / 100))
                 spin.setRange(-1e12 if p.minimum is None else p.minimum, 1e12 if p.maximum is None else p.maximum)
             else:
@@ -146,7 +159,14 @@ class ParamRow:
             slider = QSlider(Qt.Orientation.Horizontal)
             slider.setRange(0, self.scale.ticks)
             slider.setToolTip(tip)
-            slider.setMinimumWidth(90)
+            slider.setMinimumWidth(SLIDER_MIN_WIDTH)
+            # arrow keys move one fine step, the spin box's; Page Up/Down ten
+            span = self.scale.high - self.scale.low
+            fine = (round(spin.singleStep() / span * self.scale.ticks) if not self.scale.log and span > 0
+                    else self.scale.ticks // 100)
+            fine = min(max(1, fine), self.scale.ticks)
+            slider.setSingleStep(fine)
+            slider.setPageStep(10 * fine)
             slider.valueChanged.connect(lambda t: self.form.set_param(p.name, self.scale.from_ticks(t), user=True))
             self.slider = slider
             box = QWidget()
@@ -182,6 +202,7 @@ class ParamRow:
         except ParamError as exc:
             self.line.setStyleSheet("border: 1px solid #e06c5a;")
             self.line.setToolTip(f"{exc}\n\n{describe(self.param)}")
+            self.form.refused.emit(str(exc))
             return
         self.line.setStyleSheet("")
         self.line.setToolTip(describe(self.param))
@@ -217,6 +238,7 @@ class ParamForm(QWidget):
     """A grid of rows, one per declared parameter; `changed(name, value)` on every edit by the user."""
 
     changed = Signal(str, object)
+    refused = Signal(str)  # a typed value that was not taken: the one-line reason, naming the parameter
 
     def __init__(self, params: ParamSet, values: Mapping[str, Any] | None = None, parent: QWidget | None = None,
                  skip: tuple[str, ...] = ()) -> None:
@@ -233,6 +255,7 @@ class ParamForm(QWidget):
             row = ParamRow(self, param)
             label = QLabel(label_for(param))
             label.setToolTip(describe(param))
+            row.label = label
             grid.addWidget(label, line, 0)
             grid.addWidget(row.editor, line, 1)
             grid.addWidget(row.reset, line, 2)
@@ -255,6 +278,12 @@ class ParamForm(QWidget):
         self.rows[name].show(value)
         if changed and user:
             self.changed.emit(name, value)
+
+    def show_only(self, names: tuple[str, ...]) -> None:
+        """Show the rows of `names` only (the options that apply); the others keep their values."""
+        for name, row in self.rows.items():
+            for widget in (row.label, row.editor, row.reset):
+                widget.setVisible(name in names)
 
     def reset_all(self) -> None:
         """Every parameter back to its declared default (one `changed` per parameter that moved)."""

@@ -134,20 +134,38 @@ def render_command(job: RenderJob, project_file: Path) -> list[str]:
     return command
 
 
+RENDER_DIR_KEY = "paths/render_dir"
+H264_ONLY = ("crf", "preset")  # export options that only the H.264 access copy reads
+SEQUENCE_SKIPS = ("audio",)  # an image sequence carries no sound
+
+
 def suggested_output(project: Project, fmt: str, folder: Path | None = None) -> Path:
-    """<source folder>/<project name>_<format><ext>, or a folder of that name for image sequences."""
+    """<chosen folder>/<project name>_<format><ext> (a folder for sequences); never inside the source's folder.
+
+    The source's folder is the archive's: without a chosen folder, or with one inside it, the home folder."""
     spec = FORMATS[fmt]
     source = Path(project.source) if project.source else Path.home() / "untitled"
-    base = folder or (source.parent if source.parent != Path("") else Path.cwd())
+    base = folder if folder is not None and not _inside(folder, source.parent) else Path.home()
     stem = (project.name if project.name and project.name != "untitled" else source.stem) or "restored"
     return base / (f"{stem}_{fmt}" if spec.sequence else f"{stem}_{fmt}{spec.extension}")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = Path(os.path.abspath(path)), Path(os.path.abspath(folder))
+    return path == folder or folder in path.parents
+
+
+def export_options_for(fmt: str) -> tuple[str, ...]:
+    """The export options that apply to a master format."""
+    skip = ("format", "overwrite") + (() if fmt == "h264" else H264_ONLY) + (SEQUENCE_SKIPS if FORMATS[fmt].sequence else ())
+    return tuple(p.name for p in EXPORT_PARAMS if p.name not in skip)
 
 
 class AddRenderDialog(QDialog):
     """Choose the master format, output, range and export options for a new job."""
 
     def __init__(self, project: Project, in_out: tuple[int, int] | None, folder: Path | None,
-                 parent: QWidget | None = None, missing_frames: int = 0) -> None:
+                 parent: QWidget | None = None, missing_frames: int = 0, first_number: int = 0) -> None:
         super().__init__(parent)
         self.setWindowTitle("Add to render queue")
         self.project = project
@@ -165,7 +183,8 @@ class AddRenderDialog(QDialog):
         row.addWidget(self.output, 1)
         row.addWidget(browse)
         self.whole = QRadioButton("Whole clip")
-        self.ranged = QRadioButton(f"In–out: frames {in_out[0]}–{in_out[1] - 1} ({in_out[1] - in_out[0]} frames)"
+        self.ranged = QRadioButton(f"In–out: frames {first_number + in_out[0]}–{first_number + in_out[1] - 1} "
+                                   f"({in_out[1] - in_out[0]} frames)"
                                    if in_out else "In–out (none set)")
         self.ranged.setEnabled(in_out is not None)
         group = QButtonGroup(self)
@@ -204,6 +223,7 @@ class AddRenderDialog(QDialog):
 
     def _suggest(self) -> None:
         self.output.setText(str(suggested_output(self.project, self.format(), self.folder)))
+        self.options.show_only(export_options_for(self.format()))
 
     def _browse(self) -> None:
         spec = FORMATS[self.format()]
@@ -217,7 +237,7 @@ class AddRenderDialog(QDialog):
 
     def job(self) -> RenderJob:
         project = self.project.to_dict()
-        options = {k: v for k, v in self.options.values.items() if k not in ("format", "overwrite")}
+        options = {k: v for k, v in self.options.values.items() if k in export_options_for(self.format())}
         project["export"] = {**project["export"], **options, "format": self.format()}
         project["range"] = list(self.in_out) if (self.ranged.isChecked() and self.in_out) else None
         return RenderJob(project, Path(self.output.text()).expanduser(), self.format(), self.overwrite.isChecked(),
@@ -242,6 +262,7 @@ class RenderQueue(QWidget):
         self._workdir = Path(tempfile.mkdtemp(prefix="filmrestore-queue-"))
         self._partial = ""
         self.last_folder: Path | None = None
+        self.settings = None  # the window's QSettings: where the output folder chosen once is remembered
         self.error_reporter: Callable[[str], None] | None = None
 
         self.table = QTableWidget(0, len(self.COLUMNS))
@@ -301,12 +322,17 @@ class RenderQueue(QWidget):
     def add_current(self) -> RenderJob | None:
         if self.current_project is None:
             return None
-        project, in_out, missing = self.current_project()
-        dialog = AddRenderDialog(project, in_out, self.last_folder, self, missing_frames=missing)
+        project, in_out, missing, *first = self.current_project()
+        remembered = self.settings.value(RENDER_DIR_KEY) if self.settings is not None else None
+        folder = self.last_folder or (Path(str(remembered)) if remembered else None)
+        dialog = AddRenderDialog(project, in_out, folder, self, missing_frames=missing,
+                                 first_number=first[0] if first else 0)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         job = dialog.job()
         self.last_folder = job.output.parent
+        if self.settings is not None:
+            self.settings.setValue(RENDER_DIR_KEY, str(self.last_folder))
         return self.add_job(job)
 
     def add_job(self, job: RenderJob) -> RenderJob:

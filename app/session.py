@@ -88,7 +88,8 @@ class ProjectSession:
             if not keep_project:
                 self.project.range = None
                 self.project.source_frame_rate = None
-                self._mark_dirty()
+                if self.project_path is not None:  # a saved project now names another source; a new one is no work yet
+                    self._mark_dirty()
         info = source.info
         self.timeline.set_clip(len(source), info.frame_rate, info.first_frame_number, info.timecode)
         self.timeline.set_in_out(self._valid_range(self.project.range))

@@ -111,6 +111,7 @@ class StagePanel(QScrollArea):
     """The selected stage's title, summary and generated parameter form, with a reset-stage button."""
 
     param_changed = Signal(str, str, object)  # stage, param, value
+    param_refused = Signal(str)  # the one-line reason a typed value was not taken
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -142,6 +143,7 @@ class StagePanel(QScrollArea):
         layout.addSpacing(6)
         self.form = ParamForm(stage.params, values)
         self.form.changed.connect(lambda name, value: self.param_changed.emit(stage.name, name, value))
+        self.form.refused.connect(lambda reason: self.param_refused.emit(f"{stage.name}.{reason}"))
         layout.addWidget(self.form)
         reset = QPushButton("Reset stage to defaults")
         reset.setToolTip(f"Every {stage.title} parameter back to its declared default")

@@ -294,7 +294,9 @@ class TimelinePanel(QWidget):
     def _show_position(self) -> None:
         if self.count <= 0:
             return
-        self.timecode.setText(timecode_at(self.index, self.frame_rate, self.start_timecode))
+        # without a source timecode, count from the source's own frame numbers, as the scan's names do
+        position = self.index if self.start_timecode else self.first_number + self.index
+        self.timecode.setText(timecode_at(position, self.frame_rate, self.start_timecode))
         self.frame_info.setText(f"frame {self.first_number + self.index}   ·   {self.index + 1} / {self.count}")
         if self.shots:
             position = next((n for n, s in enumerate(self.shots) if self.index in s), 0)

@@ -18,7 +18,7 @@ from typing import Any, Iterator, Sequence
 from . import __version__
 from .errors import ParamError, RestorationError
 from .pipeline import StageSetting
-from .project import Project, load_project, parse_frame_rate
+from .project import DEFAULT_STAGES, Project, load_project, new_project, parse_frame_rate
 from .stage import STAGE_ORDER
 from .stages import implemented_stage_names, stage_class
 
@@ -120,10 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stage_arguments(preview)
     preview.set_defaults(run=run_preview)
 
-    demo = commands.add_parser("demo", help="damage a shipped public-domain still, restore it, write the results")
+    demo = commands.add_parser("demo", help="restore a shipped excerpt of real film and a still damaged like worn "
+                                "film; write masters, a contact sheet and project files")
     demo.add_argument("-o", "--output", default="demo-output", help="folder for the results (default: demo-output)")
-    demo.add_argument("--frames", type=int, default=24, help="length of the demo clip")
-    demo.add_argument("--width", type=int, help="scale the demo still to this width first (default: as shipped)")
+    demo.add_argument("--frames", type=int, default=24, help="length of the demo clips (the film excerpt has 24)")
+    demo.add_argument("--width", type=int, help="scale the film and the still to this width first (default: as shipped)")
     demo.add_argument("--overwrite", action="store_true", help="replace a folder an earlier demo wrote")
     demo.set_defaults(run=run_demo)
 
@@ -152,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_stage_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stages", help=f"comma list of {','.join(STAGE_ORDER)}, or all, or none")
+    parser.add_argument("--stages", help=f"comma list of {','.join(STAGE_ORDER)}, or all, or none for a plain "
+                        f"transcode (default: {','.join(DEFAULT_STAGES)}, or the --project's stages)")
     parser.add_argument("--set", action="append", default=[], metavar="STAGE.PARAM=VALUE",
                         help="set a stage parameter (repeatable)")
     parser.add_argument("--project", help="project file (JSON) to start from")
@@ -177,7 +179,7 @@ def run_probe(args: argparse.Namespace) -> int:
 
 def project_from_args(args: argparse.Namespace) -> tuple[Project, list[str]]:
     """The project the command line describes: --project, then --stages, then each --set; plus notes to show."""
-    project = load_project(args.project) if args.project else Project()
+    project = load_project(args.project) if args.project else new_project()
     if args.source:
         project.source = args.source
     if getattr(args, "fps", None):
@@ -252,6 +254,13 @@ def _fps_option(args: argparse.Namespace) -> dict[str, Any]:
     return {"frame_rate": rate}
 
 
+def stages_note(project: Project) -> str:
+    """The stages a render will run, in order, so a render never restores nothing (or everything) silently."""
+    names = [n for n in STAGE_ORDER if n in project.stages and project.stages[n].enabled
+             and stage_class(n).implemented]
+    return f"stages: {', '.join(names)}" if names else "stages: none (a plain transcode)"
+
+
 def _print_notes(notes: list[str]) -> None:
     for note in notes:
         print(f"filmrestore: note: {note}", file=sys.stderr)
@@ -269,12 +278,13 @@ def run_render(args: argparse.Namespace) -> int:
         project.export["format"] = args.format
     if args.allow_depth_loss:
         project.export["allow_depth_loss"] = True
-    _print_notes(notes)
+    _print_notes(notes + [stages_note(project)])
     progress = ProgressPrinter(every_seconds=max(args.progress_every, 0.0))
     result = render_project(project, args.output, overwrite=args.overwrite, progress=progress,
                             allow_gaps=args.allow_gaps, workers=args.workers, ray=args.ray, fresh=args.fresh,
                             notes=lambda text: _print_notes([text]))
-    print(f"wrote {result.output} ({result.frames} frames, {result.fps:.2f} fps)")
+    kept = f", {result.frames_kept} kept from the interrupted render" if result.frames_kept else ""
+    print(f"wrote {result.output} ({result.frames} frames{kept}, {result.fps:.2f} fps)")
     return 0
 
 

@@ -25,6 +25,7 @@ class Param:
     choices: tuple[str, ...] = ()
     unit: str = ""
     step: float | None = None
+    entry: tuple[str, ...] = ()  # a list of fixed-length number lists, e.g. ("frame", "x", "y", "w", "h")
 
     def __post_init__(self) -> None:
         if self.kind not in PARAM_KINDS:
@@ -67,6 +68,11 @@ class Param:
             return value
         if not isinstance(value, (list, tuple)):
             raise ParamError(subject, f"{value!r} is not a list")
+        for number, item in enumerate(value if self.entry else ()):
+            if (not isinstance(item, (list, tuple)) or len(item) != len(self.entry)
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in item)):
+                raise ParamError(subject, f"entry {number} must be [{', '.join(self.entry)}] "
+                                          f"({len(self.entry)} numbers), got {json.dumps(item)}")
         return list(value)
 
     def parse(self, text: str, where: str = "") -> Any:

@@ -15,17 +15,19 @@ class ProgressPrinter:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.every = every_seconds
         self._phase = ""
-        self._start = time.monotonic()
-        self._first = 0
+        self._clocks: dict[str, tuple[float, int]] = {}  # phase: (first report's time, frames done then)
         self._shown = 0.0
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         now = time.monotonic()
         if phase != self._phase:
             self._finish_line()
-            self._phase, self._start, self._first, self._shown = phase, now, done, 0.0
-        elapsed = now - self._start
-        fps = (done - self._first) / elapsed if elapsed > 0 else 0.0
+            self._phase, self._shown = phase, 0.0
+        # A phase keeps its clock when others interleave with it (a render's analyses between its chunks), so
+        # its rate is over the whole phase: the figure a render's last line reports.
+        start, first = self._clocks.setdefault(phase, (now, done))
+        elapsed = now - start
+        fps = (done - first) / elapsed if elapsed > 0 else 0.0
         eta = (total - done) / fps if fps > 0 else float("inf")
         last = done >= total
         if self.tty:

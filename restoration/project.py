@@ -22,6 +22,9 @@ from .stages import stage_class
 PROJECT_FORMAT = "filmrestore-project"
 PROJECT_VERSION = 1
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "resources" / "presets"
+# What a new project restores when nobody says otherwise (CLI without --stages/--project, the GUI's new project):
+# the cleaning chain; super-resolution changes the master's size, so it is always asked for.
+DEFAULT_STAGES = ("dust", "stabilize", "deflicker", "denoise", "color")
 
 
 @dataclass
@@ -51,11 +54,19 @@ class Project:
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write atomically (temp file, then rename) so a crash never leaves half a project."""
+        """Write atomically (temp file, then rename) so a crash never leaves half a project.
+
+        A source inside the project file's folder is stored relative to the file, so the folder can move."""
         path = Path(path)
-        text = json.dumps(self.to_dict(), indent=2) + "\n"
+        data = self.to_dict()
+        data["source"] = _stored_source(self.source, path)
+        text = json.dumps(data, indent=2) + "\n"
         handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent or ".")
         try:
+            if hasattr(os, "fchmod"):
+                umask = os.umask(0)
+                os.umask(umask)
+                os.fchmod(handle, 0o666 & ~umask)  # mkstemp's 0600 would hide a project from the rest of the team
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 out.write(text)
             os.replace(temp, path)
@@ -67,6 +78,24 @@ class Project:
     def set_param(self, stage: str, param: str, value: Any) -> None:
         where = f"{stage}.{param}"
         self.stages[stage].params[param] = stage_class(stage).params.get(param, where).validate(value, where)
+
+
+def _stored_source(source: str | None, project_file: Path) -> str | None:
+    """The source as the project file stores it: relative to the file when inside its folder, else absolute."""
+    if not source:
+        return source
+    folder = Path(os.path.abspath(project_file)).parent
+    absolute = Path(os.path.abspath(source))
+    try:
+        return absolute.relative_to(folder).as_posix() or "."
+    except ValueError:
+        return str(absolute)
+
+
+def new_project(**fields: Any) -> Project:
+    """A project with the default cleaning stages on, as the CLI and the GUI start one."""
+    stages = {n: StageSetting(n in DEFAULT_STAGES) for n in STAGE_ORDER}
+    return Project(stages=stages, **fields)
 
 
 def project_from_dict(data: Any, subject: str = "project") -> Project:

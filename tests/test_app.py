@@ -15,7 +15,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QEvent, QPointF, QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QImage, QMouseEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QAbstractSlider, QApplication, QMessageBox  # noqa: E402
 
 from app.main_window import MainWindow, code_values  # noqa: E402
 from app.preview import PreviewEngine, PreviewRequest  # noqa: E402
@@ -116,11 +116,15 @@ def clip(tmp_path) -> Path:
 
 @pytest.fixture
 def make_window(qtbot, tmp_path):
-    def make() -> MainWindow:
+    def make(default_stages: bool = False) -> MainWindow:
+        """A window whose new project has every stage off (these tests enable what they test), or the defaults."""
         settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
         window = MainWindow(settings=settings, data_dir=tmp_path / "data", confirm_on_close=False,
                             monitor_interval_ms=250)
         qtbot.addWidget(window)
+        if not default_stages:
+            window.project.stages = {name: StageSetting(False) for name in window.project.stages}
+            window._show_project_settings()
         window.resize(1280, 800)
         window.show()
         return window
@@ -153,13 +157,22 @@ def test_open_clip_shows_preview_info_and_title(qtbot, window, clip):
     source = open_source(str(clip))
     assert np.array_equal(result.left, source.frame(0)) and np.array_equal(result.right, source.frame(0))
     assert window.timeline.count == 8 and "frame 100" in window.timeline.frame_info.text()
-    assert window.timeline.timecode.text() == "00:00:00:00"
+    assert window.timeline.timecode.text() == "00:00:04:04"  # frame 100 at 24 fps, as the scan numbers it
     assert window.source_fields["depth"].text().startswith("16-bit")
     assert window.windowTitle().startswith("clip")
-    assert window.isWindowModified()  # a new source is an unsaved change
+    assert not window.isWindowModified()  # opening a source alone is no work to lose
     qtbot.waitUntil(lambda: window.cuts_done, timeout=WAIT_MS)
     assert len(window.timeline.shots) == 1
     assert window.settings.value("recent") in ([str(clip)], str(clip))
+
+
+def test_a_new_project_starts_with_the_cleaning_stages_on(make_window):
+    from restoration.project import DEFAULT_STAGES
+
+    window = make_window(default_stages=True)
+    on = [name for name, setting in window.project.stages.items() if setting.enabled]
+    assert on == list(DEFAULT_STAGES) == ["dust", "stabilize", "deflicker", "denoise", "color"]
+    assert [name for name, row in window.stack.rows.items() if row.check.isChecked()] == on
 
 
 def test_a_numbered_frame_is_recognised_as_part_of_a_sequence(clip, tmp_path):
@@ -197,7 +210,7 @@ def test_scrub_with_timeline_and_keys(qtbot, window, clip):
     window.timeline.set_index(5)
     wait_for_frame(qtbot, window, 5)
     assert np.array_equal(window.last_result.right, open_source(str(clip)).frame(5))
-    assert window.timeline.timecode.text() == "00:00:00:05" and "frame 105" in window.timeline.frame_info.text()
+    assert window.timeline.timecode.text() == "00:00:04:09" and "frame 105" in window.timeline.frame_info.text()
     with qtbot.waitActive(window, timeout=5000):  # shortcuts reach the active window only (real X servers)
         window.activateWindow()
     window.viewer.setFocus()
@@ -498,7 +511,7 @@ def test_unreadable_file_shows_a_one_line_error_dialog(qtbot, window, tmp_path):
 # --- render queue ---------------------------------------------------------------------------------------------------
 def test_render_from_the_queue_writes_the_master(qtbot, window, clip, tmp_path):
     opened(qtbot, window, clip)
-    project, in_out, missing = window._project_for_queue()
+    project, in_out, missing, _ = window._project_for_queue()
     output = tmp_path / "out" / "master.mkv"
     output.parent.mkdir()
     job = window.queue.add_job(RenderJob(project.to_dict(), output, "ffv1"))
@@ -513,7 +526,7 @@ def test_render_from_the_queue_writes_the_master(qtbot, window, clip, tmp_path):
 
 def test_failed_render_reports_the_core_message(qtbot, window, clip, tmp_path):
     opened(qtbot, window, clip)
-    project, _, _ = window._project_for_queue()
+    project, *_ = window._project_for_queue()
     output = tmp_path / "exists.mkv"
     output.write_bytes(b"x")
     job = window.queue.add_job(RenderJob(project.to_dict(), output, "ffv1"))
@@ -629,26 +642,55 @@ def test_monitor_labels_gpu_and_cpu_readings_for_what_they_are(qtbot, monkeypatc
     panel.timer.stop()
 
 
-def test_add_to_queue_dialog_builds_the_job(qtbot, window, clip, tmp_path):
+def test_add_to_queue_dialog_builds_the_job(qtbot, window, clip, tmp_path, tmp_path_factory):
     from app.render_queue import AddRenderDialog
 
     opened(qtbot, window, clip)
     window.timeline.set_index(2)
     window.timeline.mark_in()
-    project, in_out, missing = window._project_for_queue()
-    assert missing == 0
-    dialog = AddRenderDialog(project, in_out, tmp_path, missing_frames=2)
+    project, in_out, missing, first = window._project_for_queue()
+    assert missing == 0 and first == 100
+    renders = tmp_path_factory.mktemp("renders")  # a folder of the user's, outside the archive's
+    dialog = AddRenderDialog(project, in_out, renders, missing_frames=2, first_number=first)
     qtbot.addWidget(dialog)
+    assert "frames 102–107" in dialog.ranged.text()  # as the timeline and the scan's names number them
     dialog.format_box.setCurrentIndex(dialog.format_box.findData("dpx"))
-    assert dialog.output.text() == str(tmp_path / "clip_dpx")
+    assert dialog.output.text() == str(renders / "clip_dpx")
+    assert not dialog.options.rows["crf"].editor.isVisibleTo(dialog)  # H.264 options for H.264 only
+    assert not dialog.options.rows["audio"].editor.isVisibleTo(dialog)  # a sequence has no sound
     dialog.format_box.setCurrentIndex(dialog.format_box.findData("h264"))
     assert dialog.output.text().endswith("clip_h264.mp4")
+    assert dialog.options.rows["crf"].editor.isVisibleTo(dialog)
+    assert dialog.options.rows["crf"].label.text() == "Quality (CRF, lower is better)"
     dialog.options.rows["crf"].spin.setValue(22)
     dialog.allow_gaps.setChecked(True)
     job = dialog.job()
     assert job.allow_gaps and "--allow-gaps" in render_command(job, tmp_path / "job.json")
     assert job.format == "h264" and job.project["export"]["crf"] == 22 and job.project["export"]["format"] == "h264"
     assert job.project["range"] == [2, 8] and job.project["source"] == str(clip)
+    archive = AddRenderDialog(project, in_out, clip.parent)  # the folder the scans live in is the archive's
+    qtbot.addWidget(archive)
+    assert Path(archive.output.text()).parent == Path.home()
+
+
+def test_the_queue_remembers_the_output_folder_chosen_once(qtbot, window, clip, tmp_path_factory, monkeypatch):
+    from app import render_queue
+
+    opened(qtbot, window, clip)
+    chosen = tmp_path_factory.mktemp("masters")
+    proposed = []
+
+    def accept(dialog):
+        proposed.append(Path(dialog.output.text()).parent)
+        dialog.output.setText(str(chosen / "reel.mkv"))
+        return render_queue.QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(render_queue.AddRenderDialog, "exec", accept)
+    window.queue.add_current()
+    assert proposed == [Path.home()] and window.settings.value("paths/render_dir") == str(chosen)
+    window.queue.last_folder = None  # as after a restart: only the settings remember
+    window.queue.add_current()
+    assert proposed[-1] == chosen
 
 
 def test_a_job_interrupted_by_a_crash_is_resumed_from_the_queue_after_a_restart(qtbot, tmp_path):
@@ -696,3 +738,69 @@ def test_a_job_interrupted_by_a_crash_is_resumed_from_the_queue_after_a_restart(
     assert any("resuming:" in line for line in restored.log)
     assert json.loads(state_file.read_text())[0]["state"] == "done"
     assert output.is_file() and not work_folder_for(output).exists()
+
+
+# --- the first hour: words, fine sliders, honest dialogs -----------------------------------------------------------
+def test_an_ampersand_in_an_overlay_name_is_shown_not_taken_for_a_shortcut(window):
+    window._rebuild_overlay_menu([("dust/defects", "Dust & scratches: defects")])
+    action = window.overlay_menu.actions()[0]
+    assert action.text() == "Dust && scratches: defects"  # Qt shows "&&" as one "&"
+
+
+def test_sliders_are_wide_and_arrow_keys_nudge_one_fine_step(qtbot, test_stages, window):
+    window.stack.rows["denoise"].check.setChecked(True)
+    window.stack.select("denoise")
+    row = window.panel.form.rows["delay"]  # 0–1 s, no declared step
+    assert row.slider.minimumWidth() >= 160
+    row.slider.setValue(row.scale.to_ticks(0.5))
+    step = QAbstractSlider.SliderAction  # what Qt runs for the Right and Left arrow keys
+    row.slider.triggerAction(step.SliderSingleStepAdd)
+    assert window.project.stages["denoise"].params["delay"] == pytest.approx(0.51)
+    assert row.spin.singleStep() == pytest.approx(0.01)
+    row.slider.triggerAction(step.SliderSingleStepSub)
+    assert window.project.stages["denoise"].params["delay"] == pytest.approx(0.5)
+
+
+def test_closing_asks_about_the_running_render_before_saving(qtbot, window, monkeypatch):
+    asked = []
+
+    def question(parent, title, *args, **kwargs):
+        asked.append(title)
+        return QMessageBox.StandardButton.No  # keep the render running
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    monkeypatch.setattr(window.queue, "is_running", lambda: True)
+    window.confirm_on_close = True
+    window.set_stage_enabled("dust", True)  # an unsaved change
+    window.close()
+    assert asked == ["Render running"] and window.isVisible()
+    window.confirm_on_close = False
+
+
+def test_keep_original_takes_five_numbers_and_says_why_in_one_line(qtbot, window, clip):
+    opened(qtbot, window, clip)
+    window.stack.select("dust")
+    row = window.panel.form.rows["keep_original"]
+    assert row.label.text() == "Leave as scanned"
+    row.line.setText("[[1, 2, 3]]")
+    row.line.editingFinished.emit()
+    message = window.statusBar().currentMessage()
+    assert message == "dust.keep_original: entry 0 must be [frame, x, y, w, h] (5 numbers), got [1, 2, 3]"
+    assert window.project.stages["dust"].params.get("keep_original", []) == []
+    row.line.setText("[[100, 2, 3, 4, 5]]")
+    row.line.editingFinished.emit()
+    assert window.project.stages["dust"].params["keep_original"] == [[100, 2, 3, 4, 5]]
+
+
+def test_a_screenshot_with_an_unknown_stage_ends_with_one_line(tmp_path, clip):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "app", "--screenshot", str(tmp_path / "s.png"), "--open", str(clip),
+                           "--stages", "dust,foo"], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent, env={**__import__("os").environ,
+                                                                           "QT_QPA_PLATFORM": "offscreen"})
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert done.returncode == 2 and errors == ["python -m app: error: --stages foo: unknown stage (known: dust, "
+                                               "stabilize, deflicker, denoise, color, sr)"], done.stderr
+    assert not (tmp_path / "s.png").exists()

@@ -59,7 +59,7 @@ def test_mixed_8_and_16_bit_sequence_makes_a_16_bit_ffv1_master(tmp_path):
 def test_a_format_too_shallow_for_the_source_is_refused(tmp_path, capsys, fmt, out_name, depth):
     make_sequence(tmp_path / "scan", 2, W, H, bits=16, fmt="png")
     before = sorted(p.name for p in tmp_path.iterdir())
-    code = main(["render", str(tmp_path / "scan"), "-o", str(tmp_path / out_name), "--format", fmt])
+    code = main(["render", "--stages", "none", str(tmp_path / "scan"), "-o", str(tmp_path / out_name), "--format", fmt])
     line = one_error_line(capsys)
     assert code == 2
     assert out_name in line and f"{depth} bits" in line and "16-bit" in line and "--allow-depth-loss" in line
@@ -69,7 +69,7 @@ def test_a_format_too_shallow_for_the_source_is_refused(tmp_path, capsys, fmt, o
 def test_depth_loss_when_asked_for_is_recorded(tmp_path):
     make_sequence(tmp_path / "scan", 2, W, H, bits=16, fmt="png")
     out = tmp_path / "access.mp4"
-    assert main(["render", str(tmp_path / "scan"), "-o", str(out), "--allow-depth-loss"]) == 0
+    assert main(["render", "--stages", "none", str(tmp_path / "scan"), "-o", str(out), "--allow-depth-loss"]) == 0
     record = json.loads((tmp_path / "access.mp4.provenance.json").read_text())
     assert record["export_settings"]["allow_depth_loss"] is True
     assert record["output"]["bit_depth"] == 8 and "16-bit source" in record["output"]["depth_loss"]
@@ -77,7 +77,7 @@ def test_depth_loss_when_asked_for_is_recorded(tmp_path):
 
 def test_a_format_deep_enough_needs_no_permission(tmp_path):
     make_sequence(tmp_path / "scan", 2, W, H, bits=10, fmt="dpx")
-    assert main(["render", str(tmp_path / "scan"), "-o", str(tmp_path / "o.mov")]) == 0
+    assert main(["render", "--stages", "none", str(tmp_path / "scan"), "-o", str(tmp_path / "o.mov")]) == 0
     record = json.loads((tmp_path / "o.mov.provenance.json").read_text())
     assert record["output"]["bit_depth"] == 10 and "depth_loss" not in record["output"]
 
@@ -103,7 +103,7 @@ def test_probe_reads_rotation_aspect_colour_and_timecode(tmp_path):
 def test_master_carries_rotation_aspect_colour_and_timecode(tmp_path, out_name, matrix, colour_range):
     make_video(tmp_path / "tagged.mkv", 8, codec="libx264", audio=False, tags=dict(SD_TAGS))
     out = tmp_path / out_name
-    assert main(["render", str(tmp_path / "tagged.mkv"), "-o", str(out), "--range", "2:8"]) == 0
+    assert main(["render", "--stages", "none", str(tmp_path / "tagged.mkv"), "-o", str(out), "--range", "2:8"]) == 0
     master = probe(out)
     assert master.rotation == 270  # the display matrix, as the source had it: frames are stored unrotated
     record = json.loads(out.with_name(out.name + ".provenance.json").read_text())
@@ -121,7 +121,7 @@ def test_master_carries_rotation_aspect_colour_and_timecode(tmp_path, out_name, 
 
 def test_a_sequence_master_names_the_metadata_it_cannot_hold(tmp_path):
     make_video(tmp_path / "tagged.mkv", 3, codec="libx264", audio=False, tags=dict(SD_TAGS))
-    assert main(["render", str(tmp_path / "tagged.mkv"), "-o", str(tmp_path / "frames"), "--format", "tiff"]) == 0
+    assert main(["render", "--stages", "none", str(tmp_path / "tagged.mkv"), "-o", str(tmp_path / "frames"), "--format", "tiff"]) == 0
     record = json.loads((tmp_path / "frames.provenance.json").read_text())
     assert record["source"]["rotation"] == 270
     assert {"rotation", "sample_aspect_ratio", "timecode", "color_primaries"} <= set(record["output"]["metadata_not_held"])
@@ -174,8 +174,8 @@ def comb(frame: np.ndarray) -> float:
 
 def test_keep_and_deinterlace_are_recorded_and_deinterlace_removes_combing(tmp_path, interlaced):
     kept, smooth = tmp_path / "kept.mkv", tmp_path / "smooth.mkv"
-    assert main(["render", str(interlaced["tff"]), "-o", str(kept), "--fields", "keep"]) == 0
-    assert main(["render", str(interlaced["tff"]), "-o", str(smooth), "--fields", "deinterlace"]) == 0
+    assert main(["render", "--stages", "none", str(interlaced["tff"]), "-o", str(kept), "--fields", "keep"]) == 0
+    assert main(["render", "--stages", "none", str(interlaced["tff"]), "-o", str(smooth), "--fields", "deinterlace"]) == 0
     assert probe(kept).field_order == "tff" and probe(smooth).field_order == "progressive"
     with open_source(kept) as a, open_source(smooth) as b:
         assert len(a) == len(b) == 30
@@ -191,7 +191,7 @@ def test_keep_and_deinterlace_are_recorded_and_deinterlace_removes_combing(tmp_p
 
 def test_ivtc_restores_the_film_frames_and_rate(tmp_path, interlaced):
     out = tmp_path / "film.mkv"
-    assert main(["render", str(interlaced["telecined"]), "-o", str(out), "--fields", "ivtc"]) == 0
+    assert main(["render", "--stages", "none", str(interlaced["telecined"]), "-o", str(out), "--fields", "ivtc"]) == 0
     master = probe(out)
     assert master.frame_count == 48 and master.frame_rate == Fraction(24000, 1001)
     with open_source(out) as film:

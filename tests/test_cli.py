@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def test_16bit_sequence_bypass_to_ffv1_is_bit_exact(tmp_path, fmt):
 def test_16bit_sequence_bypass_to_tiff_keeps_values_and_numbers(tmp_path):
     paths, frames = make_sequence(tmp_path / "scan", 3, bits=16, fmt="dpx", start_number=1001)
     out = tmp_path / "reel1"
-    assert main(["render", str(tmp_path / "scan"), "-o", str(out), "--format", "tiff"]) == 0
+    assert main(["render", "--stages", "none", str(tmp_path / "scan"), "-o", str(out), "--format", "tiff"]) == 0
     written = sorted(p for p in out.iterdir() if not p.name.startswith("."))  # the manifest aside
     assert [p.name for p in written] == [f"reel1_{n:06d}.tif" for n in (1001, 1002, 1003)]
     for path, want in zip(written, frames):
@@ -71,7 +72,7 @@ def test_render_keeps_audio_in_sync_and_vfr_timestamps(tmp_path):
     source = tmp_path / "talkie.mkv"
     make_video(source, 30, codec="ffv1", vfr=True, audio=True)
     out = tmp_path / "restored.mkv"
-    assert main(["render", str(source), "-o", str(out)]) == 0
+    assert main(["render", "--stages", "none", str(source), "-o", str(out)]) == 0
     with open_source(source) as src, open_source(out) as dst:
         assert dst.info.variable_frame_rate
         assert [float(t) for t in dst.frame_times()] == pytest.approx([float(t) for t in src.frame_times()],
@@ -89,7 +90,7 @@ def test_range_render_with_h264_access_copy(tmp_path):
     source = tmp_path / "clip.mp4"
     make_video(source, 24, width=64, height=48, audio=True)
     out = tmp_path / "access.mp4"
-    assert main(["render", str(source), "-o", str(out), "--range", "6:18"]) == 0
+    assert main(["render", "--stages", "none", str(source), "-o", str(out), "--range", "6:18"]) == 0
     with open_source(out) as master:
         assert len(master) == 12 and master.info.frame_rate == Fraction(24)
         assert master.info.audio
@@ -142,7 +143,7 @@ def test_preview_writes_side_by_side(tmp_path):
     source = tmp_path / "clip.mkv"
     make_video(source, 6, codec="ffv1", audio=False)
     out = tmp_path / "compare.png"
-    assert main(["preview", str(source), "--frame", "3", "-o", str(out)]) == 0
+    assert main(["preview", "--stages", "none", str(source), "--frame", "3", "-o", str(out)]) == 0
     image, bits = read_image(out)
     assert bits == 8 and image.shape[1] > 2 * 64
 
@@ -166,21 +167,21 @@ def bad(tmp_path: Path) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("case, args, expected", [
-    ("missing", ["render", "{tmp}/nope.mov", "-o", "{tmp}/o.mkv"], "nope.mov"),
-    ("garbage", ["render", "{garbage}", "-o", "{tmp}/o.mkv"], "garbage.mp4"),
-    ("empty", ["render", "{empty}", "-o", "{tmp}/o.mkv"], "empty.mov"),
-    ("truncated", ["render", "{truncated}", "-o", "{tmp}/o.mkv"], "truncated.mp4"),
-    ("gaps", ["render", "{gappy}", "-o", "{tmp}/o.mkv"], "missing frame"),
-    ("mixed sizes", ["render", "{mixed}", "-o", "{tmp}/o.mkv"], "mixed"),
-    ("odd size for h264", ["render", "{odd}", "-o", "{tmp}/o.mp4"], "even width and height"),
+    ("missing", ["render", "--stages", "none", "{tmp}/nope.mov", "-o", "{tmp}/o.mkv"], "nope.mov"),
+    ("garbage", ["render", "--stages", "none", "{garbage}", "-o", "{tmp}/o.mkv"], "garbage.mp4"),
+    ("empty", ["render", "--stages", "none", "{empty}", "-o", "{tmp}/o.mkv"], "empty.mov"),
+    ("truncated", ["render", "--stages", "none", "{truncated}", "-o", "{tmp}/o.mkv"], "truncated.mp4"),
+    ("gaps", ["render", "--stages", "none", "{gappy}", "-o", "{tmp}/o.mkv"], "missing frame"),
+    ("mixed sizes", ["render", "--stages", "none", "{mixed}", "-o", "{tmp}/o.mkv"], "mixed"),
+    ("odd size for h264", ["render", "--stages", "none", "{odd}", "-o", "{tmp}/o.mp4"], "even width and height"),
     ("unknown stage", ["render", "{good}", "-o", "{tmp}/o.mkv", "--stages", "grading"], "grading"),
-    ("unknown param", ["render", "{good}", "-o", "{tmp}/o.mkv", "--set", "dust.strength=2"], "dust.strength"),
-    ("out of range", ["render", "{good}", "-o", "{tmp}/o.mkv", "--set", "deflicker.window=500"], "maximum"),
-    ("bad range", ["render", "{good}", "-o", "{tmp}/o.mkv", "--range", "5:2"], "--range"),
-    ("range past end", ["render", "{good}", "-o", "{tmp}/o.mkv", "--range", "0:99"], "last frame"),
-    ("overwrite source", ["render", "{good}", "-o", "{good}", "--overwrite"], "source"),
+    ("unknown param", ["render", "--stages", "none", "{good}", "-o", "{tmp}/o.mkv", "--set", "dust.strength=2"], "dust.strength"),
+    ("out of range", ["render", "--stages", "none", "{good}", "-o", "{tmp}/o.mkv", "--set", "deflicker.window=500"], "maximum"),
+    ("bad range", ["render", "--stages", "none", "{good}", "-o", "{tmp}/o.mkv", "--range", "5:2"], "--range"),
+    ("range past end", ["render", "--stages", "none", "{good}", "-o", "{tmp}/o.mkv", "--range", "0:99"], "last frame"),
+    ("overwrite source", ["render", "--stages", "none", "{good}", "-o", "{good}", "--overwrite"], "source"),
     ("bad project", ["render", "{good}", "-o", "{tmp}/o.mkv", "--project", "{tmp}/nope.json"], "nope.json"),
-    ("frame outside", ["preview", "{good}", "--frame", "50", "-o", "{tmp}/p.png"], "frame 50"),
+    ("frame outside", ["preview", "--stages", "none", "{good}", "--frame", "50", "-o", "{tmp}/p.png"], "frame 50"),
 ])
 def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, case, args, expected):
     paths = bad(tmp_path)
@@ -197,7 +198,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, case, args, e
 
 def test_gaps_can_be_allowed(tmp_path):
     make_sequence(tmp_path / "gappy", 4, bits=8, fmt="png", skip=(2,))
-    assert main(["render", str(tmp_path / "gappy"), "-o", str(tmp_path / "o.mkv"), "--allow-gaps"]) == 0
+    assert main(["render", "--stages", "none", str(tmp_path / "gappy"), "-o", str(tmp_path / "o.mkv"), "--allow-gaps"]) == 0
     with open_source(tmp_path / "o.mkv") as out:
         assert len(out) == 3
 
@@ -207,9 +208,9 @@ def test_existing_output_needs_overwrite(tmp_path, capsys):
     make_video(source, 4, codec="ffv1", audio=False)
     out = tmp_path / "out.mkv"
     out.write_bytes(b"precious")
-    assert main(["render", str(source), "-o", str(out)]) == 2
+    assert main(["render", "--stages", "none", str(source), "-o", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err and out.read_bytes() == b"precious"
-    assert main(["render", str(source), "-o", str(out), "--overwrite"]) == 0
+    assert main(["render", "--stages", "none", str(source), "-o", str(out), "--overwrite"]) == 0
     assert out.stat().st_size > 100
 
 
@@ -226,7 +227,7 @@ def test_grayscale_and_alpha_sources_render(tmp_path):
         c.mux(s.encode(av.VideoFrame.from_ndarray(np.full((16, 32, 4), 200, np.uint8), format="rgba")))
     for still in (gray, rgba):
         out = tmp_path / f"{still.stem}.mkv"
-        assert main(["render", str(still), "-o", str(out)]) == 0
+        assert main(["render", "--stages", "none", str(still), "-o", str(out)]) == 0
         with open_source(out) as master:
             frame = master.frame(0)
         assert frame.shape == (16, 32, 3) and np.ptp(frame) == 0
@@ -240,7 +241,7 @@ def test_read_only_output_folder(tmp_path):
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        result = run_cli("render", source, "-o", locked / "out.mkv")
+        result = run_cli("render", "--stages", "none", source, "-o", locked / "out.mkv")
     finally:
         locked.chmod(0o700)
     assert result.returncode == 2 and "locked" in result.stderr and "Traceback" not in result.stderr
@@ -258,7 +259,7 @@ def test_read_only_output_folder_as_root(tmp_path, monkeypatch, capsys):
         raise PermissionError(errno.EACCES, "Permission denied", str(self.final))
 
     monkeypatch.setattr(writer_module.MasterWriter, "write_values", refuse)
-    assert main(["render", str(source), "-o", str(tmp_path / "out.mkv")]) == 2
+    assert main(["render", "--stages", "none", str(source), "-o", str(tmp_path / "out.mkv")]) == 2
     assert "Permission denied" in capsys.readouterr().err
     assert not (tmp_path / "out.mkv").exists() and leftovers(tmp_path) == []
     monkeypatch.setattr(writer_module.MasterWriter, "write_values", real_write)
@@ -274,7 +275,7 @@ def test_full_disk_leaves_nothing(tmp_path, monkeypatch, capsys):
         raise OSError(errno.ENOSPC, "No space left on device", str(self.final))
 
     monkeypatch.setattr(writer_module.MasterWriter, "write_values", full)
-    assert main(["render", str(source), "-o", str(tmp_path / "out.mkv")]) == 2
+    assert main(["render", "--stages", "none", str(source), "-o", str(tmp_path / "out.mkv")]) == 2
     err = capsys.readouterr().err
     assert "no space left" in err.lower() and "out.mkv" in err
     assert not (tmp_path / "out.mkv").exists() and leftovers(tmp_path) == []
@@ -283,5 +284,53 @@ def test_full_disk_leaves_nothing(tmp_path, monkeypatch, capsys):
 def test_sequence_with_allowed_gap_keeps_source_numbers(tmp_path):
     make_sequence(tmp_path / "gappy", 5, bits=16, fmt="png", start_number=500, skip=(502,))
     out = tmp_path / "reel"
-    assert main(["render", str(tmp_path / "gappy"), "-o", str(out), "--format", "png", "--allow-gaps"]) == 0
+    assert main(["render", "--stages", "none", str(tmp_path / "gappy"), "-o", str(out), "--format", "png", "--allow-gaps"]) == 0
     assert [p.name for p in sorted(out.glob("reel_*"))] == [f"reel_{n:06d}.png" for n in (500, 501, 503, 504)]
+
+
+def test_render_restores_with_the_cleaning_stages_unless_told_otherwise(tmp_path, capsys):
+    make_sequence(tmp_path / "scan", 6, width=64, height=48, bits=8)
+    assert main(["render", str(tmp_path / "scan"), "-o", str(tmp_path / "a.mkv"), "--workers", "1"]) == 0
+    assert "filmrestore: note: stages: dust, stabilize, deflicker, denoise, color\n" in capsys.readouterr().err
+    stages = json.loads((tmp_path / "a.mkv.provenance.json").read_text())["provenance"]["stages"]
+    assert [name for name, entry in stages.items() if entry["enabled"]] == \
+        ["dust", "stabilize", "deflicker", "denoise", "color"]
+    assert main(["render", str(tmp_path / "scan"), "-o", str(tmp_path / "b.mkv"), "--stages", "none"]) == 0
+    assert "filmrestore: note: stages: none (a plain transcode)\n" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["render", "--help"])
+    assert "default: dust,stabilize,deflicker,denoise,color" in " ".join(capsys.readouterr().out.split())
+
+
+class SlowShots(Stage):
+    """A stage whose shot analysis takes a while, so the render's phases interleave."""
+
+    name = "denoise"
+    title = "test slow shots"
+    params = declare(Param("pause", "float", 0.01, "seconds per frame", minimum=0.0, maximum=1.0))
+
+    def needs_analysis(self, params):
+        return True
+
+    def analyze(self, frames, shot, params):
+        time.sleep(0.5)
+        return None
+
+    def process(self, window: FrameWindow, params, analysis):
+        time.sleep(params["pause"])
+        return StageOutput(window.current.copy())
+
+
+def test_the_last_line_reports_the_speed_the_progress_showed(tmp_path, monkeypatch, capsys):
+    stage_module._load_builtin_stages()
+    monkeypatch.setitem(stage_module._REGISTRY, "denoise", SlowShots)
+    make_sequence(tmp_path / "scan", 30, width=64, height=48, bits=8)
+    assert main(["render", str(tmp_path / "scan"), "-o", str(tmp_path / "o.mkv"), "--stages", "denoise",
+                 "--workers", "1", "--progress-every", "0"]) == 0
+    captured = capsys.readouterr()
+    progress = [line for line in captured.err.splitlines() if line.startswith("render: ")]
+    assert progress[-1].startswith("render: 30/30 frames")
+    shown = float(progress[-1].split(",")[1].split()[0])
+    final = float(captured.out.strip().rsplit(", ", 1)[1].split()[0])
+    assert final == pytest.approx(shown, abs=0.02), (progress[-1], captured.out)
+    assert final < 30 / 0.5  # the shot analysis is part of the render's time

@@ -54,7 +54,7 @@ def test_preview_never_writes_a_source_frame_or_into_its_folder(tmp_path, scans,
     if target == "hardlink":
         os.link(frame, output)
     before = tree(scans)
-    assert main(["preview", str(scans), "--frame", "3", "-o", str(output), "--overwrite"]) == 2
+    assert main(["preview", "--stages", "none", str(scans), "--frame", "3", "-o", str(output), "--overwrite"]) == 2
     line = one_error(capsys.readouterr().err, str(output))
     assert "source" in line
     assert tree(scans) == before
@@ -65,10 +65,10 @@ def test_preview_never_writes_a_source_frame_or_into_its_folder(tmp_path, scans,
 def test_preview_needs_overwrite_for_an_existing_file(tmp_path, scans, capsys):
     out = tmp_path / "compare.png"
     out.write_bytes(b"a still I keep")
-    assert main(["preview", str(scans), "--frame", "1", "-o", str(out)]) == 2
+    assert main(["preview", "--stages", "none", str(scans), "--frame", "1", "-o", str(out)]) == 2
     one_error(capsys.readouterr().err, "already exists")
     assert out.read_bytes() == b"a still I keep"
-    assert main(["preview", str(scans), "--frame", "1", "-o", str(out), "--overwrite"]) == 0
+    assert main(["preview", "--stages", "none", str(scans), "--frame", "1", "-o", str(out), "--overwrite"]) == 0
     image, bits = read_image(out)
     assert bits == 8 and image.shape[0] == 32 and image.shape[1] > 2 * 48
     assert sorted(p.name for p in tmp_path.iterdir()) == ["compare.png", "scans"]
@@ -84,7 +84,7 @@ def test_preview_into_a_read_only_folder_names_the_output(tmp_path, scans, capsy
             monkeypatch.setattr(os, "open", lambda p, flags, *a, **k: (_ for _ in ()).throw(
                 PermissionError(13, "Permission denied", str(p))) if Path(p).parent == locked
                 and flags & os.O_CREAT else real_open(p, flags, *a, **k))
-        assert main(["preview", str(scans), "--frame", "0", "-o", str(locked / "p.png")]) == 2
+        assert main(["preview", "--stages", "none", str(scans), "--frame", "0", "-o", str(locked / "p.png")]) == 2
         line = one_error(capsys.readouterr().err, str(locked / "p.png"))
         assert "partial" not in line
         assert list(locked.iterdir()) == []
@@ -100,7 +100,7 @@ def test_overwrite_refuses_a_folder_we_did_not_write(tmp_path, scans, capsys):
     (out / "important.txt").write_text("the catalogue")
     (out / "sub" / "notes.md").write_text("reel notes")
     before = tree(out)
-    assert main(["render", str(scans), "-o", str(out), "--format", "tiff", "--overwrite"]) == 2
+    assert main(["render", "--stages", "none", str(scans), "-o", str(out), "--format", "tiff", "--overwrite"]) == 2
     one_error(capsys.readouterr().err, "did not write")
     assert tree(out) == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -108,29 +108,29 @@ def test_overwrite_refuses_a_folder_we_did_not_write(tmp_path, scans, capsys):
 
 def test_a_sequence_we_wrote_can_be_overwritten_and_lists_its_files(tmp_path, scans):
     out = tmp_path / "reel"
-    assert main(["render", str(scans), "-o", str(out), "--format", "tiff"]) == 0
+    assert main(["render", "--stages", "none", str(scans), "-o", str(out), "--format", "tiff"]) == 0
     import json
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["files"] == [f"reel_{n:06d}.tif" for n in range(4)]
-    assert main(["render", str(scans), "-o", str(out), "--format", "tiff", "--range", "1:3", "--overwrite"]) == 0
+    assert main(["render", "--stages", "none", str(scans), "-o", str(out), "--format", "tiff", "--range", "1:3", "--overwrite"]) == 0
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "reel_000001.tif", "reel_000002.tif"]
 
 
 def test_overwrite_refuses_our_sequence_with_a_file_added(tmp_path, scans, capsys):
     out = tmp_path / "reel"
     # 16-bit scans into 10-bit DPX: the depth loss is asked for, as it must be since the depth-loss refusal
-    assert main(["render", str(scans), "-o", str(out), "--format", "dpx", "--allow-depth-loss"]) == 0
+    assert main(["render", "--stages", "none", str(scans), "-o", str(out), "--format", "dpx", "--allow-depth-loss"]) == 0
     (out / "grading-notes.txt").write_text("keep")
-    assert main(["render", str(scans), "-o", str(out), "--format", "dpx", "--allow-depth-loss", "--overwrite"]) == 2
+    assert main(["render", "--stages", "none", str(scans), "-o", str(out), "--format", "dpx", "--allow-depth-loss", "--overwrite"]) == 2
     one_error(capsys.readouterr().err, "grading-notes.txt")
     assert (out / "grading-notes.txt").read_text() == "keep" and len(list(out.glob("*.dpx"))) == 4
 
 
 def test_render_into_the_source_sequence_folder_is_refused(tmp_path, scans, capsys):
     before = tree(scans)
-    assert main(["render", str(scans), "-o", str(scans / "master.mkv")]) == 2
+    assert main(["render", "--stages", "none", str(scans), "-o", str(scans / "master.mkv")]) == 2
     one_error(capsys.readouterr().err, "source sequence's folder")
-    assert main(["render", str(scans), "-o", str(scans / "sub"), "--format", "tiff"]) == 2
+    assert main(["render", "--stages", "none", str(scans), "-o", str(scans / "sub"), "--format", "tiff"]) == 2
     one_error(capsys.readouterr().err, "source sequence's folder")
     assert tree(scans) == before
 
@@ -200,7 +200,8 @@ def test_a_killed_runs_partial_is_named_and_removed_by_the_next_render(tmp_path,
     _, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
     notes = [line for line in err.splitlines()
-             if line.startswith("filmrestore: note:") and "resuming:" not in line]  # the engine's own resume note
+             if line.startswith("filmrestore: note:") and "resuming:" not in line  # the engine's own resume note
+             and not line.startswith("filmrestore: note: stages:")]  # and the stages every render names
     assert len(notes) == 1 and "removed stale partial output" in notes[0] and partial.name in notes[0], err
     assert sorted(p.name for p in tmp_path.iterdir() if ".partial" in p.name) == []
     assert (tmp_path / output).exists()

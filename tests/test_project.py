@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
 
@@ -46,7 +48,7 @@ def test_param_validation_and_parsing():
 
 
 def test_project_round_trip(tmp_path):
-    project = Project(source="clip.mkv", range=(10, 20), name="reel 3", source_frame_rate="24000/1001")
+    project = Project(source=str(tmp_path / "clip.mkv"), range=(10, 20), name="reel 3", source_frame_rate="24000/1001")
     project.stages["deflicker"].enabled = True
     project.set_param("deflicker", "window", 11)
     project.set_param("sr", "mode", "perceptual")
@@ -58,6 +60,30 @@ def test_project_round_trip(tmp_path):
     assert loaded.source == str((tmp_path / "clip.mkv").resolve())
     assert loaded.source_frame_rate == "24000/1001"
     assert not list(tmp_path.glob("*.partial"))
+    assert json.loads(path.read_text())["source"] == "clip.mkv"  # beside the project: stored relative to it
+
+
+def test_a_project_renders_from_wherever_it_is_opened(tmp_path, monkeypatch):
+    """A source named relative to the working folder is saved so that the file finds it from anywhere."""
+    (tmp_path / "demo" / "scan").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    Project(source="demo/scan").save("demo/demo.json")
+    assert json.loads((tmp_path / "demo" / "demo.json").read_text())["source"] == "scan"
+    monkeypatch.chdir(tmp_path / "demo")
+    assert load_project("demo.json").source == str((tmp_path / "demo" / "scan").resolve())
+    elsewhere = tmp_path / "archive" / "reel.mkv"
+    Project(source=str(elsewhere)).save(tmp_path / "demo" / "other.json")
+    assert json.loads((tmp_path / "demo" / "other.json").read_text())["source"] == str(elsewhere)
+    assert load_project(tmp_path / "demo" / "other.json").source == str(elsewhere)  # absolute paths keep working
+
+
+def test_a_saved_project_has_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = Project().save(tmp_path / "p.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
 
 
 def test_project_reports_every_bad_field(tmp_path):

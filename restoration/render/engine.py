@@ -44,15 +44,17 @@ class RenderResult:
 
     output: Path
     frames: int
-    seconds: float
+    seconds: float  # from the first unit to the finished master: the progress's "render" phase
     skipped_stages: list[str]
     chunks: int = 0  # units of the master; a resume keeps the finished ones
     chunks_kept: int = 0
     calls: dict[str, dict[str, int]] = field(default_factory=dict)
+    frames_kept: int = 0  # frames a resume took from an earlier render
 
     @property
     def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
+        """Frames computed per second, as the progress reports them."""
+        return (self.frames - self.frames_kept) / self.seconds if self.seconds > 0 else 0.0
 
 
 def chain_steps(project: Project) -> tuple[list[Step], list[str]]:
@@ -91,7 +93,6 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
     export["format"] = format_for_output(output, export.get("format"))
     export["overwrite"] = overwrite
     settings = ExportSettings.from_dict(export)
-    started = time.monotonic()
     steps, skipped = chain_steps(project)
     with open_with_fields(project.source, parse_frame_rate(project.source_frame_rate or 0),
                           project.fields) as source:
@@ -136,7 +137,7 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
         cache = AnalysisCache.for_source(source.info, project.source_frame_rate, project.fields)
     try:
         return _render_units(writer, work, steps, skipped, project, (start, stop), span, cuts, chunk_frames,
-                             workers, ray, report, say, started, cache)
+                             workers, ray, report, say, cache)
     except BaseException:
         _discard_if_nothing_done(work)  # a refusal or an early failure leaves nothing behind; work done is kept
         raise
@@ -174,7 +175,7 @@ def _discard_if_nothing_done(work: WorkFolder) -> None:
 def _render_units(writer: MasterWriter, work: WorkFolder, steps: list[Step], skipped: list[str], project: Project,
                   frame_range: tuple[int, int], span: tuple[int, int], cuts: list[int], chunk_frames: int,
                   workers: int | None, ray: str | None, report: Progress, say: Callable[[str], None],
-                  started: float, cache: AnalysisCache) -> RenderResult:
+                  cache: AnalysisCache) -> RenderResult:
     start, stop = frame_range
     shots = shots_in_span(cuts, span)
     cached = _cached_analyses(cache, work, steps, shots)
@@ -186,9 +187,11 @@ def _render_units(writer: MasterWriter, work: WorkFolder, steps: list[Step], ski
         say(f"resuming: {len(kept)} of {len(chunks)} chunks kept from {work.root}")
     executor = _executor(job, workers, ray)
     calls: dict[str, dict[str, int]] = {"process": {s.name: 0 for s in steps}, "analyze": {s.name: 0 for s in steps}}
-    done_frames = sum(u.stop - u.start for u in kept)
+    done_frames = kept_frames = sum(u.stop - u.start for u in kept)
     total = stop - start
     assembly = Assembly(writer, work, chunks)
+    began = time.monotonic()
+    report("render", done_frames, total)  # starts the phase's clock where the result's starts
     with writer:
         try:
             assembly.write_ready()
@@ -209,7 +212,8 @@ def _render_units(writer: MasterWriter, work: WorkFolder, steps: list[Step], ski
                         _count(calls, result)
                         if result.unit.final:
                             done_frames += result.unit.stop - result.unit.start
-                            report("render", done_frames, total)
+                            if done_frames < total:  # the last is reported once the master is complete
+                                report("render", done_frames, total)
                             assembly.write_ready()  # encode in order while the workers go on
                 _drop_intermediates(work, plan, group)
         except BaseException:
@@ -221,7 +225,9 @@ def _render_units(writer: MasterWriter, work: WorkFolder, steps: list[Step], ski
             raise RuntimeError(f"the render left {total - assembly.written} frames unwritten")
     shutil.rmtree(work.root, ignore_errors=True)
     _write_call_counts(calls, total)
-    return RenderResult(writer.final, total, time.monotonic() - started, skipped, len(chunks), len(kept), calls)
+    finished = time.monotonic()
+    report("render", total, total)
+    return RenderResult(writer.final, total, finished - began, skipped, len(chunks), len(kept), calls, kept_frames)
 
 
 class Assembly:

@@ -82,7 +82,8 @@ class DustRepair(Stage):
         Param("temporal_radius", "int", 2, "Neighbouring frames used on each side.", minimum=1, maximum=3,
               unit="frames"),
         Param("show_mask", "bool", False, "Output the defect map for review instead of the repair."),
-        Param("keep_original", "list", [], "Regions left untouched: [[frame, x, y, w, h], ...]."),
+        Param("keep_original", "list", [], "Regions left untouched: [[frame, x, y, w, h], ...].",
+              entry=("frame", "x", "y", "w", "h")),
         Param("flow_quality", "choice", "fast", "Optical flow preset: faster, or more accurate on hard motion.",
               choices=("ultrafast", "fast", "medium")),
     )
