@@ -282,7 +282,7 @@ def run_render(args: argparse.Namespace) -> int:
     progress = ProgressPrinter(every_seconds=max(args.progress_every, 0.0))
     result = render_project(project, args.output, overwrite=args.overwrite, progress=progress,
                             allow_gaps=args.allow_gaps, workers=args.workers, ray=args.ray, fresh=args.fresh,
-                            notes=lambda text: _print_notes([text]))
+                            notes=lambda text: _print_notes([text]), protect=[args.project] if args.project else [])
     kept = f", {result.frames_kept} kept from the interrupted render" if result.frames_kept else ""
     print(f"wrote {result.output} ({result.frames} frames{kept}, {result.fps:.2f} fps)")
     return 0

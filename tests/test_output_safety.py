@@ -238,3 +238,18 @@ def test_a_dead_owners_partial_is_removed(tmp_path):
     notes = clear_stale_partials(final)
     assert len(notes) == 1 and "removed stale partial output" in notes[0] and "3 kB" in notes[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_render_never_writes_over_its_own_project_file(tmp_path, scans, capsys):
+    """Even a project file named like a master (other extensions are refused anyway) is never the output."""
+    project = tmp_path / "reel.mkv"
+    project.write_text('{"version": 1, "source": "%s"}' % scans)
+    before = project.read_bytes()
+    for target in (project, tmp_path / "link.mkv"):
+        if target.name == "link.mkv":
+            target.symlink_to(project)
+        code = main(["render", "--project", str(project), "-o", str(target), "--format", "ffv1", "--overwrite",
+                     "--stages", "none"])
+        assert code == 2
+        one_error(capsys.readouterr().err, "is the source itself")
+    assert project.read_bytes() == before

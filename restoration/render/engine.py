@@ -20,7 +20,8 @@ from .. import __version__
 from ..analysis_cache import AnalysisCache, source_fingerprint
 from ..device import cpu_count
 from ..errors import MediaError, ParamError
-from ..export import ExportSettings, MasterWriter, format_for_output
+from ..export import FORMATS, ExportSettings, MasterWriter, format_for_output
+from ..export.paths import Sources, guard_source
 from ..io.probe import open_with_fields
 from ..pipeline import Progress, check_frame_size, describe_settings, resolve_settings
 from ..project import Project, parse_frame_rate
@@ -74,7 +75,7 @@ def chain_steps(project: Project) -> tuple[list[Step], list[str]]:
 def render_project(project: Project, output: str | Path, overwrite: bool = False,
                    progress: Progress | None = None, allow_gaps: bool = False, workers: int | None = None,
                    ray: str | None = None, fresh: bool = False, chunk_frames: int = CHUNK_FRAMES,
-                   notes: Callable[[str], None] | None = None) -> RenderResult:
+                   notes: Callable[[str], None] | None = None, protect: Iterable[str | Path] = ()) -> RenderResult:
     """Render `project` to `output`; nothing appears at `output` unless the whole render succeeds.
 
     A sequence with missing frame numbers is refused unless `allow_gaps`: temporal stages and timing
@@ -117,6 +118,8 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
             "skipped_stages": skipped,
             "fields": _field_handling(source, project.fields),
         }
+        # the project file (and anything else the caller names) is as untouchable as the source itself
+        guard_source(output, Sources.of(source.info, *protect), FORMATS[export["format"]].sequence)
         writer = MasterWriter(output, settings, source_info=source.info, width=width, height=height,
                               frame_pts=source.frame_pts()[start:stop],
                               frame_numbers=[source.frame_number(i) for i in range(start, stop)],
