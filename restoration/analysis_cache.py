@@ -56,8 +56,9 @@ class AnalysisCache:
 
     @classmethod
     def for_source(cls, info: MediaInfo, frame_rate: Any = None, fields: str | None = None,
-                   folder: Path | None = None) -> "AnalysisCache":
-        return cls(folder if folder is not None else default_folder(), source_fingerprint(info),
+                   folder: Path | None = None, fingerprint: Mapping[str, Any] | None = None) -> "AnalysisCache":
+        """The cache for one source; pass its `fingerprint` when already taken (it stats every file)."""
+        return cls(folder if folder is not None else default_folder(), fingerprint or source_fingerprint(info),
                    {"rate": str(frame_rate) if frame_rate else None, "fields": fields})
 
     def key(self, upstream: Sequence[tuple[str, Mapping[str, Any]]], stage: str, params: Mapping[str, Any],

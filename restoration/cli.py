@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "film; write masters, a contact sheet and project files")
     demo.add_argument("-o", "--output", default="demo-output", help="folder for the results (default: demo-output)")
     demo.add_argument("--frames", type=int, default=24, help="length of the demo clips (the film excerpt has 24)")
-    demo.add_argument("--width", type=int, help="scale the film and the still to this width first (default: as shipped)")
+    demo.add_argument("--width", type=int,
+                      help="scale the film and the still to this width first (default: as shipped)")
     demo.add_argument("--overwrite", action="store_true", help="replace a folder an earlier demo wrote")
     demo.set_defaults(run=run_demo)
 
@@ -295,7 +296,7 @@ def run_preview(args: argparse.Namespace) -> int:
     from .io.probe import open_with_fields
     from .progress import ProgressPrinter
     from .render import chain_steps
-    from .render.plan import analysis_span
+    from .render.plan import analysis_span, chain_is_temporal
     from .pipeline import Pipeline
     from .preview import side_by_side
 
@@ -311,9 +312,8 @@ def run_preview(args: argparse.Namespace) -> int:
         if not 0 <= args.frame < len(source):
             raise ParamError(source.info.path, f"frame {args.frame} is outside 0..{len(source) - 1}")
         steps, _ = chain_steps(project)
-        temporal = any(s.radius > 0 or s.analysed for s in steps)
         # only what this frame needs: cuts and shot analyses over frame ± the render's analysis handle
-        span = analysis_span((args.frame, args.frame + 1), len(source), temporal)
+        span = analysis_span((args.frame, args.frame + 1), len(source), chain_is_temporal(steps))
         cache = AnalysisCache.for_source(source.info, project.source_frame_rate, project.fields)
         pipeline = Pipeline(source, project.stages, span=span, analysis_cache=cache)
         pipeline.progress = ProgressPrinter()

@@ -23,6 +23,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from restoration.bench.memory import tree_rss_mb
+
 SECTION = "render"
 CLEANING = ("dust", "stabilize", "deflicker", "denoise", "color")
 DAMAGE = ("dust", "scratches", "grain", "flicker", "weave", "fade")  # the chain corpus clip's damage
@@ -304,25 +306,9 @@ class TreeRss:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def _total_mb(self) -> float:
-        import psutil
-
-        try:
-            root = psutil.Process(self.pid)
-            tree = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return 0.0
-        total = 0
-        for process in tree:
-            try:
-                total += process.memory_info().rss
-            except psutil.Error:
-                pass
-        return total / 2 ** 20
-
     def _sample(self) -> None:
         while True:
-            self.peak_mb = max(self.peak_mb, self._total_mb())
+            self.peak_mb = max(self.peak_mb, tree_rss_mb(self.pid))
             if self._stop.wait(self.interval):
                 return
 

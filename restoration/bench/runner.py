@@ -26,6 +26,7 @@ import numpy as np
 from restoration import metrics as M
 from restoration.device import cpu_count
 from restoration.bench import corpus as C
+from restoration.bench.memory import tree_rss_mb
 from restoration.bench import peers as P
 from restoration.bench import scoring as S
 from restoration.bench.scoring import TUNING_KEY, score
@@ -64,16 +65,7 @@ class PeakRss:
 
     @staticmethod
     def current_mb() -> float:
-        import psutil
-
-        me = psutil.Process()
-        total = me.memory_info().rss
-        for child in me.children(recursive=True):
-            try:
-                total += child.memory_info().rss
-            except psutil.Error:
-                pass
-        return total / 2 ** 20
+        return tree_rss_mb()
 
     def _sample(self) -> None:
         while not self._stop.wait(self.interval):

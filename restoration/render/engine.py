@@ -29,7 +29,7 @@ from ..shots import detect_cuts, shots_in_span
 from ..stage import Shot
 from ..stages import stage_class
 from .executors import InProcess, LocalProcesses, RayTasks, check_ray
-from .plan import CHUNK_FRAMES, RenderPlan, Step, Unit, analysis_span, plan_render
+from .plan import CHUNK_FRAMES, RenderPlan, Step, Unit, analysis_span, chain_is_temporal, plan_render
 from .tasks import RenderJob, UnitResult
 from .work import WorkFolder, prepare_work_folder, work_folder_for
 
@@ -124,10 +124,11 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
                               frame_pts=source.frame_pts()[start:stop],
                               frame_numbers=[source.frame_number(i) for i in range(start, stop)],
                               provenance=provenance)
-        temporal = any(s.radius > 0 or s.analysed for s in steps)
+        temporal = chain_is_temporal(steps)
         span = analysis_span((start, stop), count, temporal)
+        fingerprint = source_fingerprint(source.info)  # stats every file of a sequence: once
         manifest = {"filmrestore": __version__, "project": _project_hash(project, steps, writer.pix_fmt),
-                    "source": source_fingerprint(source.info), "range": [start, stop], "span": list(span),
+                    "source": fingerprint, "range": [start, stop], "span": list(span),
                     "chunk_frames": chunk_frames}
         work, note = prepare_work_folder(writer.final, manifest, fresh)
         if note:
@@ -137,7 +138,8 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
         except BaseException:
             _discard_if_nothing_done(work)
             raise
-        cache = AnalysisCache.for_source(source.info, project.source_frame_rate, project.fields)
+        cache = AnalysisCache.for_source(source.info, project.source_frame_rate, project.fields,
+                                         fingerprint=fingerprint)
     try:
         return _render_units(writer, work, steps, skipped, project, (start, stop), span, cuts, chunk_frames,
                              workers, ray, report, say, cache)
@@ -244,9 +246,10 @@ class Assembly:
     def write_ready(self) -> None:
         while self.next < len(self.chunks):
             unit = self.chunks[self.next]
-            if not self.work.chunk_is_done(unit.start, unit.stop):
+            chunk = self.work.load_checked_chunk(unit.start, unit.stop)
+            if chunk is None:
                 return
-            for values in self.work.load_chunk(unit.start, unit.stop):
+            for values in chunk:
                 self.writer.write_values(values)
                 self.written += 1
             self.next += 1

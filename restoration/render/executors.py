@@ -43,7 +43,7 @@ class InProcess:
 
     def __init__(self, job: RenderJob):
         self.job = job
-        self._saved: tuple[set[int] | None, int, int] | None = None
+        self._saved: tuple[set[int] | None, tuple[int, int]] | None = None
 
     def run(self, units: Iterable[Unit]) -> Iterator[UnitResult]:
         if self._saved is None:

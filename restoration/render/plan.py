@@ -58,10 +58,6 @@ class RenderPlan:
     runs: dict[tuple[Shot, int], tuple[int, int]] = field(default_factory=dict)
     chunk_frames: int = CHUNK_FRAMES
 
-    @property
-    def temporal(self) -> bool:
-        return any(s.radius > 0 or s.analysed for s in self.steps)
-
     def chunks(self) -> list[Unit]:
         """The final units in frame order: each one a chunk of the master."""
         last = len(self.steps)
@@ -92,6 +88,11 @@ class RenderPlan:
             if step > 0:
                 totals[self.steps[step - 1].name] += b - a
         return totals
+
+
+def chain_is_temporal(steps: list[Step]) -> bool:
+    """Whether any step looks beyond its own frame (a window or a shot analysis): only then do cuts matter."""
+    return any(s.radius > 0 or s.analysed for s in steps)
 
 
 def analysis_span(frame_range: tuple[int, int], frame_count: int, temporal: bool,

@@ -119,38 +119,35 @@ def pin_one_core(slot: int | None) -> None:
             os.sched_setaffinity(0, {cores[slot % len(cores)]})
         except (AttributeError, OSError):  # not on Linux
             pass
+    library_threads(1, 1)
+
+
+def library_threads(cv2_count: int, torch_count: int) -> tuple[int, int]:
+    """Set OpenCV's and torch's thread counts; returns the counts they had."""
     import cv2
     import torch
 
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
+    before = (cv2.getNumThreads(), torch.get_num_threads())
+    cv2.setNumThreads(cv2_count)
+    torch.set_num_threads(torch_count)
+    return before
 
 
-def one_core_for_now() -> tuple[set[int] | None, int, int]:
+def one_core_for_now() -> tuple[set[int] | None, tuple[int, int]]:
     """Keep this process to one core's worth of threads (as a worker is); returns what to restore."""
-    import cv2
-    import torch
-
     try:
         affinity: set[int] | None = set(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {min(affinity)})
     except (AttributeError, OSError):
         affinity = None
-    saved = (affinity, cv2.getNumThreads(), torch.get_num_threads())
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
-    return saved
+    return affinity, library_threads(1, 1)
 
 
-def restore_cores(saved: tuple[set[int] | None, int, int]) -> None:
-    import cv2
-    import torch
-
-    affinity, cv2_threads, torch_threads = saved
+def restore_cores(saved: tuple[set[int] | None, tuple[int, int]]) -> None:
+    affinity, threads = saved
     if affinity is not None:
         try:
             os.sched_setaffinity(0, affinity)
         except OSError:
             pass
-    cv2.setNumThreads(cv2_threads)
-    torch.set_num_threads(torch_threads)
+    library_threads(*threads)

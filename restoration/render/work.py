@@ -8,6 +8,7 @@ source it belongs to; a rerun of the same command resumes from it, anything else
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ExportError
+from ..export.paths import write_text_atomic
 
 MANIFEST = "manifest.json"
 WORK_SUFFIX = ".work"
@@ -39,14 +41,6 @@ def _atomic(path: Path, write) -> None:
         raise
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class WorkFolder:
     """Paths inside one render's work folder, and lossless reads and writes of what it holds."""
@@ -60,7 +54,8 @@ class WorkFolder:
     def save_stage_frame(self, step: int, index: int, frame: np.ndarray) -> None:
         path = self.stage_frame(step, index)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic(path, lambda temp: _save_npy(temp, np.ascontiguousarray(frame, dtype=np.float32)))
+        data = _npy_bytes(np.ascontiguousarray(frame, dtype=np.float32))
+        _atomic(path, lambda temp: _write_synced(temp, data))
 
     def load_stage_frame(self, step: int, index: int) -> np.ndarray:
         return np.load(self.stage_frame(step, index), allow_pickle=False)
@@ -88,7 +83,7 @@ class WorkFolder:
     def mark_done(self, key: str) -> None:
         path = self.marker(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic(path, lambda temp: temp.write_text("done\n"))
+        write_text_atomic(path, "done\n")
 
     def is_done(self, key: str) -> bool:
         return self.marker(key).is_file()
@@ -100,21 +95,31 @@ class WorkFolder:
     def save_chunk(self, start: int, stop: int, values: np.ndarray) -> None:
         path = self.chunk(start, stop)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic(path, lambda temp: _save_npy(temp, values))
-        record = {"frames": [start, stop], "sha256": file_sha256(path)}
-        _atomic(path.with_suffix(".json"), lambda temp: temp.write_text(json.dumps(record)))
+        data = _npy_bytes(values)
+        _atomic(path, lambda temp: _write_synced(temp, data))  # hashed as written, not read back
+        write_text_atomic(path.with_suffix(".json"),
+                          json.dumps({"frames": [start, stop], "sha256": hashlib.sha256(data).hexdigest()}))
+
+    def _chunk_bytes(self, start: int, stop: int) -> bytes | None:
+        """The chunk's data when its checksum record is there and the data still matches it, else None."""
+        path = self.chunk(start, stop)
+        try:
+            record = json.loads(path.with_suffix(".json").read_text())
+            data = path.read_bytes()
+        except (OSError, ValueError):
+            return None
+        if record.get("frames") != [start, stop] or record.get("sha256") != hashlib.sha256(data).hexdigest():
+            return None
+        return data
 
     def chunk_is_done(self, start: int, stop: int) -> bool:
         """A chunk counts only when its checksum record is there and the data still matches it."""
-        path, record_path = self.chunk(start, stop), self.chunk(start, stop).with_suffix(".json")
-        try:
-            record = json.loads(record_path.read_text())
-            return record.get("frames") == [start, stop] and record.get("sha256") == file_sha256(path)
-        except (OSError, ValueError):
-            return False
+        return self._chunk_bytes(start, stop) is not None
 
-    def load_chunk(self, start: int, stop: int) -> np.ndarray:
-        return np.load(self.chunk(start, stop), allow_pickle=False)
+    def load_checked_chunk(self, start: int, stop: int) -> np.ndarray | None:
+        """The chunk's integers, read once and checked against its record; None when it is not (or no longer) done."""
+        data = self._chunk_bytes(start, stop)
+        return None if data is None else np.load(io.BytesIO(data), allow_pickle=False)
 
     # --- the manifest --------------------------------------------------------------------------------------
     def read_manifest(self) -> dict[str, Any] | None:
@@ -124,12 +129,18 @@ class WorkFolder:
             return None
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
-        _atomic(self.root / MANIFEST, lambda temp: temp.write_text(json.dumps(manifest, indent=1, sort_keys=True)))
+        write_text_atomic(self.root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _write_synced(path: Path, data: bytes) -> None:
     with open(path, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
 
