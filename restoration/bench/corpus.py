@@ -38,6 +38,14 @@ FADED_FAMILIES = ("dye", "levels", "magenta", "scanner")
 FAMILY_SEEDS = 3
 FAMILY_SOURCES = ("city", "still:Set14/img_012", "still:Set5/baby", "still:Set14/img_011", "still:Set14/img_007")
 
+# Dust clips drawn afresh per seed: large blotches (one and two frames, up to a quarter of the frame) over moving
+# and panned picture, and fast limbs (bright over a dark scene, dark and bright over texture).
+DUST_SEEDS = 3
+BLOTCH_SOURCES = (("city", {}), ("still:Set14/img_002", {"pan_px_per_frame": (1.5, 0.5)}),
+                  ("still:Set14/img_007", {"pan_px_per_frame": (-1.0, 0.0)}))
+BLOTCH_SETTINGS = {"blotch_rate": 0.3, "dust_two_frame_fraction": 0.25}
+DARK_SCENE_GAIN = 0.22  # a dark scene (a coat, a night street): the picture scaled to about a quarter of its level
+
 
 class DataMissing(RestorationError):
     """The benchmark's test media are not where it looked."""
@@ -77,6 +85,7 @@ class ClipSpec:
     settings: dict[str, Any] = field(default_factory=dict)
     note: str = ""
     arms: int = 0                   # swinging arms drawn into the picture before the damage (restoration.synth.figures)
+    arms_bright_over_dark: bool = False  # the arms all bright and the scene darkened (DARK_SCENE_GAIN)
     fade_family: str = ""           # a colour fade family (restoration.synth.fades) instead of the simulator's damage
     family_seed: int = 0
 
@@ -92,9 +101,20 @@ CLIP_SPECS: tuple[ClipSpec, ...] = (
              note="Set14 barbara panned 1.5, 0.5 px/frame + denser dust, scratches, grain"),
     ClipSpec("city-clean", "dust", "clean", "city", ("grain",),
              note="Vid4 city, grain only: every changed pixel is a false repair"),
-    ClipSpec("city-arms", "dust", "moving", "city", ("grain",), arms=10,
-             note="Vid4 city + 10 arms swinging fast in front of it (hands 5-40 px a frame), grain only: every "
-                  "changed pixel is a false repair, and those on the arms are motion eaten"),
+    *(ClipSpec(f"city-arms-{k}", "dust", "moving", "city", ("grain",), arms=10,
+               note=f"Vid4 city + 10 arms swinging fast in front of it (hands 5-40 px a frame, dark and bright, "
+                    f"motion-blurred), grain only: every changed pixel is a false repair, and those on the arms are "
+                    f"motion eaten; seed {k}")
+      for k in range(DUST_SEEDS)),
+    *(ClipSpec(f"dark-limbs-{k}", "dust", "moving", "city", ("grain",), arms=10, arms_bright_over_dark=True,
+               note=f"Vid4 city darkened to a night scene + 10 bright motion-blurred arms swinging fast, seed {k}")
+      for k in range(DUST_SEEDS)),
+    *(ClipSpec(f"blotches-{k}", "dust", "damaged", BLOTCH_SOURCES[k % len(BLOTCH_SOURCES)][0],
+               ("dust", "scratches", "grain"), {**BLOTCH_SETTINGS, **BLOTCH_SOURCES[k % len(BLOTCH_SOURCES)][1]},
+               note=f"{BLOTCH_SOURCES[k % len(BLOTCH_SOURCES)][0]} + dust, 0.3 large blotches a frame (2 000 px² up "
+                    f"to a quarter of the frame, a quarter of them on two frames, edges included), scratches, "
+                    f"grain, seed {k}")
+      for k in range(DUST_SEEDS)),
     ClipSpec("film", "dust", "film", "film", note="real old film, no reference"),
 
     ClipSpec("barbara-weave", "stabilize", "weave", "still:Set14/img_002", ("weave",),
@@ -329,7 +349,10 @@ def build_clip(spec: ClipSpec, data: Path, profile: Profile) -> Clip:
     if spec.arms:
         if any(d in spec.damage for d in ("weave", "blur")) or spec.settings.get("pan_px_per_frame"):
             raise ValueError(f"clip {spec.name}: arms are drawn in frame coordinates, so no weave, pan or blur")
-        frames, figure_masks = add_arms(frames, spec.arms, _seed_for(spec))
+        if spec.arms_bright_over_dark:
+            frames = [np.asarray(f, np.float32) * np.float32(DARK_SCENE_GAIN) for f in frames]
+        frames, figure_masks = add_arms(frames, spec.arms, _seed_for(spec),
+                                        bright_share=1.0 if spec.arms_bright_over_dark else None)
     settings = DamageSettings.from_dict(dict(spec.settings))
     synth = simulate(frames, spec.damage, seed=_seed_for(spec), settings=settings,
                      overlay_dir=data / OVERLAY_FOLDER)

@@ -485,6 +485,11 @@ def run_bench(stage: str, quick: bool, out: Path, data: Path, *, profile: str | 
         built = time.perf_counter() - started
         result = bench_stage(name, clips, quick, log=log, timed_runs=timed_runs)
         film_frames = result.pop("film_frames")
+        if name == "dust" and profile_name != "tiny":  # the real films, looked at (issue 19)
+            from restoration.bench import dust_realfilm
+
+            result["real_film"] = dust_realfilm.measure(data, report_path.parent,
+                                                        frames=None if profile_name == "full" else 12, log=log)
         if name == "sr":  # the issue's CPU figures: ours beside the ncnn runtime, conv peak, one-frame RSS
             from restoration.bench import sr_speed
 

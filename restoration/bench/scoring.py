@@ -111,6 +111,29 @@ def detectable_damage(clip: Clip) -> list[np.ndarray]:
     return found
 
 
+LARGE_DEFECT_PX = 2000  # a blotch "over 2 000 px²" (issue 19), on a 576-line frame; follows the frame area
+
+
+def large_defects(clip: Clip) -> list[np.ndarray]:
+    """Per frame, the dust/dirt/blotch defects (not line scratches) of at least LARGE_DEFECT_PX (frame-scaled)."""
+    height = clip.degraded[0].shape[0]
+    least = LARGE_DEFECT_PX * (height / 576.0) ** 2
+    found = []
+    for mask in clip.defect_masks or [np.zeros(f.shape[:2], bool) for f in clip.degraded]:
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+        keep = np.zeros(count, bool)
+        keep[1:] = stats[1:, 4] >= least
+        found.append(keep[labels])
+    return found
+
+
+def film_frames(clip: Clip) -> list[np.ndarray]:
+    """The grainy film under the damage: what a perfect dust repair returns."""
+    if clip.grain is None:
+        return clip.truth
+    return [np.clip(t + g, 0.0, 1.0) for t, g in zip(clip.truth, clip.grain)]
+
+
 def score_dust(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> tuple[Metrics, Series]:
     source = clip.degraded
     if clip.role == "film":
@@ -140,6 +163,16 @@ def score_dust(clip: Clip, out: list[np.ndarray], baseline: dict[str, Any]) -> t
         share = defects["subset_defects"] / max(defects["visible_defects"], 1)
         metrics |= {"detectable_share": share, "defect_f1_bound": 2 * share / (1 + share),
                     "defect_recall_detectable": float(defects["subset_recall"])}
+        metrics["defect_f1_of_bound"] = metrics["defect_f1"] / max(metrics["defect_f1_bound"], 1e-9)
+    large = _cached(baseline, "large", lambda: tile(large_defects(clip), gap=1))
+    if large.any():
+        big = M.visible_detection_scores(tile(changed, gap=1), tile(masks, gap=1), visible, min_size=MIN_DEFECT_PX,
+                                         subset=large)
+        metrics |= {"large_recall": float(big["subset_recall"]), "large_defects": float(big["subset_defects"])}
+    film = _cached(baseline, "film", lambda: tile(film_frames(clip)))
+    metrics["psnr_film"] = M.psnr(repaired, film)
+    metrics["psnr_film_gain_db"] = metrics["psnr_film"] - _cached(baseline, "psnr_film_in",
+                                                                  lambda: M.psnr(damaged, film))
     metrics |= {"fp_area_pct": 100 * M.false_positive_area(pred, true),
                 "changed_outside_pct": 100 * M.changed_fraction(repaired, damaged, mask_exclude=true,
                                                                 threshold=CHANGE_THRESHOLD),

@@ -223,6 +223,74 @@ def plan_dust(n_frames: int, canvas_size: tuple[int, int], settings, library: Ov
             y = int(rng.integers(-h // 2, height - h // 2 + 1))
             frames = (t, t + 1) if two else (t,)
             defects.append(Defect(frames, source, x, y, opacity, value, bright, scale, angle, alpha))
+    if settings.blotch_rate > 0:
+        defects += plan_blotches(n_frames, canvas_size, settings, library, rng)
+    return defects
+
+
+BLOTCH_OVERLAYS = ("stain", "smut", "dirt")  # overlay categories that scale up into convincing large blotches
+
+
+def blotch_shape(area: float, rng: np.random.Generator) -> np.ndarray:
+    """Opacity map of a solid blotch of about `area` px²: an irregular blob with a soft, ragged edge, its density
+    uneven inside (some are webbed: holes and veins where the emulsion lifted)."""
+    radius = math.sqrt(area / math.pi)
+    half = int(math.ceil(1.5 * radius)) + 3
+    yy, xx = np.mgrid[-half:half + 1, -half:half + 1].astype(np.float32)
+    stretch = rng.uniform(0.55, 1.0)
+    turn = rng.uniform(0.0, math.pi)
+    u = (xx * math.cos(turn) + yy * math.sin(turn)) / stretch
+    v = (-xx * math.sin(turn) + yy * math.cos(turn)) * stretch
+    ellipse = np.sqrt(u * u + v * v) / radius
+    coarse = cv2.GaussianBlur(rng.standard_normal(xx.shape).astype(np.float32), (0, 0), max(1.0, radius / 3))
+    coarse /= max(float(coarse.std()), 1e-6)
+    alpha = np.clip((1.0 - ellipse + 0.3 * coarse) * max(2.0, radius / 4), 0.0, 1.0)
+    if rng.random() < 0.4:  # webbed
+        fine = cv2.GaussianBlur(rng.standard_normal(xx.shape).astype(np.float32), (0, 0), max(1.0, radius / 12))
+        fine /= max(float(fine.std()), 1e-6)
+        alpha *= np.clip(0.5 + 0.8 * np.abs(fine), 0.0, 1.0)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 1.0)
+    return _crop_to_content(ramp_alpha(alpha)) if alpha.max() > ALPHA_CUT else np.ones((3, 3), np.float32)
+
+
+def plan_blotches(n_frames: int, canvas_size: tuple[int, int], settings, library: OverlayLibrary,
+                  rng: np.random.Generator) -> list[Defect]:
+    """Large one- or two-frame blotches, log-uniform in area from `blotch_min_area_px` to `blotch_max_fraction` of
+    the frame, anywhere (frame edges included): solid blobs, or stain/smut/dirt overlays scaled up."""
+    width, height = canvas_size
+    low = settings.blotch_min_area_px * (height / REFERENCE_HEIGHT) ** 2
+    high = max(low, settings.blotch_max_fraction * width * height)
+    overlays = [c for c in BLOTCH_OVERLAYS if library.files.get(c)]
+    defects: list[Defect] = []
+    for t in range(n_frames):
+        for _ in range(int(rng.poisson(settings.blotch_rate))):
+            area = math.exp(rng.uniform(math.log(low), math.log(high)))
+            angle = float(rng.uniform(0.0, 360.0))
+            flip = bool(rng.random() < 0.5)
+            alpha = None
+            if overlays and rng.random() < 0.5:
+                category = overlays[int(rng.integers(len(overlays)))]
+                path = library.files[category][int(rng.integers(len(library.files[category])))]
+                native = library.alpha(path)
+                covered = max(float((native > 0.1).sum()), 1.0)
+                scale = math.sqrt(area / covered)
+                alpha = transform_patch(native, scale, angle, flip)
+                source = f"blotch:{category}/{path.name}"
+            if alpha is None:
+                scale = 1.0
+                alpha = blotch_shape(area, rng)
+                source = "procedural:large-blotch"
+            bright = bool(rng.random() < settings.dust_bright_fraction)
+            base = rng.uniform(0.8, 1.0) if bright else rng.uniform(0.0, 0.2)
+            value = tuple(float(v) for v in np.clip(base + rng.uniform(-0.03, 0.03, size=3), 0.0, 1.0))
+            opacity = float(rng.uniform(0.6, 1.0))
+            h, w = alpha.shape
+            # anywhere, a third of it may hang over the frame edge
+            x = int(rng.integers(-w // 3, max(width - 2 * w // 3, -w // 3) + 1))
+            y = int(rng.integers(-h // 3, max(height - 2 * h // 3, -h // 3) + 1))
+            two = bool(rng.random() < settings.blotch_two_frame_fraction) and t + 1 < n_frames
+            defects.append(Defect((t, t + 1) if two else (t,), source, x, y, opacity, value, bright, scale, angle,
+                                  alpha))
     return defects
 
 

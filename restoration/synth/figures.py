@@ -41,8 +41,10 @@ class Arm:
         return self.shoulder[0] + self.length * math.sin(a), self.shoulder[1] + self.length * math.cos(a)
 
 
-def plan_arms(count: int, size: tuple[int, int], rng: np.random.Generator) -> list[Arm]:
-    """`count` arms on a frame of `size` (width, height): two in three dark, hands 5-40 px a frame at the fastest."""
+def plan_arms(count: int, size: tuple[int, int], rng: np.random.Generator, bright_share: float | None = None
+              ) -> list[Arm]:
+    """`count` arms on a frame of `size` (width, height): one in three bright (or `bright_share`), hands 5-40 px a
+    frame at the fastest."""
     width, height = size
     arms = []
     for _ in range(count):
@@ -50,7 +52,7 @@ def plan_arms(count: int, size: tuple[int, int], rng: np.random.Generator) -> li
         margin = length + 10.0
         shoulder = (float(rng.uniform(margin, max(margin + 1.0, width - margin))),
                     float(rng.uniform(10.0, max(11.0, height - margin))))
-        dark = rng.random() < 2.0 / 3.0
+        dark = rng.random() < 1.0 - (1.0 / 3.0 if bright_share is None else bright_share)
         arms.append(Arm(shoulder, length, float(rng.uniform(8.0, 14.0)), float(rng.uniform(5.0, 8.0)),
                         float(rng.uniform(0.05, 0.2) if dark else rng.uniform(0.75, 0.95)),
                         float(rng.uniform(-0.5, 0.5)), float(rng.uniform(0.3, 0.7)), float(rng.uniform(8.0, 16.0)),
@@ -73,10 +75,11 @@ def arm_cover(arm: Arm, t: float, size: tuple[int, int]) -> np.ndarray:
     return cover / np.float32(255.0 * SHUTTER_STEPS)
 
 
-def add_arms(frames: list[np.ndarray], count: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def add_arms(frames: list[np.ndarray], count: int, seed: int, bright_share: float | None = None
+             ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The frames with `count` swinging arms (plan_arms) drawn in, and each frame's figure mask."""
     height, width = frames[0].shape[:2]
-    return draw_arms(frames, plan_arms(count, (width, height), np.random.default_rng(seed)))
+    return draw_arms(frames, plan_arms(count, (width, height), np.random.default_rng(seed), bright_share))
 
 
 def draw_arms(frames: list[np.ndarray], arms: list[Arm]) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -37,6 +37,16 @@ class DamageSettings:
     dust_category_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_CATEGORY_WEIGHTS))
     """Relative frequency of each overlay category (folder name) among overlay defects."""
 
+    # large blotches (emulsion damage, mould, big dirt): one or two frames, up to a quarter of the frame
+    blotch_rate: float = 0.0
+    """Mean number of large blotches per frame (Poisson); 0 leaves them out."""
+    blotch_min_area_px: float = 2000.0
+    """Smallest blotch area in px² on a 576-line frame (follows the frame area)."""
+    blotch_max_fraction: float = 0.25
+    """Largest blotch area as a share of the frame (sizes are log-uniform between the two)."""
+    blotch_two_frame_fraction: float = 0.25
+    """Share of blotches that stay for a second frame."""
+
     # vertical line scratches (persistent)
     scratch_count: int = 2
     """Number of vertical line scratches in the clip; each lasts 50-100 % of the clip (at least 10 frames)."""
@@ -113,7 +123,12 @@ class DamageSettings:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ParamError(f"synth.{name}", f"must be a finite number >= 0, got {value!r}")
+        for name in ("blotch_rate", "blotch_min_area_px"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ParamError(f"synth.{name}", f"must be a finite number >= 0, got {value!r}")
         for name in ("dust_two_frame_fraction", "dust_bright_fraction", "dust_procedural_fraction",
+                     "blotch_max_fraction", "blotch_two_frame_fraction",
                      "scratch_bright_fraction", "grain_channel_correlation", "fade_strength"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

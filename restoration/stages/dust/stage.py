@@ -9,12 +9,13 @@ with a confidence per defect, goes to the GUI as side data, or replaces the pict
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import cv2
 import numpy as np
 
+from .blotches import Blotch, find_blotches
 from .dustmap import (Defect, DetectionSettings, DustMap, FlowBank, FramePrep, Neighbour, by_side,
                        compensate_neighbour, detect_dust, frame_luma, noise_level_function, shot_edge_sides,
                        with_grain)
@@ -24,8 +25,9 @@ from ...params import Param, declare
 from .scratches import ScratchAnalysis, ScratchMask, analyse_shot, locate_in_frame
 from ...stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput
 
-DUST, SCRATCH, KEPT = 1, 2, 3  # values of side["defects"]
-OVERLAY = {DUST: (1.0, 0.15, 0.1), SCRATCH: (0.1, 0.55, 1.0), KEPT: (1.0, 0.85, 0.0)}
+DUST, SCRATCH, KEPT, UNSURE = 1, 2, 3, 4  # values of side["defects"]
+OVERLAY = {DUST: (1.0, 0.15, 0.1), SCRATCH: (0.1, 0.55, 1.0), KEPT: (1.0, 0.85, 0.0), UNSURE: (1.0, 0.5, 0.0)}
+BLOTCH_FEATHER_PX = 2.0  # a blotch's fill fades in over this much beyond its edge: no seam
 SCRATCH_OVERLAP = 0.5  # a dust detection lying mostly on a tracked scratch is that scratch, repaired as one
 
 
@@ -61,6 +63,7 @@ class FrameDefects:
     dust: DustMap
     scratches: list[ScratchMask]
     keep: list[tuple[int, int, int, int]]
+    blotches: list[Blotch] = field(default_factory=list)
 
 
 class DustRepair(Stage):
@@ -73,9 +76,13 @@ class DustRepair(Stage):
         Param("sensitivity", "float", 0.5, "How readily a spot that differs from both neighbours is called a defect.",
               minimum=0.0, maximum=1.0, step=0.05),
         Param("min_size", "int", 3, "Smallest defect repaired (area).", minimum=1, maximum=100, unit="px"),
-        Param("max_size", "int", 20000, "Largest defect repaired (area).", minimum=10, maximum=100000, unit="px²"),
+        Param("max_size", "int", 20000, "Largest speck or dirt repaired by spike detection (area); larger damage is "
+              "a blotch.", minimum=10, maximum=100000, unit="px²"),
         Param("motion_protect", "float", 0.7, "How strongly flow inconsistency and motion found nearby veto a "
               "detection.", minimum=0.0, maximum=1.0, step=0.05),
+        Param("blotches", "bool", True, "Also find and repair large one- or two-frame blotches."),
+        Param("max_blotch", "float", 25.0, "Largest blotch repaired, as a share of the frame.", minimum=0.1,
+              maximum=50.0, unit="%", step=0.5),
         Param("scratches", "bool", True, "Also detect and repair vertical line scratches."),
         Param("scratch_sensitivity", "float", 0.5, "How readily a persistent vertical line is called a scratch.",
               minimum=0.0, maximum=1.0, step=0.05),
@@ -146,6 +153,8 @@ class DustRepair(Stage):
         keep = keep_regions(params["keep_original"], window.index)
         current = self._bank(params).prepare(window.index, window.current)
         neighbours, beyond = self.neighbours(window, current, params)
+        height, width = current.luma.shape
+        max_blotch = int(round(float(params["max_blotch"]) / 100.0 * height * width))
         settings = DetectionSettings.from_sensitivity(params["sensitivity"], params["min_size"], params["max_size"],
                                                       params["motion_protect"])
         scratches: list[ScratchMask] = []
@@ -156,8 +165,9 @@ class DustRepair(Stage):
                     scratches.append(located)
         on_scratch = scratch_band(current.luma.shape, scratches)
         dust = detect_dust(current.luma, neighbours, settings, beyond, on_scratch)
-        dust = drop_scratch_parts(dust, on_scratch)
-        return FrameDefects(dust, scratches, keep), neighbours, settings
+        blotches = find_blotches(current.luma, neighbours, max_blotch) if params["blotches"] else []
+        dust = drop_scratch_parts(dust, blotch_band(current.luma.shape, blotches, on_scratch))
+        return FrameDefects(dust, scratches, keep, blotches), neighbours, settings
 
     def process(self, window: FrameWindow, params: Mapping[str, Any], analysis: Any) -> StageOutput:
         found, neighbours, settings = self.detect(window, params, analysis)
@@ -170,6 +180,9 @@ class DustRepair(Stage):
         two_sided = bool({n.offset > 0 for n in neighbours} == {True, False})
         for defect in found.dust.defects:
             repair_dust(out, frame, found.dust, defect, neighbours, settings)
+        for blotch in found.blotches:
+            if blotch.repaired:
+                repair_blotch(out, frame, blotch)
         luma = frame_luma(frame)
         for scratch in found.scratches:
             repair_scratch(out, frame, luma, scratch, neighbours, two_sided, analysis)
@@ -189,8 +202,34 @@ def scratch_band(shape: tuple[int, int], scratches: list[ScratchMask]) -> np.nda
     return on_scratch
 
 
+def blotch_band(shape: tuple[int, int], blotches: list[Blotch], on_scratch: np.ndarray | None) -> np.ndarray | None:
+    """The scratch band with every blotch (repaired or left) added: dust found there is part of it."""
+    if not blotches:
+        return on_scratch
+    band = np.zeros(shape, bool) if on_scratch is None else on_scratch.copy()
+    for b in blotches:
+        band[b.rows, b.cols] |= cv2.dilate(b.mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    return band
+
+
+def repair_blotch(out: np.ndarray, frame: np.ndarray, blotch: Blotch) -> None:
+    """Fill one blotch from the neighbours that agree under it, the film's grain put back, edges feathered."""
+    pad = int(4 * BLOTCH_FEATHER_PX) + 2
+    x, y, w, h = blotch.bbox
+    rows, cols = crop_around((x, y, w, h), pad, frame.shape[:2])
+    mask = np.zeros((rows.stop - rows.start, cols.stop - cols.start), bool)
+    mask[y - rows.start:y - rows.start + h, x - cols.start:x - cols.start + w] = blotch.mask
+    grown = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    matte = np.maximum(grown.astype(np.float32),
+                       cv2.GaussianBlur(grown.astype(np.float32), (0, 0), BLOTCH_FEATHER_PX) * 2.0 - 1.0)
+    matte = np.clip(matte, 0.0, 1.0)
+    region = Region(rows, cols, grown, blotch.polarity)
+    fill = temporal_fill(frame[rows, cols], region, matte, blotch.sources)
+    out[rows, cols] = blend(out[rows, cols], fill, matte)
+
+
 def drop_scratch_parts(dust: DustMap, on_scratch: np.ndarray | None) -> DustMap:
-    """Remove dust detections that are mostly a tracked scratch (the scratch repair handles them)."""
+    """Remove dust detections that are mostly a tracked scratch or a blotch (repaired, or left, as one)."""
     if on_scratch is None or not dust.defects:
         return dust
     keep: list[Defect] = []
@@ -272,9 +311,12 @@ def scratch_free(current: np.ndarray, inpainted: np.ndarray, mask: np.ndarray, p
 
 
 def defect_codes(shape: tuple[int, int], found: FrameDefects) -> np.ndarray:
-    """uint8 map: 0 clean, 1 dust, 2 scratch, 3 detected but kept original."""
+    """uint8 map: 0 clean, 1 dust or blotch, 2 scratch, 3 detected but kept original, 4 unsure and left."""
     codes = np.zeros(shape, np.uint8)
     codes[found.dust.mask] = DUST
+    for b in found.blotches:
+        crop = codes[b.rows, b.cols]
+        crop[b.mask] = DUST if b.repaired else UNSURE
     for s in found.scratches:
         band = codes[:, s.x0:s.x0 + s.mask.shape[1]]
         band[s.mask] = SCRATCH
@@ -298,6 +340,11 @@ def side_data(found: FrameDefects, codes: np.ndarray) -> dict[str, Any]:
         record["moving"] = round(d.moving, 2)
         record["kept"] = _kept(d.bbox, found.keep)
         components.append(record)
+    for b in found.blotches:
+        components.append({"bbox": list(b.bbox), "area": b.area, "polarity": "bright" if b.polarity > 0 else "dark",
+                           "confidence": round(b.confidence if b.repaired else 0.0, 3), "kind": "blotch",
+                           "repaired": b.repaired, **({"left_because": b.reason} if b.reason else {}),
+                           "kept": _kept(b.bbox, found.keep)})
     for s in found.scratches:
         ys = np.flatnonzero(s.mask.any(axis=1))
         xs = np.flatnonzero(s.mask.any(axis=0))

@@ -1,0 +1,158 @@
+"""Large blotches: one- or two-frame damage too big for the spike detector (its block offsets absorb them).
+
+A blotch is picture the current frame has and its neighbours on both sides do not, where those neighbours agree
+with each other (the film under it is there, unchanged, one frame away) and where nothing like it lies displaced
+beside it (a moving limb leaves, in the next frame, the picture it covered; dirt comes from nowhere). Found blotches are
+filled from the agreeing neighbours; a candidate that fails a test is left as scanned and reported as unsure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .dustmap import SIGMA_FLOOR, Neighbour, by_side, inside_frame, median_of
+
+BLOTCH_MIN_AREA_PX = 500    # below this the spike detector finds them
+POOL_PX = 9                 # per-pixel evidence is averaged over this box: grain averages out, a blotch does not
+POOLED_SEED = 2.5           # pooled evidence (grain units) that seeds a candidate
+PIXEL_EVIDENCE = 1.5        # a pixel of the candidate differs from both sides by at least this much itself
+REGION_EVIDENCE = 3.0       # median evidence over the blotch
+AGREEMENT = 0.35            # the supporting neighbours differ from each other by at most this share of the blotch
+REACH = (40, 64)            # px a moving object is searched for, about 2 √area (a hand moves up to 40 px a frame)
+LEFT_SHARE = 0.3            # what an object left in a neighbour is one piece within 0.3x..3.3x its area
+MISREGISTRATION_PX = 0.3
+
+
+@dataclass
+class Blotch:
+    """One large blotch in the current frame: its crop, mask, polarity, evidence and the frames to fill it from."""
+
+    rows: slice
+    cols: slice
+    mask: np.ndarray                # bool, crop-sized
+    polarity: int                   # +1 light, -1 dark
+    evidence: float                 # median difference to the supporting neighbours, grain units
+    agreement: float                # their difference to each other, as a share of `evidence`
+    sources: list[Neighbour] = field(default_factory=list, repr=False)
+    repaired: bool = True
+    reason: str = ""                # why an unsure candidate was left
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        return (self.cols.start, self.rows.start, self.cols.stop - self.cols.start, self.rows.stop - self.rows.start)
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
+
+    @property
+    def confidence(self) -> float:
+        strength = 1.0 - float(np.exp(-max(self.evidence - PIXEL_EVIDENCE, 0.0) / REGION_EVIDENCE))
+        return float(np.clip(strength * (1.0 - min(self.agreement / AGREEMENT, 1.0) * 0.5), 0.0, 1.0))
+
+
+def noise(neighbour: Neighbour) -> np.ndarray:
+    """Grain plus misregistration on edges (not the block spread, which a large blotch inflates)."""
+    grain = neighbour.grain if neighbour.grain is not None else np.float32(SIGMA_FLOOR)
+    return np.maximum(cv2.magnitude(np.broadcast_to(grain, neighbour.edges.shape).astype(np.float32),
+                                    np.float32(MISREGISTRATION_PX) * neighbour.edges), np.float32(SIGMA_FLOOR))
+
+
+def difference_z(current: np.ndarray, neighbour: Neighbour) -> np.ndarray:
+    """current - warped neighbour in grain units, less the frame-wide level change (flicker); 0 off the frame."""
+    difference = current - neighbour.warped
+    inside = inside_frame(neighbour.flow)
+    level = median_of(difference[::4, ::4][inside[::4, ::4]]) if inside[::4, ::4].any() else 0.0
+    return np.where(inside, (difference - np.float32(level)) / noise(neighbour), np.float32(0.0))
+
+
+def side_evidence(zs: dict[int, np.ndarray], sign: float) -> np.ndarray:
+    """Per pixel, how much the current frame differs in direction `sign` from both sides: the strongest
+    neighbour of each side (two-frame dirt is on the nearer one too), the weaker side."""
+    sides = {k: [zs[o] for o in zs if (o > 0) == (k > 0)] for k in (-1, 1)}
+    per_side = [np.maximum.reduce([sign * z for z in side]) for side in sides.values() if side]
+    return np.minimum.reduce(per_side)
+
+
+def reach_of(mask: np.ndarray) -> int:
+    return int(np.clip(2.0 * np.sqrt(mask.sum()), *REACH))
+
+
+def left_behind(z: np.ndarray, sign: float, rows: slice, cols: slice, mask: np.ndarray) -> bool:
+    """Whether a neighbour shows, beside the candidate, the other half of a moved object: where it was in that
+    frame the neighbour differs from this one the other way round (a bright hand leaves dark coat behind), over
+    an area like the candidate's (that frame's own specks are far smaller)."""
+    height, width = z.shape
+    reach = reach_of(mask)
+    r0, r1 = max(0, rows.start - reach), min(height, rows.stop + reach)
+    c0, c1 = max(0, cols.start - reach), min(width, cols.stop + reach)
+    other = cv2.blur(np.clip(-sign * z[r0:r1, c0:c1], -2.0, 8.0), (POOL_PX, POOL_PX)) >= POOLED_SEED
+    own = np.zeros(other.shape, np.uint8)
+    own[rows.start - r0:rows.stop - r0, cols.start - c0:cols.stop - c0] = mask
+    other &= cv2.dilate(own, np.ones((5, 5), np.uint8)) == 0
+    count, _, stats, _ = cv2.connectedComponentsWithStats(other.astype(np.uint8), connectivity=8)
+    area = float(mask.sum())
+    return any(LEFT_SHARE * area <= stats[k, 4] <= area / LEFT_SHARE for k in range(1, count))
+
+
+def pair_agreement(sources: list[Neighbour], rows: slice, cols: slice, mask: np.ndarray,
+                   sigma: np.ndarray) -> float:
+    """Median difference (grain units) between the two supporting neighbours that agree best, one per side
+    where there are both."""
+    sides = by_side(sources)
+    pairs = ([(a, b) for a in sides[-1] for b in sides[1]] if sides[-1] and sides[1]
+             else [(a, b) for i, a in enumerate(sources) for b in sources[i + 1:]])
+    if not pairs:
+        return np.inf
+    s = sigma[mask]
+    return min(median_of(np.abs(a.warped[rows, cols][mask] - b.warped[rows, cols][mask]) / s) for a, b in pairs)
+
+
+def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: int,
+                  min_area: int = BLOTCH_MIN_AREA_PX) -> list[Blotch]:
+    """The large blotches of the current frame's luma, repaired or (unsure) left, from its compensated
+    neighbours (grain already set on them)."""
+    sides = by_side(neighbours)
+    if not neighbours or not (sides[-1] and sides[1]) and len(neighbours) < 2:
+        return []
+    zs = {n.offset: difference_z(current, n) for n in neighbours}
+    sigma = np.minimum.reduce([noise(n) for n in neighbours])
+    found: list[Blotch] = []
+    height, width = current.shape
+    for sign in (-1.0, 1.0):
+        evidence = side_evidence(zs, sign) if sides[-1] and sides[1] else \
+            np.minimum.reduce([sign * z for z in zs.values()])
+        pooled = cv2.blur(np.clip(evidence, -2.0, 8.0), (POOL_PX, POOL_PX))
+        seeds = ((pooled >= POOLED_SEED) & (evidence >= PIXEL_EVIDENCE)).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(seeds, connectivity=8)
+        for label in range(1, count):
+            x, y, w, h, area = (int(v) for v in stats[label])
+            if area < min_area:
+                continue
+            rows, cols = slice(y, y + h), slice(x, x + w)
+            core = labels[rows, cols] == label
+            # close small gaps (grain inside a translucent blotch) without growing past its edge
+            mask = cv2.morphologyEx(core.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
+            mask &= evidence[rows, cols] >= 0.5 * PIXEL_EVIDENCE
+            if mask.sum() > max_area:
+                found.append(Blotch(rows, cols, mask, int(sign), 0.0, 0.0, repaired=False,
+                                    reason="larger than max_blotch"))
+                continue
+            strength = median_of(evidence[rows, cols][mask])
+            sources = [n for n in neighbours if median_of(sign * zs[n.offset][rows, cols][mask]) >= 0.5 * strength]
+            agreement = pair_agreement(sources, rows, cols, mask, sigma[rows, cols]) / max(strength, 1e-6)
+            blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources)
+            if strength < REGION_EVIDENCE:
+                continue
+            if not (sides[-1] and sides[1]):
+                # beside a cut a figure entering, or one that stops, looks the same from one side
+                blotch.repaired, blotch.reason = False, "at a shot's edge: only one side to compare with"
+            elif agreement > AGREEMENT:
+                blotch.repaired, blotch.reason = False, "the other frames disagree under it (moving picture)"
+            elif any(left_behind(zs[n.offset], sign, rows, cols, mask) for n in neighbours):
+                blotch.repaired, blotch.reason = False, "another frame shows where it came from (a moving object)"
+            found.append(blotch)
+    return found
