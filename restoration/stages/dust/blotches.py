@@ -26,6 +26,11 @@ LEFT_SHARE = 0.3            # what an object left in a neighbour is one piece wi
 MISREGISTRATION_PX = 0.3
 
 
+MOVING = "other frames show where it came from (a moving object)"
+DISAGREE = "the other frames disagree under it (moving picture)"
+SHOT_EDGE = "at a shot's edge: only one side to compare with"
+
+
 @dataclass
 class Blotch:
     """One large blotch in the current frame: its crop, mask, polarity, evidence and the frames to fill it from."""
@@ -49,24 +54,30 @@ class Blotch:
         return int(self.mask.sum())
 
     @property
+    def holds_back(self) -> bool:
+        """Left as unsure: the spike detections inside it are left too (whatever it is, it is one thing)."""
+        return not self.repaired
+
+    @property
     def confidence(self) -> float:
         strength = 1.0 - float(np.exp(-max(self.evidence - PIXEL_EVIDENCE, 0.0) / REGION_EVIDENCE))
         return float(np.clip(strength * (1.0 - min(self.agreement / AGREEMENT, 1.0) * 0.5), 0.0, 1.0))
 
 
-def noise(neighbour: Neighbour) -> np.ndarray:
+def noise(neighbour: Neighbour, grain: np.ndarray | None = None) -> np.ndarray:
     """Grain plus misregistration on edges (not the block spread, which a large blotch inflates)."""
-    grain = neighbour.grain if neighbour.grain is not None else np.float32(SIGMA_FLOOR)
+    if grain is None:
+        grain = neighbour.grain if neighbour.grain is not None else np.float32(SIGMA_FLOOR)
     return np.maximum(cv2.magnitude(np.broadcast_to(grain, neighbour.edges.shape).astype(np.float32),
                                     np.float32(MISREGISTRATION_PX) * neighbour.edges), np.float32(SIGMA_FLOOR))
 
 
-def difference_z(current: np.ndarray, neighbour: Neighbour) -> np.ndarray:
+def difference_z(current: np.ndarray, neighbour: Neighbour, grain: np.ndarray | None = None) -> np.ndarray:
     """current - warped neighbour in grain units, less the frame-wide level change (flicker); 0 off the frame."""
     difference = current - neighbour.warped
     inside = inside_frame(neighbour.flow)
     level = median_of(difference[::4, ::4][inside[::4, ::4]]) if inside[::4, ::4].any() else 0.0
-    return np.where(inside, (difference - np.float32(level)) / noise(neighbour), np.float32(0.0))
+    return np.where(inside, (difference - np.float32(level)) / noise(neighbour, grain), np.float32(0.0))
 
 
 def side_evidence(zs: dict[int, np.ndarray], sign: float) -> np.ndarray:
@@ -111,15 +122,15 @@ def pair_agreement(sources: list[Neighbour], rows: slice, cols: slice, mask: np.
     return min(median_of(np.abs(a.warped[rows, cols][mask] - b.warped[rows, cols][mask]) / s) for a, b in pairs)
 
 
-def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: int,
+def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: int, grain: np.ndarray | None = None,
                   min_area: int = BLOTCH_MIN_AREA_PX) -> list[Blotch]:
     """The large blotches of the current frame's luma, repaired or (unsure) left, from its compensated
-    neighbours (grain already set on them)."""
+    neighbours; `grain` is the film's grain per pixel of the picture under the damage (else the neighbours')."""
     sides = by_side(neighbours)
     if not neighbours or not (sides[-1] and sides[1]) and len(neighbours) < 2:
         return []
-    zs = {n.offset: difference_z(current, n) for n in neighbours}
-    sigma = np.minimum.reduce([noise(n) for n in neighbours])
+    zs = {n.offset: difference_z(current, n, grain) for n in neighbours}
+    sigma = np.minimum.reduce([noise(n, grain) for n in neighbours])
     found: list[Blotch] = []
     height, width = current.shape
     for sign in (-1.0, 1.0):
@@ -149,10 +160,11 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
                 continue
             if not (sides[-1] and sides[1]):
                 # beside a cut a figure entering, or one that stops, looks the same from one side
-                blotch.repaired, blotch.reason = False, "at a shot's edge: only one side to compare with"
+                blotch.repaired, blotch.reason = False, SHOT_EDGE
             elif agreement > AGREEMENT:
-                blotch.repaired, blotch.reason = False, "the other frames disagree under it (moving picture)"
-            elif any(left_behind(zs[n.offset], sign, rows, cols, mask) for n in neighbours):
-                blotch.repaired, blotch.reason = False, "another frame shows where it came from (a moving object)"
+                blotch.repaired, blotch.reason = False, DISAGREE
+            elif sum(left_behind(zs[n.offset], sign, rows, cols, mask) for n in sources) >= min(2, len(sources)):
+                # a moving object left its trace in every frame around; another frame's own dirt, in one
+                blotch.repaired, blotch.reason = False, MOVING
             found.append(blotch)
     return found

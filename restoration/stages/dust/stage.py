@@ -165,7 +165,12 @@ class DustRepair(Stage):
                     scratches.append(located)
         on_scratch = scratch_band(current.luma.shape, scratches)
         dust = detect_dust(current.luma, neighbours, settings, beyond, on_scratch)
-        blotches = find_blotches(current.luma, neighbours, max_blotch) if params["blotches"] else []
+        blotches = []
+        if params["blotches"] and neighbours:
+            # indexed by the neighbour's brightness, the picture under the damage: indexed by its own, a large dark
+            # blotch fills the dark bin and passes for the grain of dark picture
+            under = noise_level_function(neighbours[0].warped, neighbours[0].residual, neighbours[0].edges)
+            blotches = find_blotches(current.luma, neighbours, max_blotch, under)
         dust = drop_scratch_parts(dust, blotch_band(current.luma.shape, blotches, on_scratch))
         return FrameDefects(dust, scratches, keep, blotches), neighbours, settings
 
@@ -203,11 +208,14 @@ def scratch_band(shape: tuple[int, int], scratches: list[ScratchMask]) -> np.nda
 
 
 def blotch_band(shape: tuple[int, int], blotches: list[Blotch], on_scratch: np.ndarray | None) -> np.ndarray | None:
-    """The scratch band with every blotch (repaired or left) added: dust found there is part of it."""
-    if not blotches:
+    """The scratch band with every blotch left as unsure added: dust found there is part of what was left
+    (under a repaired blotch, dust found too is repaired as well: the union covers the blotch's faint edge)."""
+    if not any(b.holds_back for b in blotches):
         return on_scratch
     band = np.zeros(shape, bool) if on_scratch is None else on_scratch.copy()
     for b in blotches:
+        if not b.holds_back:
+            continue
         band[b.rows, b.cols] |= cv2.dilate(b.mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     return band
 
@@ -229,7 +237,7 @@ def repair_blotch(out: np.ndarray, frame: np.ndarray, blotch: Blotch) -> None:
 
 
 def drop_scratch_parts(dust: DustMap, on_scratch: np.ndarray | None) -> DustMap:
-    """Remove dust detections that are mostly a tracked scratch or a blotch (repaired, or left, as one)."""
+    """Remove dust detections that are mostly a tracked scratch (repaired as one) or in a blotch left."""
     if on_scratch is None or not dust.defects:
         return dust
     keep: list[Defect] = []
