@@ -91,10 +91,14 @@ def settings_key(settings: Mapping[str, StageSetting]) -> str:
 
 
 def upstream_key(settings: Mapping[str, StageSetting], stage: str) -> str:
-    """Fingerprint of the enabled stages up to and including `stage`: what that stage's input and analysis depend on."""
+    """Fingerprint of the enabled stages up to and including `stage`: what that stage's input and its shot pass
+    depend on (for a stage that splits its analysis, its measurement: its own fit-only values left out)."""
     resolved = resolve_settings(settings)
     upto = STAGE_ORDER[:STAGE_ORDER.index(stage) + 1] if stage in STAGE_ORDER else STAGE_ORDER
-    return json.dumps({n: resolved[n].params for n in upto if resolved[n].enabled}, sort_keys=True, default=str)
+    record = {n: resolved[n].params for n in upto if resolved[n].enabled}
+    if stage in record and stage_class(stage).splits_analysis:
+        record[stage] = stage_class(stage).params.measured(record[stage])
+    return json.dumps(record, sort_keys=True, default=str)
 
 
 def copy_settings(settings: Mapping[str, StageSetting]) -> dict[str, StageSetting]:
