@@ -41,6 +41,7 @@ from .side_panel import SideDataPanel
 from .stage_stack import StagePanel, StageStack
 from .timeline import TimelinePanel
 from .viewer import CompareView, accept_file_drag, dropped_paths
+from .vocabulary import picture_depth, source_kind
 
 log = logging.getLogger("filmrestore.app")
 KEEP_ORIGINAL = "keep_original"  # a stage's list parameter of [frame, x, y, w, h] regions it must not touch
@@ -368,7 +369,8 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
         fields = self.source_fields
         fields["file"].setText(Path(info.path).name or info.path)
         fields["file"].setToolTip(info.path)
-        fields["kind"].setText(f"{info.kind} · {info.container or '—'} · {info.codec}")
+        fields["kind"].setText(source_kind(info))
+        fields["kind"].setToolTip(f"{info.kind} · {info.container or '—'} · {info.codec} (as FFmpeg names them)")
         sar = "" if info.sample_aspect_ratio == 1 else f" · SAR {info.sample_aspect_ratio}"
         rotation = f" · rotated {info.rotation}° (reported, not applied)" if info.rotation else ""
         fields["geometry"].setText(f"{info.width} × {info.height}{sar}{rotation}")
@@ -377,8 +379,8 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
         vfr = " · variable frame rate" if info.variable_frame_rate else ""
         first = f" · numbered from {info.first_frame_number}" if info.kind == "sequence" else ""
         fields["frames"].setText(f"{info.frame_count} at {float(rate):.3f} fps ({exact}){vfr}{first}")
-        fields["depth"].setText(f"{info.bit_depth}-bit {info.pixel_format}"
-                                f"{' · alpha' if info.has_alpha else ''}{' · greyscale' if info.is_grayscale else ''}")
+        fields["depth"].setText(picture_depth(info))
+        fields["depth"].setToolTip(f"pixel format {info.pixel_format}")
         fields["timecode"].setText(info.timecode or "none (counting from 00:00:00:00)")
         fields["audio"].setText(", ".join(f"{a.codec} {a.sample_rate} Hz {a.channels} ch" for a in info.audio) or "none")
         notes = []

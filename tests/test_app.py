@@ -611,8 +611,52 @@ def test_side_data_is_sorted_into_overlays_plots_and_values():
     assert set(side.plots[2].series) == {"red", "green"} and side.plots[2].first_frame is None
     values = dict(side.values)
     title = stage_module.stage_class("stabilize").title
-    assert values[f"{title}: correction"] == "[0.1, 0.2, 0.003]" and values[f"{title}: path.zoom"] == "1"
-    assert any("components" in k and v == "1 record" for k, v in values.items())
+    assert values[f"{title}: correction"] == "0.1, 0.2, 0.003" and values[f"{title}: path › zoom"] == "1"
+    assert values["Dust & scratches: defects found"] == "1"
+    assert side.plots[0].label == f"{title}: path › horizontal"
+
+
+def test_side_data_speaks_the_restorers_words():
+    """No raw key reaches the window: the stages' real side data gets names and units."""
+    codes = np.zeros((20, 30), np.uint8)
+    side = describe_side_data({
+        "dust": {"defects": codes, "motion_rejected": 7, "defect_fraction": 0.0005,
+                 "components": [{"kind": "dust"}, {"kind": "dust"}, {"kind": "scratch"}]},
+        "stabilize": {"weave": {"dx": -1.25, "dy": 0.5, "rotation_deg": 0.01},
+                      "weave_path": {"start": 0, "measured_dx": [0.0] * 5, "intended_dx": [0.0] * 5,
+                                     "locked": {"dx": True}, "models": {"dx": "still"}}},
+        "deflicker": {"gain": 1.02, "frames_averaged": 9, "some_new_key": 3}})
+    values = dict(side.values)
+    assert values["Dust & scratches: defects found"] == "3 (2 dust, 1 scratch)"
+    assert values["Dust & scratches: candidates left alone as movement"] == "7 regions"
+    assert values["Dust & scratches: picture repaired"] == "0.05 %"
+    weave = stage_module.stage_class("stabilize").title
+    assert values[f"{weave}: horizontal weave"] == "-1.25 px"
+    assert values[f"{weave}: rotational weave"] == "0.01 °"
+    assert values[f"{weave}: held still › horizontal"] == "yes"
+    assert values["Deflicker: frames in the brightness reference"] == "9 frames"
+    assert values["Deflicker: some new key"] == "3"  # an unknown key is still spelled out
+    assert [p.label for p in side.plots] == [f"{weave}: horizontal position over the shot (px)"]
+    shown = " ".join([*values, *values.values(), *(p.label for p in side.plots), *(o.label for o in side.overlays)])
+    for raw in ("motion_rejected", "weave_path", "rotation_deg", "frames_averaged", "record", "_"):
+        assert raw not in shown, raw
+
+
+def test_source_kind_and_depth_in_words():
+    from types import SimpleNamespace
+
+    from app.vocabulary import picture_depth, source_kind
+
+    seq = SimpleNamespace(kind="sequence", container="image_sequence", codec="png", path="/x/scan",
+                          pixel_format="rgb48be", bit_depth=16, is_grayscale=False, has_alpha=False)
+    assert source_kind(seq) == "Image sequence · PNG frames"
+    assert picture_depth(seq) == "16-bit RGB"
+    video = SimpleNamespace(kind="video", container="mov,mp4,m4a,3gp,3g2,mj2", codec="h264", path="/x/a.mov",
+                            pixel_format="yuv422p10le", bit_depth=10, is_grayscale=False, has_alpha=False)
+    assert source_kind(video) == "Video file · QuickTime (MOV) · H.264"
+    assert picture_depth(video) == "10-bit Y′CbCr 4:2:2"
+    odd = SimpleNamespace(kind="video", container="nut", codec="weird", path="/x/a.nut")
+    assert source_kind(odd) == "Video file · NUT · WEIRD"
 
 
 def test_monitor_labels_gpu_and_cpu_readings_for_what_they_are(qtbot, monkeypatch):
