@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from dataclasses import dataclass
 
@@ -157,10 +158,27 @@ class MonitorPanel(QWidget):
         text = text.replace("· render process", "· <span style='color:#7fc08a'>render process</span>")
         plot.setTitle(text, color=theme.TEXT_DIM, size="8pt")
 
+    def _start_probe(self) -> None:
+        """Build the probe on a thread: it imports torch and asks CUDA, which takes seconds the window must not
+        freeze for; `refresh` samples once it is there."""
+        def build() -> None:
+            try:
+                self._built_probe = ResourceProbe()
+            except Exception:  # noqa: BLE001 - the monitor must never take the session down
+                log.warning("monitor probe failed", exc_info=True)
+
+        self._probe_thread = threading.Thread(target=build, name="monitor-probe", daemon=True)
+        self._probe_thread.start()
+
     def refresh(self) -> None:
         try:
             if self.probe is None:
-                self.probe = ResourceProbe()
+                if getattr(self, "_probe_thread", None) is None:
+                    self._start_probe()
+                built = getattr(self, "_built_probe", None)
+                if built is None:
+                    return
+                self.probe = built
                 self._set_up_curves(self.probe.cuda)
             sample = self.probe.sample()
         except Exception:  # noqa: BLE001 - the monitor must never take the session down

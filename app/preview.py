@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from restoration.analysis_cache import AnalysisCache
 from restoration.errors import RestorationError
 from restoration.pipeline import FrameSource, Pipeline, StageSetting, resolve_settings
+from restoration.scopes import Scopes, difference, scopes
 from restoration.shots import detect_cuts, shot_at, shots_from_cuts
 from restoration.stage import STAGE_ORDER, Shot
 from restoration.stages import stage_class
@@ -77,6 +78,23 @@ class PreviewResult:
     skipped: list[str] = field(default_factory=list)
     note: str = ""
     seconds: float = 0.0
+    key: str = ""  # the settings the picture was rendered with (settings_key)
+    compare: str | None = None
+    difference_display: np.ndarray | None = None  # |right − left| amplified, 8-bit
+    difference_gain: float = 1.0
+    difference_largest: float = 0.0  # the largest change, in 8-bit code values
+    scopes: tuple[Scopes, Scopes] | None = None  # (left, right)
+
+    @property
+    def difference_label(self) -> str:
+        if self.difference_largest == 0:
+            return f"difference: nothing changed ({self.left_label} = {self.right_label})"
+        return (f"difference ×{self.difference_gain:g} · |{self.right_label} − {self.left_label}| · "
+                f"largest change {self.difference_largest:.0f}/255")
+
+    def nbytes(self) -> int:
+        arrays = (self.left, self.right, self.left_display, self.right_display, self.difference_display)
+        return sum(a.nbytes for a in arrays if a is not None)
 
 
 def to_display(frame: np.ndarray) -> np.ndarray:
@@ -206,6 +224,11 @@ class PreviewEngine(QObject):
     @property
     def generation(self) -> int:
         return self._generation
+
+    def is_busy(self) -> bool:
+        """Whether the worker is rendering or has a request waiting (read on the GUI thread, no signal lag)."""
+        with self._lock:
+            return self._running
 
     def wait(self, timeout_ms: int = 30000) -> bool:
         """Block until the worker is idle (tests, screenshots, shutdown)."""
@@ -351,12 +374,15 @@ class PreviewEngine(QObject):
         else:
             title = stage_class(request.compare).title
             labels = (f"before {title}", f"after {title}")
+        changed, gain, largest = difference(left, right)  # scopes and difference here, off the GUI thread
         return PreviewResult(
             generation=generation, index=index, left=left, right=right,
             left_display=to_display(left), right_display=to_display(right),
             left_label=labels[0], right_label=labels[1], side=side, timings=timings, read_seconds=read_seconds,
             active=pipeline.active, skipped=list(pipeline.skipped), note=_comparison_note(request, pipeline),
-            seconds=time.monotonic() - started)
+            seconds=time.monotonic() - started, key=key, compare=request.compare,
+            difference_display=to_display(changed), difference_gain=gain, difference_largest=largest,
+            scopes=(scopes(left), scopes(right)))
 
     def _timed_stages(self, pipeline: Pipeline, index: int, key: str, source: FrameSource,
                       marks: dict[str, tuple[float, int]]) -> list[StageTiming]:

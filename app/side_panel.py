@@ -42,8 +42,19 @@ class SideDataPanel(QWidget):
         self.show_data(SideData())
 
     def show_data(self, side: SideData, frame: int | None = None, first_number: int = 0) -> None:
-        """Show one frame's side data; plots over clip frames are drawn against frame numbers with `frame` marked."""
+        """Show one frame's side data; plots over clip frames are drawn against frame numbers with `frame` marked.
+
+        When the next frame reports the same plots (the usual case while playing or scrubbing in a shot), only
+        their data, the frame marker and the table's values change: rebuilding the plots takes ~10× longer."""
         self.shown = side
+        layout = self._layout_of(side)
+        if layout == getattr(self, "_layout", None):
+            self._update_in_place(side, frame, first_number)
+            return
+        self._layout = layout
+        self._curves: list[list[pg.PlotDataItem]] = []
+        self._markers: list[pg.InfiniteLine | None] = []
+        self._images: list[pg.ImageItem] = []
         self.plots.clear()
         for row, plot in enumerate(side.plots):
             names = [name for name in plot.series if name != "value"]
@@ -55,13 +66,17 @@ class SideDataPanel(QWidget):
             item.showGrid(x=True, y=True, alpha=0.15)
             item.setMenuEnabled(False)
             offset = (plot.first_frame + first_number) if plot.first_frame is not None else 0
+            curves = []
             for n, values in enumerate(plot.series.values()):
                 x = np.arange(len(values)) + offset
-                item.plot(x, values, pen=pg.mkPen(CURVE_COLOURS[n % len(CURVE_COLOURS)], width=1.5))
+                curves.append(item.plot(x, values, pen=pg.mkPen(CURVE_COLOURS[n % len(CURVE_COLOURS)], width=1.5)))
+            self._curves.append(curves)
+            marker = None
             if plot.first_frame is not None and frame is not None:
                 marker = pg.InfiniteLine(frame + first_number, angle=90,
                                          pen=pg.mkPen(theme.ACCENT, width=1, style=Qt.PenStyle.DashLine))
                 item.addItem(marker)
+            self._markers.append(marker)
         for row, grid in enumerate(side.maps, start=len(side.plots)):
             low, high = float(grid.values.min()), float(grid.values.max())
             title = (f"<span style='font-size:8pt; color:{theme.TEXT_DIM}'>{grid.label}<br>"
@@ -75,6 +90,7 @@ class SideDataPanel(QWidget):
             image = pg.ImageItem(grid.values.T, levels=(low, high if high > low else low + 1e-9))
             image.setColorMap(pg.colormap.get("inferno"))
             item.addItem(image)
+            self._images.append(image)
         self.plots.setVisible(bool(side.plots or side.maps))
         self.table.setRowCount(len(side.values))
         for row, (label, text) in enumerate(side.values):
@@ -93,3 +109,27 @@ class SideDataPanel(QWidget):
             self.note.setText("No stage reported data for this frame. Stage data (weave, grain model, fade curves, "
                               "defect masks) appears here once an active stage provides it.")
             self.note.setVisible(True)
+
+    @staticmethod
+    def _layout_of(side: SideData) -> tuple:
+        """What decides the plots' build: which plots and maps, their curves and lengths, and the table's rows."""
+        return (tuple((p.key, p.label, tuple(p.series), tuple(len(v) for v in p.series.values()), p.first_frame)
+                      for p in side.plots),
+                tuple((m.key, m.label, m.values.shape) for m in side.maps),
+                tuple(label for label, _ in side.values), tuple(o.label for o in side.overlays))
+
+    def _update_in_place(self, side: SideData, frame: int | None, first_number: int) -> None:
+        for plot, curves, marker in zip(side.plots, self._curves, self._markers):
+            offset = (plot.first_frame + first_number) if plot.first_frame is not None else 0
+            for curve, values in zip(curves, plot.series.values()):
+                curve.setData(np.arange(len(values)) + offset, values)
+            if marker is not None and frame is not None:
+                marker.setValue(frame + first_number)
+        for grid, image in zip(side.maps, self._images):
+            low, high = float(grid.values.min()), float(grid.values.max())
+            image.setImage(grid.values.T, levels=(low, high if high > low else low + 1e-9))
+        for row, (label, text) in enumerate(side.values):
+            item = self.table.item(row, 2)
+            if item is not None and item.text() != text:
+                item.setText(text)
+                item.setToolTip(f"{label} = {text}")
