@@ -146,12 +146,30 @@ class _Signals(QObject):
     progress = Signal(str, int, int)  # phase, done, total (shot analysis, cut detection)
 
 
+WORKER_NICENESS = 5  # preview and cut threads yield the CPU to the GUI thread when cores are short
+
+
+def lower_thread_priority(niceness: int = WORKER_NICENESS) -> None:
+    """Make the calling thread nicer than the GUI thread (Linux: per-thread nice; elsewhere nothing), so a
+    picture or a plot redraw never waits behind a preview for a core."""
+    try:
+        import os
+
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        if current < niceness:
+            os.setpriority(os.PRIO_PROCESS, tid, niceness)
+    except (AttributeError, OSError):
+        pass
+
+
 class _Drain(QRunnable):
     def __init__(self, engine: "PreviewEngine") -> None:
         super().__init__()
         self.engine = engine
 
     def run(self) -> None:
+        lower_thread_priority()
         self.engine._drain()
 
 
@@ -443,6 +461,7 @@ class CutDetection(QRunnable):
     def run(self) -> None:
         from restoration.io import open_source
 
+        lower_thread_priority()
         try:
             with open_source(self.path, frame_rate=self.frame_rate) as source:
                 cuts = detect_cuts(self._frames(source), source.info.frame_rate)

@@ -50,11 +50,13 @@ class SideDataPanel(QWidget):
         layout = self._layout_of(side)
         if layout == getattr(self, "_layout", None):
             self._update_in_place(side, frame, first_number)
+            self._fill_table(side)
             return
         self._layout = layout
         self._curves: list[list[pg.PlotDataItem]] = []
         self._markers: list[pg.InfiniteLine | None] = []
         self._images: list[pg.ImageItem] = []
+        self._map_items: list[pg.PlotItem] = []
         self.plots.clear()
         for row, plot in enumerate(side.plots):
             names = [name for name in plot.series if name != "value"]
@@ -79,9 +81,9 @@ class SideDataPanel(QWidget):
             self._markers.append(marker)
         for row, grid in enumerate(side.maps, start=len(side.plots)):
             low, high = float(grid.values.min()), float(grid.values.max())
-            title = (f"<span style='font-size:8pt; color:{theme.TEXT_DIM}'>{grid.label}<br>"
-                     f"{'×'.join(map(str, grid.values.shape))} · {low:.4g} … {high:.4g}</span>")
+            title = self._map_title(grid, low, high)
             item = self.plots.addPlot(row=row, col=0, title=title)
+            self._map_items.append(item)
             item.setMenuEnabled(False)
             item.setAspectLocked(True)
             item.invertY(True)
@@ -92,6 +94,17 @@ class SideDataPanel(QWidget):
             item.addItem(image)
             self._images.append(image)
         self.plots.setVisible(bool(side.plots or side.maps))
+        self._fill_table(side)
+
+    def _fill_table(self, side: SideData) -> None:
+        if [label for label, _ in side.values] == getattr(self, "_rows", None):
+            for row, (label, text) in enumerate(side.values):
+                item = self.table.item(row, 2)
+                if item is not None and item.text() != text:
+                    item.setText(text)
+                    item.setToolTip(f"{label} = {text}")
+            return
+        self._rows = [label for label, _ in side.values]
         self.table.setRowCount(len(side.values))
         for row, (label, text) in enumerate(side.values):
             stage, _, name = label.partition(": ")
@@ -113,10 +126,8 @@ class SideDataPanel(QWidget):
     @staticmethod
     def _layout_of(side: SideData) -> tuple:
         """What decides the plots' build: which plots and maps, their curves and lengths, and the table's rows."""
-        return (tuple((p.key, p.label, tuple(p.series), tuple(len(v) for v in p.series.values()), p.first_frame)
-                      for p in side.plots),
-                tuple((m.key, m.label, m.values.shape) for m in side.maps),
-                tuple(label for label, _ in side.values), tuple(o.label for o in side.overlays))
+        return (tuple((p.key, p.label, tuple(p.series), p.first_frame is None) for p in side.plots),
+                tuple((m.key, m.label) for m in side.maps), tuple(o.label for o in side.overlays))
 
     def _update_in_place(self, side: SideData, frame: int | None, first_number: int) -> None:
         for plot, curves, marker in zip(side.plots, self._curves, self._markers):
@@ -125,11 +136,12 @@ class SideDataPanel(QWidget):
                 curve.setData(np.arange(len(values)) + offset, values)
             if marker is not None and frame is not None:
                 marker.setValue(frame + first_number)
-        for grid, image in zip(side.maps, self._images):
+        for grid, image, item in zip(side.maps, self._images, self._map_items):
             low, high = float(grid.values.min()), float(grid.values.max())
             image.setImage(grid.values.T, levels=(low, high if high > low else low + 1e-9))
-        for row, (label, text) in enumerate(side.values):
-            item = self.table.item(row, 2)
-            if item is not None and item.text() != text:
-                item.setText(text)
-                item.setToolTip(f"{label} = {text}")
+            item.setTitle(self._map_title(grid, low, high))
+
+    @staticmethod
+    def _map_title(grid, low: float, high: float) -> str:
+        return (f"<span style='font-size:8pt; color:{theme.TEXT_DIM}'>{grid.label}<br>"
+                f"{'×'.join(map(str, grid.values.shape))} blocks · {low:.4g} … {high:.4g}</span>")
