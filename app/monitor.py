@@ -104,6 +104,8 @@ class MonitorPanel(QWidget):
     def __init__(self, parent: QWidget | None = None, interval_ms: int = 1000) -> None:
         super().__init__(parent)
         self.probe: ResourceProbe | None = None
+        self._box: dict = {"probe": None, "taken": None, "sampling": False}  # shared with the monitor's threads
+        self._probe_thread: threading.Thread | None = None
         self.last: Sample | None = None
         self.history: dict[str, deque[float]] = {k: deque(maxlen=HISTORY) for k in ("used", "free", "load", "children")}
         self.headline = QLabel("Starting monitor…")
@@ -161,26 +163,51 @@ class MonitorPanel(QWidget):
     def _start_probe(self) -> None:
         """Build the probe on a thread: it imports torch and asks CUDA, which takes seconds the window must not
         freeze for; `refresh` samples once it is there."""
+        box = self._box
+
         def build() -> None:
             try:
-                self._built_probe = ResourceProbe()
+                box["probe"] = ResourceProbe()
             except Exception:  # noqa: BLE001 - the monitor must never take the session down
                 log.warning("monitor probe failed", exc_info=True)
 
         self._probe_thread = threading.Thread(target=build, name="monitor-probe", daemon=True)
         self._probe_thread.start()
 
+    def _sample_async(self) -> None:
+        """Take the next reading on a thread (psutil walks /proc for the render children: milliseconds, more on a
+        busy machine); the GUI thread only plots the reading already taken."""
+        box = self._box  # a plain object: the thread never touches the widget (a Qt wrapper) itself
+        if box["sampling"]:
+            return
+        box["sampling"] = True
+        probe = self.probe
+
+        def take() -> None:
+            try:
+                box["taken"] = probe.sample()
+            except Exception:  # noqa: BLE001 - the monitor must never take the session down
+                log.warning("monitor sample failed", exc_info=True)
+            finally:
+                box["sampling"] = False
+
+        threading.Thread(target=take, name="monitor-sample", daemon=True).start()
+
     def refresh(self) -> None:
         try:
             if self.probe is None:
-                if getattr(self, "_probe_thread", None) is None:
+                if self._probe_thread is None:
                     self._start_probe()
-                built = getattr(self, "_built_probe", None)
+                built = self._box["probe"]
                 if built is None:
                     return
                 self.probe = built
                 self._set_up_curves(self.probe.cuda)
-            sample = self.probe.sample()
+                self._box["taken"] = self.probe.sample()  # the first reading at once; later ones on a thread
+            self._sample_async()
+            sample, self._box["taken"] = self._box["taken"], None
+            if sample is None:
+                return
         except Exception:  # noqa: BLE001 - the monitor must never take the session down
             log.warning("monitor sample failed", exc_info=True)
             return
