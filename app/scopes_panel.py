@@ -23,7 +23,7 @@ GRATICULE = (0.0, 0.25, 0.5, 0.75, 1.0)
 def _trace(counts: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
     """Counts (normalised to 1 at the busiest cell) → an RGB trace, brightened so single pixels still show."""
     level = np.sqrt(np.clip(counts, 0.0, 1.0)) * (counts > 0)
-    level = np.where(counts > 0, 0.18 + 0.82 * level, 0.0).astype(np.float32)
+    level = np.where(counts > 0, 0.3 + 0.7 * level, 0.0).astype(np.float32)
     return (level[..., None] * np.asarray(colour, np.float32)).astype(np.uint8)
 
 

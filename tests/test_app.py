@@ -855,3 +855,109 @@ def test_a_screenshot_with_an_unknown_stage_ends_with_one_line(tmp_path, clip):
     assert done.returncode == 2 and errors == ["python -m app: error: --stages foo: unknown stage (known: dust, "
                                                "stabilize, deflicker, denoise, color, sr)"], done.stderr
     assert not (tmp_path / "s.png").exists()
+
+
+# --- A/B flip, difference view, scopes, playback cache and stale marker, measuring progress ----------------------
+def test_ab_flip_and_difference_view_show_what_a_stage_changed(qtbot, test_stages, window, clip):
+    opened(qtbot, window, clip)
+    window.project.stages["denoise"].params["gain"] = 0.5
+    window.stack.rows["denoise"].check.setChecked(True)
+    wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
+    result = window.last_result
+    source = open_source(str(clip)).frame(0)
+    expected = np.abs(source * 0.5 - source)
+    shown = np.clip(expected * result.difference_gain, 0, 1)
+    assert np.abs(result.difference_display.astype(int) - np.round(shown * 255)).max() <= 1
+    assert result.difference_gain >= 1 and f"×{result.difference_gain:g}" in result.difference_label
+    assert round(result.difference_largest) == round(float(expected.max()) * 255)
+    window.set_view("difference")
+    assert window.viewer.mode == "difference" and window.act_difference.isChecked()
+    window.set_view("flip")
+    assert window.viewer.mode == "flip" and window.viewer.flip_side == "left" and window.act_flip.isChecked()
+    window.set_view("flip")
+    assert window.viewer.flip_side == "right"
+    picture = window.viewer.grab().toImage()
+    middle = picture.pixelColor(picture.width() // 2, picture.height() // 2)
+    window.set_view("flip")
+    other = window.viewer.grab().toImage().pixelColor(picture.width() // 2, picture.height() // 2)
+    assert middle != other  # the same place shows the other picture
+    # both sides' scopes came with the picture, computed off the GUI thread
+    left, right = result.scopes
+    assert left.histogram.shape == (3, 256) and not np.array_equal(left.waveform, right.waveform)
+    window.scopes_dock.raise_()
+    qtbot.waitUntil(lambda: window.scopes.right.scopes is right and window.scopes.left.scopes is left)
+
+
+def test_playback_cache_shows_rendered_frames_without_rendering_and_marks_stale(qtbot, test_stages, window, clip):
+    opened(qtbot, window, clip)
+    window.stack.rows["denoise"].check.setChecked(True)
+    wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
+    window.timeline.set_index(3)
+    assert window.viewer.stale.startswith("STALE · showing frame 100 · playhead at 103")
+    wait_for_frame(qtbot, window, 3, after_generation=window.engine.generation)
+    assert window.viewer.stale == ""
+    generation = window.engine.generation
+    window.timeline.set_index(0)  # rendered before at these settings: shown at once from the cache
+    assert window.last_result.index == 0 and window.engine.generation == generation
+    assert window.viewer.stale == "" and window.frame_cache.hits >= 1
+    window.set_param("denoise", "gain", 0.7)  # other settings: not in the cache, stale until rendered
+    assert window.viewer.stale == "STALE · rendering the new settings…"
+    wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
+    assert window.viewer.stale == ""
+    # playing renders ahead into the cache; a second pass plays from it
+    window.timeline.shuttle("l")
+    qtbot.waitUntil(lambda: window.timeline.speed == 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window.engine.is_busy(), timeout=WAIT_MS)
+    cached = {key[0] for key in window.frame_cache._items if key[1] == window.last_result.key}
+    assert len(cached) >= 4
+    hits = window.frame_cache.hits
+    window.timeline.set_index(0)
+    window.timeline.shuttle("l")
+    qtbot.waitUntil(lambda: window.timeline.speed == 0, timeout=WAIT_MS)
+    assert window.frame_cache.hits > hits
+
+
+def test_playback_cache_is_bounded_by_bytes():
+    from app.frame_cache import FrameCache
+
+    cache = FrameCache(budget_bytes=100)
+    for i in range(5):
+        cache.put(i, f"picture {i}", 30)
+    assert len(cache) == 3 and cache.bytes == 90 and 0 not in cache and 4 in cache
+    cache.put("huge", "x", 101)
+    assert "huge" not in cache
+    assert cache.get(2) == "picture 2" and cache.get(0) is None and (cache.hits, cache.misses) == (1, 1)
+
+
+def test_a_stage_measuring_shows_its_progress_in_its_row(qtbot, test_stages, window, clip):
+    opened(qtbot, window, clip)
+    row = window.stack.rows["denoise"]
+    window._preview_progress("analyze denoise", 3, 8)
+    assert row.progress.isVisible() and row.progress.value() == 3 and row.progress.maximum() == 8
+    assert "measuring" in window.busy_label.text()
+    window._preview_progress("analyze denoise", 8, 8)
+    assert not row.progress.isVisible()
+    window._preview_progress("analyze denoise", 2, 8)
+    window._set_busy(False)
+    assert not row.progress.isVisible()
+
+
+def test_a_fit_only_edit_does_not_abandon_a_running_measurement():
+    from app.preview import upstream_key
+    from restoration.pipeline import StageSetting as Setting
+
+    class Split(Stage):
+        name, title, splits_analysis = "color", "split test", True
+        params = declare(Param("measured", "float", 0.0, "m", minimum=0, maximum=1),
+                         Param("smoothing", "float", 0.0, "s", minimum=0, maximum=1, fit_only=True))
+
+    stage_module._load_builtin_stages()
+    saved = stage_module._REGISTRY["color"]
+    stage_module._REGISTRY["color"] = Split
+    try:
+        def key(**params):
+            return upstream_key({"color": Setting(True, params)}, "color")
+        assert key(smoothing=0.2) == key(smoothing=0.9)
+        assert key(measured=0.2) != key(measured=0.9)
+    finally:
+        stage_module._REGISTRY["color"] = saved
