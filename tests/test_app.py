@@ -961,3 +961,56 @@ def test_a_fit_only_edit_does_not_abandon_a_running_measurement():
         assert key(measured=0.2) != key(measured=0.9)
     finally:
         stage_module._REGISTRY["color"] = saved
+
+
+class SlowSplit(Stage):
+    """A stage whose shot measurement is slow (a sleep per frame) and whose fit is instant."""
+
+    name = "color"
+    title = "Test split"
+    splits_analysis = True
+    params = declare(Param("offset", "float", 0.0, "Measured.", minimum=-1.0, maximum=1.0),
+                     Param("strength", "float", 1.0, "Fit only.", minimum=0.0, maximum=1.0, fit_only=True))
+    measured = 0
+
+    def needs_analysis(self, params):
+        return True
+
+    def measure(self, frames, shot, params):
+        SlowSplit.measured += 1
+        means = []
+        for _, frame in frames:
+            time.sleep(0.15)
+            means.append(float(frame.mean()) + params["offset"])
+        return float(np.mean(means))
+
+    def fit(self, measurement, shot, params):
+        return measurement * params["strength"]
+
+    def process(self, window, params, analysis):
+        return StageOutput(np.clip(window.current * 0 + analysis, 0, 1).astype(np.float32))
+
+
+def test_a_fit_only_change_re_renders_in_under_a_second_from_the_kept_measurement(qtbot, monkeypatch, make_window,
+                                                                                clip, tmp_path):
+    monkeypatch.setenv("FILMRESTORE_CACHE", str(tmp_path / "analyses"))
+    stage_module._load_builtin_stages()
+    monkeypatch.setitem(stage_module._REGISTRY, "color", SlowSplit)
+    SlowSplit.measured = 0
+    window = make_window()
+    opened(qtbot, window, clip)
+    window.set_stage_enabled("color", True)
+    started = time.monotonic()
+    wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
+    measuring = time.monotonic() - started
+    assert SlowSplit.measured == 1 and measuring > 1.0  # 8 frames × 0.15 s
+    started = time.monotonic()
+    window.set_param("color", "strength", 0.5)
+    wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
+    refit = time.monotonic() - started
+    print(f"\nshot measured in {measuring:.2f} s; a fit-only change re-rendered in {refit * 1000:.0f} ms")
+    assert SlowSplit.measured == 1 and refit < 1.0
+    assert np.allclose(window.last_result.right, window.last_result.right.flat[0])
+    window.set_param("color", "offset", 0.1)  # a measured parameter: measured again
+    wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
+    assert SlowSplit.measured == 2
