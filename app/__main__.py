@@ -120,8 +120,6 @@ def screenshot(app, args: argparse.Namespace, path: str | None) -> int:
     else:
         window.set_view(args.view)
     window.scopes.set_kind(args.scope)
-    for button, (kind, _) in zip(window.scopes.buttons.buttons(), __import__("app.scopes_panel").scopes_panel.KINDS):
-        button.setChecked(kind == args.scope)
     if path and not window.open_path(path):
         window.close()
         return EXIT_BAD_INPUT

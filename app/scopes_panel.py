@@ -120,8 +120,10 @@ class ScopePanel(QWidget):
         self._pending: tuple[Scopes, Scopes, tuple[str, str]] | None = None
         chooser = QHBoxLayout()
         self.buttons = QButtonGroup(self)
+        self.kind_buttons: dict[str, QRadioButton] = {}
         for kind, text in KINDS:
             button = QRadioButton(text)
+            self.kind_buttons[kind] = button
             button.setChecked(kind == self.kind)
             button.toggled.connect(lambda on, k=kind: on and self.set_kind(k))
             self.buttons.addButton(button)
@@ -139,6 +141,9 @@ class ScopePanel(QWidget):
 
     def set_kind(self, kind: str) -> None:
         self.kind = kind
+        button = self.kind_buttons[kind]
+        if not button.isChecked():
+            button.setChecked(True)  # its toggled signal comes back here with the same kind: nothing more to do
         for view in (self.left, self.right):
             view.show_scopes(view.scopes, kind)
 

@@ -1014,3 +1014,25 @@ def test_a_fit_only_change_re_renders_in_under_a_second_from_the_kept_measuremen
     window.set_param("color", "offset", 0.1)  # a measured parameter: measured again
     wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
     assert SlowSplit.measured == 2
+
+
+def test_arrow_keys_on_a_focused_slider_nudge_it_not_the_playhead(qtbot, test_stages, window, clip):
+    """The window's Left/Right/Home/End shortcuts step frames; a slider with the focus keeps those keys."""
+    opened(qtbot, window, clip)
+    window.timeline.set_index(3)
+    window.stack.rows["denoise"].check.setChecked(True)
+    window.stack.select("denoise")
+    row = window.panel.form.rows["delay"]
+    row.slider.setValue(row.scale.to_ticks(0.5))
+    row.slider.setFocus()
+    qtbot.waitUntil(row.slider.hasFocus)
+    qtbot.keyClick(row.slider, Qt.Key.Key_Right)
+    assert window.project.stages["denoise"].params["delay"] == pytest.approx(0.51)
+    qtbot.keyClick(row.slider, Qt.Key.Key_PageDown)
+    assert window.project.stages["denoise"].params["delay"] == pytest.approx(0.41)
+    qtbot.keyClick(row.slider, Qt.Key.Key_Left)
+    assert window.project.stages["denoise"].params["delay"] == pytest.approx(0.40)
+    assert window.timeline.index == 3  # the playhead did not move
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Right)
+    assert window.timeline.index == 4
