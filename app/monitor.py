@@ -203,7 +203,6 @@ class MonitorPanel(QWidget):
                     return
                 self.probe = built
                 self._set_up_curves(self.probe.cuda)
-                self._box["taken"] = self.probe.sample()  # the first reading at once; later ones on a thread
             self._sample_async()
             sample, self._box["taken"] = self._box["taken"], None
             if sample is None:
@@ -218,7 +217,21 @@ class MonitorPanel(QWidget):
         self.history["load"].append(sample.load_percent if sample.load_percent is not None else 0.0)
         for key, curve in self._curves.items():
             curve.setData(np.asarray(self.history[key], dtype=float))
+        self._hold_axes()
         self.headline.setText(self.describe(sample))
+
+    def _hold_axes(self) -> None:
+        """Fixed ranges that change only when the readings outgrow them: pyqtgraph then keeps its axes drawn and
+        a reading redraws the curves alone (an auto-ranged axis was re-laid out on every reading)."""
+        for plot in (self.memory_plot, self.load_plot):
+            plot.setXRange(0, HISTORY - 1, padding=0)
+        top = max((max(self.history[k], default=0.0) for k in ("used", "free", "children")
+                   if k in self._curves), default=0.0)
+        held = getattr(self, "_memory_top", 0.0)
+        if top > held or top < held / 4:
+            step = 10 ** max(0, int(np.log10(max(top, 1.0))))
+            self._memory_top = float(np.ceil(top * 1.25 / step) * step)
+            self.memory_plot.setYRange(0, self._memory_top, padding=0)
 
     @staticmethod
     def describe(sample: Sample) -> str:

@@ -5,11 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHeaderView,
+    QLabel,
+    QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from . import theme
 from .side_data import SideData
 
+PLOT_HEIGHT_PX = 150
 CURVE_COLOURS = (theme.ACCENT, theme.SHOT_MARK, "#7fc08a", "#e06c5a", "#bf5af2", "#d6d6d6", "#ffd60a", "#64d2ff")
 
 
@@ -36,7 +46,14 @@ class SideDataPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.note)
-        layout.addWidget(self.plots, 3)
+        # Each plot gets a readable height and the list scrolls: a squeezed column of nine plots was unreadable, and
+        # the view paints only the plots in sight (pyqtgraph's paint of all of them took up to 86 ms).
+        self.plot_scroll = QScrollArea()
+        self.plot_scroll.setWidgetResizable(True)
+        self.plot_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.plot_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.plot_scroll.setWidget(self.plots)
+        layout.addWidget(self.plot_scroll, 3)
         layout.addWidget(self.table, 1)
         self.shown: SideData = SideData()
         self.show_data(SideData())
@@ -93,7 +110,8 @@ class SideDataPanel(QWidget):
             image.setColorMap(pg.colormap.get("inferno"))
             item.addItem(image)
             self._images.append(image)
-        self.plots.setVisible(bool(side.plots or side.maps))
+        self.plots.setMinimumHeight(PLOT_HEIGHT_PX * (len(side.plots) + len(side.maps)))
+        self.plot_scroll.setVisible(bool(side.plots or side.maps))
         self._fill_table(side)
 
     def _fill_table(self, side: SideData) -> None:
