@@ -19,6 +19,9 @@ from . import theme
 from .preview import StageTiming
 
 log = logging.getLogger("filmrestore.app")
+# a stage's short name under its bar (the titles are too long for the axis)
+SHORT_NAMES = {"dust": "dust", "stabilize": "weave", "deflicker": "flicker", "denoise": "grain", "color": "colour",
+               "sr": "upscale"}
 HISTORY = 120  # samples (one a second)
 MIB = 1 << 20
 
@@ -245,7 +248,7 @@ class MonitorPanel(QWidget):
 
     def show_timings(self, timings: list[StageTiming], read_seconds: float, total_seconds: float) -> None:
         """Bar chart of the last preview frame's per-stage time (0 where the stage's output was cached)."""
-        names = ["read"] + [t.stage for t in timings]
+        names = ["decode"] + [SHORT_NAMES.get(t.stage, t.stage) for t in timings]
         values = [read_seconds * 1000] + [t.seconds * 1000 for t in timings]
         if self._bars is not None:
             self.stage_plot.removeItem(self._bars)
@@ -255,7 +258,7 @@ class MonitorPanel(QWidget):
         self.stage_plot.addItem(self._bars)
         self.stage_plot.getAxis("bottom").setTicks([list(zip(positions.tolist(), names))])
         self.stage_plot.setYRange(0, max(values + [1.0]) * 1.15, padding=0)
-        parts = [f"read {_ms(read_seconds)}"]
+        parts = [f"decoding {_ms(read_seconds)}"]
         for timing in timings:
             title = stage_class(timing.stage).title
             if timing.computed == 0:

@@ -575,6 +575,14 @@ def test_screenshot_entry_point_writes_the_window(qtbot, clip, tmp_path, monkeyp
     image = QImage(str(out))
     assert image.width() >= 1280 and image.height() >= 800
     assert main(["--screenshot", str(tmp_path / "bad.png"), "--open", str(tmp_path / "missing.mov")]) == 2
+    # the new views: difference with the scopes tab, and the stale marker as a lagging preview shows it
+    diff = tmp_path / "difference.png"
+    assert main(["--screenshot", str(diff), "--open", str(clip), "--frame", "2", "--view", "difference",
+                 "--tab", "scopes", "--scope", "histogram", "--stages", "dust", "--size", "1280x800"]) == 0
+    stale = tmp_path / "stale.png"
+    assert main(["--screenshot", str(stale), "--open", str(clip), "--frame", "2", "--playhead", "6",
+                 "--view", "b", "--stages", "none", "--size", "1280x800"]) == 0
+    assert QImage(str(diff)).width() >= 1280 and QImage(str(stale)).width() >= 1280
 
 
 def test_timecodes():
