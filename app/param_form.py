@@ -73,6 +73,8 @@ def describe(param: Param) -> str:
     elif param.kind == "list":
         lines.append("A JSON list, e.g. [[12, 100, 80, 20, 20]]")
     lines.append(f"Default: {format_value(param, param.default)}")
+    if param.fit_only:
+        lines.append("Changing it re-fits from the shot's kept measurement: the preview follows at once.")
     return "\n".join(lines)
 
 

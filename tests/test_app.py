@@ -1008,6 +1008,9 @@ def test_a_fit_only_change_re_renders_in_under_a_second_from_the_kept_measuremen
     window = make_window()
     opened(qtbot, window, clip)
     window.set_stage_enabled("color", True)
+    window.stack.select("color")
+    assert "re-fits" in window.panel.form.rows["strength"].spin.toolTip()
+    assert "re-fits" not in window.panel.form.rows["offset"].spin.toolTip()
     started = time.monotonic()
     wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
     measuring = time.monotonic() - started
