@@ -20,14 +20,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", metavar="OUT.png", help="render the window off-screen to this PNG and exit")
     parser.add_argument("--open", dest="open_path", metavar="SOURCE", help="source or project to open")
     parser.add_argument("--frame", type=int, default=0, help="frame index to show (0-based)")
-    parser.add_argument("--view", choices=("split", "side"), default="split", help="compare layout")
+    parser.add_argument("--view", choices=("split", "side", "a", "b", "difference"), default="split",
+                        help="compare layout: split wipe, side by side, A/B flip showing A (original) or B (result), "
+                             "or the difference picture")
     parser.add_argument("--stages", help="screenshot: exactly these stages (comma list, or none; default: a new project's cleaning stages)")
     parser.add_argument("--compare", metavar="STAGE", help="screenshot: before/after this stage instead of the result")
     parser.add_argument("--overlays", action="store_true", help="screenshot: draw every overlay the stages report")
     parser.add_argument("--zoom", type=float, help="screenshot: viewer zoom (1 = 100 %%; default: fit)")
     parser.add_argument("--divider", type=float, help="screenshot: split-wipe divider position, 0..1 of the width")
-    parser.add_argument("--tab", choices=("monitor", "data"), default="monitor",
-                        help="screenshot: right-hand tab to show (monitor or stage data)")
+    parser.add_argument("--tab", choices=("monitor", "data", "scopes"), default="monitor",
+                        help="screenshot: right-hand tab to show (monitor, stage data or scopes)")
+    parser.add_argument("--scope", choices=("waveform", "parade", "histogram"), default="waveform",
+                        help="screenshot: which scope the scopes tab shows")
+    parser.add_argument("--playhead", type=int, metavar="N",
+                        help="screenshot: once frame --frame is shown, move the playhead to index N and take the "
+                             "picture at once (the stale marker, as it shows while a preview lags)")
     parser.add_argument("--size", default="1600x1000", help="screenshot: window size WxH (default 1600x1000)")
     parser.add_argument("--timeout", type=float, default=900.0,
                         help="screenshot: seconds to wait for the preview (default 900; shot analyses take a while)")
@@ -106,7 +113,13 @@ def screenshot(app, args: argparse.Namespace, path: str | None) -> int:
     window = MainWindow(settings=settings, data_dir=Path(scratch.name), confirm_on_close=False, error_dialogs=False)
     window.resize(width, height)
     window.show()
-    window.set_view(args.view)
+    if args.view in ("a", "b"):
+        window.set_view("flip")  # shows A
+        if args.view == "b":
+            window.set_view("flip")
+    else:
+        window.set_view(args.view)
+    window.scopes.set_kind(args.scope)
     if path and not window.open_path(path):
         window.close()
         return EXIT_BAD_INPUT
@@ -124,7 +137,7 @@ def screenshot(app, args: argparse.Namespace, path: str | None) -> int:
               file=sys.stderr)
         window.close()
         return EXIT_BAD_INPUT
-    (window.side_dock if args.tab == "data" else window.monitor_dock).raise_()
+    {"data": window.side_dock, "scopes": window.scopes_dock, "monitor": window.monitor_dock}[args.tab].raise_()
     if args.zoom:
         window.viewer.set_zoom(args.zoom)
     if args.divider is not None:
@@ -135,6 +148,10 @@ def screenshot(app, args: argparse.Namespace, path: str | None) -> int:
     window.monitor.refresh()
     for _ in range(5):
         app.processEvents()
+    if args.playhead is not None and window.source is not None:
+        window.timeline.set_index(args.playhead)
+        for _ in range(3):
+            app.processEvents()
     if not window.grab().save(str(output), "PNG"):
         print(f"python -m app: error: {output}: cannot be written", file=sys.stderr)
         return EXIT_BAD_INPUT

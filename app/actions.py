@@ -41,9 +41,15 @@ class WindowActions:
                           checkable=True)
         self.act_split = a("Split wipe", lambda: self.set_view("split"), "2", "One picture, drag the divider to wipe",
                            checkable=True)
+        self.act_flip = a("A/B flip", lambda: self.set_view("flip"), "A",
+                          "One picture; press again to flip between original (A) and result (B) in the same place",
+                          checkable=True)
+        self.act_difference = a("Difference", lambda: self.set_view("difference"), "D",
+                                "Only what changed: |result − original| amplified, with its gain shown",
+                                checkable=True)
         group = QActionGroup(self)
-        group.addAction(self.act_side)
-        group.addAction(self.act_split)
+        for action in (self.act_side, self.act_split, self.act_flip, self.act_difference):
+            group.addAction(action)
         self.act_split.setChecked(True)
         self.act_fit = a("Fit", self.viewer.fit, "F", "Fit the picture to the viewer")
         self.act_100 = a("1:1", lambda: self.viewer.set_zoom(1.0), "Ctrl+1", "One picture pixel per screen pixel")
@@ -79,6 +85,8 @@ class WindowActions:
         bar.addSeparator()
         bar.addAction(self.act_side)
         bar.addAction(self.act_split)
+        bar.addAction(self.act_flip)
+        bar.addAction(self.act_difference)
         bar.addSeparator()
         bar.addAction(self.act_fit)
         bar.addAction(self.act_100)
@@ -123,12 +131,14 @@ class WindowActions:
             action.setToolTip(f"Apply the {name} preset's stages and export settings (the source stays)")
             action.triggered.connect(lambda _=False, n=name: self.apply_preset(n))
         view = menu.addMenu("&View")
-        for action in (self.act_side, self.act_split, None, self.act_fit, self.act_100, self.act_200):
+        for action in (self.act_side, self.act_split, self.act_flip, self.act_difference, None, self.act_fit,
+                       self.act_100, self.act_200):
             view.addSeparator() if action is None else view.addAction(action)
         view.addSeparator()
         view.addMenu(self.overlay_menu)
         view.addSeparator()
-        for dock in (self.stages_dock, self.source_dock, self.monitor_dock, self.side_dock, self.queue_dock):
+        for dock in (self.stages_dock, self.source_dock, self.monitor_dock, self.side_dock, self.scopes_dock,
+                     self.queue_dock):
             view.addAction(dock.toggleViewAction())
         render = menu.addMenu("&Render")
         render.addAction(self.act_add_job)
@@ -148,6 +158,9 @@ class WindowActions:
             "J / K / L — play backwards / stop / play (press again for 2×, 4×, 8×)",
             "Left / Right — previous / next frame", "Home / End — first / last frame",
             "I / O — set in / out point", "1 / 2 — side by side / split wipe",
+            "A — A/B flip: original and result in the same place (press again to flip)",
+            "D — difference: only what changed, amplified (its gain is shown on the picture)",
+            "Arrow keys on a focused slider — one fine step (the spin box's); Page Up/Down — ten",
             "F — fit · Ctrl+1 — 1:1 · Ctrl+2 — 200 %  (mouse wheel zooms, drag pans, double-click fits)",
             "Shift+drag on the picture — keep that region original on this frame (false dust repairs)",
             "Ctrl+O — open source · Ctrl+S — save project · Ctrl+R — add to render queue")))

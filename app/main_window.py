@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -34,16 +35,21 @@ from .actions import WindowActions
 from .autosave import Autosave
 from .errors import one_line, show_error
 from .monitor import MonitorPanel
-from .preview import CutDetection, PreviewEngine, PreviewRequest, PreviewResult
+from .frame_cache import DEFAULT_BUDGET_BYTES, FrameCache
+from .preview import CutDetection, PreviewEngine, PreviewRequest, PreviewResult, settings_key
+from .scopes_panel import ScopePanel
 from .render_queue import RenderQueue
 from .session import APP_NAME, ProjectSession, default_data_dir, looks_like_a_sequence_frame  # noqa: F401
 from .side_panel import SideDataPanel
 from .stage_stack import StagePanel, StageStack
 from .timeline import TimelinePanel
 from .viewer import CompareView, accept_file_drag, dropped_paths
+from .vocabulary import picture_depth, source_kind
 
 log = logging.getLogger("filmrestore.app")
 KEEP_ORIGINAL = "keep_original"  # a stage's list parameter of [frame, x, y, w, h] regions it must not touch
+PREFETCH_FRAMES = 48  # while playing, render up to this many frames ahead of the playhead into the playback cache
+PANEL_REFRESH_MS = 250  # the stage-data plots and stage timings redraw at most this often (4 Hz)
 
 
 def duration(seconds: float) -> str:
@@ -66,7 +72,8 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
     """The restoration workstation: a view over one Project and its source; all processing is in the core."""
 
     def __init__(self, path: str | None = None, *, settings: QSettings | None = None, data_dir: Path | None = None,
-                 confirm_on_close: bool = True, error_dialogs: bool = True, monitor_interval_ms: int = 1000) -> None:
+                 confirm_on_close: bool = True, error_dialogs: bool = True, monitor_interval_ms: int = 1000,
+                 frame_cache_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
         super().__init__()
         self.error_dialogs = error_dialogs
         self.errors: list[str] = []  # every error reported to the user, in order (headless runs print them)
@@ -81,6 +88,12 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
         self.info = None
         self.compare: str | None = None
         self.last_result: PreviewResult | None = None
+        self.frame_cache = FrameCache(frame_cache_bytes)  # rendered pictures for playback at the clip's rate
+        self._requested: tuple[int, str, str | None] | None = None  # the last (frame, settings, compare) asked for
+        self._panel_pending: PreviewResult | None = None
+        self._panel_timer = QTimer(self)
+        self._panel_timer.setSingleShot(True)
+        self._panel_timer.timeout.connect(self._refresh_panels)
         self.cuts_done = False
         self._cut_token = 0
         self._overlay_colours: dict[str, QColor] = {}
@@ -186,6 +199,9 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
         self.side_panel = SideDataPanel()
         self.side_dock = self._dock("Stage data", "sideDock", self.side_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.monitor_dock, self.side_dock)
+        self.scopes = ScopePanel()
+        self.scopes_dock = self._dock("Scopes", "scopesDock", self.scopes, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.side_dock, self.scopes_dock)
         self.monitor_dock.raise_()
 
         self.queue = RenderQueue(self._project_for_queue, state_file=self.data_dir / "render-queue.json")
@@ -259,21 +275,93 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
         self.compare_box.setCurrentIndex(max(0, self.compare_box.findData(stage)))
 
     def set_view(self, mode: str) -> None:
-        self.viewer.set_mode(mode)
-        (self.act_side if mode == "side" else self.act_split).setChecked(True)
+        """'side', 'split', 'difference', or 'flip' (A/B: each call shows the other picture in the same place)."""
+        if mode == "flip":
+            side = self.viewer.flip()
+            if self.last_result is not None:
+                label = self.last_result.left_label if side == "left" else self.last_result.right_label
+                self.statusBar().showMessage(f"A/B: showing {'A' if side == 'left' else 'B'} · {label}", 3000)
+        else:
+            self.viewer.set_mode(mode)
+        {"side": self.act_side, "split": self.act_split, "flip": self.act_flip,
+         "difference": self.act_difference}[mode].setChecked(True)
 
     # =========================================================================================================
     # preview
     def request_preview(self) -> int | None:
+        """Show frame `timeline.index` at the current settings: from the playback cache when it was rendered
+        already, else ask the preview worker (while playing, the worker renders ahead of the playhead instead)."""
         if self.source is None or self._closing:
             return None
-        return self.engine.request(PreviewRequest(self.timeline.index, self.project.stages, self.compare))
+        index, key = self.timeline.index, settings_key(self.project.stages)
+        wanted = (index, key, self.compare)
+        cached = self.frame_cache.get(wanted)
+        if cached is not None:
+            self._show_result(dataclasses.replace(cached, generation=self.engine.generation))
+            self._update_stale()
+            if self.timeline.speed:
+                self._prefetch(key)
+            return self.engine.generation
+        if self.timeline.speed and self.engine.is_busy() and self._requested is not None \
+                and self._requested[1:] == wanted[1:]:
+            self._update_stale()  # the worker is rendering ahead at these settings; the picture lags meanwhile
+            return None
+        self._requested = wanted
+        generation = self.engine.request(PreviewRequest(index, self.project.stages, self.compare))
+        self._update_stale()
+        return generation
+
+    def _prefetch(self, key: str) -> None:
+        """While playing: ask for the first frame at or ahead of the playhead that the cache does not hold."""
+        if self.engine.is_busy() or self.source is None:
+            return
+        step = 1 if self.timeline.speed > 0 else -1
+        for ahead in range(PREFETCH_FRAMES):
+            index = self.timeline.index + ahead * step
+            if not 0 <= index < self.timeline.count:
+                return
+            wanted = (index, key, self.compare)
+            if wanted not in self.frame_cache:
+                self._requested = wanted
+                self.engine.request(PreviewRequest(index, self.project.stages, self.compare))
+                return
+
+    def _is_current(self, result: PreviewResult) -> bool:
+        return (result.index == self.timeline.index and result.compare == self.compare
+                and result.key == settings_key(self.project.stages))
 
     def _preview_ready(self, result: PreviewResult) -> None:
-        if self._closing or (self.last_result is not None and result.generation < self.last_result.generation):
+        if self._closing or self.source is None:
             return
+        if result.key:
+            self.frame_cache.put((result.index, result.key, result.compare), result, result.nbytes())
+        shown = self.last_result
+        # the playhead's frame at these settings always shows; another only replaces a picture that lags too
+        if self._is_current(result) or shown is None or (result.generation >= shown.generation
+                                                         and not self._is_current(shown)):
+            self._show_result(result)
+        self._update_stale()
+        if self.timeline.speed:
+            self._prefetch(settings_key(self.project.stages))
+
+    def _update_stale(self) -> None:
+        """The amber marker while the picture is not the playhead's frame at the current settings."""
+        result = self.last_result
+        text = ""
+        if result is not None and self.source is not None:
+            first = self.timeline.first_number
+            if result.index != self.timeline.index:
+                text = (f"STALE · showing frame {first + result.index} · playhead at "
+                        f"{first + self.timeline.index}")
+            elif result.compare != self.compare or result.key != settings_key(self.project.stages):
+                text = "STALE · rendering the new settings…"
+        self.viewer.set_stale(text)
+
+    def _show_result(self, result: PreviewResult) -> None:
+        """Put a finished preview on screen: pictures and scopes now, the plots and timings at most 4 times a second."""
         self.last_result = result
-        self.viewer.set_pictures(result.left_display, result.right_display, (result.left_label, result.right_label))
+        self.viewer.set_pictures(result.left_display, result.right_display, (result.left_label, result.right_label),
+                                 result.difference_display, result.difference_label)
         self.viewer.show_message(result.note, error=False)
         overlays = {}
         for overlay in result.side.overlays:
@@ -283,13 +371,28 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
         self.viewer.set_overlays(overlays)
         for key in overlays:
             self.viewer.set_overlay_visible(key, key in self._overlay_on)
-        self._rebuild_overlay_menu([(o.key, o.label) for o in result.side.overlays])
-        self.side_panel.show_data(result.side, result.index, self.info.first_frame_number if self.info else 0)
-        self.monitor.show_timings(result.timings, result.read_seconds, result.seconds)
+        menu = [(o.key, o.label) for o in result.side.overlays]
+        if menu != getattr(self, "_overlay_menu_items", None):
+            self._overlay_menu_items = menu
+            self._rebuild_overlay_menu(menu)
+        self.scopes.show_scopes(result.scopes, (result.left_label, result.right_label))
         times = {t.stage: ("cached" if t.computed == 0 else duration(t.seconds)) for t in result.timings}
         for name in STAGE_ORDER:
             self.stack.set_note(name, times.get(name, "bypassed" if name in result.skipped else ""))
+        self.stack.clear_progress()
+        self._panel_pending = result
+        if not self._panel_timer.isActive():
+            self._panel_timer.start(0 if not self.timeline.speed else PANEL_REFRESH_MS)
         self._show_pixel(*self._last_hover) if hasattr(self, "_last_hover") else None
+
+    def _refresh_panels(self) -> None:
+        """Stage data and stage timings: redrawn for the newest picture, throttled (plots are the slow part)."""
+        result, self._panel_pending = self._panel_pending, None
+        if result is None or self._closing:
+            return
+        self.side_panel.show_data(result.side, result.index, self.info.first_frame_number if self.info else 0)
+        self.monitor.show_timings(result.timings, result.read_seconds, result.seconds)
+        self._panel_timer.start(PANEL_REFRESH_MS)  # the next one waits at least this long
 
     def _preview_failed(self, generation: int, message: str) -> None:
         self.last_failure = (generation, message)
@@ -299,6 +402,8 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
 
     def _set_busy(self, busy: bool) -> None:
         self.preview_busy = busy
+        if not busy:
+            self.stack.clear_progress()
         self.busy_bar.setVisible(busy)
         self.busy_label.setText("rendering preview…" if busy else "")
 
@@ -306,7 +411,8 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
         if phase.startswith("analyze "):
             name = phase.split(" ", 1)[1]
             title = stage_class(name).title if name in STAGE_ORDER else name
-            text = f"analysing shot for {title}: {done}/{total}"
+            text = f"measuring the shot for {title}: {done}/{total}"
+            self.stack.set_progress(name, done, total)
         elif phase == "cuts":
             text = f"finding cuts: {done}/{total}"
         else:
@@ -368,7 +474,8 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
         fields = self.source_fields
         fields["file"].setText(Path(info.path).name or info.path)
         fields["file"].setToolTip(info.path)
-        fields["kind"].setText(f"{info.kind} · {info.container or '—'} · {info.codec}")
+        fields["kind"].setText(source_kind(info))
+        fields["kind"].setToolTip(f"{info.kind} · {info.container or '—'} · {info.codec} (as FFmpeg names them)")
         sar = "" if info.sample_aspect_ratio == 1 else f" · SAR {info.sample_aspect_ratio}"
         rotation = f" · rotated {info.rotation}° (reported, not applied)" if info.rotation else ""
         fields["geometry"].setText(f"{info.width} × {info.height}{sar}{rotation}")
@@ -377,8 +484,8 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
         vfr = " · variable frame rate" if info.variable_frame_rate else ""
         first = f" · numbered from {info.first_frame_number}" if info.kind == "sequence" else ""
         fields["frames"].setText(f"{info.frame_count} at {float(rate):.3f} fps ({exact}){vfr}{first}")
-        fields["depth"].setText(f"{info.bit_depth}-bit {info.pixel_format}"
-                                f"{' · alpha' if info.has_alpha else ''}{' · greyscale' if info.is_grayscale else ''}")
+        fields["depth"].setText(picture_depth(info))
+        fields["depth"].setToolTip(f"pixel format {info.pixel_format}")
         fields["timecode"].setText(info.timecode or "none (counting from 00:00:00:00)")
         fields["audio"].setText(", ".join(f"{a.codec} {a.sample_rate} Hz {a.channels} ch" for a in info.audio) or "none")
         notes = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from dataclasses import dataclass
 
@@ -18,6 +19,9 @@ from . import theme
 from .preview import StageTiming
 
 log = logging.getLogger("filmrestore.app")
+# a stage's short name under its bar (the titles are too long for the axis)
+SHORT_NAMES = {"dust": "dust", "stabilize": "weave", "deflicker": "flicker", "denoise": "grain", "color": "colour",
+               "sr": "upscale"}
 HISTORY = 120  # samples (one a second)
 MIB = 1 << 20
 
@@ -103,6 +107,8 @@ class MonitorPanel(QWidget):
     def __init__(self, parent: QWidget | None = None, interval_ms: int = 1000) -> None:
         super().__init__(parent)
         self.probe: ResourceProbe | None = None
+        self._box: dict = {"probe": None, "taken": None, "sampling": False}  # shared with the monitor's threads
+        self._probe_thread: threading.Thread | None = None
         self.last: Sample | None = None
         self.history: dict[str, deque[float]] = {k: deque(maxlen=HISTORY) for k in ("used", "free", "load", "children")}
         self.headline = QLabel("Starting monitor…")
@@ -157,12 +163,53 @@ class MonitorPanel(QWidget):
         text = text.replace("· render process", "· <span style='color:#7fc08a'>render process</span>")
         plot.setTitle(text, color=theme.TEXT_DIM, size="8pt")
 
+    def _start_probe(self) -> None:
+        """Build the probe on a thread: it imports torch and asks CUDA, which takes seconds the window must not
+        freeze for; `refresh` samples once it is there."""
+        box = self._box
+
+        def build() -> None:
+            try:
+                box["probe"] = ResourceProbe()
+            except Exception:  # noqa: BLE001 - the monitor must never take the session down
+                log.warning("monitor probe failed", exc_info=True)
+
+        self._probe_thread = threading.Thread(target=build, name="monitor-probe", daemon=True)
+        self._probe_thread.start()
+
+    def _sample_async(self) -> None:
+        """Take the next reading on a thread (psutil walks /proc for the render children: milliseconds, more on a
+        busy machine); the GUI thread only plots the reading already taken."""
+        box = self._box  # a plain object: the thread never touches the widget (a Qt wrapper) itself
+        if box["sampling"]:
+            return
+        box["sampling"] = True
+        probe = self.probe
+
+        def take() -> None:
+            try:
+                box["taken"] = probe.sample()
+            except Exception:  # noqa: BLE001 - the monitor must never take the session down
+                log.warning("monitor sample failed", exc_info=True)
+            finally:
+                box["sampling"] = False
+
+        threading.Thread(target=take, name="monitor-sample", daemon=True).start()
+
     def refresh(self) -> None:
         try:
             if self.probe is None:
-                self.probe = ResourceProbe()
+                if self._probe_thread is None:
+                    self._start_probe()
+                built = self._box["probe"]
+                if built is None:
+                    return
+                self.probe = built
                 self._set_up_curves(self.probe.cuda)
-            sample = self.probe.sample()
+            self._sample_async()
+            sample, self._box["taken"] = self._box["taken"], None
+            if sample is None:
+                return
         except Exception:  # noqa: BLE001 - the monitor must never take the session down
             log.warning("monitor sample failed", exc_info=True)
             return
@@ -173,7 +220,21 @@ class MonitorPanel(QWidget):
         self.history["load"].append(sample.load_percent if sample.load_percent is not None else 0.0)
         for key, curve in self._curves.items():
             curve.setData(np.asarray(self.history[key], dtype=float))
+        self._hold_axes()
         self.headline.setText(self.describe(sample))
+
+    def _hold_axes(self) -> None:
+        """Fixed ranges that change only when the readings outgrow them: pyqtgraph then keeps its axes drawn and
+        a reading redraws the curves alone (an auto-ranged axis was re-laid out on every reading)."""
+        for plot in (self.memory_plot, self.load_plot):
+            plot.setXRange(0, HISTORY - 1, padding=0)
+        top = max((max(self.history[k], default=0.0) for k in ("used", "free", "children")
+                   if k in self._curves), default=0.0)
+        held = getattr(self, "_memory_top", 0.0)
+        if top > held or top < held / 4:
+            step = 10 ** max(0, int(np.log10(max(top, 1.0))))
+            self._memory_top = float(np.ceil(top * 1.25 / step) * step)
+            self.memory_plot.setYRange(0, self._memory_top, padding=0)
 
     @staticmethod
     def describe(sample: Sample) -> str:
@@ -187,7 +248,7 @@ class MonitorPanel(QWidget):
 
     def show_timings(self, timings: list[StageTiming], read_seconds: float, total_seconds: float) -> None:
         """Bar chart of the last preview frame's per-stage time (0 where the stage's output was cached)."""
-        names = ["read"] + [t.stage for t in timings]
+        names = ["decode"] + [SHORT_NAMES.get(t.stage, t.stage) for t in timings]
         values = [read_seconds * 1000] + [t.seconds * 1000 for t in timings]
         if self._bars is not None:
             self.stage_plot.removeItem(self._bars)
@@ -197,7 +258,7 @@ class MonitorPanel(QWidget):
         self.stage_plot.addItem(self._bars)
         self.stage_plot.getAxis("bottom").setTicks([list(zip(positions.tolist(), names))])
         self.stage_plot.setYRange(0, max(values + [1.0]) * 1.15, padding=0)
-        parts = [f"read {_ms(read_seconds)}"]
+        parts = [f"decoding {_ms(read_seconds)}"]
         for timing in timings:
             title = stage_class(timing.stage).title
             if timing.computed == 0:

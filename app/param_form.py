@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any, Mapping
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,6 +27,21 @@ from restoration.params import Param, ParamSet
 
 LOG_SLIDER_RATIO = 1000  # ranges spanning this many times their minimum get a logarithmic slider
 MAX_TICKS = 10000
+class NudgeSlider(QSlider):
+    """A slider that keeps its keys while it has the focus: the window's Left/Right/Home/End (frame steps) and
+    Page Up/Down shortcuts would otherwise take them before the slider sees them."""
+
+    KEYS = (Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp,
+            Qt.Key.Key_PageDown, Qt.Key.Key_Home, Qt.Key.Key_End)
+
+    def event(self, event) -> bool:  # noqa: D401 - Qt API
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() in self.KEYS \
+                and not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier):
+            event.accept()  # deliver it as a key press to this slider
+            return True
+        return super().event(event)
+
+
 SLIDER_MIN_WIDTH = 160  # at 70 px a click on a 0–1 slider jumped 0.5 → 0.95
 
 
@@ -58,6 +73,8 @@ def describe(param: Param) -> str:
     elif param.kind == "list":
         lines.append("A JSON list, e.g. [[12, 100, 80, 20, 20]]")
     lines.append(f"Default: {format_value(param, param.default)}")
+    if param.fit_only:
+        lines.append("Changing it re-fits from the shot's kept measurement: the preview follows at once.")
     return "\n".join(lines)
 
 
@@ -156,7 +173,7 @@ class ParamRow:
             if p.minimum is None or p.maximum is None:
                 return spin
             self.scale = SliderScale(p)
-            slider = QSlider(Qt.Orientation.Horizontal)
+            slider = NudgeSlider(Qt.Orientation.Horizontal)
             slider.setRange(0, self.scale.ticks)
             slider.setToolTip(tip)
             slider.setMinimumWidth(SLIDER_MIN_WIDTH)

@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from restoration.analysis_cache import AnalysisCache
 from restoration.errors import RestorationError
 from restoration.pipeline import FrameSource, Pipeline, StageSetting, resolve_settings
+from restoration.scopes import Scopes, difference, scopes
 from restoration.shots import detect_cuts, shot_at, shots_from_cuts
 from restoration.stage import STAGE_ORDER, Shot
 from restoration.stages import stage_class
@@ -77,6 +78,23 @@ class PreviewResult:
     skipped: list[str] = field(default_factory=list)
     note: str = ""
     seconds: float = 0.0
+    key: str = ""  # the settings the picture was rendered with (settings_key)
+    compare: str | None = None
+    difference_display: np.ndarray | None = None  # |right − left| amplified, 8-bit
+    difference_gain: float = 1.0
+    difference_largest: float = 0.0  # the largest change, in 8-bit code values
+    scopes: tuple[Scopes, Scopes] | None = None  # (left, right)
+
+    @property
+    def difference_label(self) -> str:
+        if self.difference_largest == 0:
+            return f"difference: nothing changed ({self.left_label} = {self.right_label})"
+        return (f"difference ×{self.difference_gain:g} · |{self.right_label} − {self.left_label}| · "
+                f"largest change {self.difference_largest:.0f}/255")
+
+    def nbytes(self) -> int:
+        arrays = (self.left, self.right, self.left_display, self.right_display, self.difference_display)
+        return sum(a.nbytes for a in arrays if a is not None)
 
 
 def to_display(frame: np.ndarray) -> np.ndarray:
@@ -91,10 +109,14 @@ def settings_key(settings: Mapping[str, StageSetting]) -> str:
 
 
 def upstream_key(settings: Mapping[str, StageSetting], stage: str) -> str:
-    """Fingerprint of the enabled stages up to and including `stage`: what that stage's input and analysis depend on."""
+    """Fingerprint of the enabled stages up to and including `stage`: what that stage's input and its shot pass
+    depend on (for a stage that splits its analysis, its measurement: its own fit-only values left out)."""
     resolved = resolve_settings(settings)
     upto = STAGE_ORDER[:STAGE_ORDER.index(stage) + 1] if stage in STAGE_ORDER else STAGE_ORDER
-    return json.dumps({n: resolved[n].params for n in upto if resolved[n].enabled}, sort_keys=True, default=str)
+    record = {n: resolved[n].params for n in upto if resolved[n].enabled}
+    if stage in record and stage_class(stage).splits_analysis:
+        record[stage] = stage_class(stage).params.measured(record[stage])
+    return json.dumps(record, sort_keys=True, default=str)
 
 
 def copy_settings(settings: Mapping[str, StageSetting]) -> dict[str, StageSetting]:
@@ -124,12 +146,30 @@ class _Signals(QObject):
     progress = Signal(str, int, int)  # phase, done, total (shot analysis, cut detection)
 
 
+WORKER_NICENESS = 5  # preview and cut threads yield the CPU to the GUI thread when cores are short
+
+
+def lower_thread_priority(niceness: int = WORKER_NICENESS) -> None:
+    """Make the calling thread nicer than the GUI thread (Linux: per-thread nice; elsewhere nothing), so a
+    picture or a plot redraw never waits behind a preview for a core."""
+    try:
+        import os
+
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        if current < niceness:
+            os.setpriority(os.PRIO_PROCESS, tid, niceness)
+    except (AttributeError, OSError):
+        pass
+
+
 class _Drain(QRunnable):
     def __init__(self, engine: "PreviewEngine") -> None:
         super().__init__()
         self.engine = engine
 
     def run(self) -> None:
+        lower_thread_priority()
         self.engine._drain()
 
 
@@ -202,6 +242,11 @@ class PreviewEngine(QObject):
     @property
     def generation(self) -> int:
         return self._generation
+
+    def is_busy(self) -> bool:
+        """Whether the worker is rendering or has a request waiting (read on the GUI thread, no signal lag)."""
+        with self._lock:
+            return self._running
 
     def wait(self, timeout_ms: int = 30000) -> bool:
         """Block until the worker is idle (tests, screenshots, shutdown)."""
@@ -347,12 +392,15 @@ class PreviewEngine(QObject):
         else:
             title = stage_class(request.compare).title
             labels = (f"before {title}", f"after {title}")
+        changed, gain, largest = difference(left, right)  # scopes and difference here, off the GUI thread
         return PreviewResult(
             generation=generation, index=index, left=left, right=right,
             left_display=to_display(left), right_display=to_display(right),
             left_label=labels[0], right_label=labels[1], side=side, timings=timings, read_seconds=read_seconds,
             active=pipeline.active, skipped=list(pipeline.skipped), note=_comparison_note(request, pipeline),
-            seconds=time.monotonic() - started)
+            seconds=time.monotonic() - started, key=key, compare=request.compare,
+            difference_display=to_display(changed), difference_gain=gain, difference_largest=largest,
+            scopes=(scopes(left), scopes(right)))
 
     def _timed_stages(self, pipeline: Pipeline, index: int, key: str, source: FrameSource,
                       marks: dict[str, tuple[float, int]]) -> list[StageTiming]:
@@ -413,6 +461,7 @@ class CutDetection(QRunnable):
     def run(self) -> None:
         from restoration.io import open_source
 
+        lower_thread_priority()
         try:
             with open_source(self.path, frame_rate=self.frame_rate) as source:
                 cuts = detect_cuts(self._frames(source), source.info.frame_rate)

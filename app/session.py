@@ -96,6 +96,8 @@ class ProjectSession:
         self._show_source_info()
         self.viewer.clear("Rendering the first preview…")
         self.last_result = None
+        self.frame_cache.clear()  # its keys are frame and settings: another source (or rate) has other pictures
+        self.viewer.set_stale("")
         self._start_cut_detection(path, rate, len(source))
         self._remember(path)
         self.settings.setValue("paths/last_source_dir", str(Path(path).parent))
@@ -107,6 +109,8 @@ class ProjectSession:
         """Show nothing rather than a picture that belongs to another project."""
         self.source = self.info = None
         self.last_result = None
+        self.frame_cache.clear()
+        self.viewer.set_stale("")
         self._cut_token += 1
         self.engine.set_source(None)
         self.timeline.set_clip(0, self.timeline.frame_rate)

@@ -11,6 +11,8 @@ import numpy as np
 from restoration.errors import ParamError
 from restoration.stages import stage_class
 
+from .vocabulary import HIDDEN, records_text, side_name, value_text, with_unit
+
 MIN_OVERLAY_PX = 16  # 2-D arrays at least this big on both sides are pictures (masks, maps), not tables
 MAX_SERIES = 8  # at most this many curves share one plot
 MAX_CURVES = 4  # a 2-D array with this few rows (or columns) is that many curves (RGB fade curves); else a map
@@ -69,34 +71,54 @@ def describe_side_data(side: Mapping[str, Mapping[str, Any]]) -> SideData:
         except ParamError:
             title = stage
         for name, value in (data or {}).items():
-            _describe(out, f"{stage}/{name}", f"{title}: {name}", value, 0)
+            _describe(out, f"{stage}/{name}", title, value, 0)
     return out
 
 
-def _describe(out: SideData, key: str, label: str, value: Any, depth: int) -> None:
-    if value is None:
+def _label(key: str, title: str) -> str:
+    """'Gate weave: horizontal weave (px)': the stage's title and the restorer's name of the key, with its unit."""
+    return f"{title}: {with_unit(*side_name(key))}"
+
+
+def _value(out: SideData, key: str, title: str, value: Any) -> None:
+    name, unit = side_name(key)
+    out.values.append((f"{title}: {name}", value_text(key, value, unit)))
+
+
+def _describe(out: SideData, key: str, title: str, value: Any, depth: int) -> None:
+    if value is None or key in HIDDEN:
         return
     if isinstance(value, Mapping):
-        _describe_mapping(out, key, label, value, depth)
+        _describe_mapping(out, key, title, value, depth)
         return
-    if isinstance(value, (bool, np.bool_, str, Number, np.number)):
-        out.values.append((label, _text(value)))
+    if isinstance(value, (bool, np.bool_)):
+        _value(out, key, title, bool(value))
+        return
+    if isinstance(value, (str, Number, np.number)):
+        _value(out, key, title, value.item() if isinstance(value, np.generic) else value)
         return
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, Mapping) for v in value):
-        out.values.append((label, f"{len(value)} record{'s' if len(value) != 1 else ''}"))
+        out.values.append((f"{title}: {side_name(key)[0]}", records_text(list(value))))
+        return
+    if isinstance(value, (list, tuple)) and (not value or all(isinstance(v, str) for v in value)):
+        _value(out, key, title, list(value))
         return
     array = _as_array(value)
     if array is None:
-        out.values.append((label, _text(value)))
+        _value(out, key, title, _text(value))
         return
+    label = _label(key, title)
     if array.ndim == 2 and min(array.shape) >= MIN_OVERLAY_PX and array.dtype.kind in "bui":
         out.overlays.append(Overlay(key, label, mask_alpha(array)))
         return
     if array.size == 1:
-        out.values.append((label, _text(array.reshape(-1)[0].item())))
+        _value(out, key, title, array.reshape(-1)[0].item())
         return
     if array.size <= 16:
-        out.values.append((label, _text(np.round(array.astype(np.float64), 4).tolist())))
+        if array.ndim == 1:
+            _value(out, key, title, np.round(array.astype(np.float64), 4).tolist())
+        else:
+            _value(out, key, title, _text(np.round(array.astype(np.float64), 3).tolist()))
         return
     series = _series(array)
     if series:
@@ -105,10 +127,10 @@ def _describe(out: SideData, key: str, label: str, value: Any, depth: int) -> No
     if array.ndim == 2 and array.dtype.kind in "biuf":
         out.maps.append(Map(key, label, np.nan_to_num(array.astype(np.float64))))
         return
-    out.values.append((label, f"array {array.dtype} {'x'.join(map(str, array.shape))}"))
+    out.values.append((label, f"{'×'.join(map(str, array.shape))} values"))
 
 
-def _describe_mapping(out: SideData, key: str, label: str, value: Mapping[str, Any], depth: int) -> None:
+def _describe_mapping(out: SideData, key: str, title: str, value: Mapping[str, Any], depth: int) -> None:
     """Series in one dict share plots (`measured_dx` and `intended_dx` become one 'dx' plot); the rest recurse."""
     series = {str(k): v for k, v in value.items() if _is_series(v)}
     start = value.get("start")
@@ -123,18 +145,18 @@ def _describe_mapping(out: SideData, key: str, label: str, value: Mapping[str, A
             groups.setdefault("", {})[name] = np.asarray(item, np.float64)
     for group, curves in groups.items():
         if group:
-            out.plots.append(Plot(f"{key}/{group}", f"{label} · {group}", curves, first_frame))
+            out.plots.append(Plot(f"{key}/{group}", _label(f"{key}/{group}", title), curves, first_frame))
         elif len(curves) <= MAX_SERIES:
-            out.plots.append(Plot(key, label, curves, first_frame))
+            out.plots.append(Plot(key, _label(key, title), curves, first_frame))
         else:
             for name, curve in curves.items():
-                out.plots.append(Plot(f"{key}/{name}", f"{label}.{name}", {"value": curve}, first_frame))
+                out.plots.append(Plot(f"{key}/{name}", _label(f"{key}/{name}", title), {"value": curve}, first_frame))
     if depth >= MAX_DEPTH:
         return
     for name, item in value.items():
         if str(name) in series or (name == "start" and first_frame is not None):
             continue
-        _describe(out, f"{key}/{name}", f"{label}.{name}", item, depth + 1)
+        _describe(out, f"{key}/{name}", title, item, depth + 1)
 
 
 def _is_series(value: Any) -> bool:
@@ -175,7 +197,8 @@ def _series(array: np.ndarray) -> dict[str, np.ndarray]:
         return {"value": array.astype(np.float64)}
     if array.ndim == 2 and min(array.shape) <= MAX_CURVES and max(array.shape) >= MIN_SERIES:
         columns = array if array.shape[0] >= array.shape[1] else array.T
-        return {f"{i}": columns[:, i].astype(np.float64) for i in range(columns.shape[1])}
+        names = ("R", "G", "B") if columns.shape[1] == 3 else tuple(str(i + 1) for i in range(columns.shape[1]))
+        return {names[i]: columns[:, i].astype(np.float64) for i in range(columns.shape[1])}
     return {}
 
 

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -46,10 +47,18 @@ class StageRow(QFrame):
         self.note.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if not stage.implemented:
             self.title.setEnabled(False)
+        self.progress = QProgressBar()  # a shot measurement in progress for this stage
+        self.progress.setObjectName("stageProgress")
+        self.progress.setFixedWidth(90)
+        self.progress.setFixedHeight(14)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("measuring %p%")
+        self.progress.hide()
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 5, 10, 5)
         layout.addWidget(self.check)
         layout.addWidget(self.title, 1)
+        layout.addWidget(self.progress)
         layout.addWidget(self.note)
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
@@ -101,6 +110,23 @@ class StageStack(QFrame):
         check.blockSignals(True)
         check.setChecked(enabled)
         check.blockSignals(False)
+
+    def set_progress(self, name: str, done: int, total: int) -> None:
+        """Show a stage's shot measurement progressing in its row (hidden once done, or with total 0)."""
+        row = self.rows.get(name)
+        if row is None:
+            return
+        if total <= 0 or done >= total:
+            row.progress.hide()
+            return
+        row.progress.setRange(0, total)
+        row.progress.setValue(done)
+        row.progress.setToolTip(f"{row.stage.title}: measuring the shot, {done} of {total} frames")
+        row.progress.show()
+
+    def clear_progress(self) -> None:
+        for row in self.rows.values():
+            row.progress.hide()
 
     def set_note(self, name: str, text: str) -> None:
         row = self.rows[name]

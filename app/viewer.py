@@ -13,6 +13,7 @@ GUTTER_PX = 6
 DIVIDER_GRAB_PX = 8
 MIN_ZOOM, MAX_ZOOM = 0.05, 32.0
 OVERLAY_OPACITY = 0.6
+VIEW_MODES = ("split", "side", "flip", "difference")
 
 
 def image_from_rgb(array: np.ndarray) -> QImage:
@@ -70,6 +71,10 @@ class CompareView(QWidget):
         self._left: QImage | None = None
         self._right: QImage | None = None
         self.labels = ("original", "result")
+        self._difference: QImage | None = None
+        self.difference_label = "difference"
+        self.flip_side = "right"  # A/B mode: which picture fills the viewer ("left" is A, "right" is B)
+        self.stale = ""  # a marker over the picture while it lags the playhead or the settings
         self._overlays: dict[str, tuple[QImage, str]] = {}
         self._visible: set[str] = set()
         self._drag: str | None = None
@@ -82,10 +87,14 @@ class CompareView(QWidget):
         self.banner.hide()
 
     # --- content ------------------------------------------------------------------------------------------------
-    def set_pictures(self, left: np.ndarray, right: np.ndarray, labels: tuple[str, str]) -> None:
-        """Show two 8-bit RGB pictures; the first picture (or a new size) starts in fit mode."""
+    def set_pictures(self, left: np.ndarray, right: np.ndarray, labels: tuple[str, str],
+                     difference: np.ndarray | None = None, difference_label: str = "difference") -> None:
+        """Show two 8-bit RGB pictures (and their difference picture, for the difference view); the first picture
+        (or a new size) starts in fit mode."""
         new_size = self._right is None or (self._right.width(), self._right.height()) != (right.shape[1], right.shape[0])
         self._left, self._right = image_from_rgb(left), image_from_rgb(right)
+        self._difference = image_from_rgb(difference) if difference is not None else None
+        self.difference_label = difference_label
         self.labels = labels
         if new_size:
             self._zoom = None
@@ -129,11 +138,28 @@ class CompareView(QWidget):
 
     # --- view state ---------------------------------------------------------------------------------------------
     def set_mode(self, mode: str) -> None:
-        if mode not in ("split", "side"):
+        """'split' wipe, 'side' by side, 'flip' (one picture, A/B toggled with flip()), 'difference'."""
+        if mode not in VIEW_MODES:
             raise ValueError(f"unknown view mode {mode!r}")
         self.mode = mode
         self._emit_zoom()
         self.update()
+
+    def flip(self) -> str:
+        """A/B: show the other picture in the same place (entering the flip view shows the original first)."""
+        if self.mode != "flip":
+            self.mode, self.flip_side = "flip", "left"
+        else:
+            self.flip_side = "left" if self.flip_side == "right" else "right"
+        self._emit_zoom()
+        self.update()
+        return self.flip_side
+
+    def set_stale(self, text: str) -> None:
+        """Mark the picture as lagging ('' when it shows the playhead's frame at the current settings)."""
+        if text != self.stale:
+            self.stale = text
+            self.update()
 
     def set_divider(self, fraction: float) -> None:
         self.divider = min(1.0, max(0.0, fraction))
@@ -170,7 +196,7 @@ class CompareView(QWidget):
     # --- geometry -----------------------------------------------------------------------------------------------
     def _panes(self) -> list[QRectF]:
         full = QRectF(self.rect())
-        if self.mode == "split":
+        if self.mode != "side":
             return [full]
         half = (full.width() - GUTTER_PX) / 2
         return [QRectF(0, 0, half, full.height()), QRectF(half + GUTTER_PX, 0, half, full.height())]
@@ -208,6 +234,23 @@ class CompareView(QWidget):
         smooth = self.scale() < 1.0
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         panes = self._panes()
+        if self.mode in ("flip", "difference"):
+            rect = self._picture_rect(panes[0])
+            if self.mode == "difference":
+                image = self._difference if self._difference is not None else self._right
+                label = self.difference_label if self._difference is not None else "no difference picture"
+            else:
+                image = self._left if self.flip_side == "left" else self._right
+                label = (f"A · {self.labels[0]}" if self.flip_side == "left" else f"B · {self.labels[1]}")
+            painter.save()
+            painter.setClipRect(panes[0])
+            painter.drawImage(rect, image)
+            if self.mode == "flip":
+                self._paint_overlays(painter, rect)
+            painter.restore()
+            self._paint_label(painter, label, QPointF(10, 10), left=True, limit=self.width())
+            self._paint_stale(painter)
+            return
         if self.mode == "split":
             pane = panes[0]
             rect = self._picture_rect(pane)
@@ -235,6 +278,24 @@ class CompareView(QWidget):
                 self._paint_label(painter, label, QPointF(pane.left() + 10, 10), left=True, limit=pane.right())
             painter.fillRect(QRectF(panes[0].right(), 0, GUTTER_PX, self.height()), QColor("#0c0c0c"))
         self._paint_band(painter)
+        self._paint_stale(painter)
+
+    def _paint_stale(self, painter: QPainter) -> None:
+        """An amber badge at the top centre while the picture is not the playhead's frame at these settings."""
+        if not self.stale:
+            return
+        font = QFont(painter.font())
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        width = metrics.horizontalAdvance(self.stale) + 20
+        box = QRectF((self.width() - width) / 2, 10, width, metrics.height() + 8)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(QPen(QColor(theme.ACCENT), 1.5))
+        painter.setBrush(QColor(60, 40, 10, 225))
+        painter.drawRoundedRect(box, 4, 4)
+        painter.setPen(QColor("#ffd28a"))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self.stale)
 
     def _paint_band(self, painter: QPainter) -> None:
         if self._band is None:

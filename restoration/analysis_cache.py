@@ -3,6 +3,8 @@
 A stage's analysis of a shot depends on the source's frames, the settings of every stage before it, its own
 settings and the shot's first and last frame; the key is a hash of exactly those. A second render, a preview or
 the GUI then reads the weave path, grain model or fade estimate back instead of measuring the shot again.
+A stage that splits its analysis (`Stage.splits_analysis`) also has its measurement kept, under a key without its
+fit-only parameters, so a changed smoothing or strength re-fits from the measurement instead of measuring again.
 """
 
 from __future__ import annotations
@@ -62,10 +64,19 @@ class AnalysisCache:
                    {"rate": str(frame_rate) if frame_rate else None, "fields": fields})
 
     def key(self, upstream: Sequence[tuple[str, Mapping[str, Any]]], stage: str, params: Mapping[str, Any],
-            shot: Shot) -> str:
+            shot: Shot, part: str = "analysis") -> str:
+        """The entry of a shot's analysis (`part="analysis"`) or, for a stage that splits its analysis, of its
+        measurement (`part="measurement"`, `params` then without the fit-only ones: see `measurement_key`)."""
         record = {"source": self.source, "handling": self.handling, "upstream": [[n, p] for n, p in upstream],
                   "stage": stage, "params": params, "shot": [shot.start, shot.end], "version": 1}
+        if part != "analysis":
+            record["part"] = part
         return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+
+    def measurement_key(self, upstream: Sequence[tuple[str, Mapping[str, Any]]], stage: str,
+                        measured_params: Mapping[str, Any], shot: Shot) -> str:
+        """A split stage's measurement: keyed without its fit-only parameters, so a fit-only edit finds it."""
+        return self.key(upstream, stage, measured_params, shot, part="measurement")
 
     def _path(self, key: str) -> Path | None:
         return self.folder / key[:2] / f"{key}.pkl" if self.folder is not None else None

@@ -26,6 +26,9 @@ class Param:
     unit: str = ""
     step: float | None = None
     entry: tuple[str, ...] = ()  # a list of fixed-length number lists, e.g. ("frame", "x", "y", "w", "h")
+    # True: the value feeds only the stage's cheap model fit (`Stage.fit`), never its expensive measurement
+    # (`Stage.measure`), so changing it re-fits from the cached measurement. Only for stages with splits_analysis.
+    fit_only: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in PARAM_KINDS:
@@ -127,6 +130,14 @@ class ParamSet:
                 return p
         known = ", ".join(self.names()) or "none"
         raise ParamError(where or name, f"unknown parameter (known: {known})")
+
+    def fit_only_names(self) -> list[str]:
+        return [p.name for p in self.params if p.fit_only]
+
+    def measured(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """`values` without the fit-only parameters: what a stage's measurement (and its cache key) depends on."""
+        fit_only = set(self.fit_only_names())
+        return {name: value for name, value in values.items() if name not in fit_only}
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}

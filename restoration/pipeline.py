@@ -138,6 +138,8 @@ class _StageNode:
         self.shots = shots
         self.cache = _LRU(capacity)
         self.analyses: dict[Shot, Any] = {}
+        self.measurements: dict[Shot, Any] = {}  # a splitting stage's measurements, kept across fit-only edits
+        self.measured_params = stage.params.measured(params) if stage.splits_analysis else params
         self.disk: AnalysisCache | None = None  # shot analyses kept between sessions, when the pipeline has one
         self.upstream_settings: list[tuple[str, Mapping[str, Any]]] = []
 
@@ -167,11 +169,27 @@ class _StageNode:
             key = self.disk.key(self.upstream_settings, self.name, self.params, shot) if self.disk else ""
             hit, value = self.disk.get(key) if self.disk else (False, None)
             if not hit:
-                value = self.stage.analyze(self._shot_frames(shot), shot, self.params)
+                if self.stage.splits_analysis:
+                    value = self.stage.fit(self.measurement(shot), shot, self.params)
+                else:
+                    value = self.stage.analyze(self._shot_frames(shot), shot, self.params)
                 if self.disk:
                     self.disk.put(key, value)
             self.analyses[shot] = value
         return self.analyses[shot]
+
+    def measurement(self, shot: Shot) -> Any:
+        """A splitting stage's measurement of `shot`: kept in memory, else from disk, else measured now."""
+        if shot not in self.measurements:
+            key = (self.disk.measurement_key(self.upstream_settings, self.name, self.measured_params, shot)
+                   if self.disk else "")
+            hit, value = self.disk.get(key) if self.disk else (False, None)
+            if not hit:
+                value = self.stage.measure(self._shot_frames(shot), shot, self.params)
+                if self.disk:
+                    self.disk.put(key, value)
+            self.measurements[shot] = value
+        return self.measurements[shot]
 
     def _shot_frames(self, shot: Shot) -> Iterator[tuple[int, np.ndarray]]:
         for i in range(shot.start, shot.end):
@@ -283,7 +301,8 @@ class Pipeline:
 
     def adopt(self, previous: "Pipeline") -> int:
         """Take over `previous`'s decoded frames, shots, and the outputs and analyses of every leading stage whose
-        settings are unchanged (what an edit further down the chain leaves valid); returns how many stages."""
+        settings are unchanged (what an edit further down the chain leaves valid); returns how many stages. The
+        first changed stage keeps its measurements when it splits its analysis and only fit-only values changed."""
         if previous.source is not self.source:
             return 0
         if self._shots is None:
@@ -294,6 +313,9 @@ class Pipeline:
         kept = 0
         for old, new in zip(previous.nodes, self.nodes):
             if old.name != new.name or old.params != new.params:
+                if (old.name == new.name and new.stage.splits_analysis
+                        and old.measured_params == new.measured_params):
+                    new.measurements = old.measurements  # a fit-only edit: re-fit, do not measure again
                 break
             old.cache.capacity = max(old.cache.capacity, new.cache.capacity)
             new.cache, new.analyses, new.stage = old.cache, old.analyses, old.stage

@@ -62,7 +62,14 @@ ClipFrames = Iterable[tuple[int, np.ndarray]]
 
 
 class Stage:
-    """Base class: declare `name`, `title`, `params` once; override `process` (and `analyze` for per-clip passes)."""
+    """Base class: declare `name`, `title`, `params` once; override `process` (and `analyze` for per-shot passes).
+
+    A per-shot pass that has an expensive measurement (flow over every frame, statistics) and a cheap model fit
+    on top of it (a smoothing period, a mode, a strength) sets `splits_analysis` and overrides `measure` and `fit`
+    instead of `analyze`; the parameters only the fit reads are declared `Param(..., fit_only=True)`. The pipeline
+    and the analysis cache then keep the measurement under a key of the other parameters, so editing a fit-only
+    parameter re-fits from the kept measurement instead of measuring the shot again.
+    """
 
     name: ClassVar[str]
     title: ClassVar[str]
@@ -71,6 +78,7 @@ class Stage:
     implemented: ClassVar[bool] = True
     min_size: ClassVar[int] = 1  # smallest width and height (px) the stage can restore
     min_size_reason: ClassVar[str] = ""
+    splits_analysis: ClassVar[bool] = False  # True: `measure` + `fit` are separate and the measurement is cached
 
     def temporal_radius(self, params: Mapping[str, Any]) -> int:
         """How many frames before and after the current one `process` needs."""
@@ -84,8 +92,17 @@ class Stage:
         """Per-shot pass over the frames this stage will receive (e.g. stabilization trajectories).
 
         Called once per shot with that shot's frames in order; the result is handed to `process` for its frames.
+        By default the fit of the measurement; a stage that does not split its analysis overrides this alone.
         """
+        return self.fit(self.measure(frames, shot, params), shot, params)
+
+    def measure(self, frames: ClipFrames, shot: Shot, params: Mapping[str, Any]) -> Any:
+        """The expensive part of the shot pass: reads every frame; must not read any `fit_only` parameter."""
         return None
+
+    def fit(self, measurement: Any, shot: Shot, params: Mapping[str, Any]) -> Any:
+        """The cheap part: the analysis `process` gets, from the measurement (no frames; well under a second)."""
+        return measurement
 
     def output_size(self, width: int, height: int, params: Mapping[str, Any]) -> tuple[int, int]:
         """Output (width, height) for an input of that size."""

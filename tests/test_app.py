@@ -575,6 +575,14 @@ def test_screenshot_entry_point_writes_the_window(qtbot, clip, tmp_path, monkeyp
     image = QImage(str(out))
     assert image.width() >= 1280 and image.height() >= 800
     assert main(["--screenshot", str(tmp_path / "bad.png"), "--open", str(tmp_path / "missing.mov")]) == 2
+    # the new views: difference with the scopes tab, and the stale marker as a lagging preview shows it
+    diff = tmp_path / "difference.png"
+    assert main(["--screenshot", str(diff), "--open", str(clip), "--frame", "2", "--view", "difference",
+                 "--tab", "scopes", "--scope", "histogram", "--stages", "dust", "--size", "1280x800"]) == 0
+    stale = tmp_path / "stale.png"
+    assert main(["--screenshot", str(stale), "--open", str(clip), "--frame", "2", "--playhead", "6",
+                 "--view", "b", "--stages", "none", "--size", "1280x800"]) == 0
+    assert QImage(str(diff)).width() >= 1280 and QImage(str(stale)).width() >= 1280
 
 
 def test_timecodes():
@@ -611,8 +619,52 @@ def test_side_data_is_sorted_into_overlays_plots_and_values():
     assert set(side.plots[2].series) == {"red", "green"} and side.plots[2].first_frame is None
     values = dict(side.values)
     title = stage_module.stage_class("stabilize").title
-    assert values[f"{title}: correction"] == "[0.1, 0.2, 0.003]" and values[f"{title}: path.zoom"] == "1"
-    assert any("components" in k and v == "1 record" for k, v in values.items())
+    assert values[f"{title}: correction"] == "0.1, 0.2, 0.003" and values[f"{title}: path › zoom"] == "1"
+    assert values["Dust & scratches: defects found"] == "1"
+    assert side.plots[0].label == f"{title}: path › horizontal"
+
+
+def test_side_data_speaks_the_restorers_words():
+    """No raw key reaches the window: the stages' real side data gets names and units."""
+    codes = np.zeros((20, 30), np.uint8)
+    side = describe_side_data({
+        "dust": {"defects": codes, "motion_rejected": 7, "defect_fraction": 0.0005,
+                 "components": [{"kind": "dust"}, {"kind": "dust"}, {"kind": "scratch"}]},
+        "stabilize": {"weave": {"dx": -1.25, "dy": 0.5, "rotation_deg": 0.01},
+                      "weave_path": {"start": 0, "measured_dx": [0.0] * 5, "intended_dx": [0.0] * 5,
+                                     "locked": {"dx": True}, "models": {"dx": "still"}}},
+        "deflicker": {"gain": 1.02, "frames_averaged": 9, "some_new_key": 3}})
+    values = dict(side.values)
+    assert values["Dust & scratches: defects found"] == "3 (2 dust, 1 scratch)"
+    assert values["Dust & scratches: candidates left alone as movement"] == "7 regions"
+    assert values["Dust & scratches: picture repaired"] == "0.05 %"
+    weave = stage_module.stage_class("stabilize").title
+    assert values[f"{weave}: horizontal weave"] == "-1.25 px"
+    assert values[f"{weave}: rotational weave"] == "0.01 °"
+    assert values[f"{weave}: held still › horizontal"] == "yes"
+    assert values["Deflicker: frames in the brightness reference"] == "9 frames"
+    assert values["Deflicker: some new key"] == "3"  # an unknown key is still spelled out
+    assert [p.label for p in side.plots] == [f"{weave}: horizontal position over the shot (px)"]
+    shown = " ".join([*values, *values.values(), *(p.label for p in side.plots), *(o.label for o in side.overlays)])
+    for raw in ("motion_rejected", "weave_path", "rotation_deg", "frames_averaged", "record", "_"):
+        assert raw not in shown, raw
+
+
+def test_source_kind_and_depth_in_words():
+    from types import SimpleNamespace
+
+    from app.vocabulary import picture_depth, source_kind
+
+    seq = SimpleNamespace(kind="sequence", container="image_sequence", codec="png", path="/x/scan",
+                          pixel_format="rgb48be", bit_depth=16, is_grayscale=False, has_alpha=False)
+    assert source_kind(seq) == "Image sequence · PNG frames"
+    assert picture_depth(seq) == "16-bit RGB"
+    video = SimpleNamespace(kind="video", container="mov,mp4,m4a,3gp,3g2,mj2", codec="h264", path="/x/a.mov",
+                            pixel_format="yuv422p10le", bit_depth=10, is_grayscale=False, has_alpha=False)
+    assert source_kind(video) == "Video file · QuickTime (MOV) · H.264"
+    assert picture_depth(video) == "10-bit Y′CbCr 4:2:2"
+    odd = SimpleNamespace(kind="video", container="nut", codec="weird", path="/x/a.nut")
+    assert source_kind(odd) == "Video file · NUT · WEIRD"
 
 
 def test_monitor_labels_gpu_and_cpu_readings_for_what_they_are(qtbot, monkeypatch):
@@ -637,8 +689,15 @@ def test_monitor_labels_gpu_and_cpu_readings_for_what_they_are(qtbot, monkeypatc
     assert "Test GPU" in text and "51,200 MiB used" in text and "n/a" in text
     panel = MonitorPanel(interval_ms=60000)
     qtbot.addWidget(panel)
-    panel.refresh()
-    assert "GPU memory" in panel.memory_plot.getPlotItem().titleLabel.text
+    started = time.monotonic()
+    panel.refresh()  # the probe (torch, CUDA) is built on a thread; the window never waits for it
+    assert time.monotonic() - started < 0.1
+
+    def titled() -> bool:
+        panel.refresh()
+        return "GPU memory" in panel.memory_plot.getPlotItem().titleLabel.text
+
+    qtbot.waitUntil(titled, timeout=10000)
     panel.timer.stop()
 
 
@@ -804,3 +863,187 @@ def test_a_screenshot_with_an_unknown_stage_ends_with_one_line(tmp_path, clip):
     assert done.returncode == 2 and errors == ["python -m app: error: --stages foo: unknown stage (known: dust, "
                                                "stabilize, deflicker, denoise, color, sr)"], done.stderr
     assert not (tmp_path / "s.png").exists()
+
+
+# --- A/B flip, difference view, scopes, playback cache and stale marker, measuring progress ----------------------
+def test_ab_flip_and_difference_view_show_what_a_stage_changed(qtbot, test_stages, window, clip):
+    opened(qtbot, window, clip)
+    window.project.stages["denoise"].params["gain"] = 0.5
+    window.stack.rows["denoise"].check.setChecked(True)
+    wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
+    result = window.last_result
+    source = open_source(str(clip)).frame(0)
+    expected = np.abs(source * 0.5 - source)
+    shown = np.clip(expected * result.difference_gain, 0, 1)
+    assert np.abs(result.difference_display.astype(int) - np.round(shown * 255)).max() <= 1
+    assert result.difference_gain >= 1 and f"×{result.difference_gain:g}" in result.difference_label
+    assert round(result.difference_largest) == round(float(expected.max()) * 255)
+    window.set_view("difference")
+    assert window.viewer.mode == "difference" and window.act_difference.isChecked()
+    window.set_view("flip")
+    assert window.viewer.mode == "flip" and window.viewer.flip_side == "left" and window.act_flip.isChecked()
+    window.set_view("flip")
+    assert window.viewer.flip_side == "right"
+    picture = window.viewer.grab().toImage()
+    middle = picture.pixelColor(picture.width() // 2, picture.height() // 2)
+    window.set_view("flip")
+    other = window.viewer.grab().toImage().pixelColor(picture.width() // 2, picture.height() // 2)
+    assert middle != other  # the same place shows the other picture
+    # both sides' scopes came with the picture, computed off the GUI thread
+    left, right = result.scopes
+    assert left.histogram.shape == (3, 256) and not np.array_equal(left.waveform, right.waveform)
+    window.scopes_dock.raise_()
+    qtbot.waitUntil(lambda: window.scopes.right.scopes is right and window.scopes.left.scopes is left)
+
+
+def test_playback_cache_shows_rendered_frames_without_rendering_and_marks_stale(qtbot, test_stages, window, clip):
+    opened(qtbot, window, clip)
+    window.stack.rows["denoise"].check.setChecked(True)
+    wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
+    window.timeline.set_index(3)
+    assert window.viewer.stale.startswith("STALE · showing frame 100 · playhead at 103")
+    wait_for_frame(qtbot, window, 3, after_generation=window.engine.generation)
+    assert window.viewer.stale == ""
+    generation = window.engine.generation
+    window.timeline.set_index(0)  # rendered before at these settings: shown at once from the cache
+    assert window.last_result.index == 0 and window.engine.generation == generation
+    assert window.viewer.stale == "" and window.frame_cache.hits >= 1
+    window.set_param("denoise", "gain", 0.7)  # other settings: not in the cache, stale until rendered
+    assert window.viewer.stale == "STALE · rendering the new settings…"
+    wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
+    assert window.viewer.stale == ""
+    # playing renders ahead into the cache; a second pass plays from it
+    window.timeline.shuttle("l")
+    qtbot.waitUntil(lambda: window.timeline.speed == 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window.engine.is_busy(), timeout=WAIT_MS)
+    cached = {key[0] for key in window.frame_cache._items if key[1] == window.last_result.key}
+    assert len(cached) >= 4
+    hits = window.frame_cache.hits
+    window.timeline.set_index(0)
+    window.timeline.shuttle("l")
+    qtbot.waitUntil(lambda: window.timeline.speed == 0, timeout=WAIT_MS)
+    assert window.frame_cache.hits > hits
+
+
+def test_playback_cache_is_bounded_by_bytes():
+    from app.frame_cache import FrameCache
+
+    cache = FrameCache(budget_bytes=100)
+    for i in range(5):
+        cache.put(i, f"picture {i}", 30)
+    assert len(cache) == 3 and cache.bytes == 90 and 0 not in cache and 4 in cache
+    cache.put("huge", "x", 101)
+    assert "huge" not in cache
+    assert cache.get(2) == "picture 2" and cache.get(0) is None and (cache.hits, cache.misses) == (1, 1)
+
+
+def test_a_stage_measuring_shows_its_progress_in_its_row(qtbot, test_stages, window, clip):
+    opened(qtbot, window, clip)
+    row = window.stack.rows["denoise"]
+    window._preview_progress("analyze denoise", 3, 8)
+    assert row.progress.isVisible() and row.progress.value() == 3 and row.progress.maximum() == 8
+    assert "measuring" in window.busy_label.text()
+    window._preview_progress("analyze denoise", 8, 8)
+    assert not row.progress.isVisible()
+    window._preview_progress("analyze denoise", 2, 8)
+    window._set_busy(False)
+    assert not row.progress.isVisible()
+
+
+def test_a_fit_only_edit_does_not_abandon_a_running_measurement():
+    from app.preview import upstream_key
+    from restoration.pipeline import StageSetting as Setting
+
+    class Split(Stage):
+        name, title, splits_analysis = "color", "split test", True
+        params = declare(Param("measured", "float", 0.0, "m", minimum=0, maximum=1),
+                         Param("smoothing", "float", 0.0, "s", minimum=0, maximum=1, fit_only=True))
+
+    stage_module._load_builtin_stages()
+    saved = stage_module._REGISTRY["color"]
+    stage_module._REGISTRY["color"] = Split
+    try:
+        def key(**params):
+            return upstream_key({"color": Setting(True, params)}, "color")
+        assert key(smoothing=0.2) == key(smoothing=0.9)
+        assert key(measured=0.2) != key(measured=0.9)
+    finally:
+        stage_module._REGISTRY["color"] = saved
+
+
+class SlowSplit(Stage):
+    """A stage whose shot measurement is slow (a sleep per frame) and whose fit is instant."""
+
+    name = "color"
+    title = "Test split"
+    splits_analysis = True
+    params = declare(Param("offset", "float", 0.0, "Measured.", minimum=-1.0, maximum=1.0),
+                     Param("strength", "float", 1.0, "Fit only.", minimum=0.0, maximum=1.0, fit_only=True))
+    measured = 0
+
+    def needs_analysis(self, params):
+        return True
+
+    def measure(self, frames, shot, params):
+        SlowSplit.measured += 1
+        means = []
+        for _, frame in frames:
+            time.sleep(0.15)
+            means.append(float(frame.mean()) + params["offset"])
+        return float(np.mean(means))
+
+    def fit(self, measurement, shot, params):
+        return measurement * params["strength"]
+
+    def process(self, window, params, analysis):
+        return StageOutput(np.clip(window.current * 0 + analysis, 0, 1).astype(np.float32))
+
+
+def test_a_fit_only_change_re_renders_in_under_a_second_from_the_kept_measurement(qtbot, monkeypatch, make_window,
+                                                                                clip, tmp_path):
+    monkeypatch.setenv("FILMRESTORE_CACHE", str(tmp_path / "analyses"))
+    stage_module._load_builtin_stages()
+    monkeypatch.setitem(stage_module._REGISTRY, "color", SlowSplit)
+    SlowSplit.measured = 0
+    window = make_window()
+    opened(qtbot, window, clip)
+    window.set_stage_enabled("color", True)
+    window.stack.select("color")
+    assert "re-fits" in window.panel.form.rows["strength"].spin.toolTip()
+    assert "re-fits" not in window.panel.form.rows["offset"].spin.toolTip()
+    started = time.monotonic()
+    wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
+    measuring = time.monotonic() - started
+    assert SlowSplit.measured == 1 and measuring > 1.0  # 8 frames × 0.15 s
+    started = time.monotonic()
+    window.set_param("color", "strength", 0.5)
+    wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
+    refit = time.monotonic() - started
+    print(f"\nshot measured in {measuring:.2f} s; a fit-only change re-rendered in {refit * 1000:.0f} ms")
+    assert SlowSplit.measured == 1 and refit < 1.0
+    assert np.allclose(window.last_result.right, window.last_result.right.flat[0])
+    window.set_param("color", "offset", 0.1)  # a measured parameter: measured again
+    wait_for_frame(qtbot, window, 0, after_generation=window.engine.generation)
+    assert SlowSplit.measured == 2
+
+
+def test_arrow_keys_on_a_focused_slider_nudge_it_not_the_playhead(qtbot, test_stages, window, clip):
+    """The window's Left/Right/Home/End shortcuts step frames; a slider with the focus keeps those keys."""
+    opened(qtbot, window, clip)
+    window.timeline.set_index(3)
+    window.stack.rows["denoise"].check.setChecked(True)
+    window.stack.select("denoise")
+    row = window.panel.form.rows["delay"]
+    row.slider.setValue(row.scale.to_ticks(0.5))
+    row.slider.setFocus()
+    qtbot.waitUntil(row.slider.hasFocus)
+    qtbot.keyClick(row.slider, Qt.Key.Key_Right)
+    assert window.project.stages["denoise"].params["delay"] == pytest.approx(0.51)
+    qtbot.keyClick(row.slider, Qt.Key.Key_PageDown)
+    assert window.project.stages["denoise"].params["delay"] == pytest.approx(0.41)
+    qtbot.keyClick(row.slider, Qt.Key.Key_Left)
+    assert window.project.stages["denoise"].params["delay"] == pytest.approx(0.40)
+    assert window.timeline.index == 3  # the playhead did not move
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Right)
+    assert window.timeline.index == 4

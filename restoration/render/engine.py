@@ -153,9 +153,16 @@ def _analysis_key(cache: AnalysisCache, steps: list[Step], number: int, shot: Sh
     return cache.key([(s.name, s.params) for s in steps[:number - 1]], step.name, step.params, shot)
 
 
+def _measurement_key(cache: AnalysisCache, steps: list[Step], number: int, shot: Shot) -> str:
+    step = steps[number - 1]
+    return cache.measurement_key([(s.name, s.params) for s in steps[:number - 1]], step.name,
+                                 stage_class(step.name).params.measured(step.params), shot)
+
+
 def _cached_analyses(cache: AnalysisCache, work: WorkFolder, steps: list[Step],
                      shots: list[Shot]) -> set[tuple[Shot, int]]:
-    """Shot analyses an earlier render, preview or GUI session already made: put in the work folder as done."""
+    """Shot analyses an earlier render, preview or GUI session already made: put in the work folder as done.
+    A splitting stage whose measurement is cached under other fit-only values is re-fitted here (cheap)."""
     found: set[tuple[Shot, int]] = set()
     for shot in shots:
         for step in steps:
@@ -165,6 +172,11 @@ def _cached_analyses(cache: AnalysisCache, work: WorkFolder, steps: list[Step],
             if work.is_done(unit_key):
                 continue
             hit, value = cache.get(_analysis_key(cache, steps, step.number, shot))
+            stage = stage_class(step.name)
+            if not hit and stage.splits_analysis:
+                measured, measurement = cache.get(_measurement_key(cache, steps, step.number, shot))
+                if measured:
+                    hit, value = True, stage().fit(measurement, shot, step.params)
             if hit:
                 work.save_analysis(step.number, shot.start, shot.end, value)
                 work.mark_done(unit_key)
@@ -211,6 +223,9 @@ def _render_units(writer: MasterWriter, work: WorkFolder, steps: list[Step], ski
                         shot = result.unit.shot
                         cache.put(_analysis_key(cache, steps, number, shot),
                                   work.load_analysis(number, shot.start, shot.end))
+                        measured, measurement = work.load_measurement(number, shot.start, shot.end)
+                        if measured:
+                            cache.put(_measurement_key(cache, steps, number, shot), measurement)
                         report(f"analyze {steps[number - 1].name}", analysed, to_analyse)
                     units = [u for shot in group for u in plan.frame_units(shot, number) if not _unit_done(work, u)]
                     for result in executor.run(units):

@@ -72,7 +72,13 @@ def run_unit(job: RenderJob, unit: Unit) -> UnitResult:
     if unit.kind == "analysis":
         step = plan.steps[unit.step - 1]
         frames = read_inputs(job, unit.step, unit.shot.start, unit.shot.end)
-        result = job.stage(unit.step).analyze(iter(sorted(frames.items())), unit.shot, step.params)
+        stage = job.stage(unit.step)
+        if stage.splits_analysis:  # keep the measurement too, so a fit-only edit later does not measure again
+            measurement = stage.measure(iter(sorted(frames.items())), unit.shot, step.params)
+            job.work.save_measurement(unit.step, unit.shot.start, unit.shot.end, measurement)
+            result = stage.fit(measurement, unit.shot, step.params)
+        else:
+            result = stage.analyze(iter(sorted(frames.items())), unit.shot, step.params)
         job.work.save_analysis(unit.step, unit.shot.start, unit.shot.end, result)
         job.work.mark_done(unit.key)
         return UnitResult(unit, {name: 1}, {})

@@ -76,6 +76,21 @@ class WorkFolder:
     def load_analysis(self, step: int, start: int, stop: int) -> Any:
         return pickle.loads(self.analysis(step, start, stop).read_bytes())
 
+    def measurement(self, step: int, start: int, stop: int) -> Path:
+        """A splitting stage's measurement beside its analysis (for the shared analysis cache)."""
+        return self.root / "analysis" / f"step{step}-{start:08d}-{stop:08d}.measurement.pkl"
+
+    def save_measurement(self, step: int, start: int, stop: int, value: Any) -> None:
+        path = self.measurement(step, start, stop)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic(path, lambda temp: temp.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)))
+
+    def load_measurement(self, step: int, start: int, stop: int) -> tuple[bool, Any]:
+        try:
+            return True, pickle.loads(self.measurement(step, start, stop).read_bytes())
+        except Exception:  # noqa: BLE001 - missing or unreadable: the analysis is still there
+            return False, None
+
     # --- done markers of intermediate units ------------------------------------------------------------------
     def marker(self, key: str) -> Path:
         return self.root / "done" / key
