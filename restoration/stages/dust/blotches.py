@@ -55,8 +55,9 @@ class Blotch:
 
     @property
     def holds_back(self) -> bool:
-        """Left as unsure: the spike detections inside it are left too (whatever it is, it is one thing)."""
-        return not self.repaired
+        """Left as moving picture or too large: the spike detections inside it are left too (at a shot's edge,
+        with no sign of motion, the spike detector's own shot-edge rule decides)."""
+        return not self.repaired and self.reason != SHOT_EDGE
 
     @property
     def confidence(self) -> float:
@@ -92,7 +93,8 @@ def reach_of(mask: np.ndarray) -> int:
     return int(np.clip(2.0 * np.sqrt(mask.sum()), *REACH))
 
 
-def left_behind(z: np.ndarray, sign: float, rows: slice, cols: slice, mask: np.ndarray) -> bool:
+def left_behind(z: np.ndarray, sign: float, rows: slice, cols: slice, mask: np.ndarray,
+                own_other: np.ndarray | None = None) -> bool:
     """Whether a neighbour shows, beside the candidate, the other half of a moved object: where it was in that
     frame the neighbour differs from this one the other way round (a bright hand leaves dark coat behind), over
     an area like the candidate's (that frame's own specks are far smaller)."""
@@ -104,9 +106,14 @@ def left_behind(z: np.ndarray, sign: float, rows: slice, cols: slice, mask: np.n
     own = np.zeros(other.shape, np.uint8)
     own[rows.start - r0:rows.stop - r0, cols.start - c0:cols.stop - c0] = mask
     other &= cv2.dilate(own, np.ones((5, 5), np.uint8)) == 0
+    if own_other is not None:  # this frame's own dirt of the other polarity differs from every frame: not a trace
+        other &= ~own_other[r0:r1, c0:c1]
     count, _, stats, _ = cv2.connectedComponentsWithStats(other.astype(np.uint8), connectivity=8)
     area = float(mask.sum())
-    return any(LEFT_SHARE * area <= stats[k, 4] <= area / LEFT_SHARE for k in range(1, count))
+    # as thick as the candidate too: a line scratch that moved against the picture, or a hair, is thin
+    thickness = area / max(mask.shape)
+    return any(LEFT_SHARE * area <= stats[k, 4] <= area / LEFT_SHARE
+               and stats[k, 4] / max(stats[k, 2], stats[k, 3]) >= max(3.0, 0.25 * thickness) for k in range(1, count))
 
 
 def pair_agreement(sources: list[Neighbour], rows: slice, cols: slice, mask: np.ndarray,
@@ -136,6 +143,10 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
     for sign in (-1.0, 1.0):
         evidence = side_evidence(zs, sign) if sides[-1] and sides[1] else \
             np.minimum.reduce([sign * z for z in zs.values()])
+        # this frame's own dirt of the other polarity differs from every other frame (a swinging arm's two
+        # neighbours may both hold it where it turns, the next two not)
+        everyone = np.minimum.reduce([-sign * z for z in zs.values()])
+        own_other = cv2.blur(np.clip(everyone, -2.0, 8.0), (POOL_PX, POOL_PX)) >= POOLED_SEED
         pooled = cv2.blur(np.clip(evidence, -2.0, 8.0), (POOL_PX, POOL_PX))
         seeds = ((pooled >= POOLED_SEED) & (evidence >= PIXEL_EVIDENCE)).astype(np.uint8)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(seeds, connectivity=8)
@@ -158,13 +169,15 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
             blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources)
             if strength < REGION_EVIDENCE:
                 continue
-            if not (sides[-1] and sides[1]):
+            # a moving object left its trace in every frame around; another frame's own dirt, in one
+            moved = sum(left_behind(zs[n.offset], sign, rows, cols, mask, own_other)
+                        for n in sources) >= min(2, len(sources))
+            if moved:
+                blotch.repaired, blotch.reason = False, MOVING
+            elif not (sides[-1] and sides[1]):
                 # beside a cut a figure entering, or one that stops, looks the same from one side
                 blotch.repaired, blotch.reason = False, SHOT_EDGE
             elif agreement > AGREEMENT:
                 blotch.repaired, blotch.reason = False, DISAGREE
-            elif sum(left_behind(zs[n.offset], sign, rows, cols, mask) for n in sources) >= min(2, len(sources)):
-                # a moving object left its trace in every frame around; another frame's own dirt, in one
-                blotch.repaired, blotch.reason = False, MOVING
             found.append(blotch)
     return found
