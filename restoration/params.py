@@ -26,6 +26,7 @@ class Param:
     unit: str = ""
     step: float | None = None
     entry: tuple[str, ...] = ()  # a list of fixed-length number lists, e.g. ("frame", "x", "y", "w", "h")
+    fit_only: bool = False  # affects only a stage's cheap model fit, not its cached measurement
 
     def __post_init__(self) -> None:
         if self.kind not in PARAM_KINDS:

@@ -80,11 +80,21 @@ class Stage:
         """Whether `analyze` must run over the whole clip before `process`."""
         return False
 
+    splits_analysis: ClassVar[bool] = False  # True: `analyze` is `fit(measure(...))` and `measure` can be cached
+
     def analyze(self, frames: ClipFrames, shot: Shot, params: Mapping[str, Any]) -> Any:
         """Per-shot pass over the frames this stage will receive (e.g. stabilization trajectories).
 
         Called once per shot with that shot's frames in order; the result is handed to `process` for its frames.
         """
+        return self.fit(self.measure(frames, shot, params), shot, params)
+
+    def measure(self, frames: ClipFrames, shot: Shot, params: Mapping[str, Any]) -> Any:
+        """The expensive per-shot statistics (cached by the params that are not `fit_only`)."""
+        return None
+
+    def fit(self, measurement: Any, shot: Shot, params: Mapping[str, Any]) -> Any:
+        """The cheap model fit from `measure`'s result; returns what `analyze` returns."""
         return None
 
     def output_size(self, width: int, height: int, params: Mapping[str, Any]) -> tuple[int, int]:
