@@ -38,6 +38,7 @@ from .preview import CutDetection, PreviewEngine, PreviewRequest, PreviewResult
 from .render_queue import RenderQueue
 from .session import APP_NAME, ProjectSession, default_data_dir, looks_like_a_sequence_frame  # noqa: F401
 from .side_panel import SideDataPanel
+from .color_curves import ColourCurvesView, colour_side
 from .stage_stack import StagePanel, StageStack
 from .timeline import TimelinePanel
 from .viewer import CompareView, accept_file_drag, dropped_paths
@@ -186,6 +187,9 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
         self.side_panel = SideDataPanel()
         self.side_dock = self._dock("Stage data", "sideDock", self.side_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.monitor_dock, self.side_dock)
+        self.colour_view = ColourCurvesView()
+        self.colour_dock = self._dock("Colour curves", "colourDock", self.colour_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.side_dock, self.colour_dock)
         self.monitor_dock.raise_()
 
         self.queue = RenderQueue(self._project_for_queue, state_file=self.data_dir / "render-queue.json")
@@ -285,6 +289,7 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
             self.viewer.set_overlay_visible(key, key in self._overlay_on)
         self._rebuild_overlay_menu([(o.key, o.label) for o in result.side.overlays])
         self.side_panel.show_data(result.side, result.index, self.info.first_frame_number if self.info else 0)
+        self.colour_view.show_side(colour_side(result.side.raw))
         self.monitor.show_timings(result.timings, result.read_seconds, result.seconds)
         times = {t.stage: ("cached" if t.computed == 0 else duration(t.seconds)) for t in result.timings}
         for name in STAGE_ORDER:
