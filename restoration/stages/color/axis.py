@@ -32,7 +32,7 @@ FAST_LAYERS = (0, 2)
 AXIS_SIGMA = 0.04            # normalised-density spread across layers below which a restored pixel counts as grey
 AXIS_ITERATIONS = 4
 AXIS_MIN_SHARE = 0.02        # share of grey pixels needed before they fit the gammas at all
-AXIS_FULL_SHARE = 0.15       # share at which the fitted gammas get their full say
+AXIS_FULL_SHARE = 0.15       # share at which the fitted bends get their full say
 USABLE = (0.03, 0.97)        # normalised values inside which a pixel tells about the tone curve
 
 

@@ -34,7 +34,7 @@ MONOCHROME_RESIDUAL = 1.0   # ΔE: below this spread about one tint per lightnes
 REFERENCE_PIXELS = 100_000  # a reference still is area-downscaled to about this many pixels for its statistics
 
 
-AXIS_WEIGHT = 0.5           # the general estimate's share of a faded shot's correction (in density), the dye model's
+AXIS_WEIGHT: float | None = None           # the general estimate's share of a faded shot's correction (in density), the dye model's
                             # the rest: measured on the seeded fade families (bench/REPORT.md, colour)
 
 
@@ -109,6 +109,28 @@ class ShotColour:
                 "axis_weight": round(self.axis_weight, 3),
                 "drift_scale": np.round(np.ptp(self.scales, axis=0), 4).tolist(),
                 "transfer": self.transfer.to_dict() if self.transfer else None, "notes": list(self.notes)}
+
+
+GREY_SPREAD = 0.03          # code-value spread across layers below which a corrected pixel counts as grey
+GREY_SAMPLE = 40_000        # pooled pixels enough to count them
+
+
+def grey_count(pixels: np.ndarray, curves: np.ndarray) -> float:
+    """Share of `pixels` (N, 3) that `curves` make grey (mid-tones only: the anchors are grey by construction)."""
+    out = curve_values(pixels, curves)
+    mid = (out.max(axis=1) < 0.85) & (out.min(axis=1) > 0.1)
+    return float(((out.max(axis=1) - out.min(axis=1) < GREY_SPREAD) & mid).mean())
+
+
+def _evidence_weight(m: "ColourMeasurement", model: FadeModel) -> float:
+    """The general curves' share, from how many mid-tone pixels each correction makes grey (a picture's greys
+    come back grey under the right correction and scatter under a wrong one)."""
+    pixels = m.pixels[:: max(1, len(m.pixels) // GREY_SAMPLE)]
+    dye = grey_count(pixels, correction_curves(model, steps=1024))
+    general = grey_count(pixels, m.axis.curves.curves(1024))
+    if dye + general <= 0.0:
+        return 0.5
+    return float(general / (dye + general))
 
 
 def drift_values(v: np.ndarray, model: FadeModel, base: FadeModel) -> np.ndarray:
@@ -221,7 +243,7 @@ class FadeCorrection(Stage):
             elif not estimate.fade_found:
                 notes.append("no fade found: colour left as it is")
             else:
-                axis_weight = AXIS_WEIGHT
+                axis_weight = AXIS_WEIGHT if AXIS_WEIGHT is not None else _evidence_weight(m, estimate.model)
         weight = float(params["strength"]) * (1.0 if m.patches is not None or monochrome else estimate.confidence)
         scales = 1.0 + weight * (scales - 1.0)
         offsets = weight * offsets
