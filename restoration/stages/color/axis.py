@@ -31,6 +31,7 @@ BEND_LIMIT = 0.9            # a layer's tone-curve bend relative to the referenc
 FAST_LAYERS = (0, 2)
 AXIS_SIGMA = 0.04            # normalised-density spread across layers below which a restored pixel counts as grey
 AXIS_ITERATIONS = 4
+AXIS_SAMPLE = 40_000         # pooled pixels enough for the estimate (every k-th of the shot's sample)
 AXIS_MIN_SHARE = 0.02        # share of grey pixels needed before they fit the gammas at all
 AXIS_FULL_SHARE = 0.15       # share at which the fitted bends get their full say
 USABLE = (0.03, 0.97)        # normalised values inside which a pixel tells about the tone curve
@@ -145,6 +146,7 @@ class AxisEstimate:
 def estimate_axis(pixels: np.ndarray) -> AxisEstimate:
     """The shot's layer curves from its pooled code values (N, 3)."""
     pixels = np.asarray(pixels, dtype=np.float32)
+    pixels = pixels[:: max(1, len(pixels) // AXIS_SAMPLE)]
     black_code, white_code = joint_extremes(pixels)
     black = density(np.asarray(black_code, np.float32)).astype(np.float64)
     white = density(np.asarray(white_code, np.float32)).astype(np.float64)
