@@ -112,7 +112,7 @@ class ShotColour:
 
 
 GREY_SPREAD = 0.03          # code-value spread across layers below which a corrected pixel counts as grey
-GREY_SAMPLE = 10_000        # pooled pixels enough to count them
+GREY_SAMPLE = 20_000        # pooled pixels enough to count them
 
 
 def grey_count(pixels: np.ndarray, curves: np.ndarray) -> float:
