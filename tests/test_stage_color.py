@@ -206,7 +206,8 @@ def test_bad_steering_names_the_field(tmp_path):
 def test_stage_is_registered_and_implemented():
     cls = stage_class("color")
     assert cls.implemented
-    assert {"strength", "mode", "reference", "neutral", "preserve_bw", "temporal_smoothing"} <= set(cls.params.names())
+    assert {"strength", "mode", "reference", "neutral", "preserve_bw", "temporal_smoothing", "general"} <= set(
+        cls.params.names())
 
 
 def test_faded_city_frames_are_restored(shared_data):
@@ -246,13 +247,13 @@ def test_analysis_is_measure_then_fit_and_fit_only_settings_refit_the_same_measu
     cls = stage_class("color")
     assert cls.splits_analysis
     fit_only = {p.name for p in cls.params if p.fit_only}
-    assert fit_only == {"strength", "temporal_smoothing", "preserve_bw"}   # mode and picks change what is measured
+    assert fit_only == {"strength", "general", "temporal_smoothing", "preserve_bw"}   # mode, picks: what is measured
     clip = faded_clip(0.6, n=4)
     stage, shot = cls(), Shot(0, 4)
     params = cls.params.resolve({})
     measurement = stage.measure(enumerate(clip.degraded), shot, params)
     assert isinstance(measurement, ColourMeasurement)
-    for changed in ({}, {"strength": 0.4}, {"temporal_smoothing": 1.0}):
+    for changed in ({}, {"strength": 0.4}, {"temporal_smoothing": 1.0}, {"general": 0.5}):
         resolved = cls.params.resolve(changed)
         refit = stage.fit(measurement, shot, resolved)
         whole = stage.analyze(enumerate(clip.degraded), shot, resolved)
@@ -276,17 +277,19 @@ def test_general_estimate_finds_each_layers_neutral_black_and_white():
     assert axis.curves.target_black == max(axis.curves.black) and axis.curves.target_white == min(axis.curves.white)
 
 
-def test_a_levels_fade_is_corrected_further_with_the_general_curves(monkeypatch):
-    from restoration.stages.color import stage as colour_stage
+def test_a_levels_fade_is_corrected_further_with_the_general_curves():
     from restoration.synth.fades import fade_family
 
     degraded, truth = fade_family(chart_scene(4), "levels", seed=2)
-    with_general = mean_de(run_color(degraded), truth)
-    monkeypatch.setattr(colour_stage, "AXIS_WEIGHT", 0.0)
     dye_only = mean_de(run_color(degraded), truth)
-    # the dye model alone over-corrects the mid-tones of a lift in code value (worse than the input); the chart's
-    # grey ramp and patches come back grey under the general curves, so they get the larger share
-    assert with_general < dye_only - 3.0 and with_general < 0.8 * mean_de(degraded, truth)
+    general = mean_de(run_color(degraded, general=1.0), truth)
+    half = mean_de(run_color(degraded, general=0.5), truth)
+    # the dye model alone over-corrects the mid-tones of a lift in code value (worse than the input here); the
+    # general curves, anchored on the chart's neutral black and white, do not
+    assert general < half < dye_only and general < 0.8 * mean_de(degraded, truth)
+    side = Pipeline(ArraySource(degraded), settings_for(["color"], {"color": {"general": 0.5}}),
+                    shots=[Shot(0, 4)]).side_data(1)["color"]
+    assert side["axis_weight"] == 0.5 and len(side["layers"]["black_code"]) == 3
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])

@@ -7,7 +7,9 @@ refit). Two estimates are made of each shot: the dye model (fade.py: per-layer d
 the magenta layer, from black and white points, co-fading and true-black priors and a neutral balance, with a slow
 drift along the shot), and the general estimate (axis.py: each layer's neutral black, white and tone curve from
 the picture, assuming no fade model). The dye model decides whether the shot is faded at all (do no harm: a grade,
-a clean scan or a tint is left alone); a faded shot gets the two corrections averaged in density. Each frame then
+a clean scan or a tint is left alone); a faded shot gets the two corrections averaged in density with `general`
+the general one's share (default 0: on the bench's natural pictures the general estimate alone is worse than the
+dye model on every family but per-channel levels, see bench/notes/color.md). Each frame then
 gets three 1-D curves (a 16385-step table, applied by exact interpolation), so the correction is fast, 16-bit
 safe and cannot breathe. `reference` matches the shot's CIELAB statistics to a still or
 frame; `neutral` makes a picked patch grey; black-and-white material keeps its tone and tint (`preserve_bw`).
@@ -32,10 +34,6 @@ from ...stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput
 
 MONOCHROME_RESIDUAL = 1.0   # ΔE: below this spread about one tint per lightness the shot is black-and-white
 REFERENCE_PIXELS = 100_000  # a reference still is area-downscaled to about this many pixels for its statistics
-
-
-AXIS_WEIGHT: float | None = None           # the general estimate's share of a faded shot's correction (in density), the dye model's
-                            # the rest: measured on the seeded fade families (bench/REPORT.md, colour)
 
 
 @dataclass
@@ -111,28 +109,6 @@ class ShotColour:
                 "transfer": self.transfer.to_dict() if self.transfer else None, "notes": list(self.notes)}
 
 
-GREY_SPREAD = 0.03          # code-value spread across layers below which a corrected pixel counts as grey
-GREY_SAMPLE = 20_000        # pooled pixels enough to count them
-
-
-def grey_count(pixels: np.ndarray, curves: np.ndarray) -> float:
-    """Share of `pixels` (N, 3) that `curves` make grey (mid-tones only: the anchors are grey by construction)."""
-    out = curve_values(pixels, curves)
-    mid = (out.max(axis=1) < 0.85) & (out.min(axis=1) > 0.1)
-    return float(((out.max(axis=1) - out.min(axis=1) < GREY_SPREAD) & mid).mean())
-
-
-def _evidence_weight(m: "ColourMeasurement", model: FadeModel) -> float:
-    """The general curves' share, from how many mid-tone pixels each correction makes grey (a picture's greys
-    come back grey under the right correction and scatter under a wrong one)."""
-    pixels = m.pixels[:: max(1, len(m.pixels) // GREY_SAMPLE)]
-    dye = grey_count(pixels, correction_curves(model, steps=1024))
-    general = grey_count(pixels, m.axis.curves.curves(1024))
-    if dye + general <= 0.0:
-        return 0.5
-    return float(general / (dye + general))
-
-
 def drift_values(v: np.ndarray, model: FadeModel, base: FadeModel) -> np.ndarray:
     """(3, n) code values `v` of a frame whose dye fade is `model`, moved to where the shot's fade `base` would
     have put them (densities restored by `model`, faded again by `base`): a drifting fade seen as the shot's."""
@@ -184,6 +160,10 @@ class FadeCorrection(Stage):
         Param("reference", "str", "", "Reference still (path) or frame number of this shot for reference mode."),
         Param("neutral", "list", [], "Grey pick for neutral mode: [x, y] or [x, y, w, h] in pixels."),
         Param("preserve_bw", "bool", True, "Detect black-and-white material and correct tone only.", fit_only=True),
+        Param("general", "float", 0.0, "Share of the general per-layer estimate (each layer's neutral black, white "
+              "and tone curve from the picture) in a faded shot's correction; 0: the dye model alone (best on the "
+              "bench's natural pictures), higher for lifted-black or squashed-range scans the dye model over-"
+              "corrects.", minimum=0.0, maximum=1.0, step=0.05, fit_only=True),
         Param("temporal_smoothing", "float", 0.8, "Smoothing of the correction across the shot (1: one "
               "correction per shot; lower follows a fade that drifts along the shot).", minimum=0.0,
               maximum=1.0, step=0.05, fit_only=True),
@@ -243,7 +223,7 @@ class FadeCorrection(Stage):
             elif not estimate.fade_found:
                 notes.append("no fade found: colour left as it is")
             else:
-                axis_weight = AXIS_WEIGHT if AXIS_WEIGHT is not None else _evidence_weight(m, estimate.model)
+                axis_weight = float(params["general"])
         weight = float(params["strength"]) * (1.0 if m.patches is not None or monochrome else estimate.confidence)
         scales = 1.0 + weight * (scales - 1.0)
         offsets = weight * offsets
@@ -294,4 +274,4 @@ def _neutral_offsets(scales: np.ndarray, patches: np.ndarray, smoothing: float) 
     return scales, offsets
 
 
-__all__ = ["ColourMeasurement", "FadeCorrection", "ShotColour"]
+__all__ = ["ColourMeasurement", "FadeCorrection", "ShotColour", "blend_curves", "drift_values"]
