@@ -1,7 +1,8 @@
 """Colour panel: what the colour stage estimated for the shot, drawn so a restorer can see why it corrected.
 
 Shows the per-layer correction curves the stage applies to the current frame (faded code value → restored), the
-identity for comparison, each layer's estimated neutral black and white point (the general estimate's), and one
+identity for comparison, each layer's estimated black and white point (the general estimate's when it took part,
+else the dye model's), and one
 line of verdict: fade found and how sure, or why the colour was left alone (no fade found, black-and-white, a grey
 pick). Fed with the raw side data of the colour stage (`Pipeline.side_data(i)["color"]`); `mode=reference` and
 `mode=neutral` stay the overrides, set in the stage's parameter panel.
@@ -15,6 +16,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from restoration.stages.color.fade import GAMMA
 
 from . import theme
 
@@ -76,19 +79,32 @@ class ColourCurvesView(QWidget):
         self.title.setText(verdict(side))
         dim = pg.mkPen(theme.TEXT_DIM, width=1, style=Qt.PenStyle.DashLine)
         self.plot.plot([0.0, 1.0], [0.0, 1.0], pen=dim, name="unchanged")
-        layers = side.get("layers") or {}
+        points = black_white_points(side)
         for c, (name, values) in enumerate(side["correction"].items()):
             y = np.asarray(values, dtype=np.float64)
             x = np.linspace(0.0, 1.0, len(y))
             self.curves[name] = y
             colour = LAYER_COLOURS.get(name, theme.ACCENT)
             self.plot.plot(x, y, pen=pg.mkPen(colour, width=2), name=f"{name} correction")
-            if layers.get("black_code") and layers.get("white_code"):
-                black, white = float(layers["black_code"][c]), float(layers["white_code"][c])
+            if points is not None:
+                black, white = float(points[0][c]), float(points[1][c])
                 self.points[name] = (black, white)
                 self.plot.plot([black, white], [float(np.interp(black, x, y)), float(np.interp(white, x, y))],
                                pen=None, symbol="o", symbolSize=7, symbolBrush=colour, symbolPen=None,
                                name="black / white points" if c == 0 else None)
+
+
+def black_white_points(side: Mapping[str, Any]) -> tuple[list[float], list[float]] | None:
+    """Each layer's estimated black and white point as faded code values: the general estimate's neutral black and
+    white when it took part, else the dye model's (its densities as code values); None when neither is there."""
+    layers = side.get("layers") or {}
+    if layers.get("black_code") and layers.get("white_code"):
+        return list(layers["black_code"]), list(layers["white_code"])
+    estimate = side.get("estimate") or {}
+    if estimate.get("black_point") and estimate.get("white_point"):
+        code = [[float(10.0 ** (-d / GAMMA)) for d in estimate[key]] for key in ("black_point", "white_point")]
+        return code[0], code[1]
+    return None
 
 
 def colour_side(raw: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -96,4 +112,4 @@ def colour_side(raw: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     return (raw or {}).get("color")
 
 
-__all__ = ["ColourCurvesView", "colour_side", "verdict"]
+__all__ = ["ColourCurvesView", "black_white_points", "colour_side", "verdict"]

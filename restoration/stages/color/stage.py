@@ -1,7 +1,7 @@
 """Stage `color`: automatic fade correction per shot, stable over time, steerable by a reference or a grey pick.
 
 The analysis is split in two (issue 22): `measure` takes the shot's statistics once (per-frame black and white
-points, a pooled pixel sample, the two estimates below, the monochrome residual, picks and reference pixels);
+points, a pooled pixel sample, the dye model's estimate, the monochrome residual, picks and reference pixels);
 `fit` turns them into per-frame curves for the settings (`strength`, `temporal_smoothing`, `preserve_bw` only
 refit). Two estimates are made of each shot: the dye model (fade.py: per-layer density scale and offset against
 the magenta layer, from black and white points, co-fading and true-black priors and a neutral balance, with a slow
@@ -44,10 +44,18 @@ class ColourMeasurement:
     black: np.ndarray               # (F, 3) per-frame black points
     pixels: np.ndarray              # (N, 3) pooled code values of the sampled frames
     estimate: FadeEstimate          # the dye model's estimate of the shot
-    axis: AxisEstimate              # the general estimate
     residual_chroma: float          # spread about one tint per lightness (black-and-white below MONOCHROME_RESIDUAL)
     patches: np.ndarray | None      # (F, 3) picked patch means (mode neutral)
     reference: Any = None           # LabStats of the reference (mode reference)
+    _axis: AxisEstimate | None = field(default=None, repr=False)
+
+    @property
+    def axis(self) -> AxisEstimate:
+        """The general estimate, made on first need (only a shot corrected with `general` > 0 needs it) and kept,
+        so that a refit reuses it."""
+        if self._axis is None:
+            self._axis = estimate_axis(self.pixels)
+        return self._axis
 
 
 @dataclass
@@ -196,7 +204,7 @@ class FadeCorrection(Stage):
         pixels = sampler.pixels
         return ColourMeasurement(np.asarray(sampler.white), np.asarray(sampler.black), pixels,
                                  estimate_fade(density(pixels), np.mean(sampler.plateau, axis=0)),
-                                 estimate_axis(pixels), monochrome_residual(pixels),
+                                 monochrome_residual(pixels),
                                  np.asarray(patches) if patches else None, reference)
 
     def fit(self, measurement: ColourMeasurement, shot: Shot, params: Mapping[str, Any]) -> ShotColour:
@@ -229,8 +237,9 @@ class FadeCorrection(Stage):
         offsets = weight * offsets
         base = FadeModel(tuple(1.0 + weight * (np.clip(estimate.model.scale_array, *SCALE_LIMITS) - 1.0)),
                          tuple(weight * estimate.model.offset_array))
-        analysis = ShotColour(shot, estimate, scales, offsets, monochrome, m.residual_chroma, axis=m.axis,
-                              axis_weight=axis_weight * weight, base=base, notes=notes)
+        general = axis_weight * weight
+        analysis = ShotColour(shot, estimate, scales, offsets, monochrome, m.residual_chroma,
+                              axis=m.axis if general > 0.0 else None, axis_weight=general, base=base, notes=notes)
         if m.reference is not None:
             corrected = curve_values(m.pixels, analysis.curves(analysis.model(shot.start)))
             analysis.transfer = LabTransfer(lab_stats(corrected), m.reference, lightness_only=monochrome)
