@@ -26,8 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overlays", action="store_true", help="screenshot: draw every overlay the stages report")
     parser.add_argument("--zoom", type=float, help="screenshot: viewer zoom (1 = 100 %%; default: fit)")
     parser.add_argument("--divider", type=float, help="screenshot: split-wipe divider position, 0..1 of the width")
-    parser.add_argument("--tab", choices=("monitor", "data"), default="monitor",
-                        help="screenshot: right-hand tab to show (monitor or stage data)")
+    parser.add_argument("--tab", choices=("monitor", "data", "colour"), default="monitor",
+                        help="screenshot: right-hand tab to show (monitor, stage data or colour curves)")
     parser.add_argument("--size", default="1600x1000", help="screenshot: window size WxH (default 1600x1000)")
     parser.add_argument("--timeout", type=float, default=900.0,
                         help="screenshot: seconds to wait for the preview (default 900; shot analyses take a while)")
@@ -124,7 +124,7 @@ def screenshot(app, args: argparse.Namespace, path: str | None) -> int:
               file=sys.stderr)
         window.close()
         return EXIT_BAD_INPUT
-    (window.side_dock if args.tab == "data" else window.monitor_dock).raise_()
+    {"data": window.side_dock, "colour": window.colour_dock}.get(args.tab, window.monitor_dock).raise_()
     if args.zoom:
         window.viewer.set_zoom(args.zoom)
     if args.divider is not None:
