@@ -1,6 +1,7 @@
 """A quick per-family check of the colour stage over many seeds and sources (faster than the full bench).
 
-    python -m restoration.bench.color_families [--seeds 0-5] [--frames 4] [--peers] [--sources held-out]
+    python -m restoration.bench.color_families [--seeds 0-5] [--frames 3] [--peers] [--sources held-out]
+                                               [--unfaded] [--general 0.5] [--verbose]
 
 For every fade family (restoration.synth.fades) and seed, the family is drawn on a clean source taken in turn,
 the colour stage runs with its defaults, and ΔE2000 to the truth is measured (for the do-no-harm families the truth
@@ -21,7 +22,7 @@ from restoration.bench import corpus as C
 from restoration.metrics import delta_e2000
 from restoration.synth.fades import FADED, FAMILIES, fade_family
 
-METHOD = "stage"
+PARAMS: dict = {}
 DEV_SOURCES = C.FAMILY_SOURCES
 HELD_OUT = ("still:Set14/img_001", "still:Set14/img_005", "still:Set14/img_008", "still:Set5/bird",
             "still:Set5/butterfly", "still:Set14/img_013", "still:Set14/img_014", "still:Set5/woman")
@@ -45,13 +46,7 @@ def load(data: Path, source: str, frames: int) -> list[np.ndarray]:
 
 
 def run_ours(frames: list[np.ndarray], params: dict | None = None) -> tuple[list[np.ndarray], dict]:
-    if METHOD == "axis":
-        return run_axis(frames)
-    if METHOD == "mean":
-        return run_mean(frames)
-    if METHOD == "hybrid":
-        return run_hybrid(frames)
-    return _stage(frames, params)
+    return _stage(frames, {**PARAMS, **(params or {})})
 
 
 def _stage(frames: list[np.ndarray], params: dict | None = None) -> tuple[list[np.ndarray], dict]:
@@ -85,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peers", action="store_true", help="also the percentile stretch")
     parser.add_argument("--unfaded", action="store_true", help="also unfaded real colour material")
     parser.add_argument("--verbose", action="store_true")
-    parser.add_argument("--method", choices=("stage", "axis", "hybrid", "mean"), default="stage")
+    parser.add_argument("--general", type=float, default=None, help="the stage's `general` (default: its default)")
     args = parser.parse_args(argv)
-    global METHOD
-    METHOD = args.method
+    if args.general is not None:
+        PARAMS["general"] = args.general
     lo, _, hi = args.seeds.partition("-")
     seeds = range(int(lo), int(hi or lo) + 1)
     data = C.default_data_dir()
@@ -136,53 +131,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"({time.monotonic() - started:.0f} s)", file=sys.stderr)
     return 0
 
-
-
-def run_axis(frames: list[np.ndarray]) -> tuple[list[np.ndarray], dict]:
-    """Experimental: the general estimate alone on the pooled frames (no drift), for development."""
-    from restoration.stages.color.axis import estimate_axis
-    from restoration.stages.color.fade import apply_curves, downscale
-
-    pixels = np.concatenate([downscale(f, 20_000).reshape(-1, 3) for f in frames])
-    est = estimate_axis(pixels)
-    curves = est.curves.curves(16384)
-    ident = np.linspace(0, 1, 16385, dtype=np.float32)[None]
-    curves = ident + est.confidence * (curves - ident)
-    return [apply_curves(f, curves) for f in frames], {"estimate": est.to_dict()}
-
-
-
-def run_hybrid(frames: list[np.ndarray]) -> tuple[list[np.ndarray], dict]:
-    """Experimental: the stage's dye model, then a common tone stretch from the corrected picture's neutral black."""
-    from restoration.stages.color.axis import BLACK_PRIOR, joint_extremes
-    from restoration.stages.color.fade import downscale, density, GAMMA
-
-    out, side = _stage(frames)
-    if not side.get("estimate", {}).get("fade_found"):
-        return out, side
-    pixels = np.concatenate([downscale(f, 20_000).reshape(-1, 3) for f in out])
-    black, white = joint_extremes(pixels)
-    b, w = float(density(black.astype(np.float32)).mean()), float(density(white.astype(np.float32)).mean())
-    if b >= BLACK_PRIOR:
-        return out, side
-    gain = (BLACK_PRIOR - w) / max(b - w, 1e-3)
-    res = []
-    for f in out:
-        d = density(np.clip(f, 0, 1))
-        d = np.maximum(w + (d - w) * gain, np.minimum(d, 0))
-        res.append(np.power(10.0, -d / GAMMA).astype(np.float32))
-    return res, side
-
-
-
-def run_mean(frames: list[np.ndarray]) -> tuple[list[np.ndarray], dict]:
-    """Experimental: the dye model's and the general estimate's corrections averaged in density."""
-    from restoration.stages.color.fade import density, GAMMA
-
-    a, side = _stage(frames)
-    b, _ = run_axis(frames)
-    out = [np.power(10.0, -0.5 * (density(x) + density(y)) / GAMMA).astype(np.float32) for x, y in zip(a, b)]
-    return out, side
 
 
 if __name__ == "__main__":
