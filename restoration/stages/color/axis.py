@@ -28,7 +28,6 @@ from .fade import DENSITY_CEILING, GAMMA, _highlight_shoulder, density
 REFERENCE_LAYER = 1          # magenta dye (G): its curve is the reference the others are fitted against
 EXTREME_SHARE = 0.005        # share of the pixels taken as the neutral black (white): the jointly darkest (brightest)
 BEND_LIMIT = 0.9            # a layer's tone-curve bend relative to the reference layer's (|bend| < 1: monotonic)
-FAST_LAYERS = (0, 2)
 AXIS_SIGMA = 0.04            # normalised-density spread across layers below which a restored pixel counts as grey
 AXIS_ITERATIONS = 4
 AXIS_SAMPLE = 20_000         # pooled pixels enough for the estimate (every k-th of the shot's sample)
