@@ -28,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overlays", action="store_true", help="screenshot: draw every overlay the stages report")
     parser.add_argument("--zoom", type=float, help="screenshot: viewer zoom (1 = 100 %%; default: fit)")
     parser.add_argument("--divider", type=float, help="screenshot: split-wipe divider position, 0..1 of the width")
-    parser.add_argument("--tab", choices=("monitor", "data", "scopes"), default="monitor",
-                        help="screenshot: right-hand tab to show (monitor, stage data or scopes)")
+    parser.add_argument("--tab", choices=("monitor", "data", "scopes", "colour"), default="monitor",
+                        help="screenshot: right-hand tab to show (monitor, stage data, scopes or colour curves)")
     parser.add_argument("--scope", choices=("waveform", "parade", "histogram"), default="waveform",
                         help="screenshot: which scope the scopes tab shows")
     parser.add_argument("--playhead", type=int, metavar="N",
@@ -137,7 +137,8 @@ def screenshot(app, args: argparse.Namespace, path: str | None) -> int:
               file=sys.stderr)
         window.close()
         return EXIT_BAD_INPUT
-    {"data": window.side_dock, "scopes": window.scopes_dock, "monitor": window.monitor_dock}[args.tab].raise_()
+    {"data": window.side_dock, "scopes": window.scopes_dock, "monitor": window.monitor_dock,
+     "colour": window.colour_dock}[args.tab].raise_()
     if args.zoom:
         window.viewer.set_zoom(args.zoom)
     if args.divider is not None:

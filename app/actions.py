@@ -138,7 +138,7 @@ class WindowActions:
         view.addMenu(self.overlay_menu)
         view.addSeparator()
         for dock in (self.stages_dock, self.source_dock, self.monitor_dock, self.side_dock, self.scopes_dock,
-                     self.queue_dock):
+                     self.colour_dock, self.queue_dock):
             view.addAction(dock.toggleViewAction())
         render = menu.addMenu("&Render")
         render.addAction(self.act_add_job)

@@ -41,6 +41,7 @@ from .scopes_panel import ScopePanel
 from .render_queue import RenderQueue
 from .session import APP_NAME, ProjectSession, default_data_dir, looks_like_a_sequence_frame  # noqa: F401
 from .side_panel import SideDataPanel
+from .color_curves import ColourCurvesView, colour_side
 from .stage_stack import StagePanel, StageStack
 from .timeline import TimelinePanel
 from .viewer import CompareView, accept_file_drag, dropped_paths
@@ -202,6 +203,10 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
         self.scopes = ScopePanel()
         self.scopes_dock = self._dock("Scopes", "scopesDock", self.scopes, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.side_dock, self.scopes_dock)
+        self.colour_view = ColourCurvesView()
+        self.colour_dock = self._dock("Colour curves", "colourDock", self.colour_view,
+                                      Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.side_dock, self.colour_dock)
         self.monitor_dock.raise_()
 
         self.queue = RenderQueue(self._project_for_queue, state_file=self.data_dir / "render-queue.json")
@@ -376,6 +381,7 @@ class MainWindow(WindowActions, ProjectSession, QMainWindow):
             self._overlay_menu_items = menu
             self._rebuild_overlay_menu(menu)
         self.scopes.show_scopes(result.scopes, (result.left_label, result.right_label))
+        self.colour_view.show_side(colour_side(result.side.raw))
         times = {t.stage: ("cached" if t.computed == 0 else duration(t.seconds)) for t in result.timings}
         for name in STAGE_ORDER:
             self.stack.set_note(name, times.get(name, "bypassed" if name in result.skipped else ""))

@@ -60,11 +60,12 @@ class SideData:
     plots: list[Plot] = field(default_factory=list)
     maps: list[Map] = field(default_factory=list)
     values: list[tuple[str, str]] = field(default_factory=list)
+    raw: Mapping[str, Any] = field(default_factory=dict)  # the stages' side data as given (for dedicated views)
 
 
 def describe_side_data(side: Mapping[str, Mapping[str, Any]]) -> SideData:
     """Sort `Pipeline.side_data(i)` ({stage: {name: value}}) into overlays, plots and plain values."""
-    out = SideData()
+    out = SideData(raw=side)
     for stage, data in side.items():
         try:
             title = stage_class(stage).title

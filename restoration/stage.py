@@ -7,7 +7,6 @@ from typing import Any, ClassVar, Iterable, Mapping
 
 import numpy as np
 
-from .errors import ParamError
 from .params import ParamSet
 
 STAGE_ORDER: tuple[str, ...] = ("dust", "stabilize", "deflicker", "denoise", "color", "sr")
@@ -87,6 +86,8 @@ class Stage:
     def needs_analysis(self, params: Mapping[str, Any]) -> bool:
         """Whether `analyze` must run over the whole clip before `process`."""
         return False
+
+    splits_analysis: ClassVar[bool] = False  # True: `analyze` is `fit(measure(...))` and `measure` can be cached
 
     def analyze(self, frames: ClipFrames, shot: Shot, params: Mapping[str, Any]) -> Any:
         """Per-shot pass over the frames this stage will receive (e.g. stabilization trajectories).

@@ -444,16 +444,16 @@ def curve_values(pixels: np.ndarray, curves: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(pixels[:, c], grid, curves[c]) for c in range(3)], axis=1).astype(np.float32)
 
 
-def plot_curves(model: FadeModel, samples: int = 33) -> dict[str, dict[str, list[float]]]:
-    """Small per-layer curves for a GUI plot, sampled at `samples` even code values 0..1.
+def sampled_curves(curves: np.ndarray, samples: int = 33) -> dict[str, dict[str, list[float]]]:
+    """The applied per-layer curves (3, n + 1), sampled at `samples` even code values 0..1 for a GUI plot.
 
-    'fade': how the print faded (original -> faded code value); 'correction': faded -> restored code value.
+    'correction': faded -> restored code value (the table itself); 'fade': how the estimate says the print faded
+    (original -> faded code value), the correction's inverse.
     """
+    grid = np.linspace(0.0, 1.0, curves.shape[1])
     v = np.linspace(0.0, 1.0, samples)
-    with np.errstate(divide="ignore"):
-        d = -GAMMA * np.log10(v)
-    faded = np.stack([np.power(10.0, -(model.scale[c] * d + model.offset[c]) / GAMMA) for c in range(3)])
-    corrected = correction_curves(model, steps=samples - 1).astype(np.float64)
+    corrected = np.stack([np.interp(v, grid, curves[c]) for c in range(3)])
+    faded = np.stack([np.interp(v, curves[c].astype(np.float64), grid) for c in range(3)])
     layers = ("R", "G", "B")
     return {"fade": {name: np.round(faded[c], 4).tolist() for c, name in enumerate(layers)},
             "correction": {name: np.round(corrected[c], 4).tolist() for c, name in enumerate(layers)}}
