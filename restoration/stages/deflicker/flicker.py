@@ -297,11 +297,15 @@ class FlowChain:
         height, width = here.luma.shape
         grid_x, grid_y = _pixel_grid(height, width)
         measures = {current: same_brightness(grid)}
-        for direction, stop in ((1, unique[-1]), (-1, unique[0])):
+        # each side chained frame by frame over the window's pictures (consecutive indices, or the unique
+        # pictures of a step-printed shot, whose repeats the window leaves out)
+        for side in ([i for i in unique if i > current], [i for i in reversed(unique) if i < current]):
             chained = np.zeros((height, width, 2), np.float32)
             inside = np.ones((height, width), bool)
-            for index in range(current + direction, stop + direction, direction):
-                step = self.flow(index - direction, index, by_index)
+            previous = current
+            for index in side:
+                step = self.flow(previous, index, by_index)
+                previous = index
                 map_x, map_y = grid_x + chained[..., 0], grid_y + chained[..., 1]
                 chained = chained + cv2.remap(step, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
                 inside &= (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)

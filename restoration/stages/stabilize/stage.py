@@ -57,11 +57,21 @@ class GateWeave(Stage):
 
     def analyze(self, frames: ClipFrames, shot: Shot, params: Mapping[str, Any]) -> ShotWeave:
         tracker: WeaveTracker | None = None
+        previous: np.ndarray | None = None
+        repeats: dict[int, int] = {}  # position in the shot -> position of its original
         for index, frame in frames:
             if tracker is None:
                 height, width = frame.shape[:2]
                 tracker = WeaveTracker(width, height, shot.start)
+            elif previous is not None and np.array_equal(frame, previous):
+                # a repeated picture (the pipeline hands repeats over as exact copies): one picture, one position;
+                # left out of the camera model, whose time axis stays the clip's
+                position = index - shot.start
+                repeats[position] = repeats.get(position - 1, position - 1)
+                tracker.repeat()
+                continue
             tracker.add(index, frame)
+            previous = frame
         assert tracker is not None, "a shot has at least one frame"
         measured = tracker.path.motion()
         valid = np.array(tracker.path.measured, bool)
@@ -69,6 +79,8 @@ class GateWeave(Stage):
                                          params["lock_static"], valid, params["fit_moves"])
         # a frame with nothing to measure (black, flat) is left where the intended path puts it: no correction
         measured[~valid, :3] = intended[~valid, :3]
+        for position, original in repeats.items():
+            measured[position], intended[position] = measured[original], intended[original]
         intended = clamp_correction(measured, intended, params["max_correction"], (tracker.width, tracker.height))
         weave = ShotWeave(shot.start, tracker.width, tracker.height, measured, intended, models)
         if params["border"] == "crop":

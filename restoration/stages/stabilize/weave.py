@@ -366,6 +366,10 @@ class WeaveTracker:
             self._key = KeyFrame.of(luma, pose, index)
         return self._record(pose, share, rms, True)
 
+    def repeat(self) -> Pose:
+        """Record the next frame as a repeat of the one before: same pose, not a measurement of its own."""
+        return self._record(self.path.poses[-1], self.path.inlier_share[-1], self.path.residual[-1], False)
+
     def _record(self, pose: Pose, share: float, rms: float, measured: bool) -> Pose:
         self.path.poses.append(pose)
         self.path.inlier_share.append(share)
