@@ -19,7 +19,7 @@ import numpy as np
 from ...flow import sample_points
 from ...params import Param, declare
 from ...stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput
-from .weave import EDGE, ShotWeave, WeaveTracker, clamp_correction, crop_zoom, intended_path
+from .weave import EDGE, ShotWeave, WeaveTracker, clamp_correction, crop_zoom, find_jolts, intended_path
 
 
 class GateWeave(Stage):
@@ -75,14 +75,18 @@ class GateWeave(Stage):
         assert tracker is not None, "a shot has at least one frame"
         measured = tracker.path.motion()
         valid = np.array(tracker.path.measured, bool)
+        # camera bumps and splice jumps (a few frames far off and back) do not bend the camera model: corrected
+        jolts = find_jolts(measured, valid)
         intended, models = intended_path(measured, params["smoothing"], params["mode"], params["reference"],
-                                         params["lock_static"], valid, params["fit_moves"])
+                                         params["lock_static"], valid & ~jolts, params["fit_moves"])
         # a frame with nothing to measure (black, flat) is left where the intended path puts it: no correction
         measured[~valid, :3] = intended[~valid, :3]
         for position, original in repeats.items():
             measured[position], intended[position] = measured[original], intended[original]
-        intended = clamp_correction(measured, intended, params["max_correction"], (tracker.width, tracker.height))
-        weave = ShotWeave(shot.start, tracker.width, tracker.height, measured, intended, models)
+        intended = clamp_correction(measured, intended, params["max_correction"], (tracker.width, tracker.height),
+                                    jolts)
+        weave = ShotWeave(shot.start, tracker.width, tracker.height, measured, intended, models,
+                          jolts=[shot.start + int(i) for i in np.nonzero(jolts)[0]])
         if params["border"] == "crop":
             weave.zoom = crop_zoom(weave)
         return weave
@@ -107,7 +111,7 @@ class GateWeave(Stage):
         side = {"weave": {**analysis.weave(index),
                           "correction": [round(float(correction[0]), 4), round(float(correction[1]), 4),
                                          round(float(-np.degrees(correction[2])), 5)],
-                          "zoom": analysis.zoom},
+                          "zoom": analysis.zoom, "jolt": index in analysis.jolts},
                 "weave_path": analysis.path_record_cached()}
         return StageOutput(out, side)
 

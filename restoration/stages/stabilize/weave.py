@@ -512,6 +512,7 @@ BREAKPOINT_COST = 3.0  # BIC parameters charged per breakpoint (its position and
 STILL_BONUS = 6.0  # BIC units in favour of holding still: a locked shot must not start drifting on weave alone
 MAX_SEARCH = 240  # breakpoint candidates searched per segment at most (long shots: a coarser grid)
 COMPLEXITY = 1.5  # penalty per parameter, in units of log(frames): a stricter prior for simple moves than BIC's 1
+MIN_ACCELERATING = 24  # frames; shorter shots are not offered an accelerating move (weave drift looks like one)
 SMOOTH_COST = 1.0  # BIC parameters charged per effective degree of freedom of the free smooth curve
 
 
@@ -657,11 +658,86 @@ def camera_move(values: np.ndarray, weights: np.ndarray, period: float, floor: f
         path = segment_basis(all_times, breakpoints, span) @ coef
         candidates.append((bic(rss, 2 + BREAKPOINT_COST * extra),
                            CameraMove(path, "pan" if not extra else "segments", list(breakpoints))))
+    # a steadily accelerating (or slowing) pan, tilt or zoom: one smooth curve, no breakpoint where the speed changes
+    centre_t, scale_t = 0.5 * (times[0] + times[-1]), max(span / 2, 1.0)
+    for degree in (2, 3):
+        if count < MIN_ACCELERATING:
+            break
+        coef, rss = _robust_gls(np.vander((times - centre_t) / scale_t, degree + 1), seen)
+        path = np.vander((all_times - centre_t) / scale_t, degree + 1) @ coef
+        # each term beyond the pan's is charged like a breakpoint: weave's slow drift must not pass for a move
+        candidates.append((bic(rss, 2 + BREAKPOINT_COST * (degree - 1)), CameraMove(path, "accelerating")))
     smooth = whittaker_smooth(values, period, weights=use.astype(np.float64))
     white = _whiten(values[use] - smooth[use])
     candidates.append((bic(float(white @ white), SMOOTH_COST * _whittaker_dof(count, period)),
                        CameraMove(smooth, "smooth")))
     return min(candidates, key=lambda c: c[0])[1]
+
+
+JOLT_SIGMAS = 5.0  # a frame this many weave steps (robust std) off its local median (and JOLT_MIN_PX) is a jolt
+JOLT_MIN_PX = 3.0
+JOLT_MAX_FRAMES = 3  # a jolt or splice jump displaces at most this many frames and returns
+KEEP_SIGMAS = 2.0  # a slow departure from the camera-move model this many times what weave gives is the camera's
+SLOW_WEAVE = 0.91  # RMS of AR(1) weave's slow part (periods > SHAKE_PERIOD) per robust std of its frame steps
+SHAKE_PERIOD = 6.0  # frames; the shake that is kept is this smooth
+
+
+def weave_level(values: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Robust std of a path's weave from its frame-to-frame differences (AR(1): var(diff) = 2 (1 - rho) var); a
+    constant speed and a few jolts do not count."""
+    values = np.asarray(values, dtype=np.float64)
+    if weights is not None:
+        values = values[np.asarray(weights) > 0]
+    if values.size < 4:
+        return 0.0
+    steps = np.diff(values)
+    return float(1.4826 * np.median(np.abs(steps - np.median(steps))) / math.sqrt(2 * (1 - WEAVE_CORRELATION)))
+
+
+def find_jolts(motion: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Frames displaced far beyond the shot's weave for at most JOLT_MAX_FRAMES frames and returning (a camera
+    bump, a splice jump): they are left out of the camera model and corrected back onto it."""
+    from scipy.ndimage import median_filter
+
+    motion = np.asarray(motion, dtype=np.float64)
+    n = motion.shape[0]
+    use = np.ones(n, bool) if valid is None else np.asarray(valid, bool)
+    jolts = np.zeros(n, bool)
+    index = np.nonzero(use)[0]
+    if index.size < 2 * JOLT_MAX_FRAMES + 3:
+        return jolts
+    for axis in (0, 1):
+        values = motion[index, axis]
+        local = median_filter(values, size=2 * JOLT_MAX_FRAMES + 3, mode="nearest")
+        residual = values - local  # weave (and shake) faster than the median follows, and the jolts
+        steps = np.diff(values)
+        sigma = 1.4826 * float(np.median(np.abs(steps - np.median(steps))))  # the weave's frame-to-frame level
+        off = np.abs(residual) > max(JOLT_SIGMAS * sigma, JOLT_MIN_PX)
+        jolts[index[off]] = True
+    return jolts
+
+
+def follow_shake(values: np.ndarray, path: np.ndarray, weights: np.ndarray, floor: float) -> np.ndarray:
+    """The model path plus the part of the measured path's slow departure from it that weave cannot explain (a
+    vehicle's sway, a hand-held camera, a move the model does not fit): corrections larger than the shot's weave are
+    not forced.
+
+    Weave is red, so its slow part is told from a real move by amplitude only: the departure's slow part (periods
+    over SHAKE_PERIOD) is kept with the Wiener gain 1 - (KEEP_SIGMAS s_w / s)^2, where s is its RMS and s_w the RMS
+    weave of the shot's measured frame-to-frame level would give it; weave alone keeps nothing.
+    """
+    use = np.asarray(weights) > 0
+    if use.sum() < 6:
+        return path
+    departure = np.asarray(values, dtype=np.float64) - path
+    steps = np.diff(departure[use])
+    step_sigma = max(1.4826 * float(np.median(np.abs(steps - np.median(steps)))), floor)
+    slow = whittaker_smooth(departure, SHAKE_PERIOD, weights=use.astype(np.float64))
+    rms = float(np.sqrt(np.mean(slow[use] ** 2)))
+    gain = 1.0 - (KEEP_SIGMAS * SLOW_WEAVE * step_sigma / max(rms, 1e-12)) ** 2
+    if gain <= 0:
+        return path
+    return path + gain * slow
 
 
 def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", reference: str = "mean",
@@ -706,18 +782,27 @@ def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", re
             model = "smooth"
         else:
             model = "none"
+        if model != "none" and mode != "tripod":
+            followed = follow_shake(values, intended[:, axis], weights, floors[axis])
+            if not np.array_equal(followed, intended[:, axis]):
+                intended[:, axis] = followed
+                model += "+shake"
         models.append(model)
     return intended, models
 
 
 def clamp_correction(measured: np.ndarray, intended: np.ndarray, max_shift: float,
-                     size: tuple[int, int]) -> np.ndarray:
-    """Intended path pulled back toward the measured one where a correction would move any corner > max_shift."""
+                     size: tuple[int, int], jolts: np.ndarray | None = None) -> np.ndarray:
+    """Intended path pulled back toward the measured one where a correction would move any corner > max_shift
+    (twice that for a jolt, which is displaced further than weave ever goes)."""
     width, height = size
     half_diagonal = 0.5 * math.hypot(width, height)
     correction = intended[:, :3] - measured[:, :3]
     reach = np.hypot(correction[:, 0], correction[:, 1]) + np.abs(correction[:, 2]) * half_diagonal
-    factor = np.where(reach > max_shift, max_shift / np.maximum(reach, 1e-12), 1.0)
+    limit = np.full(reach.shape, float(max_shift))
+    if jolts is not None:
+        limit[np.asarray(jolts, bool)] *= 2.0
+    factor = np.where(reach > limit, limit / np.maximum(reach, 1e-12), 1.0)
     clamped = measured.copy()
     clamped[:, :3] = measured[:, :3] + correction * factor[:, None]
     clamped[:, 3] = measured[:, 3]
@@ -737,8 +822,9 @@ class ShotWeave:
     height: int
     measured: np.ndarray   # (n, 4) dx, dy, rotation (rad), log scale: where each frame's picture sits
     intended: np.ndarray   # (n, 4) where it should sit (smoothed / locked, clamped)
-    models: list[str]      # per axis (dx, dy, rotation): still, pan, segments, smooth or none
+    models: list[str]      # per axis (dx, dy, rotation): still, pan, segments, accelerating, smooth or none
     zoom: float = 1.0      # the shot's single crop zoom (border=crop), else 1
+    jolts: list[int] = field(default_factory=list)  # clip indices of frames corrected as jolts or splice jumps
     _record: dict[str, object] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -786,7 +872,7 @@ class ShotWeave:
 
         return {"start": self.start, "locked": {"dx": self.locked[0], "dy": self.locked[1],
                                                 "rotation": self.locked[2]}, "zoom": round(self.zoom, 6),
-                "models": dict(zip(("dx", "dy", "rotation"), self.models)),
+                "models": dict(zip(("dx", "dy", "rotation"), self.models)), "jolts": list(self.jolts),
                 "measured_dx": np.round(self.measured[:, 0], 4).tolist(),
                 "measured_dy": np.round(self.measured[:, 1], 4).tolist(),
                 "measured_rotation_deg": deg(self.measured[:, 2]),
