@@ -64,7 +64,7 @@ class AnalysisCache:
     def key(self, upstream: Sequence[tuple[str, Mapping[str, Any]]], stage: str, params: Mapping[str, Any],
             shot: Shot) -> str:
         record = {"source": self.source, "handling": self.handling, "upstream": [[n, p] for n, p in upstream],
-                  "stage": stage, "params": params, "shot": [shot.start, shot.end], "version": 1}
+                  "stage": stage, "params": params, "shot": [shot.start, shot.end], "version": 2}
         return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 
     def _path(self, key: str) -> Path | None:

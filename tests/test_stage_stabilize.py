@@ -360,3 +360,31 @@ def test_slow_sway_beyond_the_weave_is_kept_and_weave_alone_is_not():
     for seed in range(20):
         weave = weave_track(n, seed=100 + seed)[:, 0]
         assert np.array_equal(follow_shake(weave, np.zeros(n), np.ones(n), 0.02), np.zeros(n))
+
+
+def test_black_pillarbox_bars_stay_put_and_are_never_pasted_into_the_picture():
+    from restoration.stages.stabilize.weave import Gate, find_gate
+
+    n, bar = 14, 10
+    picture = scene(110, WIDTH + 40, HEIGHT + 40)
+    frames = []
+    for w in weave_track(n, seed=111, sigma=2.0):
+        frame = woven(picture, *w, origin=(20, 20))
+        frame[:, :bar] = 0.02  # burnt-in black bars: static, not woven
+        frame[:, -bar:] = 0.02
+        frames.append(frame)
+    luma = frames[0] @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    assert find_gate(luma) == Gate(bar, bar, 0, 0)
+    pipe = pipeline(frames, {"border": "fill"}, [Shot(0, n)])
+    for i in range(n):
+        out = pipe.frame(i)
+        assert np.array_equal(out[:, :bar], frames[i][:, :bar]) and np.array_equal(out[:, -bar:], frames[i][:, -bar:])
+        inner = out[:, bar:-bar].mean(axis=2)
+        assert inner.min() > 0.06, i  # no bar (0.02) pasted or replicated into the picture (scene >= 0.13)
+        side = pipe.side_data(i)["stabilize"]["weave"]
+        gate = side["gate"]  # the bar and at most its one soft pixel
+        assert bar <= gate["left"] <= bar + 1 and bar <= gate["right"] <= bar + 1 and gate["top"] == gate["bottom"] == 0
+    # with the bars left out of the estimate, the picture inside is still registered to a fraction of a pixel
+    residual = measured_path([pipe.frame(i)[:, bar:-bar] for i in range(n)])[:, :2]
+    residual -= residual.mean(axis=0)
+    assert np.sqrt(np.mean(np.sum(residual ** 2, axis=1))) < 0.15

@@ -19,7 +19,7 @@ import numpy as np
 from ...flow import sample_points
 from ...params import Param, declare
 from ...stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput
-from .weave import EDGE, ShotWeave, WeaveTracker, clamp_correction, crop_zoom, find_jolts, intended_path
+from .weave import EDGE, Gate, ShotWeave, WeaveTracker, clamp_correction, crop_zoom, find_jolts, intended_path
 
 
 class GateWeave(Stage):
@@ -86,7 +86,8 @@ class GateWeave(Stage):
         intended = clamp_correction(measured, intended, params["max_correction"], (tracker.width, tracker.height),
                                     jolts)
         weave = ShotWeave(shot.start, tracker.width, tracker.height, measured, intended, models,
-                          jolts=[shot.start + int(i) for i in np.nonzero(jolts)[0]])
+                          jolts=[shot.start + int(i) for i in np.nonzero(jolts)[0]],
+                          gate=tracker.gate.union(tracker.profiles.gate()))
         if params["border"] == "crop":
             weave.zoom = crop_zoom(weave)
         return weave
@@ -97,21 +98,39 @@ class GateWeave(Stage):
         sampling = analysis.sampling(index)
         border = params["border"]
         kernel = cv2.INTER_LANCZOS4 if params["interpolation"] == "lanczos" else cv2.INTER_CUBIC
-        out = warp_frame(frame, sampling, cv2.BORDER_REFLECT101 if border == "mirror" else cv2.BORDER_REPLICATE,
+        gate = analysis.gate
+        height, width = frame.shape[:2]
+        source = frame
+        if gate:
+            # the bars are not picture: the picture is warped on its own (its edge replicated, not the bar's) and the
+            # bars are put back where they are, unmoved
+            x0, x1, y0, y1 = gate.picture(width, height)
+            source = frame.copy()
+            source[:, :x0] = source[:, x0:x0 + 1]
+            source[:, x1:] = source[:, x1 - 1:x1]
+            source[:y0] = source[y0:y0 + 1]
+            source[y1:] = source[y1 - 1:y1]
+        out = warp_frame(source, sampling, cv2.BORDER_REFLECT101 if border == "mirror" else cv2.BORDER_REPLICATE,
                          kernel)
+        fill: dict[str, int] = {}
         if border in ("black", "fill"):
-            exposed = exposed_pixels(sampling, frame.shape[1], frame.shape[0])
+            exposed = exposed_pixels(sampling, width, height, gate)
             if exposed.any():
                 if border == "black":
                     out[exposed] = 0.0
+                    fill = {"black": int(exposed.sum())}
                 else:
-                    out = fill_border(out, exposed, window, analysis)
+                    out, fill = fill_border(out, exposed, window, analysis)
+        if gate:
+            bars = gate.mask(width, height)
+            out[bars] = frame[bars]
         np.clip(out, 0.0, 1.0, out=out)
         correction = analysis.intended[index - analysis.start] - analysis.measured[index - analysis.start]
         side = {"weave": {**analysis.weave(index),
                           "correction": [round(float(correction[0]), 4), round(float(correction[1]), 4),
                                          round(float(-np.degrees(correction[2])), 5)],
-                          "zoom": analysis.zoom, "jolt": index in analysis.jolts},
+                          "zoom": analysis.zoom, "jolt": index in analysis.jolts,
+                          "gate": analysis.gate.to_dict(), "border_fill": fill},
                 "weave_path": analysis.path_record_cached()}
         return StageOutput(out, side)
 
@@ -131,17 +150,32 @@ def source_coordinates(sampling: np.ndarray, width: int, height: int) -> tuple[n
     return m[0, 0] * xs + m[0, 1] * ys + m[0, 2], m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
 
 
-def exposed_pixels(sampling: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Output pixels whose source lies outside the source frame (the border the correction uncovers)."""
+def exposed_pixels(sampling: np.ndarray, width: int, height: int, gate: Gate | None = None) -> np.ndarray:
+    """Output picture pixels whose source lies outside the source frame's picture (the border the correction
+    uncovers; with black bars, the picture inside them)."""
     sx, sy = source_coordinates(sampling, width, height)
-    return (sx < -EDGE) | (sx > width - 1 + EDGE) | (sy < -EDGE) | (sy > height - 1 + EDGE)
+    x0, x1, y0, y1 = (gate or Gate()).picture(width, height)
+    exposed = (sx < x0 - EDGE) | (sx > x1 - 1 + EDGE) | (sy < y0 - EDGE) | (sy > y1 - 1 + EDGE)
+    if gate:
+        exposed &= ~gate.mask(width, height)
+    return exposed
 
 
-def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow, analysis: ShotWeave) -> np.ndarray:
-    """Fill exposed pixels from neighbouring frames brought to this frame's position, nearest first; inpaint the rest."""
+def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow,
+                analysis: ShotWeave) -> tuple[np.ndarray, dict[str, int]]:
+    """Fill exposed pixels from neighbouring frames brought to this frame's position, nearest first; inpaint the rest.
+
+    Only a neighbour's picture is used (never its bars), so no edge is pasted in twice; each neighbour's values are
+    matched in brightness to this frame around the holes, and its patch is feathered into what is already there.
+    Returns the frame and how many pixels each means filled.
+    """
     height, width = out.shape[:2]
+    x0, x1, y0, y1 = analysis.gate.picture(width, height)
+    counts = {"neighbours": 0, "inpainted": 0}
     hole_y, hole_x = np.nonzero(exposed)
     ring = cv2.dilate(exposed.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~exposed
+    if analysis.gate:
+        ring &= ~analysis.gate.mask(width, height)
     ring_y, ring_x = np.nonzero(ring)
     tried: set[int] = {window.index}
     order = sorted(range(len(window.frames)), key=lambda i: (abs(i - window.center), i))
@@ -155,18 +189,23 @@ def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow, analy
         sampling = analysis.sampling(window.index, source)
         neighbour = window.frames[position]
         sx, sy = _apply(sampling, hole_x, hole_y)
-        usable = (sx >= -EDGE) & (sx <= width - 1 + EDGE) & (sy >= -EDGE) & (sy <= height - 1 + EDGE)
+        usable = (sx >= x0 - EDGE) & (sx <= x1 - 1 + EDGE) & (sy >= y0 - EDGE) & (sy <= y1 - 1 + EDGE)
         if not usable.any():
             continue
         values = sample_points(neighbour, sx[usable], sy[usable])
-        values *= _gain(out, neighbour, sampling, ring_x, ring_y)
+        gain = _gain(out, neighbour, sampling, ring_x, ring_y, (x0, x1, y0, y1))
+        values *= gain
+        values += _seam_offset(out, neighbour, sampling, gain, ring_x, ring_y, (x0, x1, y0, y1),
+                               hole_x[usable], hole_y[usable])
         out[hole_y[usable], hole_x[usable]] = values
+        counts["neighbours"] += int(usable.sum())
         hole_y, hole_x = hole_y[~usable], hole_x[~usable]
     if hole_y.size:
         holes = np.zeros((height, width), bool)
         holes[hole_y, hole_x] = True
         out = inpaint(out, holes)
-    return out
+        counts["inpainted"] = int(hole_y.size)
+    return out, counts
 
 
 def _apply(sampling: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -176,18 +215,58 @@ def _apply(sampling: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.nda
 
 
 def _gain(out: np.ndarray, neighbour: np.ndarray, sampling: np.ndarray, ring_x: np.ndarray,
-          ring_y: np.ndarray) -> np.ndarray:
+          ring_y: np.ndarray, picture: tuple[int, int, int, int]) -> np.ndarray:
     """Per-channel gain matching the neighbour's brightness to this frame's around the holes (flicker differs)."""
     if ring_x.size < 16:
         return np.ones(out.shape[2], np.float32)
     sx, sy = _apply(sampling, ring_x, ring_y)
-    height, width = out.shape[:2]
-    inside = (sx >= 0) & (sx <= width - 1) & (sy >= 0) & (sy <= height - 1)
+    x0, x1, y0, y1 = picture
+    inside = (sx >= x0) & (sx <= x1 - 1) & (sy >= y0) & (sy <= y1 - 1)
     if inside.sum() < 16:
         return np.ones(out.shape[2], np.float32)
     theirs = sample_points(neighbour, sx[inside], sy[inside]).mean(axis=0)
     ours = out[ring_y[inside], ring_x[inside]].mean(axis=0)
     return np.clip(ours / np.maximum(theirs, 1e-4), 0.8, 1.25).astype(np.float32)
+
+
+SEAM_SIGMA = 12.0  # px; how far along the border a brightness difference at the seam is taken as one
+
+
+def _seam_offset(out: np.ndarray, neighbour: np.ndarray, sampling: np.ndarray, gain: np.ndarray, ring_x: np.ndarray,
+                 ring_y: np.ndarray, picture: tuple[int, int, int, int], xs: np.ndarray,
+                 ys: np.ndarray) -> np.ndarray:
+    """Per-pixel offset taking the (gain-matched) neighbour's patch onto this frame along the seam: the difference on
+    the ring around the holes, spread by normalised convolution, so shading that varies along the border (a
+    vignette, uneven flicker) leaves no straight seam."""
+    if ring_x.size < 16:
+        return np.zeros((xs.size, out.shape[2]), np.float32)
+    sx, sy = _apply(sampling, ring_x, ring_y)
+    x0, x1, y0, y1 = picture
+    inside = (sx >= x0) & (sx <= x1 - 1) & (sy >= y0) & (sy <= y1 - 1)
+    if inside.sum() < 16:
+        return np.zeros((xs.size, out.shape[2]), np.float32)
+    # worked out on a quarter-size grid over the box holding the ring and the holes: the offset is smooth
+    rx, ry = ring_x[inside], ring_y[inside]
+    left, top = int(min(rx.min(), xs.min())), int(min(ry.min(), ys.min()))
+    box_w = int(max(rx.max(), xs.max())) - left + 1
+    box_h = int(max(ry.max(), ys.max())) - top + 1
+    step = 4
+    grid_w, grid_h = box_w // step + 1, box_h // step + 1
+    difference = np.zeros((grid_h, grid_w, out.shape[2]), np.float32)
+    weight = np.zeros((grid_h, grid_w), np.float32)
+    theirs = sample_points(neighbour, sx[inside], sy[inside]) * gain
+    gx, gy = (rx - left) // step, (ry - top) // step
+    np.add.at(difference, (gy, gx), out[ry, rx] - theirs)
+    np.add.at(weight, (gy, gx), 1.0)
+    sigma = SEAM_SIGMA / step
+    spread = cv2.GaussianBlur(difference, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    norm = cv2.GaussianBlur(weight, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    if spread.ndim == 2:
+        spread = spread[..., None]
+    hx, hy = (xs - left) // step, (ys - top) // step
+    held = norm[hy, hx]
+    offset = spread[hy, hx] / np.maximum(held, 1e-3)[:, None]
+    return np.where(held[:, None] > 1e-3, offset, 0.0).astype(np.float32)
 
 
 def inpaint(image: np.ndarray, holes: np.ndarray, radius: int = 4) -> np.ndarray:

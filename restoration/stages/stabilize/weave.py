@@ -105,6 +105,100 @@ def _as8(luma: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# the gate: black bars and burnt-in borders at the frame's edges are not picture
+
+GATE_BLACK = 0.08  # a border row or column this dark on average ...
+GATE_FLAT = 0.03  # ... and this uniform (std) is a black bar, not picture
+GATE_MAX_SHARE = 0.15  # a bar covers at most this share of the width or height on each side
+SHADE_LEVEL = 0.9  # border rows/columns darker than this share of the picture just inside are the gate's shaded edge
+SHADE_MAX_SHARE = 0.04  # ... over at most this share of the width or height
+SHADE_MARGIN = 3  # px added to a shaded edge
+SHADE_START = 0.75  # ... whose outermost row or column is darker than this share of the picture's level
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Widths (px) of what is not picture on each side of the frame: black bars (pillar/letterbox, burnt-in
+    borders) and the gate's dark, soft edge. Excluded from estimation and from border fill; the output keeps each
+    frame's own border there, unmoved."""
+
+    left: int = 0
+    right: int = 0
+    top: int = 0
+    bottom: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.left or self.right or self.top or self.bottom)
+
+    def picture(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """x0, x1, y0, y1 (exclusive ends) of the picture inside the border."""
+        return self.left, width - self.right, self.top, height - self.bottom
+
+    def mask(self, width: int, height: int) -> np.ndarray:
+        """True on the border."""
+        x0, x1, y0, y1 = self.picture(width, height)
+        mask = np.ones((height, width), bool)
+        mask[y0:y1, x0:x1] = False
+        return mask
+
+    def union(self, other: "Gate") -> "Gate":
+        return Gate(max(self.left, other.left), max(self.right, other.right), max(self.top, other.top),
+                    max(self.bottom, other.bottom))
+
+    def to_dict(self) -> dict[str, int]:
+        return {"left": self.left, "right": self.right, "top": self.top, "bottom": self.bottom}
+
+
+@dataclass
+class GateProfiles:
+    """Per-frame mean and spread of every column and row, to find the border from a whole shot."""
+
+    cols: list[np.ndarray] = field(default_factory=list)
+    rows: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, luma: np.ndarray) -> None:
+        self.cols.append(np.stack([luma.mean(axis=0), luma.std(axis=0)]))
+        self.rows.append(np.stack([luma.mean(axis=1), luma.std(axis=1)]))
+
+    def gate(self) -> Gate:
+        if not self.cols:
+            return Gate()
+        return gate_from_profiles(np.median(self.cols, axis=0), np.median(self.rows, axis=0))
+
+
+def gate_from_profiles(cols: np.ndarray, rows: np.ndarray) -> Gate:
+    """The border from (2, n) column and row profiles (mean, std): black bars, then the shaded edge beyond them."""
+    def band(means: np.ndarray, spread: np.ndarray) -> int:
+        n = means.size
+        k = 0
+        while k < int(GATE_MAX_SHARE * n) and means[k] < GATE_BLACK and spread[k] < GATE_FLAT:
+            k += 1
+        inside = means[k + 8:k + 24]
+        if inside.size:
+            level = SHADE_LEVEL * float(np.median(inside))
+            limit = k + max(1, int(SHADE_MAX_SHARE * n))
+            shaded = k
+            if means[k] < SHADE_START * level / SHADE_LEVEL:  # a shaded edge starts clearly dark
+                while shaded < limit and means[shaded] < level:
+                    shaded += 1
+            # a shaded edge fades out beyond the level: a little more is not picture (a bar's one soft pixel is all)
+            k = shaded + SHADE_MARGIN if shaded - k >= 2 else shaded
+        return k
+
+    if min(cols.shape[1], rows.shape[1]) < MIN_SIZE:
+        return Gate()
+    return Gate(band(cols[0], cols[1]), band(cols[0, ::-1], cols[1, ::-1]), band(rows[0], rows[1]),
+                band(rows[0, ::-1], rows[1, ::-1]))
+
+
+def find_gate(luma: np.ndarray) -> Gate:
+    """The border of one frame (see gate_from_profiles)."""
+    profiles = GateProfiles()
+    profiles.add(luma)
+    return profiles.gate()
+
+
+# --------------------------------------------------------------------------------------------------------------
 # robust similarity from a flow field
 
 
@@ -311,8 +405,20 @@ class KeyFrame:
     index: int
 
     @classmethod
-    def of(cls, luma: MotionLuma, pose: Pose, index: int) -> "KeyFrame":
-        return cls(luma, texture_weight(luma.small), AlignmentPoints.of(luma.full), pose, index)
+    def of(cls, luma: MotionLuma, pose: Pose, index: int, gate: Gate | None = None) -> "KeyFrame":
+        texture = texture_weight(luma.small)
+        points = AlignmentPoints.of(luma.full)
+        if gate:
+            # the bars' edges are static: they would hold the estimate still, so they are not looked at
+            height, width = luma.full.shape
+            near = cv2.dilate(gate.mask(width, height).astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
+            small_near = cv2.resize(near.astype(np.uint8), (texture.shape[1], texture.shape[0]),
+                                    interpolation=cv2.INTER_NEAREST).astype(bool)
+            texture = np.where(small_near, 0.0, texture).astype(texture.dtype)
+            keep = ~near[points.ys.astype(int), points.xs.astype(int)]
+            points = AlignmentPoints(points.xs[keep], points.ys[keep], points.ref[keep], points.design[keep],
+                                     points.centre, points.norm)
+        return cls(luma, texture, points, pose, index)
 
 
 @dataclass
@@ -337,6 +443,8 @@ class WeaveTracker:
         self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[self.preset])
         self._key: KeyFrame | None = None
         self._previous: tuple[MotionLuma, Pose, int] | None = None
+        self.gate = Gate()  # found on the shot's first frame with a picture (what estimation leaves out)
+        self.profiles = GateProfiles()  # every frame's, for the shot's border
 
     def add(self, index: int, frame: np.ndarray) -> Pose:
         """Register frame `index` (the next of the shot) and return its pose."""
@@ -344,17 +452,21 @@ class WeaveTracker:
             return self._record(np.eye(3), 0.0, 0.0, False)  # too small to measure: left as it is
         luma = MotionLuma.of(frame, self.factor)
         textured = _has_texture(luma)
+        raw = frame @ LUMA_709 if frame.ndim == 3 else frame  # the border is found on the unblurred luma
+        if textured:
+            self.profiles.add(raw)
         if self._key is None:
             # the first frame with a picture to measure becomes the reference
             if textured:
-                self._key = KeyFrame.of(luma, np.eye(3), index)
+                self.gate = find_gate(raw)
+                self._key = KeyFrame.of(luma, np.eye(3), index, self.gate)
                 self._previous = (luma, np.eye(3), index)
             return self._record(np.eye(3), 1.0, 0.0, textured)
         relative, share, rms, gain = self._register(self._key, luma, index)
         if share < self.min_inliers and self._previous is not None and self._previous[2] != self._key.index:
             # the key is too far (a big move, an occlusion): register through the previous frame instead
             prev_luma, prev_pose, prev_index = self._previous
-            self._key = KeyFrame.of(prev_luma, prev_pose, prev_index)
+            self._key = KeyFrame.of(prev_luma, prev_pose, prev_index, self.gate)
             relative, share, rms, gain = self._register(self._key, luma, index)
         measured = textured and share >= MIN_MATCH and 0.5 < gain < 2.0
         if not measured:
@@ -363,7 +475,7 @@ class WeaveTracker:
         pose = relative @ self._key.pose
         self._previous = (luma, pose, index)
         if index - self._key.index >= self.key_every:
-            self._key = KeyFrame.of(luma, pose, index)
+            self._key = KeyFrame.of(luma, pose, index, self.gate)
         return self._record(pose, share, rms, True)
 
     def repeat(self) -> Pose:
@@ -825,6 +937,7 @@ class ShotWeave:
     models: list[str]      # per axis (dx, dy, rotation): still, pan, segments, accelerating, smooth or none
     zoom: float = 1.0      # the shot's single crop zoom (border=crop), else 1
     jolts: list[int] = field(default_factory=list)  # clip indices of frames corrected as jolts or splice jumps
+    gate: Gate = field(default_factory=Gate)  # black bars: kept where they are, never warped or used to fill
     _record: dict[str, object] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -873,6 +986,7 @@ class ShotWeave:
         return {"start": self.start, "locked": {"dx": self.locked[0], "dy": self.locked[1],
                                                 "rotation": self.locked[2]}, "zoom": round(self.zoom, 6),
                 "models": dict(zip(("dx", "dy", "rotation"), self.models)), "jolts": list(self.jolts),
+                "gate": self.gate.to_dict(),
                 "measured_dx": np.round(self.measured[:, 0], 4).tolist(),
                 "measured_dy": np.round(self.measured[:, 1], 4).tolist(),
                 "measured_rotation_deg": deg(self.measured[:, 2]),
