@@ -625,6 +625,8 @@ STILL_BONUS = 6.0  # BIC units in favour of holding still: a locked shot must no
 MAX_SEARCH = 240  # breakpoint candidates searched per segment at most (long shots: a coarser grid)
 COMPLEXITY = 1.5  # penalty per parameter, in units of log(frames): a stricter prior for simple moves than BIC's 1
 MIN_ACCELERATING = 24  # frames; shorter shots are not offered an accelerating move (weave drift looks like one)
+SMOOTH_PERIODS = (1.0, 1.5, 2.25)  # the smooth curve is also tried at the smoothing period divided by these
+MIN_SMOOTH_PERIOD = 6.0  # frames; no smooth camera move faster than this is offered
 SMOOTH_COST = 1.0  # BIC parameters charged per effective degree of freedom of the free smooth curve
 
 
@@ -779,10 +781,16 @@ def camera_move(values: np.ndarray, weights: np.ndarray, period: float, floor: f
         path = np.vander((all_times - centre_t) / scale_t, degree + 1) @ coef
         # each term beyond the pan's is charged like a breakpoint: weave's slow drift must not pass for a move
         candidates.append((bic(rss, 2 + BREAKPOINT_COST * (degree - 1)), CameraMove(path, "accelerating")))
-    smooth = whittaker_smooth(values, period, weights=use.astype(np.float64))
-    white = _whiten(values[use] - smooth[use])
-    candidates.append((bic(float(white @ white), SMOOTH_COST * _whittaker_dof(count, period)),
-                       CameraMove(smooth, "smooth")))
+    # the free smooth curve at the `smoothing` period and, where the data call for it (a vehicle's sway, a hand-held
+    # camera), at shorter ones: each charged its effective degrees of freedom
+    for shorter in SMOOTH_PERIODS:
+        cut = max(period / shorter, MIN_SMOOTH_PERIOD) if shorter > 1 else period
+        if shorter > 1 and cut >= period:
+            continue
+        smooth = whittaker_smooth(values, cut, weights=use.astype(np.float64))
+        white = _whiten(values[use] - smooth[use])
+        candidates.append((bic(float(white @ white), SMOOTH_COST * _whittaker_dof(count, cut)),
+                           CameraMove(smooth, "smooth")))
     return min(candidates, key=lambda c: c[0])[1]
 
 
@@ -842,8 +850,12 @@ def follow_shake(values: np.ndarray, path: np.ndarray, weights: np.ndarray, floo
     if use.sum() < 6:
         return path
     departure = np.asarray(values, dtype=np.float64) - path
-    steps = np.diff(departure[use])
-    step_sigma = max(1.4826 * float(np.median(np.abs(steps - np.median(steps)))), floor)
+    # the weave's frame-to-frame level from second differences, which a slow sway hardly reaches (AR(1) 0.6:
+    # var(diff) / var(second diff) = 2 (1 - rho) / (6 - 8 rho + 2 rho^2))
+    bends = np.diff(departure[use], 2)
+    rho = WEAVE_CORRELATION
+    step_sigma = max(1.4826 * float(np.median(np.abs(bends - np.median(bends))))
+                     * math.sqrt(2 * (1 - rho) / (6 - 8 * rho + 2 * rho * rho)), floor)
     slow = whittaker_smooth(departure, SHAKE_PERIOD, weights=use.astype(np.float64))
     rms = float(np.sqrt(np.mean(slow[use] ** 2)))
     gain = 1.0 - (KEEP_SIGMAS * SLOW_WEAVE * step_sigma / max(rms, 1e-12)) ** 2
