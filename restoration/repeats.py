@@ -4,7 +4,8 @@ as one.
 A frame is a repeat when it is identical, or identical but for coding noise, to the frame before it: on a
 quarter-size luma its mean difference is under REPEAT_MEAN, a small share of what separates the clip's distinct
 neighbouring frames there (REPEAT_RATIO of the local 75th percentile, so a quiet locked-off shot's grain is not taken
-for a repeat), and no detail moved (99.9th percentile under REPEAT_PEAK). The map is computed once per clip (in the
+for a repeat), no detail moved (99.9th percentile under REPEAT_PEAK) and most full-size pixels are within a code of
+the frame before (REPEAT_SAME: fresh grain, however fine, changes most of them). The map is computed once per clip (in the
 cut-detection pass) and used by the Pipeline and the render engine alike: a repeat is given its original's frame
 (exact copies from the source on), every window is built on the timeline of unique pictures, and a repeat's output is
 its original's output, so a repeated pair leaves every chain bit-identical.
@@ -24,6 +25,9 @@ from .stage import Shot
 REPEAT_MEAN = 0.6 / 255  # mean |Δluma| on the quarter-size luma above which a frame is never a repeat
 REPEAT_PEAK = 10.0 / 255  # 99.9th percentile of |Δluma|: a small moving thing makes a frame new
 REPEAT_RATIO = 0.25  # ... and its mean must be under this share of the local distinct-frame difference
+REPEAT_SAME = 0.8  # ... and this share of its full-size pixels within SAME_CODE of the frame before (a repeat's
+# coding noise leaves most pixels as they were; fresh grain, however fine, changes most)
+SAME_CODE = 1.0 / 255
 EXACT = 0.05 / 255  # at or below this, a frame is a repeat whatever its neighbours (a held title, exact copies)
 LOCAL = 12  # frames each side the local distinct-frame difference is taken over
 SMALL_WIDTH = 160  # px; the comparison luma is about this wide (at most a quarter of the frame)
@@ -93,9 +97,13 @@ class RepeatMap:
         return cls({int(k): int(v) for k, v in json.loads(text)})
 
 
-def _small_luma(frame: np.ndarray) -> np.ndarray:
+def _luma(frame: np.ndarray) -> np.ndarray:
     luma = frame @ np.array([0.2126, 0.7152, 0.0722], np.float32) if frame.ndim == 3 else frame
-    luma = np.ascontiguousarray(luma, dtype=np.float32)
+    return np.ascontiguousarray(luma, dtype=np.float32)
+
+
+def _small_luma(frame: np.ndarray) -> np.ndarray:
+    luma = _luma(frame)
     height, width = luma.shape
     factor = max(4, width // SMALL_WIDTH)
     if min(width, height) < 4 * factor:
@@ -111,16 +119,22 @@ class RepeatFinder:
         self._indices: list[int] = []
         self._mean: list[float] = []  # difference to the frame before (inf for the first)
         self._peak: list[float] = []
+        self._same: list[float] = []  # share of full-size pixels within SAME_CODE of the frame before
+        self._previous_full: np.ndarray | None = None
 
     def add(self, index: int, frame: np.ndarray) -> None:
         small = _small_luma(frame)
+        full = _luma(frame)
         if self._previous is None or self._previous.shape != small.shape or (
                 self._indices and index != self._indices[-1] + 1):
             mean = peak = float("inf")
+            same = 0.0
         else:
             diff = np.abs(small - self._previous)
             mean, peak = float(diff.mean()), float(np.percentile(diff, 99.9))
-        self._previous = small
+            same = float(np.mean(np.abs(full - self._previous_full) <= SAME_CODE))
+        self._previous, self._previous_full = small, full
+        self._same.append(same)
         self._indices.append(index)
         self._mean.append(mean)
         self._peak.append(peak)
@@ -143,7 +157,7 @@ class RepeatFinder:
             local = local[np.isfinite(local)]
             typical = float(np.percentile(local, 75)) if local.size else 0.0
             repeat = mean[k] <= EXACT or (mean[k] <= min(REPEAT_MEAN, REPEAT_RATIO * typical)
-                                          and self._peak[k] <= REPEAT_PEAK)
+                                          and self._peak[k] <= REPEAT_PEAK and self._same[k] >= REPEAT_SAME)
             if repeat:
                 previous = self._indices[k - 1]
                 originals[index] = originals.get(previous, previous)
