@@ -131,8 +131,11 @@ class RepeatFinder:
             same = 0.0
         else:
             diff = np.abs(small - self._previous)
-            mean, peak = float(diff.mean()), float(np.percentile(diff, 99.9))
-            same = float(np.mean(np.abs(full - self._previous_full) <= SAME_CODE))
+            mean = float(diff.mean())
+            peak = same = 0.0
+            if mean <= REPEAT_MEAN:  # only a candidate is looked at closely
+                peak = float(np.percentile(diff, 99.9))
+                same = float(np.mean(np.abs(full - self._previous_full) <= SAME_CODE))
         self._previous, self._previous_full = small, full
         self._same.append(same)
         self._indices.append(index)
