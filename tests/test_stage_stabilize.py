@@ -388,3 +388,22 @@ def test_black_pillarbox_bars_stay_put_and_are_never_pasted_into_the_picture():
     residual = measured_path([pipe.frame(i)[:, bar:-bar] for i in range(n)])[:, :2]
     residual -= residual.mean(axis=0)
     assert np.sqrt(np.mean(np.sum(residual ** 2, axis=1))) < 0.15
+
+
+def test_analysis_splits_into_a_measurement_and_a_cheap_fit():
+    from restoration.stages.stabilize.stage import GateWeave
+
+    n = 20
+    picture = scene(120, WIDTH + 60, HEIGHT + 40)
+    frames = [woven(picture, *w, origin=(10 + 0.8 * t, 20)) for t, w in enumerate(weave_track(n, seed=121))]
+    stage = GateWeave()
+    shot = Shot(0, n)
+    defaults = stage.params.resolve({})
+    measurement = stage.measure(enumerate(frames), shot, defaults)
+    for changed in ({}, {"smoothing": 0.8}, {"mode": "tripod"}, {"fit_moves": False}, {"border": "crop"}):
+        params = stage.params.resolve(changed)
+        whole = stage.analyze(enumerate(frames), shot, params)
+        refit = stage.fit(measurement, shot, params)
+        assert np.array_equal(whole.intended, refit.intended) and whole.zoom == refit.zoom, changed
+        assert np.array_equal(whole.measured, refit.measured) and whole.models == refit.models
+    assert GateWeave.splits_analysis

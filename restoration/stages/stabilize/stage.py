@@ -11,7 +11,8 @@ mirrored or left black.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
 
 import cv2
 import numpy as np
@@ -20,6 +21,20 @@ from ...flow import sample_points
 from ...params import Param, declare
 from ...stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput
 from .weave import EDGE, Gate, ShotWeave, WeaveTracker, clamp_correction, crop_zoom, find_jolts, intended_path
+
+
+@dataclass
+class WeaveMeasurement:
+    """What `measure` found in a shot: each frame's motion (dx, dy, rotation, log scale), which frames were
+    measured, the repeats (position -> its original's) and the border."""
+
+    start: int
+    width: int
+    height: int
+    motion: np.ndarray
+    valid: np.ndarray
+    repeats: dict[int, int]
+    gate: Gate
 
 
 class GateWeave(Stage):
@@ -55,7 +70,15 @@ class GateWeave(Stage):
     def needs_analysis(self, params: Mapping[str, Any]) -> bool:
         return True
 
+    # issue 22's split: `measure` (cached by the parameters it reads: none) and `fit` (cheap, every parameter)
+    splits_analysis: ClassVar[bool] = True
+
     def analyze(self, frames: ClipFrames, shot: Shot, params: Mapping[str, Any]) -> ShotWeave:
+        return self.fit(self.measure(frames, shot, params), shot, params)
+
+    def measure(self, frames: ClipFrames, shot: Shot, params: Mapping[str, Any]) -> WeaveMeasurement:
+        """The expensive part of the analysis: every frame's weave measured, the repeats and the border found. It
+        depends on no parameter, so a change of smoothing, mode, fit_moves, max_correction or border refits it."""
         tracker: WeaveTracker | None = None
         previous: np.ndarray | None = None
         repeats: dict[int, int] = {}  # position in the shot -> position of its original
@@ -73,21 +96,27 @@ class GateWeave(Stage):
             tracker.add(index, frame)
             previous = frame
         assert tracker is not None, "a shot has at least one frame"
-        measured = tracker.path.motion()
-        valid = np.array(tracker.path.measured, bool)
+        return WeaveMeasurement(shot.start, tracker.width, tracker.height, tracker.path.motion(),
+                                np.array(tracker.path.measured, bool), repeats,
+                                tracker.gate.union(tracker.profiles.gate()))
+
+    def fit(self, measurement: WeaveMeasurement, shot: Shot, params: Mapping[str, Any]) -> ShotWeave:
+        """The cheap part: the camera-path model (smoothing, mode, fit_moves, lock_static, reference), the jolts,
+        the clamp (max_correction) and the crop zoom (border) from the measured weave."""
+        measured = measurement.motion.copy()
+        valid = measurement.valid
+        size = (measurement.width, measurement.height)
         # camera bumps and splice jumps (a few frames far off and back) do not bend the camera model: corrected
         jolts = find_jolts(measured, valid)
         intended, models = intended_path(measured, params["smoothing"], params["mode"], params["reference"],
                                          params["lock_static"], valid & ~jolts, params["fit_moves"])
         # a frame with nothing to measure (black, flat) is left where the intended path puts it: no correction
         measured[~valid, :3] = intended[~valid, :3]
-        for position, original in repeats.items():
+        for position, original in measurement.repeats.items():
             measured[position], intended[position] = measured[original], intended[original]
-        intended = clamp_correction(measured, intended, params["max_correction"], (tracker.width, tracker.height),
-                                    jolts)
-        weave = ShotWeave(shot.start, tracker.width, tracker.height, measured, intended, models,
-                          jolts=[shot.start + int(i) for i in np.nonzero(jolts)[0]],
-                          gate=tracker.gate.union(tracker.profiles.gate()))
+        intended = clamp_correction(measured, intended, params["max_correction"], size, jolts)
+        weave = ShotWeave(measurement.start, *size, measured, intended, models,
+                          jolts=[measurement.start + int(i) for i in np.nonzero(jolts)[0]], gate=measurement.gate)
         if params["border"] == "crop":
             weave.zoom = crop_zoom(weave)
         return weave
