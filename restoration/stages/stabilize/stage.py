@@ -151,8 +151,7 @@ class GateWeave(Stage):
                 else:
                     out, fill = fill_border(out, exposed, window, analysis)
         if gate:
-            bars = gate.mask(width, height)
-            out[bars] = frame[bars]
+            out = keep_border(out, frame, gate)
         np.clip(out, 0.0, 1.0, out=out)
         correction = analysis.intended[index - analysis.start] - analysis.measured[index - analysis.start]
         side = {"weave": {**analysis.weave(index),
@@ -162,6 +161,26 @@ class GateWeave(Stage):
                           "gate": analysis.gate.to_dict(), "border_fill": fill},
                 "weave_path": analysis.path_record_cached()}
         return StageOutput(out, side)
+
+
+BORDER_FEATHER = 3  # px inside the picture over which the frame's own border fades into the corrected picture
+
+
+def keep_border(out: np.ndarray, frame: np.ndarray, gate: Gate) -> np.ndarray:
+    """The frame's own border (bars, shaded gate edge) put back unmoved, faded into the corrected picture over
+    BORDER_FEATHER px so that their meeting is no line."""
+    height, width = frame.shape[:2]
+    x0, x1, y0, y1 = gate.picture(width, height)
+    xs, ys = np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
+    # distance into the picture from each side that has a border (sides without one do not fade)
+    dx = np.minimum(xs - x0 + 1 if x0 else np.full(width, np.inf), x1 - xs if width - x1 else np.inf)
+    dy = np.minimum(ys - y0 + 1 if y0 else np.full(height, np.inf), y1 - ys if height - y1 else np.inf)
+    inside = np.minimum(dy[:, None], dx[None, :])
+    alpha = np.clip(1.0 - inside / (BORDER_FEATHER + 1), 0.0, 1.0).astype(np.float32)
+    bars = gate.mask(width, height)
+    blended = out + alpha[..., None] * (frame - out) if frame.ndim == 3 else out + alpha * (frame - out)
+    blended[bars] = frame[bars]  # exactly the frame's own border
+    return blended
 
 
 def warp_frame(frame: np.ndarray, sampling: np.ndarray, border: int, kernel: int = cv2.INTER_CUBIC) -> np.ndarray:
