@@ -32,6 +32,7 @@ ROBUST_ITERATIONS = 4  # fits of the window's level (the first from the median, 
 ROBUST_FLOOR = 0.004  # log brightness spread assumed at least when reweighting (flicker-free windows)
 MAX_DIP = 5  # frames: a darker (or brighter) run this short and back is flicker, removed
 DIP_FLOOR = 0.02  # log brightness: smaller departures are left to the window's averaging
+DIP_SIGMAS = 6.0  # ... and so are departures within this many spreads of the running median (only clear dips)
 ROBUST_CUTOFF = 4.0  # frames further than this many spreads from the window's level do not count (biweight)
 
 
@@ -192,7 +193,7 @@ def find_dips(levels: np.ndarray, weights: np.ndarray) -> np.ndarray:
     seen = levels[use]
     baseline = median_filter(seen, size=2 * MAX_DIP + 1, mode="nearest")
     off = np.abs(seen - baseline)
-    cutoff = max(ROBUST_CUTOFF * 1.4826 * float(np.median(off)), DIP_FLOOR)
+    cutoff = max(DIP_SIGMAS * 1.4826 * float(np.median(off)), DIP_FLOOR)
     dips[np.nonzero(use)[0][off > cutoff]] = True
     return dips
 
