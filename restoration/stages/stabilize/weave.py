@@ -624,6 +624,7 @@ BREAKPOINT_COST = 3.0  # BIC parameters charged per breakpoint (its position and
 STILL_BONUS = 6.0  # BIC units in favour of holding still: a locked shot must not start drifting on weave alone
 MAX_SEARCH = 240  # breakpoint candidates searched per segment at most (long shots: a coarser grid)
 COMPLEXITY = 1.5  # penalty per parameter, in units of log(frames): a stricter prior for simple moves than BIC's 1
+ACCEL_TERM_COST = 1.5  # BIC parameters per polynomial term beyond the pan's (no weave-only axis of 160 took it)
 MIN_ACCELERATING = 24  # frames; shorter shots are not offered an accelerating move (weave drift looks like one)
 SMOOTH_PERIODS = (1.0, 1.5, 2.25)  # the smooth curve is also tried at the smoothing period divided by these
 MIN_SMOOTH_PERIOD = 6.0  # frames; no smooth camera move faster than this is offered
@@ -780,7 +781,7 @@ def camera_move(values: np.ndarray, weights: np.ndarray, period: float, floor: f
         coef, rss = _robust_gls(np.vander((times - centre_t) / scale_t, degree + 1), seen)
         path = np.vander((all_times - centre_t) / scale_t, degree + 1) @ coef
         # each term beyond the pan's is charged like a breakpoint: weave's slow drift must not pass for a move
-        candidates.append((bic(rss, 2 + BREAKPOINT_COST * (degree - 1)), CameraMove(path, "accelerating")))
+        candidates.append((bic(rss, 2 + ACCEL_TERM_COST * (degree - 1)), CameraMove(path, "accelerating")))
     # the free smooth curve at the `smoothing` period and, where the data call for it (a vehicle's sway, a hand-held
     # camera), at shorter ones: each charged its effective degrees of freedom
     for shorter in SMOOTH_PERIODS:
