@@ -184,7 +184,8 @@ COLUMNS = (("jitter_px", "jitter px"), ("path_rms_px", "path RMS px"), ("path_ma
 
 def markdown(table: dict, seeds: int, frames: int, base: dict | None = None) -> str:
     lines = [f"Simulated clips (`restoration/synth/motion.py`), 256×192, {frames} frames, weave σ 0.8 px "
-             f"(AR(1) 0.6), mean ± std over {seeds} seeds (picture and every draw per seed). jitter: RMS frame-to-frame change of "
+             f"(AR(1) 0.6), mean ± std over {seeds} seeds (picture and every draw per seed). jitter: RMS "
+             "frame-to-frame change of "
              "the output's displacement from the truth; path: the output's displacement from the true camera path "
              "(its median taken out); jolt: at the jolt frames; pair: repeated frames' position and code "
              "differences; dark share: largest share of a frame's picture output dark (< 0.06) where the truth is "
