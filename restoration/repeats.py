@@ -1,14 +1,14 @@
 """Repeated frames: step-printed film holds pairs (or runs) of the same picture, which every temporal stage treats
 as one.
 
-A frame is a repeat when it is identical, or identical but for coding noise, to the frame before it: on a quarter-
-size luma its mean difference is under REPEAT_MEAN, a small share of what separates the clip's distinct neighbouring
-frames there (REPEAT_RATIO of the local 75th percentile, so a quiet locked-off shot's grain is not taken for a
-repeat), no detail moved (99.9th percentile under REPEAT_PEAK) and most full-size pixels are within a code of the
-frame before (REPEAT_SAME: fresh grain, however fine, changes most of them). The map is computed once per clip (in
-the cut-detection pass) and used by the Pipeline and the render engine alike: a repeat is given its original's frame
-(exact copies from the source on), every window is built on the timeline of unique pictures, and a repeat's output
-is its original's output, so a repeated pair leaves every chain bit-identical.
+A frame is a repeat when it is identical, or identical but for coding noise, to the frame before it: on a
+quarter-size luma its mean difference is under REPEAT_MEAN, a small share of what separates the clip's distinct
+neighbouring frames there (REPEAT_RATIO of the local 75th percentile, so a quiet locked-off shot's grain is not
+taken for a repeat), no detail moved (99.9th percentile under REPEAT_PEAK) and most full-size pixels are within a
+code of the frame before (REPEAT_SAME: fresh grain, however fine, changes most of them). The map is computed once
+per clip (in the cut-detection pass) and used by the Pipeline and the render engine alike: a repeat is given its
+original's frame (exact copies from the source on), every window is built on the timeline of unique pictures, and a
+repeat's output is its original's output, so a repeated pair leaves every chain bit-identical.
 """
 
 from __future__ import annotations
