@@ -17,6 +17,7 @@ import numpy as np
 from .analysis_cache import AnalysisCache
 from .errors import MediaError, ParamError, StageNotImplemented
 from .io.info import MediaInfo
+from .repeats import RepeatFinder, RepeatMap
 from .shots import detect_cuts, mirror_index, shot_at, shots_in_span
 from .stage import STAGE_ORDER, FrameWindow, Shot, Stage, StageOutput
 from .stages import stage_class
@@ -92,14 +93,20 @@ class _LRU:
 class _SourceNode:
     """Reads source frames: sequential requests stream from one decoder, others seek."""
 
-    def __init__(self, source: FrameSource, capacity: int):
+    def __init__(self, source: FrameSource, capacity: int, repeats: Callable[[], RepeatMap] | None = None):
         self.source = source
         self.cache = _LRU(capacity)
+        self.repeats = repeats  # a repeat reads as an exact copy of its original
         self._stream: Iterator[tuple[int, np.ndarray]] | None = None
         self._next = -1
         self._last = -2
 
     def get(self, index: int) -> np.ndarray:
+        if self.repeats is not None:
+            index = self.repeats().original(index)
+        return self.read(index)
+
+    def read(self, index: int) -> np.ndarray:
         frame = self.cache.get(index)
         if frame is not None:
             return frame
@@ -129,8 +136,10 @@ class _StageNode:
     """One enabled stage: builds the mirrored window from upstream and caches outputs and side data."""
 
     def __init__(self, stage: Stage, params: dict[str, Any], upstream: "_SourceNode | _StageNode",
-                 shots: Callable[[], list[Shot]], capacity: int, report: Callable[[str, int, int], None]):
+                 shots: Callable[[], list[Shot]], capacity: int, report: Callable[[str, int, int], None],
+                 repeats: Callable[[], RepeatMap] | None = None):
         self.stage = stage
+        self.repeats = repeats or RepeatMap
         self.report = report
         self.params = params
         self.upstream = upstream
@@ -151,11 +160,13 @@ class _StageNode:
         return self.output(index).frame
 
     def output(self, index: int) -> StageOutput:
+        repeats = self.repeats()
+        index = repeats.original(index)  # a repeated picture is the same picture: its original's output
         cached = self.cache.get(index)
         if cached is not None:
             return cached
         shot = shot_at(self.shots(), index)
-        indices = [mirror_index(index + k, shot) for k in range(-self.radius, self.radius + 1)]
+        indices = repeats.window(index, self.radius, shot)  # neighbours are the shot's unique pictures
         window = FrameWindow(frames=[self.upstream.get(i) for i in indices], indices=indices,
                              center=self.radius, index=index, shot=shot)
         result = self.stage.process(window, self.params, self.analysis(shot))
@@ -214,20 +225,22 @@ class Pipeline:
 
     def __init__(self, source: FrameSource, settings: Mapping[str, StageSetting],
                  shots: list[Shot] | None = None, cache_frames: int = 4, span: tuple[int, int] | None = None,
-                 analysis_cache: AnalysisCache | None = None):
+                 analysis_cache: AnalysisCache | None = None, repeats: RepeatMap | None = None):
         self.source = source
         self.span = span  # only these frames are looked at (cuts, shot analyses); None: the whole clip
         self.settings = resolve_settings(settings)
         self.skipped = [n for n, s in self.settings.items() if s.enabled and not stage_class(n).implemented]
         self._shots = shots
+        self._repeats = repeats
         self.progress: Progress | None = None
-        self._source_node = _SourceNode(source, capacity=cache_frames)
+        self._source_node = _SourceNode(source, capacity=cache_frames, repeats=self.repeats)
         self.nodes: list[_StageNode] = []
         upstream: _SourceNode | _StageNode = self._source_node
         for name, setting in self.settings.items():
             if not setting.enabled or name in self.skipped:
                 continue
-            node = _StageNode(stage_class(name)(), setting.params, upstream, self.shots, cache_frames, self._report)
+            node = _StageNode(stage_class(name)(), setting.params, upstream, self.shots, cache_frames, self._report,
+                              self.repeats)
             self.nodes.append(node)
             upstream = node
         for position, node in enumerate(self.nodes):
@@ -250,16 +263,35 @@ class Pipeline:
         return any(node.radius > 0 or node.stage.needs_analysis(node.params) for node in self.nodes)
 
     def shots(self) -> list[Shot]:
-        """Shots of the whole clip; cuts are detected once, and only when a temporal stage needs them."""
+        """Shots of the whole clip; cuts are detected once, and only when a temporal stage needs them (repeated
+        frames are found in the same pass)."""
         if self._shots is None:
             first, last = self.span or (0, len(self.source))
             if self.is_temporal:
-                cuts = detect_cuts(self._reported(self.source.frames(first, last), "cuts", last - first),
-                                   self.source.info.frame_rate)
+                finder = RepeatFinder() if self._repeats is None else None
+                frames = self._reported(self.source.frames(first, last), "cuts", last - first)
+                cuts = detect_cuts(finder.feed(frames) if finder else frames, self.source.info.frame_rate)
+                self._shots = shots_in_span(cuts, (first, last))
+                if finder is not None:
+                    self._repeats = finder.result(self._shots)
             else:
-                cuts = []
-            self._shots = shots_in_span(cuts, (first, last))
+                self._shots = shots_in_span([], (first, last))
         return self._shots
+
+    def repeats(self) -> RepeatMap:
+        """Repeated frames of the span (found once; none unless a temporal stage runs)."""
+        if self._repeats is None:
+            shots = self.shots()
+            if self._repeats is None:  # shots were given: one pass to find repeats
+                first, last = self.span or (0, len(self.source))
+                if self.is_temporal:
+                    finder = RepeatFinder()
+                    for index, frame in self._reported(self.source.frames(first, last), "repeats", last - first):
+                        finder.add(index, frame)
+                    self._repeats = finder.result(shots)
+                else:
+                    self._repeats = RepeatMap()
+        return self._repeats
 
     def _report(self, phase: str, done: int, total: int) -> None:
         if self.progress is not None:
@@ -307,6 +339,8 @@ class Pipeline:
             return 0
         if self._shots is None:
             self._shots = previous._shots
+        if self._repeats is None and self._shots is previous._shots:
+            self._repeats = previous._repeats
         previous._source_node.cache.capacity = max(previous._source_node.cache.capacity,
                                                    self._source_node.cache.capacity)
         self._source_node.cache = previous._source_node.cache

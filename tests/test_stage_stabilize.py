@@ -305,3 +305,105 @@ def test_camera_move_model_is_the_simplest_that_leaves_only_weave():
     weights[[10, 60]] = 0
     move = camera_move(values, weights, period, 0.02)
     assert move.model == "pan" and np.abs(move.path[60] + 0.8 * 60) < 2.0
+
+
+def test_jolts_and_splice_jumps_are_corrected_without_bending_the_camera_path():
+    from restoration.stages.stabilize.weave import find_jolts
+
+    for seed in range(4):
+        n = 60
+        t = np.arange(n, dtype=np.float64)
+        weave = weave_track(n, seed=60 + seed, sigma=0.6)
+        motion = np.zeros((n, 4))
+        motion[:, 0] = 0.8 * t + weave[:, 0]
+        motion[:, 1] = weave[:, 1]
+        rng = np.random.default_rng(seed)
+        at, length, size = int(rng.integers(10, 45)), int(rng.integers(1, 4)), float(rng.uniform(10, 25))
+        motion[at:at + length, 1] -= size  # a splice jump: 1-3 frames displaced, then back
+        jolts = find_jolts(motion)
+        assert set(np.nonzero(jolts)[0]) == set(range(at, at + length)), seed
+        intended, models = intended_path(motion, 0.35, measured=~jolts)
+        assert models[1] == "still" and models[0] == "pan", models
+        # the jolt frames are brought back onto the path the other frames follow
+        assert np.abs(intended[at:at + length, 1] - intended[0, 1]).max() < 1e-9
+    # weave alone (even strong weave) holds no jolt
+    for seed in range(10):
+        motion = np.zeros((80, 4))
+        motion[:, :2] = weave_track(80, seed=70 + seed, sigma=1.5)[:, :2]
+        assert not find_jolts(motion).any()
+
+
+def test_an_accelerating_tilt_is_followed_smoothly_with_no_jump_between_segments():
+    n = 90
+    t = np.arange(n, dtype=np.float64)
+    # a tilt speeding up from 0.55 to 1.1 px/frame over the shot
+    tilt = 0.55 * t + 0.55 * t ** 2 / (2 * (n - 1))
+    errors, kinks = [], []
+    for seed in range(5):
+        motion = np.zeros((n, 4))
+        motion[:, 1] = tilt + weave_track(n, seed=80 + seed, sigma=0.6)[:, 1]
+        intended, models = intended_path(motion, 0.35)
+        errors.append(np.abs(intended[:, 1] - tilt).max())
+        kinks.append(np.abs(np.diff(intended[:, 1] - tilt)).max())
+    assert np.mean(errors) < 0.5 and max(kinks) < 0.1, (errors, kinks)
+
+
+def test_slow_sway_beyond_the_weave_is_kept_and_weave_alone_is_not():
+    from restoration.stages.stabilize.weave import follow_shake
+
+    n = 96
+    t = np.arange(n, dtype=np.float64)
+    sway = 6.0 * np.sin(2 * np.pi * t / 40)  # a vehicle's sway, intended
+    weave = weave_track(n, seed=90, sigma=0.4)[:, 0]
+    kept = follow_shake(sway + weave, np.zeros(n), np.ones(n), 0.02)
+    assert np.sqrt(np.mean((kept - sway) ** 2)) < 0.25 * np.sqrt(np.mean(sway ** 2))
+    for seed in range(20):
+        weave = weave_track(n, seed=100 + seed)[:, 0]
+        assert np.array_equal(follow_shake(weave, np.zeros(n), np.ones(n), 0.02), np.zeros(n))
+
+
+def test_black_pillarbox_bars_stay_put_and_are_never_pasted_into_the_picture():
+    from restoration.stages.stabilize.weave import Gate, find_gate
+
+    n, bar = 14, 10
+    picture = scene(110, WIDTH + 40, HEIGHT + 40)
+    frames = []
+    for w in weave_track(n, seed=111, sigma=2.0):
+        frame = woven(picture, *w, origin=(20, 20))
+        frame[:, :bar] = 0.02  # burnt-in black bars: static, not woven
+        frame[:, -bar:] = 0.02
+        frames.append(frame)
+    luma = frames[0] @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    assert find_gate(luma) == Gate(bar, bar, 0, 0)
+    pipe = pipeline(frames, {"border": "fill"}, [Shot(0, n)])
+    for i in range(n):
+        out = pipe.frame(i)
+        assert np.array_equal(out[:, :bar], frames[i][:, :bar]) and np.array_equal(out[:, -bar:], frames[i][:, -bar:])
+        inner = out[:, bar:-bar].mean(axis=2)
+        assert inner.min() > 0.06, i  # no bar (0.02) pasted or replicated into the picture (scene >= 0.13)
+        side = pipe.side_data(i)["stabilize"]["weave"]
+        gate = side["gate"]  # the bar and at most its one soft pixel
+        assert bar <= gate["left"] <= bar + 1 and bar <= gate["right"] <= bar + 1 and gate["top"] == gate["bottom"] == 0
+    # with the bars left out of the estimate, the picture inside is still registered to a fraction of a pixel
+    residual = measured_path([pipe.frame(i)[:, bar:-bar] for i in range(n)])[:, :2]
+    residual -= residual.mean(axis=0)
+    assert np.sqrt(np.mean(np.sum(residual ** 2, axis=1))) < 0.15
+
+
+def test_analysis_splits_into_a_measurement_and_a_cheap_fit():
+    from restoration.stages.stabilize.stage import GateWeave
+
+    n = 20
+    picture = scene(120, WIDTH + 60, HEIGHT + 40)
+    frames = [woven(picture, *w, origin=(10 + 0.8 * t, 20)) for t, w in enumerate(weave_track(n, seed=121))]
+    stage = GateWeave()
+    shot = Shot(0, n)
+    defaults = stage.params.resolve({})
+    measurement = stage.measure(enumerate(frames), shot, defaults)
+    for changed in ({}, {"smoothing": 0.8}, {"mode": "tripod"}, {"fit_moves": False}, {"border": "crop"}):
+        params = stage.params.resolve(changed)
+        whole = stage.analyze(enumerate(frames), shot, params)
+        refit = stage.fit(measurement, shot, params)
+        assert np.array_equal(whole.intended, refit.intended) and whole.zoom == refit.zoom, changed
+        assert np.array_equal(whole.measured, refit.measured) and whole.models == refit.models
+    assert GateWeave.splits_analysis

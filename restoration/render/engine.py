@@ -25,6 +25,7 @@ from ..export.paths import Sources, guard_source
 from ..io.probe import open_with_fields
 from ..pipeline import Progress, check_frame_size, describe_settings, resolve_settings
 from ..project import Project, parse_frame_rate
+from ..repeats import RepeatFinder, RepeatMap
 from ..shots import detect_cuts, shots_in_span
 from ..stage import Shot
 from ..stages import stage_class
@@ -134,7 +135,7 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
         if note:
             say(note)
         try:
-            cuts = _cuts(work, source, span, temporal, report)
+            cuts, repeats = _cuts(work, source, span, temporal, report)
         except BaseException:
             _discard_if_nothing_done(work)
             raise
@@ -142,7 +143,7 @@ def render_project(project: Project, output: str | Path, overwrite: bool = False
                                          fingerprint=fingerprint)
     try:
         return _render_units(writer, work, steps, skipped, project, (start, stop), span, cuts, chunk_frames,
-                             workers, ray, report, say, cache)
+                             workers, ray, report, say, cache, repeats)
     except BaseException:
         _discard_if_nothing_done(work)  # a refusal or an early failure leaves nothing behind; work done is kept
         raise
@@ -192,11 +193,11 @@ def _discard_if_nothing_done(work: WorkFolder) -> None:
 def _render_units(writer: MasterWriter, work: WorkFolder, steps: list[Step], skipped: list[str], project: Project,
                   frame_range: tuple[int, int], span: tuple[int, int], cuts: list[int], chunk_frames: int,
                   workers: int | None, ray: str | None, report: Progress, say: Callable[[str], None],
-                  cache: AnalysisCache) -> RenderResult:
+                  cache: AnalysisCache, repeats: RepeatMap | None = None) -> RenderResult:
     start, stop = frame_range
     shots = shots_in_span(cuts, span)
     cached = _cached_analyses(cache, work, steps, shots)
-    plan = plan_render(steps, (start, stop), span, shots, chunk_frames, cached)
+    plan = plan_render(steps, (start, stop), span, shots, chunk_frames, cached, repeats)
     job = RenderJob(str(project.source), project.source_frame_rate, project.fields, plan, work, writer.pix_fmt)
     chunks = plan.chunks()
     kept = [u for u in chunks if work.chunk_is_done(u.start, u.stop)]
@@ -277,20 +278,25 @@ def _executor(job: RenderJob, workers: int | None, ray: str | None):
     return InProcess(job) if count == 1 else LocalProcesses(job, count)
 
 
-def _cuts(work: WorkFolder, source, span: tuple[int, int], temporal: bool, report: Progress) -> list[int]:
-    """Cuts inside the span, detected once per work folder (a resume reads them back)."""
+def _cuts(work: WorkFolder, source, span: tuple[int, int], temporal: bool,
+          report: Progress) -> tuple[list[int], RepeatMap]:
+    """Cuts and repeated frames inside the span, found in one pass once per work folder (a resume reads them back)."""
     if not temporal:
-        return []
+        return [], RepeatMap()
     path = work.root / "cuts.json"
+    repeats_path = work.root / "repeats.json"
     try:
-        return [int(c) for c in json.loads(path.read_text())]
+        return [int(c) for c in json.loads(path.read_text())], RepeatMap.from_json(repeats_path.read_text())
     except (OSError, ValueError, TypeError):
         pass
     first, last = span
-    frames = source.frames(first, last)
+    finder = RepeatFinder()
+    frames = finder.feed(source.frames(first, last))
     cuts = detect_cuts(_reported(frames, report, "cuts", last - first), source.info.frame_rate)
-    path.write_text(json.dumps(cuts))
-    return cuts
+    repeats = finder.result(shots_in_span(cuts, span))
+    repeats_path.write_text(repeats.to_json())
+    path.write_text(json.dumps(cuts))  # written last: its presence means both are there
+    return cuts, repeats
 
 
 def _reported(frames: Iterable, report: Progress, phase: str, total: int):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..repeats import RepeatMap
 from ..stage import Shot
 
 # A --range or preview analyses at most this many frames on either side of what it shows: cut detection and the
@@ -57,6 +58,7 @@ class RenderPlan:
     shots: list[Shot]
     runs: dict[tuple[Shot, int], tuple[int, int]] = field(default_factory=dict)
     chunk_frames: int = CHUNK_FRAMES
+    repeats: RepeatMap = field(default_factory=RepeatMap)  # repeated frames: one picture with their original
 
     def chunks(self) -> list[Unit]:
         """The final units in frame order: each one a chunk of the master."""
@@ -111,13 +113,16 @@ def analysis_span(frame_range: tuple[int, int], frame_count: int, temporal: bool
 
 
 def plan_render(steps: list[Step], frame_range: tuple[int, int], span: tuple[int, int], shots: list[Shot],
-                chunk_frames: int = CHUNK_FRAMES, cached: set[tuple[Shot, int]] | None = None) -> RenderPlan:
+                chunk_frames: int = CHUNK_FRAMES, cached: set[tuple[Shot, int]] | None = None,
+                repeats: RepeatMap | None = None) -> RenderPlan:
     """Walk the chain backwards from the range: per shot, the run each step computes (and the source reads).
 
-    A step whose analysis of a shot is `cached` needs its input only where its windows reach.
+    A step whose analysis of a shot is `cached` needs its input only where its windows reach (windows of unique
+    pictures: with repeated frames they reach further).
     """
     cached = cached or set()
-    plan = RenderPlan(steps, frame_range, span, shots, chunk_frames=max(1, chunk_frames))
+    repeats = repeats or RepeatMap()
+    plan = RenderPlan(steps, frame_range, span, shots, chunk_frames=max(1, chunk_frames), repeats=repeats)
     start, stop = frame_range
     for shot in shots:
         lo, hi = max(start, shot.start), min(stop, shot.end)
@@ -129,6 +134,6 @@ def plan_render(steps: list[Step], frame_range: tuple[int, int], span: tuple[int
             if step.analysed and (shot, number) not in cached:
                 lo, hi = shot.start, shot.end
             else:
-                lo, hi = max(shot.start, lo - step.radius), min(shot.end, hi + step.radius)
+                lo, hi = repeats.reach(lo, hi, step.radius, shot)
         plan.runs[(shot, 0)] = (lo, hi)
     return plan

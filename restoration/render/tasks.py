@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from ..export.pictures import rgb_values
-from ..shots import mirror_index
 from ..stage import FrameWindow, Stage
 from ..stages import stage_class
 from .plan import RenderPlan, Unit
@@ -58,10 +57,16 @@ def open_job_source(job: RenderJob):
 
 
 def read_inputs(job: RenderJob, step: int, start: int, stop: int) -> dict[int, np.ndarray]:
-    """Frames [start, stop) of step-1's output: decoded from the source for the first step, else from the work."""
+    """Frames [start, stop) of step-1's output: decoded from the source for the first step, else from the work.
+
+    A repeated frame reads as an exact copy of its original (from the source on), as in the Pipeline.
+    """
+    repeats = job.plan.repeats
     if step <= 1:
+        first = min([start] + [repeats.original(i) for i in range(start, stop)])
         with open_job_source(job) as source:
-            return {i: frame for i, frame in source.frames(start, stop)}
+            decoded = {i: frame for i, frame in source.frames(first, stop)}
+        return {i: decoded[repeats.original(i)] for i in range(start, stop)}
     return {i: job.work.load_stage_frame(step - 1, i) for i in range(start, stop)}
 
 
@@ -89,17 +94,22 @@ def run_unit(job: RenderJob, unit: Unit) -> UnitResult:
         return UnitResult(unit, {}, {})
     step = plan.steps[unit.step - 1]
     shot = unit.shot
-    needed = sorted({mirror_index(i + k, shot) for i in range(unit.start, unit.stop)
-                     for k in range(-step.radius, step.radius + 1)})
+    repeats = plan.repeats
+    needed = sorted({i for index in range(unit.start, unit.stop) for i in repeats.window(index, step.radius, shot)})
     inputs = read_inputs(job, unit.step, needed[0], needed[-1] + 1)
     analysis = job.work.load_analysis(unit.step, shot.start, shot.end) if step.analysed else None
     stage = job.stage(unit.step)
     frames: list[np.ndarray] = []
+    done: dict[int, np.ndarray] = {}
     for index in range(unit.start, unit.stop):
-        indices = [mirror_index(index + k, shot) for k in range(-step.radius, step.radius + 1)]
-        window = FrameWindow(frames=[inputs[i] for i in indices], indices=indices, center=step.radius,
-                             index=index, shot=shot)
-        out = stage.process(window, step.params, analysis).frame
+        original = repeats.original(index)  # a repeat's output is its original's (computed again if in another unit)
+        if original in done:
+            out = done[original]
+        else:
+            indices = repeats.window(original, step.radius, shot)
+            window = FrameWindow(frames=[inputs[i] for i in indices], indices=indices, center=step.radius,
+                                 index=original, shot=shot)
+            out = done[original] = stage.process(window, step.params, analysis).frame
         if unit.final:
             frames.append(out)
         else:

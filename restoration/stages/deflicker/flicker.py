@@ -24,10 +24,16 @@ THUMB_WIDTH = 192  # px; flicker is measured on lumas about this wide
 CELL = 4  # thumbnail px per side of the cells whose means are compared
 CLIP_LOW, CLIP_HIGH = 0.02, 0.98  # clipped tones say nothing about brightness changes
 STEP_F = 30.0  # F statistic of a jump above which it is a change of light (p ~ 1e-4 per place it could be)
-STEP_FLOOR = 0.03  # ... and it must jump at least this much (log brightness, about 3 %)
-MIN_RUN = 3  # frames a change of light must last on either side to count as one (a flash is averaged)
+STEP_FLOOR = 0.08  # ... and it must jump at least this much (log brightness, about 8 %): smaller steps are flicker
+MIN_RUN = 6  # frames a change of light must last on its current side to count as one (dips of 1-5 frames are flicker)
 FLICKER_FLOOR = 0.002  # frame-to-frame brightness noise assumed at least (log units)
 MIN_SHARED = 0.05  # a neighbour sharing less of the picture than this says nothing
+ROBUST_ITERATIONS = 4  # fits of the window's level (the first from the median, then Huber reweighted)
+ROBUST_FLOOR = 0.004  # log brightness spread assumed at least when reweighting (flicker-free windows)
+MAX_DIP = 5  # frames: a darker (or brighter) run this short and back is flicker, removed
+DIP_FLOOR = 0.02  # log brightness: smaller departures are left to the window's averaging
+DIP_SIGMAS = 6.0  # ... and so are departures within this many spreads of the running median (only clear dips)
+ROBUST_CUTOFF = 4.0  # frames further than this many spreads from the window's level do not count (biweight)
 
 
 @dataclass
@@ -174,6 +180,24 @@ def _rss(design: np.ndarray, values: np.ndarray) -> float:
     return float(np.sum((values - design @ coefficients) ** 2))
 
 
+def find_dips(levels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Which of a window's distinct frames (in time order) sit in a dip or a flash: a run of at most MAX_DIP frames
+    off the running median (which a run that short does not move) by more than ROBUST_CUTOFF spreads and DIP_FLOOR."""
+    from scipy.ndimage import median_filter
+
+    levels = np.asarray(levels, dtype=np.float64)
+    use = np.asarray(weights) > 0
+    dips = np.zeros(levels.size, bool)
+    if use.sum() < 2 * MAX_DIP + 1:
+        return dips
+    seen = levels[use]
+    baseline = median_filter(seen, size=2 * MAX_DIP + 1, mode="nearest")
+    off = np.abs(seen - baseline)
+    cutoff = max(DIP_SIGMAS * 1.4826 * float(np.median(off)), DIP_FLOOR)
+    dips[np.nonzero(use)[0][off > cutoff]] = True
+    return dips
+
+
 def window_level(times: np.ndarray, levels: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted straight-line fit over time along axis 0, evaluated at time 0 (the current frame).
 
@@ -182,14 +206,29 @@ def window_level(times: np.ndarray, levels: np.ndarray, weights: np.ndarray) -> 
     """
     levels = np.asarray(levels, dtype=np.float64)
     shape = (-1,) + (1,) * (levels.ndim - 1)
-    w = np.asarray(weights, dtype=np.float64)
-    w = np.broadcast_to(w.reshape(shape) if w.ndim == 1 else w, levels.shape)
-    t = np.asarray(times, dtype=np.float64).reshape(shape)
-    total = np.maximum(w.sum(axis=0), 1e-12)
-    mt = np.sum(w * t, axis=0) / total
-    mv = np.sum(w * levels, axis=0) / total
-    vt = np.sum(w * (t - mt) ** 2, axis=0)
-    slope = np.where(vt > 1e-9, np.sum(w * (t - mt) * (levels - mv), axis=0) / np.maximum(vt, 1e-12), 0.0)
+    base = np.asarray(weights, dtype=np.float64)
+    base = np.broadcast_to(base.reshape(shape) if base.ndim == 1 else base, levels.shape)
+    t = np.broadcast_to(np.asarray(times, dtype=np.float64).reshape(shape), levels.shape)
+    w = base
+    # Tukey-biweight reweighting, started from the median with the scale the median gives: a dip of a few frames
+    # (or a flash) inside the window is left out rather than pulling the others' level toward it
+    used = base > 0
+    start = np.nan_to_num(np.nanmedian(np.where(used, levels, np.nan), axis=0))
+    spread = np.nan_to_num(np.nanmedian(np.where(used, np.abs(levels - start), np.nan), axis=0))
+    cutoff = ROBUST_CUTOFF * np.maximum(1.4826 * spread, ROBUST_FLOOR)
+    fit = start
+    for iteration in range(ROBUST_ITERATIONS + 1):
+        if iteration:
+            total = np.maximum(w.sum(axis=0), 1e-12)
+            mt = np.sum(w * t, axis=0) / total
+            mv = np.sum(w * levels, axis=0) / total
+            vt = np.sum(w * (t - mt) ** 2, axis=0)
+            slope = np.where(vt > 1e-9, np.sum(w * (t - mt) * (levels - mv), axis=0) / np.maximum(vt, 1e-12), 0.0)
+            if iteration == ROBUST_ITERATIONS:
+                break
+            fit = mv + slope * (t - mt)
+        w = base * np.clip(1.0 - ((levels - fit) / cutoff) ** 2, 0.0, 1.0) ** 2
+        w = np.where(np.sum(w, axis=0) > 1e-9, w, base)  # nothing left (a window of outliers): plain mean
     return mv - slope * mt
 
 
@@ -232,6 +271,10 @@ def target_correction(measures: list[Brightness], frame_indices: list[int], curr
     # the change-of-light test looks at each distinct frame once, at its real time (a mirrored repeat is no news)
     distinct = sorted(set(frame_indices))
     first_entry = [frame_indices.index(i) for i in distinct]
+    # dips (and flashes) of up to MAX_DIP frames are flicker, not light: they count neither as a change of light
+    # nor toward the level (the current frame, when in one, is brought to its neighbours' level)
+    dips = set(np.array(distinct)[find_dips(ratios[first_entry], weights[first_entry])].tolist())
+    weights = weights * np.array([i not in dips for i in frame_indices], dtype=np.float64)
     lit = same_light(np.array(distinct, dtype=np.float64), ratios[first_entry], weights[first_entry],
                      float(frame_indices[current]))
     alike = set(np.array(distinct)[lit].tolist())
@@ -297,11 +340,15 @@ class FlowChain:
         height, width = here.luma.shape
         grid_x, grid_y = _pixel_grid(height, width)
         measures = {current: same_brightness(grid)}
-        for direction, stop in ((1, unique[-1]), (-1, unique[0])):
+        # each side chained frame by frame over the window's pictures (consecutive indices, or the unique
+        # pictures of a step-printed shot, whose repeats the window leaves out)
+        for side in ([i for i in unique if i > current], [i for i in reversed(unique) if i < current]):
             chained = np.zeros((height, width, 2), np.float32)
             inside = np.ones((height, width), bool)
-            for index in range(current + direction, stop + direction, direction):
-                step = self.flow(index - direction, index, by_index)
+            previous = current
+            for index in side:
+                step = self.flow(previous, index, by_index)
+                previous = index
                 map_x, map_y = grid_x + chained[..., 0], grid_y + chained[..., 1]
                 chained = chained + cv2.remap(step, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
                 inside &= (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)

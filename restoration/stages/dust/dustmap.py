@@ -164,7 +164,7 @@ class Neighbour:
     """One neighbouring frame brought onto the current one, with its normalised difference to it."""
 
     index: int
-    offset: int               # clip index minus the current frame's index
+    offset: int               # pictures after (+) or before (-) the current one (its clip index offset but for repeats)
     frame: np.ndarray         # RGB as it came (not warped)
     luma: np.ndarray          # luma as it came
     flow: np.ndarray          # current -> neighbour: current(x) ≈ neighbour(x + flow(x))

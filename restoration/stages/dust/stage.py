@@ -126,15 +126,18 @@ class DustRepair(Stage):
         radius = int(params["temporal_radius"])
         tolerance = consistency_tolerance(params["motion_protect"])
 
-        def compensate(frame: np.ndarray, index: int) -> Neighbour:
+        def compensate(frame: np.ndarray, index: int, offset: int) -> Neighbour:
             prep = bank.prepare(index, frame)
-            return compensate_neighbour(current.luma, index, index - window.index, frame, prep.luma,
+            return compensate_neighbour(current.luma, index, offset, frame, prep.luma,
                                         bank.flow(current, prep), bank.flow(prep, current), tolerance)
 
-        real = {}
-        for frame, index in zip(window.frames, window.indices):
-            if index != window.index:
-                real.setdefault(index - window.index, (frame, index))  # mirrored entries repeat real frames
+        # offsets count pictures, not clip indices: a step-printed shot's window leaves its repeats out, and
+        # mirrored entries repeat real frames
+        frames = dict(zip(window.indices, window.frames))
+        later = sorted(i for i in frames if i > window.index)
+        earlier = sorted((i for i in frames if i < window.index), reverse=True)
+        real = {**{k: (frames[i], i, k) for k, i in enumerate(later, 1)},
+                **{-k: (frames[i], i, -k) for k, i in enumerate(earlier, 1)}}
         found = [compensate(*real[k]) for k in sorted(real) if abs(k) <= radius]
         if not found:
             return [], None

@@ -11,7 +11,8 @@ mirrored or left black.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
 
 import cv2
 import numpy as np
@@ -19,7 +20,21 @@ import numpy as np
 from ...flow import sample_points
 from ...params import Param, declare
 from ...stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput
-from .weave import EDGE, ShotWeave, WeaveTracker, clamp_correction, crop_zoom, intended_path
+from .weave import EDGE, Gate, ShotWeave, WeaveTracker, clamp_correction, crop_zoom, find_jolts, intended_path
+
+
+@dataclass
+class WeaveMeasurement:
+    """What `measure` found in a shot: each frame's motion (dx, dy, rotation, log scale), which frames were
+    measured, the repeats (position -> its original's) and the border."""
+
+    start: int
+    width: int
+    height: int
+    motion: np.ndarray
+    valid: np.ndarray
+    repeats: dict[int, int]
+    gate: Gate
 
 
 class GateWeave(Stage):
@@ -29,20 +44,20 @@ class GateWeave(Stage):
     params = declare(
         Param("smoothing", "float", 0.35, "Strength of trajectory smoothing (higher keeps less weave): camera "
               "moves faster than 4 frames (0) to 256 frames (1) per cycle are treated as weave.",
-              minimum=0.0, maximum=1.0, step=0.05),
+              minimum=0.0, maximum=1.0, step=0.05, fit_only=True),
         Param("mode", "choice", "smooth", "smooth: keep camera moves; tripod: lock to a reference frame.",
-              choices=("smooth", "tripod")),
+              choices=("smooth", "tripod"), fit_only=True),
         Param("border", "choice", "fill", "How exposed borders are handled: crop (one zoom per shot), fill (from "
-              "neighbouring frames, then inpainting), mirror or black.", choices=("crop", "fill", "mirror", "black")),
+              "neighbouring frames, then inpainting), mirror or black.", choices=("crop", "fill", "mirror", "black"), fit_only=True),
         Param("max_correction", "float", 20.0, "Largest shift corrected (at the frame corners).", minimum=0.0,
-              maximum=200.0, unit="px"),
+              maximum=200.0, unit="px", fit_only=True),
         Param("lock_static", "bool", True, "In smooth mode, lock a shot (per axis) whose camera does not move "
-              "beyond the weave, as a tripod would, instead of smoothing."),
+              "beyond the weave, as a tripod would, instead of smoothing.", fit_only=True),
         Param("fit_moves", "bool", True, "In smooth mode, follow a constant-speed pan (or a few constant-speed "
               "segments) exactly where that and weave explain the shot, instead of smoothing; a free smooth curve "
-              "is used otherwise."),
+              "is used otherwise.", fit_only=True),
         Param("reference", "choice", "mean", "Tripod mode: lock to the shot's mean position (the weave averages "
-              "out), its first frame or its middle frame.", choices=("mean", "first", "middle")),
+              "out), its first frame or its middle frame.", choices=("mean", "first", "middle"), fit_only=True),
         Param("interpolation", "choice", "cubic", "Resampling kernel of the correction: cubic (fast) or lanczos "
               "(sharper, about 5x slower warp).", choices=("cubic", "lanczos")),
         Param("fill_frames", "int", 3, "Neighbouring frames on each side that exposed borders are filled from "
@@ -55,22 +70,51 @@ class GateWeave(Stage):
     def needs_analysis(self, params: Mapping[str, Any]) -> bool:
         return True
 
-    def analyze(self, frames: ClipFrames, shot: Shot, params: Mapping[str, Any]) -> ShotWeave:
+    # `measure` reads no parameter (cached once per shot); `fit` is the camera model, jolts, clamp and crop zoom,
+    # so every parameter of those is fit_only: a tweak re-fits from the cached measurement
+    splits_analysis: ClassVar[bool] = True
+
+    def measure(self, frames: ClipFrames, shot: Shot, params: Mapping[str, Any]) -> WeaveMeasurement:
+        """The expensive part of the analysis: every frame's weave measured, the repeats and the border found. It
+        depends on no parameter, so a change of smoothing, mode, fit_moves, max_correction or border refits it."""
         tracker: WeaveTracker | None = None
+        previous: np.ndarray | None = None
+        repeats: dict[int, int] = {}  # position in the shot -> position of its original
         for index, frame in frames:
             if tracker is None:
                 height, width = frame.shape[:2]
                 tracker = WeaveTracker(width, height, shot.start)
+            elif previous is not None and np.array_equal(frame, previous):
+                # a repeated picture (the pipeline hands repeats over as exact copies): one picture, one position;
+                # left out of the camera model, whose time axis stays the clip's
+                position = index - shot.start
+                repeats[position] = repeats.get(position - 1, position - 1)
+                tracker.repeat()
+                continue
             tracker.add(index, frame)
+            previous = frame
         assert tracker is not None, "a shot has at least one frame"
-        measured = tracker.path.motion()
-        valid = np.array(tracker.path.measured, bool)
+        return WeaveMeasurement(shot.start, tracker.width, tracker.height, tracker.path.motion(),
+                                np.array(tracker.path.measured, bool), repeats,
+                                tracker.gate.union(tracker.profiles.gate()))
+
+    def fit(self, measurement: WeaveMeasurement, shot: Shot, params: Mapping[str, Any]) -> ShotWeave:
+        """The cheap part: the camera-path model (smoothing, mode, fit_moves, lock_static, reference), the jolts,
+        the clamp (max_correction) and the crop zoom (border) from the measured weave."""
+        measured = measurement.motion.copy()
+        valid = measurement.valid
+        size = (measurement.width, measurement.height)
+        # camera bumps and splice jumps (a few frames far off and back) do not bend the camera model: corrected
+        jolts = find_jolts(measured, valid)
         intended, models = intended_path(measured, params["smoothing"], params["mode"], params["reference"],
-                                         params["lock_static"], valid, params["fit_moves"])
+                                         params["lock_static"], valid & ~jolts, params["fit_moves"])
         # a frame with nothing to measure (black, flat) is left where the intended path puts it: no correction
         measured[~valid, :3] = intended[~valid, :3]
-        intended = clamp_correction(measured, intended, params["max_correction"], (tracker.width, tracker.height))
-        weave = ShotWeave(shot.start, tracker.width, tracker.height, measured, intended, models)
+        for position, original in measurement.repeats.items():
+            measured[position], intended[position] = measured[original], intended[original]
+        intended = clamp_correction(measured, intended, params["max_correction"], size, jolts)
+        weave = ShotWeave(measurement.start, *size, measured, intended, models,
+                          jolts=[measurement.start + int(i) for i in np.nonzero(jolts)[0]], gate=measurement.gate)
         if params["border"] == "crop":
             weave.zoom = crop_zoom(weave)
         return weave
@@ -81,23 +125,60 @@ class GateWeave(Stage):
         sampling = analysis.sampling(index)
         border = params["border"]
         kernel = cv2.INTER_LANCZOS4 if params["interpolation"] == "lanczos" else cv2.INTER_CUBIC
-        out = warp_frame(frame, sampling, cv2.BORDER_REFLECT101 if border == "mirror" else cv2.BORDER_REPLICATE,
+        gate = analysis.gate
+        height, width = frame.shape[:2]
+        source = frame
+        if gate:
+            # the bars are not picture: the picture is warped on its own (its edge replicated, not the bar's) and the
+            # bars are put back where they are, unmoved
+            x0, x1, y0, y1 = gate.picture(width, height)
+            source = frame.copy()
+            source[:, :x0] = source[:, x0:x0 + 1]
+            source[:, x1:] = source[:, x1 - 1:x1]
+            source[:y0] = source[y0:y0 + 1]
+            source[y1:] = source[y1 - 1:y1]
+        out = warp_frame(source, sampling, cv2.BORDER_REFLECT101 if border == "mirror" else cv2.BORDER_REPLICATE,
                          kernel)
+        fill: dict[str, int] = {}
         if border in ("black", "fill"):
-            exposed = exposed_pixels(sampling, frame.shape[1], frame.shape[0])
+            exposed = exposed_pixels(sampling, width, height, gate)
             if exposed.any():
                 if border == "black":
                     out[exposed] = 0.0
+                    fill = {"black": int(exposed.sum())}
                 else:
-                    out = fill_border(out, exposed, window, analysis)
+                    out, fill = fill_border(out, exposed, window, analysis)
+        if gate:
+            out = keep_border(out, frame, gate)
         np.clip(out, 0.0, 1.0, out=out)
         correction = analysis.intended[index - analysis.start] - analysis.measured[index - analysis.start]
         side = {"weave": {**analysis.weave(index),
                           "correction": [round(float(correction[0]), 4), round(float(correction[1]), 4),
                                          round(float(-np.degrees(correction[2])), 5)],
-                          "zoom": analysis.zoom},
+                          "zoom": analysis.zoom, "jolt": index in analysis.jolts,
+                          "gate": analysis.gate.to_dict(), "border_fill": fill},
                 "weave_path": analysis.path_record_cached()}
         return StageOutput(out, side)
+
+
+BORDER_FEATHER = 3  # px inside the picture over which the frame's own border fades into the corrected picture
+
+
+def keep_border(out: np.ndarray, frame: np.ndarray, gate: Gate) -> np.ndarray:
+    """The frame's own border (bars, shaded gate edge) put back unmoved, faded into the corrected picture over
+    BORDER_FEATHER px so that their meeting is no line."""
+    height, width = frame.shape[:2]
+    x0, x1, y0, y1 = gate.picture(width, height)
+    xs, ys = np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
+    # distance into the picture from each side that has a border (sides without one do not fade)
+    dx = np.minimum(xs - x0 + 1 if x0 else np.full(width, np.inf), x1 - xs if width - x1 else np.inf)
+    dy = np.minimum(ys - y0 + 1 if y0 else np.full(height, np.inf), y1 - ys if height - y1 else np.inf)
+    inside = np.minimum(dy[:, None], dx[None, :])
+    alpha = np.clip(1.0 - inside / (BORDER_FEATHER + 1), 0.0, 1.0).astype(np.float32)
+    bars = gate.mask(width, height)
+    blended = out + alpha[..., None] * (frame - out) if frame.ndim == 3 else out + alpha * (frame - out)
+    blended[bars] = frame[bars]  # exactly the frame's own border
+    return blended
 
 
 def warp_frame(frame: np.ndarray, sampling: np.ndarray, border: int, kernel: int = cv2.INTER_CUBIC) -> np.ndarray:
@@ -115,17 +196,32 @@ def source_coordinates(sampling: np.ndarray, width: int, height: int) -> tuple[n
     return m[0, 0] * xs + m[0, 1] * ys + m[0, 2], m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
 
 
-def exposed_pixels(sampling: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Output pixels whose source lies outside the source frame (the border the correction uncovers)."""
+def exposed_pixels(sampling: np.ndarray, width: int, height: int, gate: Gate | None = None) -> np.ndarray:
+    """Output picture pixels whose source lies outside the source frame's picture (the border the correction
+    uncovers; with black bars, the picture inside them)."""
     sx, sy = source_coordinates(sampling, width, height)
-    return (sx < -EDGE) | (sx > width - 1 + EDGE) | (sy < -EDGE) | (sy > height - 1 + EDGE)
+    x0, x1, y0, y1 = (gate or Gate()).picture(width, height)
+    exposed = (sx < x0 - EDGE) | (sx > x1 - 1 + EDGE) | (sy < y0 - EDGE) | (sy > y1 - 1 + EDGE)
+    if gate:
+        exposed &= ~gate.mask(width, height)
+    return exposed
 
 
-def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow, analysis: ShotWeave) -> np.ndarray:
-    """Fill exposed pixels from neighbouring frames brought to this frame's position, nearest first; inpaint the rest."""
+def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow,
+                analysis: ShotWeave) -> tuple[np.ndarray, dict[str, int]]:
+    """Fill exposed pixels from neighbouring frames brought to this frame's position, nearest first; inpaint the rest.
+
+    Only a neighbour's picture is used (never its bars), so no edge is pasted in twice; each neighbour's values are
+    matched in brightness to this frame around the holes, and its patch is feathered into what is already there.
+    Returns the frame and how many pixels each means filled.
+    """
     height, width = out.shape[:2]
+    x0, x1, y0, y1 = analysis.gate.picture(width, height)
+    counts = {"neighbours": 0, "inpainted": 0}
     hole_y, hole_x = np.nonzero(exposed)
     ring = cv2.dilate(exposed.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~exposed
+    if analysis.gate:
+        ring &= ~analysis.gate.mask(width, height)
     ring_y, ring_x = np.nonzero(ring)
     tried: set[int] = {window.index}
     order = sorted(range(len(window.frames)), key=lambda i: (abs(i - window.center), i))
@@ -139,18 +235,23 @@ def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow, analy
         sampling = analysis.sampling(window.index, source)
         neighbour = window.frames[position]
         sx, sy = _apply(sampling, hole_x, hole_y)
-        usable = (sx >= -EDGE) & (sx <= width - 1 + EDGE) & (sy >= -EDGE) & (sy <= height - 1 + EDGE)
+        usable = (sx >= x0 - EDGE) & (sx <= x1 - 1 + EDGE) & (sy >= y0 - EDGE) & (sy <= y1 - 1 + EDGE)
         if not usable.any():
             continue
         values = sample_points(neighbour, sx[usable], sy[usable])
-        values *= _gain(out, neighbour, sampling, ring_x, ring_y)
+        gain = _gain(out, neighbour, sampling, ring_x, ring_y, (x0, x1, y0, y1))
+        values *= gain
+        values += _seam_offset(out, neighbour, sampling, gain, ring_x, ring_y, (x0, x1, y0, y1),
+                               hole_x[usable], hole_y[usable])
         out[hole_y[usable], hole_x[usable]] = values
+        counts["neighbours"] += int(usable.sum())
         hole_y, hole_x = hole_y[~usable], hole_x[~usable]
     if hole_y.size:
         holes = np.zeros((height, width), bool)
         holes[hole_y, hole_x] = True
         out = inpaint(out, holes)
-    return out
+        counts["inpainted"] = int(hole_y.size)
+    return out, counts
 
 
 def _apply(sampling: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -160,18 +261,58 @@ def _apply(sampling: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.nda
 
 
 def _gain(out: np.ndarray, neighbour: np.ndarray, sampling: np.ndarray, ring_x: np.ndarray,
-          ring_y: np.ndarray) -> np.ndarray:
+          ring_y: np.ndarray, picture: tuple[int, int, int, int]) -> np.ndarray:
     """Per-channel gain matching the neighbour's brightness to this frame's around the holes (flicker differs)."""
     if ring_x.size < 16:
         return np.ones(out.shape[2], np.float32)
     sx, sy = _apply(sampling, ring_x, ring_y)
-    height, width = out.shape[:2]
-    inside = (sx >= 0) & (sx <= width - 1) & (sy >= 0) & (sy <= height - 1)
+    x0, x1, y0, y1 = picture
+    inside = (sx >= x0) & (sx <= x1 - 1) & (sy >= y0) & (sy <= y1 - 1)
     if inside.sum() < 16:
         return np.ones(out.shape[2], np.float32)
     theirs = sample_points(neighbour, sx[inside], sy[inside]).mean(axis=0)
     ours = out[ring_y[inside], ring_x[inside]].mean(axis=0)
     return np.clip(ours / np.maximum(theirs, 1e-4), 0.8, 1.25).astype(np.float32)
+
+
+SEAM_SIGMA = 12.0  # px; how far along the border a brightness difference at the seam is taken as one
+
+
+def _seam_offset(out: np.ndarray, neighbour: np.ndarray, sampling: np.ndarray, gain: np.ndarray, ring_x: np.ndarray,
+                 ring_y: np.ndarray, picture: tuple[int, int, int, int], xs: np.ndarray,
+                 ys: np.ndarray) -> np.ndarray:
+    """Per-pixel offset taking the (gain-matched) neighbour's patch onto this frame along the seam: the difference on
+    the ring around the holes, spread by normalised convolution, so shading that varies along the border (a
+    vignette, uneven flicker) leaves no straight seam."""
+    if ring_x.size < 16:
+        return np.zeros((xs.size, out.shape[2]), np.float32)
+    sx, sy = _apply(sampling, ring_x, ring_y)
+    x0, x1, y0, y1 = picture
+    inside = (sx >= x0) & (sx <= x1 - 1) & (sy >= y0) & (sy <= y1 - 1)
+    if inside.sum() < 16:
+        return np.zeros((xs.size, out.shape[2]), np.float32)
+    # worked out on a quarter-size grid over the box holding the ring and the holes: the offset is smooth
+    rx, ry = ring_x[inside], ring_y[inside]
+    left, top = int(min(rx.min(), xs.min())), int(min(ry.min(), ys.min()))
+    box_w = int(max(rx.max(), xs.max())) - left + 1
+    box_h = int(max(ry.max(), ys.max())) - top + 1
+    step = 4
+    grid_w, grid_h = box_w // step + 1, box_h // step + 1
+    difference = np.zeros((grid_h, grid_w, out.shape[2]), np.float32)
+    weight = np.zeros((grid_h, grid_w), np.float32)
+    theirs = sample_points(neighbour, sx[inside], sy[inside]) * gain
+    gx, gy = (rx - left) // step, (ry - top) // step
+    np.add.at(difference, (gy, gx), out[ry, rx] - theirs)
+    np.add.at(weight, (gy, gx), 1.0)
+    sigma = SEAM_SIGMA / step
+    spread = cv2.GaussianBlur(difference, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    norm = cv2.GaussianBlur(weight, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    if spread.ndim == 2:
+        spread = spread[..., None]
+    hx, hy = (xs - left) // step, (ys - top) // step
+    held = norm[hy, hx]
+    offset = spread[hy, hx] / np.maximum(held, 1e-3)[:, None]
+    return np.where(held[:, None] > 1e-3, offset, 0.0).astype(np.float32)
 
 
 def inpaint(image: np.ndarray, holes: np.ndarray, radius: int = 4) -> np.ndarray:

@@ -105,6 +105,100 @@ def _as8(luma: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# the gate: black bars and burnt-in borders at the frame's edges are not picture
+
+GATE_BLACK = 0.08  # a border row or column this dark on average ...
+GATE_FLAT = 0.03  # ... and this uniform (std) is a black bar, not picture
+GATE_MAX_SHARE = 0.15  # a bar covers at most this share of the width or height on each side
+SHADE_LEVEL = 0.9  # border rows/columns darker than this share of the picture just inside are the gate's shaded edge
+SHADE_MAX_SHARE = 0.04  # ... over at most this share of the width or height
+SHADE_MARGIN = 3  # px added to a shaded edge
+SHADE_START = 0.75  # ... whose outermost row or column is darker than this share of the picture's level
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Widths (px) of what is not picture on each side of the frame: black bars (pillar/letterbox, burnt-in
+    borders) and the gate's dark, soft edge. Excluded from estimation and from border fill; the output keeps each
+    frame's own border there, unmoved."""
+
+    left: int = 0
+    right: int = 0
+    top: int = 0
+    bottom: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.left or self.right or self.top or self.bottom)
+
+    def picture(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """x0, x1, y0, y1 (exclusive ends) of the picture inside the border."""
+        return self.left, width - self.right, self.top, height - self.bottom
+
+    def mask(self, width: int, height: int) -> np.ndarray:
+        """True on the border."""
+        x0, x1, y0, y1 = self.picture(width, height)
+        mask = np.ones((height, width), bool)
+        mask[y0:y1, x0:x1] = False
+        return mask
+
+    def union(self, other: "Gate") -> "Gate":
+        return Gate(max(self.left, other.left), max(self.right, other.right), max(self.top, other.top),
+                    max(self.bottom, other.bottom))
+
+    def to_dict(self) -> dict[str, int]:
+        return {"left": self.left, "right": self.right, "top": self.top, "bottom": self.bottom}
+
+
+@dataclass
+class GateProfiles:
+    """Per-frame mean and spread of every column and row, to find the border from a whole shot."""
+
+    cols: list[np.ndarray] = field(default_factory=list)
+    rows: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, luma: np.ndarray) -> None:
+        self.cols.append(np.stack([luma.mean(axis=0), luma.std(axis=0)]))
+        self.rows.append(np.stack([luma.mean(axis=1), luma.std(axis=1)]))
+
+    def gate(self) -> Gate:
+        if not self.cols:
+            return Gate()
+        return gate_from_profiles(np.median(self.cols, axis=0), np.median(self.rows, axis=0))
+
+
+def gate_from_profiles(cols: np.ndarray, rows: np.ndarray) -> Gate:
+    """The border from (2, n) column and row profiles (mean, std): black bars, then the shaded edge beyond them."""
+    def band(means: np.ndarray, spread: np.ndarray) -> int:
+        n = means.size
+        k = 0
+        while k < int(GATE_MAX_SHARE * n) and means[k] < GATE_BLACK and spread[k] < GATE_FLAT:
+            k += 1
+        inside = means[k + 8:k + 24]
+        if inside.size:
+            level = SHADE_LEVEL * float(np.median(inside))
+            limit = k + max(1, int(SHADE_MAX_SHARE * n))
+            shaded = k
+            if means[k] < SHADE_START * level / SHADE_LEVEL:  # a shaded edge starts clearly dark
+                while shaded < limit and means[shaded] < level:
+                    shaded += 1
+            # a shaded edge fades out beyond the level: a little more is not picture (a bar's one soft pixel is all)
+            k = shaded + SHADE_MARGIN if shaded - k >= 2 else shaded
+        return k
+
+    if min(cols.shape[1], rows.shape[1]) < MIN_SIZE:
+        return Gate()
+    return Gate(band(cols[0], cols[1]), band(cols[0, ::-1], cols[1, ::-1]), band(rows[0], rows[1]),
+                band(rows[0, ::-1], rows[1, ::-1]))
+
+
+def find_gate(luma: np.ndarray) -> Gate:
+    """The border of one frame (see gate_from_profiles)."""
+    profiles = GateProfiles()
+    profiles.add(luma)
+    return profiles.gate()
+
+
+# --------------------------------------------------------------------------------------------------------------
 # robust similarity from a flow field
 
 
@@ -311,8 +405,20 @@ class KeyFrame:
     index: int
 
     @classmethod
-    def of(cls, luma: MotionLuma, pose: Pose, index: int) -> "KeyFrame":
-        return cls(luma, texture_weight(luma.small), AlignmentPoints.of(luma.full), pose, index)
+    def of(cls, luma: MotionLuma, pose: Pose, index: int, gate: Gate | None = None) -> "KeyFrame":
+        texture = texture_weight(luma.small)
+        points = AlignmentPoints.of(luma.full)
+        if gate:
+            # the bars' edges are static: they would hold the estimate still, so they are not looked at
+            height, width = luma.full.shape
+            near = cv2.dilate(gate.mask(width, height).astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
+            small_near = cv2.resize(near.astype(np.uint8), (texture.shape[1], texture.shape[0]),
+                                    interpolation=cv2.INTER_NEAREST).astype(bool)
+            texture = np.where(small_near, 0.0, texture).astype(texture.dtype)
+            keep = ~near[points.ys.astype(int), points.xs.astype(int)]
+            points = AlignmentPoints(points.xs[keep], points.ys[keep], points.ref[keep], points.design[keep],
+                                     points.centre, points.norm)
+        return cls(luma, texture, points, pose, index)
 
 
 @dataclass
@@ -337,6 +443,8 @@ class WeaveTracker:
         self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[self.preset])
         self._key: KeyFrame | None = None
         self._previous: tuple[MotionLuma, Pose, int] | None = None
+        self.gate = Gate()  # found on the shot's first frame with a picture (what estimation leaves out)
+        self.profiles = GateProfiles()  # every frame's, for the shot's border
 
     def add(self, index: int, frame: np.ndarray) -> Pose:
         """Register frame `index` (the next of the shot) and return its pose."""
@@ -344,17 +452,21 @@ class WeaveTracker:
             return self._record(np.eye(3), 0.0, 0.0, False)  # too small to measure: left as it is
         luma = MotionLuma.of(frame, self.factor)
         textured = _has_texture(luma)
+        raw = frame @ LUMA_709 if frame.ndim == 3 else frame  # the border is found on the unblurred luma
+        if textured:
+            self.profiles.add(raw)
         if self._key is None:
             # the first frame with a picture to measure becomes the reference
             if textured:
-                self._key = KeyFrame.of(luma, np.eye(3), index)
+                self.gate = find_gate(raw)
+                self._key = KeyFrame.of(luma, np.eye(3), index, self.gate)
                 self._previous = (luma, np.eye(3), index)
             return self._record(np.eye(3), 1.0, 0.0, textured)
         relative, share, rms, gain = self._register(self._key, luma, index)
         if share < self.min_inliers and self._previous is not None and self._previous[2] != self._key.index:
             # the key is too far (a big move, an occlusion): register through the previous frame instead
             prev_luma, prev_pose, prev_index = self._previous
-            self._key = KeyFrame.of(prev_luma, prev_pose, prev_index)
+            self._key = KeyFrame.of(prev_luma, prev_pose, prev_index, self.gate)
             relative, share, rms, gain = self._register(self._key, luma, index)
         measured = textured and share >= MIN_MATCH and 0.5 < gain < 2.0
         if not measured:
@@ -363,8 +475,12 @@ class WeaveTracker:
         pose = relative @ self._key.pose
         self._previous = (luma, pose, index)
         if index - self._key.index >= self.key_every:
-            self._key = KeyFrame.of(luma, pose, index)
+            self._key = KeyFrame.of(luma, pose, index, self.gate)
         return self._record(pose, share, rms, True)
+
+    def repeat(self) -> Pose:
+        """Record the next frame as a repeat of the one before: same pose, not a measurement of its own."""
+        return self._record(self.path.poses[-1], self.path.inlier_share[-1], self.path.residual[-1], False)
 
     def _record(self, pose: Pose, share: float, rms: float, measured: bool) -> Pose:
         self.path.poses.append(pose)
@@ -508,6 +624,10 @@ BREAKPOINT_COST = 3.0  # BIC parameters charged per breakpoint (its position and
 STILL_BONUS = 6.0  # BIC units in favour of holding still: a locked shot must not start drifting on weave alone
 MAX_SEARCH = 240  # breakpoint candidates searched per segment at most (long shots: a coarser grid)
 COMPLEXITY = 1.5  # penalty per parameter, in units of log(frames): a stricter prior for simple moves than BIC's 1
+ACCEL_TERM_COST = 1.5  # BIC parameters per polynomial term beyond the pan's (no weave-only axis of 160 took it)
+MIN_ACCELERATING = 24  # frames; shorter shots are not offered an accelerating move (weave drift looks like one)
+SMOOTH_PERIODS = (1.0, 1.5, 2.25)  # the smooth curve is also tried at the smoothing period divided by these
+MIN_SMOOTH_PERIOD = 6.0  # frames; no smooth camera move faster than this is offered
 SMOOTH_COST = 1.0  # BIC parameters charged per effective degree of freedom of the free smooth curve
 
 
@@ -653,11 +773,96 @@ def camera_move(values: np.ndarray, weights: np.ndarray, period: float, floor: f
         path = segment_basis(all_times, breakpoints, span) @ coef
         candidates.append((bic(rss, 2 + BREAKPOINT_COST * extra),
                            CameraMove(path, "pan" if not extra else "segments", list(breakpoints))))
-    smooth = whittaker_smooth(values, period, weights=use.astype(np.float64))
-    white = _whiten(values[use] - smooth[use])
-    candidates.append((bic(float(white @ white), SMOOTH_COST * _whittaker_dof(count, period)),
-                       CameraMove(smooth, "smooth")))
+    # a steadily accelerating (or slowing) pan, tilt or zoom: one smooth curve, no breakpoint where the speed changes
+    centre_t, scale_t = 0.5 * (times[0] + times[-1]), max(span / 2, 1.0)
+    for degree in (2, 3):
+        if count < MIN_ACCELERATING:
+            break
+        coef, rss = _robust_gls(np.vander((times - centre_t) / scale_t, degree + 1), seen)
+        path = np.vander((all_times - centre_t) / scale_t, degree + 1) @ coef
+        # each term beyond the pan's is charged like a breakpoint: weave's slow drift must not pass for a move
+        candidates.append((bic(rss, 2 + ACCEL_TERM_COST * (degree - 1)), CameraMove(path, "accelerating")))
+    # the free smooth curve at the `smoothing` period and, where the data call for it (a vehicle's sway, a hand-held
+    # camera), at shorter ones: each charged its effective degrees of freedom
+    for shorter in SMOOTH_PERIODS:
+        cut = max(period / shorter, MIN_SMOOTH_PERIOD) if shorter > 1 else period
+        if shorter > 1 and cut >= period:
+            continue
+        smooth = whittaker_smooth(values, cut, weights=use.astype(np.float64))
+        white = _whiten(values[use] - smooth[use])
+        candidates.append((bic(float(white @ white), SMOOTH_COST * _whittaker_dof(count, cut)),
+                           CameraMove(smooth, "smooth")))
     return min(candidates, key=lambda c: c[0])[1]
+
+
+JOLT_SIGMAS = 5.0  # a frame this many weave steps (robust std) off its local median (and JOLT_MIN_PX) is a jolt
+JOLT_MIN_PX = 3.0
+JOLT_MAX_FRAMES = 3  # a jolt or splice jump displaces at most this many frames and returns
+KEEP_SIGMAS = 2.0  # a slow departure from the camera-move model this many times what weave gives is the camera's
+SLOW_WEAVE = 0.91  # RMS of AR(1) weave's slow part (periods > SHAKE_PERIOD) per robust std of its frame steps
+SHAKE_PERIOD = 6.0  # frames; the shake that is kept is this smooth
+
+
+def weave_level(values: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Robust std of a path's weave from its frame-to-frame differences (AR(1): var(diff) = 2 (1 - rho) var); a
+    constant speed and a few jolts do not count."""
+    values = np.asarray(values, dtype=np.float64)
+    if weights is not None:
+        values = values[np.asarray(weights) > 0]
+    if values.size < 4:
+        return 0.0
+    steps = np.diff(values)
+    return float(1.4826 * np.median(np.abs(steps - np.median(steps))) / math.sqrt(2 * (1 - WEAVE_CORRELATION)))
+
+
+def find_jolts(motion: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Frames displaced far beyond the shot's weave for at most JOLT_MAX_FRAMES frames and returning (a camera
+    bump, a splice jump): they are left out of the camera model and corrected back onto it."""
+    from scipy.ndimage import median_filter
+
+    motion = np.asarray(motion, dtype=np.float64)
+    n = motion.shape[0]
+    use = np.ones(n, bool) if valid is None else np.asarray(valid, bool)
+    jolts = np.zeros(n, bool)
+    index = np.nonzero(use)[0]
+    if index.size < 2 * JOLT_MAX_FRAMES + 3:
+        return jolts
+    for axis in (0, 1):
+        values = motion[index, axis]
+        local = median_filter(values, size=2 * JOLT_MAX_FRAMES + 3, mode="nearest")
+        residual = values - local  # weave (and shake) faster than the median follows, and the jolts
+        steps = np.diff(values)
+        sigma = 1.4826 * float(np.median(np.abs(steps - np.median(steps))))  # the weave's frame-to-frame level
+        off = np.abs(residual) > max(JOLT_SIGMAS * sigma, JOLT_MIN_PX)
+        jolts[index[off]] = True
+    return jolts
+
+
+def follow_shake(values: np.ndarray, path: np.ndarray, weights: np.ndarray, floor: float) -> np.ndarray:
+    """The model path plus the part of the measured path's slow departure from it that weave cannot explain (a
+    vehicle's sway, a hand-held camera, a move the model does not fit): corrections larger than the shot's weave are
+    not forced.
+
+    Weave is red, so its slow part is told from a real move by amplitude only: the departure's slow part (periods
+    over SHAKE_PERIOD) is kept with the Wiener gain 1 - (KEEP_SIGMAS s_w / s)^2, where s is its RMS and s_w the RMS
+    weave of the shot's measured frame-to-frame level would give it; weave alone keeps nothing.
+    """
+    use = np.asarray(weights) > 0
+    if use.sum() < 6:
+        return path
+    departure = np.asarray(values, dtype=np.float64) - path
+    # the weave's frame-to-frame level from second differences, which a slow sway hardly reaches (AR(1) 0.6:
+    # var(diff) / var(second diff) = 2 (1 - rho) / (6 - 8 rho + 2 rho^2))
+    bends = np.diff(departure[use], 2)
+    rho = WEAVE_CORRELATION
+    step_sigma = max(1.4826 * float(np.median(np.abs(bends - np.median(bends))))
+                     * math.sqrt(2 * (1 - rho) / (6 - 8 * rho + 2 * rho * rho)), floor)
+    slow = whittaker_smooth(departure, SHAKE_PERIOD, weights=use.astype(np.float64))
+    rms = float(np.sqrt(np.mean(slow[use] ** 2)))
+    gain = 1.0 - (KEEP_SIGMAS * SLOW_WEAVE * step_sigma / max(rms, 1e-12)) ** 2
+    if gain <= 0:
+        return path
+    return path + gain * slow
 
 
 def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", reference: str = "mean",
@@ -702,18 +907,27 @@ def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", re
             model = "smooth"
         else:
             model = "none"
+        if model != "none" and mode != "tripod":
+            followed = follow_shake(values, intended[:, axis], weights, floors[axis])
+            if not np.array_equal(followed, intended[:, axis]):
+                intended[:, axis] = followed
+                model += "+shake"
         models.append(model)
     return intended, models
 
 
 def clamp_correction(measured: np.ndarray, intended: np.ndarray, max_shift: float,
-                     size: tuple[int, int]) -> np.ndarray:
-    """Intended path pulled back toward the measured one where a correction would move any corner > max_shift."""
+                     size: tuple[int, int], jolts: np.ndarray | None = None) -> np.ndarray:
+    """Intended path pulled back toward the measured one where a correction would move any corner > max_shift
+    (twice that for a jolt, which is displaced further than weave ever goes)."""
     width, height = size
     half_diagonal = 0.5 * math.hypot(width, height)
     correction = intended[:, :3] - measured[:, :3]
     reach = np.hypot(correction[:, 0], correction[:, 1]) + np.abs(correction[:, 2]) * half_diagonal
-    factor = np.where(reach > max_shift, max_shift / np.maximum(reach, 1e-12), 1.0)
+    limit = np.full(reach.shape, float(max_shift))
+    if jolts is not None:
+        limit[np.asarray(jolts, bool)] *= 2.0
+    factor = np.where(reach > limit, limit / np.maximum(reach, 1e-12), 1.0)
     clamped = measured.copy()
     clamped[:, :3] = measured[:, :3] + correction * factor[:, None]
     clamped[:, 3] = measured[:, 3]
@@ -733,8 +947,10 @@ class ShotWeave:
     height: int
     measured: np.ndarray   # (n, 4) dx, dy, rotation (rad), log scale: where each frame's picture sits
     intended: np.ndarray   # (n, 4) where it should sit (smoothed / locked, clamped)
-    models: list[str]      # per axis (dx, dy, rotation): still, pan, segments, smooth or none
+    models: list[str]      # per axis (dx, dy, rotation): still, pan, segments, accelerating, smooth or none
     zoom: float = 1.0      # the shot's single crop zoom (border=crop), else 1
+    jolts: list[int] = field(default_factory=list)  # clip indices of frames corrected as jolts or splice jumps
+    gate: Gate = field(default_factory=Gate)  # black bars: kept where they are, never warped or used to fill
     _record: dict[str, object] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -782,7 +998,8 @@ class ShotWeave:
 
         return {"start": self.start, "locked": {"dx": self.locked[0], "dy": self.locked[1],
                                                 "rotation": self.locked[2]}, "zoom": round(self.zoom, 6),
-                "models": dict(zip(("dx", "dy", "rotation"), self.models)),
+                "models": dict(zip(("dx", "dy", "rotation"), self.models)), "jolts": list(self.jolts),
+                "gate": self.gate.to_dict(),
                 "measured_dx": np.round(self.measured[:, 0], 4).tolist(),
                 "measured_dy": np.round(self.measured[:, 1], 4).tolist(),
                 "measured_rotation_deg": deg(self.measured[:, 2]),
