@@ -1,7 +1,7 @@
 """The dust stage on the real old films (no reference): share of pixels changed, and contact sheets to look at.
 
 Per film: the 12 largest repairs, and the 12 largest changes next to moving picture (where the picture moves
-against the camera, the place a dust remover eats real motion), each as input | output at 2×.
+against the camera, the place a dust remover eats real motion), each as input | output | the change (×4 on grey).
 """
 
 from __future__ import annotations
@@ -40,22 +40,23 @@ def own_motion(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
 
 
 def crop_pair(before: np.ndarray, after: np.ndarray, bbox: tuple[int, int, int, int]) -> np.ndarray:
-    """input | output around bbox, at 2×, 8-bit RGB."""
+    """input | output | what changed (×4) around bbox, each 240 px, 8-bit RGB."""
     x, y, w, h = bbox
     height, width = before.shape[:2]
     side = max(CROP_PX, w + 16, h + 16)
-    side = min(side, 160, width, height)
+    side = min(side, 240, width, height)
     cx, cy = x + w // 2, y + h // 2
     x0 = int(np.clip(cx - side // 2, 0, width - side))
     y0 = int(np.clip(cy - side // 2, 0, height - side))
-    pair = [cv2.resize(image[y0:y0 + side, x0:x0 + side], (320, 320), interpolation=cv2.INTER_NEAREST
-                       if side <= 160 else cv2.INTER_AREA) for image in (before, after)]
-    gap = np.ones((320, 4, 3), np.float32)
-    return (np.clip(np.hstack([pair[0], gap, pair[1]]), 0, 1) * 255).astype(np.uint8)
+    change = np.clip(0.5 + 4.0 * (after - before), 0.0, 1.0)
+    pair = [cv2.resize(image[y0:y0 + side, x0:x0 + side], (240, 240), interpolation=cv2.INTER_NEAREST
+                       if side <= 120 else cv2.INTER_AREA) for image in (before, after, change)]
+    gap = np.ones((240, 4, 3), np.float32)
+    return (np.clip(np.hstack([pair[0], gap, pair[1], gap, pair[2]]), 0, 1) * 255).astype(np.uint8)
 
 
 def sheet(items: list[tuple[str, np.ndarray]], path: Path) -> None:
-    """A contact sheet, three pairs a row, each captioned."""
+    """A contact sheet, two triples a row, each captioned."""
     if not items:
         return
     tiles = []
@@ -64,9 +65,9 @@ def sheet(items: list[tuple[str, np.ndarray]], path: Path) -> None:
         tile[22:] = pair
         cv2.putText(tile, caption, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
         tiles.append(np.pad(tile, ((4, 4), (4, 4), (0, 0)), constant_values=255))
-    while len(tiles) % 3:
+    while len(tiles) % 2:
         tiles.append(np.full_like(tiles[0], 255))
-    rows = [np.hstack(tiles[i:i + 3]) for i in range(0, len(tiles), 3)]
+    rows = [np.hstack(tiles[i:i + 2]) for i in range(0, len(tiles), 2)]
     cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
 
 
@@ -129,7 +130,7 @@ def section(records: list[dict[str, Any]]) -> list[str]:
         return []
     lines = ["**Real films** (`../shared/data/archival`, no reference; the dust stage's defaults). Share of pixels "
              "changed by more than 2/255, what was repaired, and two contact sheets per film — the 12 largest "
-             "repairs and the 12 largest changes next to moving picture (input | output, 2×):", "",
+             "repairs and the 12 largest changes next to moving picture (input | output | the change ×4 on grey):", "",
              "| film | frames | size | changed % (mean / max frame) | repairs | largest repair px | changes next to "
              "motion |", "|---|---|---|---|---|---|---|"]
     for r in records:

@@ -21,6 +21,8 @@ POOLED_SEED = 2.5           # pooled evidence (grain units) that seeds a candida
 PIXEL_EVIDENCE = 1.5        # a pixel of the candidate differs from both sides by at least this much itself
 REGION_EVIDENCE = 3.0       # median evidence over the blotch
 AGREEMENT = 0.35            # the supporting neighbours differ from each other by at most this share of the blotch
+EDGE_DROP = 0.4             # just outside a blotch the difference falls below this share of it: dirt has an edge,
+                            # a change of light over part of the frame (uneven development, smoke) fades out
 REACH = (40, 64)            # px a moving object is searched for, about 2 √area (a hand moves up to 40 px a frame)
 LEFT_SHARE = 0.3            # what an object left in a neighbour is one piece within 0.3x..3.3x its area
 MISREGISTRATION_PX = 0.3
@@ -29,6 +31,7 @@ MISREGISTRATION_PX = 0.3
 MOVING = "other frames show where it came from (a moving object)"
 DISAGREE = "the other frames disagree under it (moving picture)"
 SHOT_EDGE = "at a shot's edge: only one side to compare with"
+TOO_LARGE = "larger than max_blotch"
 
 
 @dataclass
@@ -116,6 +119,20 @@ def left_behind(z: np.ndarray, sign: float, rows: slice, cols: slice, mask: np.n
                and stats[k, 4] / max(stats[k, 2], stats[k, 3]) >= max(3.0, 0.25 * thickness) for k in range(1, count))
 
 
+def has_edge(evidence: np.ndarray, rows: slice, cols: slice, mask: np.ndarray, strength: float) -> bool:
+    """Whether the difference falls off at the candidate's edge (a ring 3-7 px outside it)."""
+    height, width = evidence.shape
+    pad = 8
+    r0, r1 = max(0, rows.start - pad), min(height, rows.stop + pad)
+    c0, c1 = max(0, cols.start - pad), min(width, cols.stop + pad)
+    own = np.zeros((r1 - r0, c1 - c0), np.uint8)
+    own[rows.start - r0:rows.stop - r0, cols.start - c0:cols.stop - c0] = mask
+    ring = (cv2.dilate(own, np.ones((15, 15), np.uint8)) > 0) & ~(cv2.dilate(own, np.ones((7, 7), np.uint8)) > 0)
+    if ring.sum() < 16:
+        return True  # it fills its surroundings up to the frame edge: nothing to compare with
+    return median_of(evidence[r0:r1, c0:c1][ring]) <= EDGE_DROP * strength
+
+
 def pair_agreement(sources: list[Neighbour], rows: slice, cols: slice, mask: np.ndarray,
                    sigma: np.ndarray) -> float:
     """Median difference (grain units) between the two supporting neighbours that agree best, one per side
@@ -159,16 +176,15 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
             # close small gaps (grain inside a translucent blotch) without growing past its edge
             mask = cv2.morphologyEx(core.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
             mask &= evidence[rows, cols] >= 0.5 * PIXEL_EVIDENCE
-            if mask.sum() > max_area:
-                found.append(Blotch(rows, cols, mask, int(sign), 0.0, 0.0, repaired=False,
-                                    reason="larger than max_blotch"))
-                continue
             strength = median_of(evidence[rows, cols][mask])
+            if strength < REGION_EVIDENCE or not has_edge(evidence, rows, cols, mask, strength):
+                continue
+            if mask.sum() > max_area:
+                found.append(Blotch(rows, cols, mask, int(sign), strength, 0.0, repaired=False, reason=TOO_LARGE))
+                continue
             sources = [n for n in neighbours if median_of(sign * zs[n.offset][rows, cols][mask]) >= 0.5 * strength]
             agreement = pair_agreement(sources, rows, cols, mask, sigma[rows, cols]) / max(strength, 1e-6)
             blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources)
-            if strength < REGION_EVIDENCE:
-                continue
             # a moving object left its trace in every frame around; another frame's own dirt, in one
             moved = sum(left_behind(zs[n.offset], sign, rows, cols, mask, own_other)
                         for n in sources) >= min(2, len(sources))
