@@ -79,10 +79,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + int(signum)
 
 
+def version_text() -> str:
+    """`filmrestore X (how it is installed); torch … (which build), device …`: tells a CUDA set-up from a CPU one."""
+    from .bundle import FROZEN, torch_addon_dir
+    from .device import describe_torch
+
+    import torch
+
+    if FROZEN:
+        addon = torch_addon_dir()
+        origin = f"application bundle; torch from {addon}" if addon and str(addon) in str(torch.__file__) else \
+            "application bundle"
+    else:
+        origin = "Python " + ".".join(map(str, sys.version_info[:3]))
+    return f"filmrestore {__version__} ({origin})\n{describe_torch()}"
+
+
+class VersionAction(argparse.Action):
+    """--version, importing torch only when asked (it takes a second or two)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="filmrestore", description="Restore scanned film: dust, weave, flicker, "
                                      "grain, fade, super-resolution; export archival masters.")
-    parser.add_argument("--version", action="version", version=f"filmrestore {__version__}")
+    parser.add_argument("--version", action=VersionAction, nargs=0,
+                        help="show the version, the torch build and the device it runs on, and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     probe = commands.add_parser("probe", help="describe a source (video file, image sequence or still)")
