@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 python=${PYTHON:-$(command -v python3.11 || command -v python3)}
 venv=${FILMRESTORE_BUILD_VENV:-$root/build/venv}
-# PyInstaller 6.22.3 (+ its hooks 2026.9) is the newest on the registry; it knows PySide6 6.11 and torch 2.13.
-pyinstaller_spec="pyinstaller==6.22.3 pyinstaller-hooks-contrib==2026.9"
+# PyInstaller at the version constraints.txt pins (6.22.3 with hooks 2026.9: the newest on the registry, whose
+# hooks know PySide6 6.11 and torch 2.13).
+pyinstaller_spec="pyinstaller pyinstaller-hooks-contrib"
 version=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' restoration/__init__.py)
 name="FilmRestore-$version"
 started=$(date +%s)

@@ -30,6 +30,8 @@ pytestmark = pytest.mark.skipif(os.environ.get("FILMRESTORE_TEST_BUNDLE") != "1"
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
+    if os.environ.get("FILMRESTORE_BUNDLE_DIR"):  # an already unpacked bundle (quicker while working on the build)
+        return Path(os.environ["FILMRESTORE_BUNDLE_DIR"])
     archive = Path(os.environ.get("FILMRESTORE_BUNDLE_ARCHIVE")
                    or REPO_ROOT / "dist" / f"FilmRestore-{__version__}-linux-x86_64.tar.gz")
     if not archive.is_file():
