@@ -15,10 +15,12 @@ import os
 import shutil
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import av
 import pytest
+from filelock import FileLock
 
 from restoration import __version__
 from tests.media import make_sequence
@@ -36,9 +38,13 @@ def bundle(tmp_path_factory) -> Path:
                    or REPO_ROOT / "dist" / f"FilmRestore-{__version__}-linux-x86_64.tar.gz")
     if not archive.is_file():
         pytest.fail(f"{archive} not found: run packaging/build.sh first")
-    clean = tmp_path_factory.mktemp("unpacked")
-    with tarfile.open(archive) as tar:
-        tar.extractall(clean, filter="tar")
+    # Unpacked once per test run, also under pytest-xdist: its workers share the base temp folder's parent.
+    clean = tmp_path_factory.getbasetemp().parent / "bundle-unpacked"
+    with FileLock(str(clean) + ".lock"):
+        if not clean.is_dir():
+            with tarfile.open(archive) as tar:
+                tar.extractall(str(clean) + ".part", filter="tar")
+            os.rename(str(clean) + ".part", clean)
     (folder,) = clean.iterdir()
     return folder
 
@@ -130,6 +136,27 @@ def test_window_screenshot_offscreen(bundle, env, clip, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Could not find the Qt platform plugin" not in result.stderr
     assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb not installed (apt-get install xvfb)")
+def test_window_on_x11(bundle, env, clip, tmp_path):
+    """The xcb platform plugin loads from the bundle (on a virtual X server): what a desktop user gets."""
+    display = 50 + os.getpid() % 400
+    server = subprocess.Popen([shutil.which("Xvfb"), f":{display}", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not Path(f"/tmp/.X11-unix/X{display}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        shot = tmp_path / "x11.png"
+        result = run(bundle, dict(env, QT_QPA_PLATFORM="xcb", DISPLAY=f":{display}"), "--screenshot", shot,
+                     "--open", clip, "--size", "900x600", "--stages", "none", exe="FilmRestore")
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert result.returncode == 0, result.stderr
+    assert "Could not find the Qt platform plugin" not in result.stderr
+    assert shot.is_file()
 
 
 def test_only_the_qt_parts_it_needs(bundle):
