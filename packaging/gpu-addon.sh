@@ -9,7 +9,8 @@
 # Python 3.11, whatever Python runs pip). About 3 GB with the CUDA libraries. Then
 #   ./filmrestore --version     names the torch build and the device: "torch 2.13.0+cu128 (CUDA 12.8 build),
 #                               device cuda (NVIDIA ...)" and "torch from .../torch-addon".
-# FILMRESTORE_ADDON_INDEX overrides the wheel index (empty: pip's own configuration); PYTHON picks the Python.
+# FILMRESTORE_ADDON_INDEX overrides the wheel index (empty: pip's own configuration); FILMRESTORE_ADDON_PIP_ARGS adds
+# pip options, e.g. offline from wheels fetched elsewhere: "--no-index --find-links DIR"; PYTHON picks the Python.
 set -euo pipefail
 bundle=${FILMRESTORE_BUNDLE:-$(cd "$(dirname "$0")" && pwd)}
 [ -x "$bundle/filmrestore" ] || { echo "gpu-addon: $bundle has no filmrestore executable; set FILMRESTORE_BUNDLE" >&2; exit 2; }
@@ -32,11 +33,12 @@ python=${PYTHON:-$(command -v python3 || true)}
 index_args=()
 [ -n "$index" ] && index_args=(--index-url "$index")
 rm -rf "$addon.part"
+# shellcheck disable=SC2086
 # Wheels for CPython 3.11 on manylinux x86_64, whatever this Python is; into a folder aside, moved in when complete.
 "$python" -m pip install --disable-pip-version-check --target "$addon.part" --only-binary=:all: \
     --python-version 3.11 --implementation cp --abi cp311 \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-    "${index_args[@]}" "torch==$torch_version"
+    "${index_args[@]}" ${FILMRESTORE_ADDON_PIP_ARGS:-} "torch==$torch_version"
 rm -rf "$addon" && mv "$addon.part" "$addon"
 echo "gpu-addon: installed torch $torch_version ($variant) into $addon"
 exec "$bundle/filmrestore" --version

@@ -38,8 +38,9 @@ def bundle(tmp_path_factory) -> Path:
                    or REPO_ROOT / "dist" / f"FilmRestore-{__version__}-linux-x86_64.tar.gz")
     if not archive.is_file():
         pytest.fail(f"{archive} not found: run packaging/build.sh first")
-    # Unpacked once per test run, also under pytest-xdist: its workers share the base temp folder's parent.
-    clean = tmp_path_factory.getbasetemp().parent / "bundle-unpacked"
+    # Unpacked once per test run, also under pytest-xdist, whose workers share their base temp folder's parent.
+    base = tmp_path_factory.getbasetemp()
+    clean = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "bundle-unpacked"
     with FileLock(str(clean) + ".lock"):
         if not clean.is_dir():
             with tarfile.open(archive) as tar:
