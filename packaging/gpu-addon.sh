@@ -6,7 +6,7 @@
 #   ./gpu-addon.sh remove                   back to the bundled CPU torch
 #   FILMRESTORE_BUNDLE=/opt/FilmRestore-0.1.0 ./gpu-addon.sh
 # Needs a network connection and any Python 3 with pip, only to download (the wheels are for the bundle's
-# Python 3.11, whatever Python runs pip). About 3 GB with the CUDA libraries. Then
+# Python 3.11, whatever Python runs pip); several GB with the CUDA libraries. Then
 #   ./filmrestore --version     names the torch build and the device: "torch 2.13.0+cu128 (CUDA 12.8 build),
 #                               device cuda (NVIDIA ...)" and "torch from .../torch-addon".
 # FILMRESTORE_ADDON_INDEX overrides the wheel index (empty: pip's own configuration); FILMRESTORE_ADDON_PIP_ARGS adds
