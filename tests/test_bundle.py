@@ -23,7 +23,7 @@ import pytest
 from filelock import FileLock
 
 from restoration import __version__
-from tests.media import make_sequence
+from media import make_sequence
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(os.environ.get("FILMRESTORE_TEST_BUNDLE") != "1",
