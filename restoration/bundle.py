@@ -43,3 +43,21 @@ def torch_addon_dir() -> Path | None:
         return None
     folder = Path(sys.executable).resolve().parent / TORCH_ADDON_FOLDER
     return folder if folder.is_dir() else None
+
+
+def version_text() -> str:
+    """What `filmrestore --version` and Help ▸ About say: the version, how it is installed (source or bundle, and
+    whose torch), and the torch build and device in use, so a CUDA set-up can be told from the CPU one."""
+    import torch
+
+    from . import __version__
+    from .device import describe_torch
+
+    if FROZEN:
+        addon = torch_addon_dir()
+        origin = "application bundle"
+        if addon is not None and Path(torch.__file__).resolve().is_relative_to(addon.resolve()):
+            origin += f"; torch from {addon}"
+    else:
+        origin = "Python " + ".".join(map(str, sys.version_info[:3]))
+    return f"filmrestore {__version__} ({origin})\n{describe_torch()}"

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from . import __version__
 from .errors import ParamError, RestorationError
 from .pipeline import StageSetting
 from .project import DEFAULT_STAGES, Project, load_project, new_project, parse_frame_rate
@@ -79,26 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + int(signum)
 
 
-def version_text() -> str:
-    """`filmrestore X (how it is installed); torch … (which build), device …`: tells a CUDA set-up from a CPU one."""
-    from .bundle import FROZEN, torch_addon_dir
-    from .device import describe_torch
-
-    import torch
-
-    if FROZEN:
-        addon = torch_addon_dir()
-        origin = f"application bundle; torch from {addon}" if addon and str(addon) in str(torch.__file__) else \
-            "application bundle"
-    else:
-        origin = "Python " + ".".join(map(str, sys.version_info[:3]))
-    return f"filmrestore {__version__} ({origin})\n{describe_torch()}"
-
-
 class VersionAction(argparse.Action):
     """--version, importing torch only when asked (it takes a second or two)."""
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from .bundle import version_text
+
         print(version_text())
         parser.exit()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -67,8 +68,15 @@ def test_ray_in_the_bundle_says_it_is_not_included(monkeypatch):
 
 
 def test_version_names_the_torch_build_and_device():
-    from restoration.cli import version_text
-
-    text = version_text()
+    text = bundle.version_text()
     assert text.startswith("filmrestore ") and f"torch {torch.__version__}" in text
     assert ("CUDA" in text) == bool(torch.version.cuda) and "device " in text
+
+
+def test_version_in_the_bundle_says_whose_torch_runs(monkeypatch, tmp_path):
+    monkeypatch.setattr(bundle, "FROZEN", True)
+    monkeypatch.setattr(bundle, "torch_addon_dir", lambda: tmp_path)  # an add-on folder torch was not loaded from
+    assert bundle.version_text().splitlines()[0].endswith("(application bundle)")
+    site = Path(torch.__file__).resolve().parent.parent  # as if torch came from the add-on
+    monkeypatch.setattr(bundle, "torch_addon_dir", lambda: site)
+    assert bundle.version_text().splitlines()[0].endswith(f"(application bundle; torch from {site})")
