@@ -57,7 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
+
+    from restoration.bundle import resource_dir
 
     from .errors import install_excepthook
     from .main_window import APP_NAME, MainWindow, default_data_dir
@@ -66,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "filmrestore"])
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
+    app.setDesktopFileName("filmrestore")  # Wayland matches the window to filmrestore.desktop (its icon) by this
+    app.setWindowIcon(QIcon(str(resource_dir() / "icons" / "filmrestore.png")))
     apply_dark_theme(app)
     _set_up_logging(default_data_dir())
     path = args.path or args.open_path

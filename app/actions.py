@@ -167,6 +167,9 @@ class WindowActions:
 
     def _show_about(self) -> None:
         from restoration import __version__
+        from restoration.bundle import version_text
 
+        # the torch build and device, as `filmrestore --version` says them: CPU bundle, GPU add-on or a CUDA venv
         QMessageBox.about(self, "About FilmRestore", f"FilmRestore {__version__}\nA restoration workstation for "
-                                                     "scanned film. The source is never modified.")
+                                                     "scanned film. The source is never modified.\n\n"
+                                                     f"{version_text()}")

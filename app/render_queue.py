@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 import restoration
+from restoration.bundle import cli_command
 from restoration.export import FORMATS
 from restoration.export.settings import EXPORT_PARAMS
 from restoration.project import Project
@@ -125,7 +126,7 @@ def parse_progress(job: RenderJob, line: str) -> bool:
 
 def render_command(job: RenderJob, project_file: Path) -> list[str]:
     """The CLI call that renders `job` (the same interface scripts use)."""
-    command = [sys.executable, "-m", "restoration.cli", "render", "--project", str(project_file),
+    command = [*cli_command(), "render", "--project", str(project_file),
                "-o", str(job.output), "--format", job.format, "--progress-every", str(PROGRESS_EVERY_S)]
     if job.overwrite:
         command.append("--overwrite")

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from . import __version__
 from .errors import ParamError, RestorationError
 from .pipeline import StageSetting
 from .project import DEFAULT_STAGES, Project, load_project, new_project, parse_frame_rate
@@ -79,10 +78,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + int(signum)
 
 
+class VersionAction(argparse.Action):
+    """--version, importing torch only when asked (it takes a second or two)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from .bundle import version_text
+
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="filmrestore", description="Restore scanned film: dust, weave, flicker, "
                                      "grain, fade, super-resolution; export archival masters.")
-    parser.add_argument("--version", action="version", version=f"filmrestore {__version__}")
+    parser.add_argument("--version", action=VersionAction, nargs=0,
+                        help="show the version, the torch build and the device it runs on, and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     probe = commands.add_parser("probe", help="describe a source (video file, image sequence or still)")

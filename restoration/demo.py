@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .bundle import resource_dir
 from .export.paths import (Sources, check_output, commit, discard, reserve_temp, write_manifest,
                            write_text_atomic)
 from .io import open_source, read_image, write_image
@@ -26,7 +27,7 @@ from .render import render_project
 from .stage import STAGE_ORDER
 from .synth import DamageSettings, simulate
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "resources" / "demo"
+DEMO_DIR = resource_dir() / "demo"
 DEMO_STILL = DEMO_DIR / "coffee.png"
 DEMO_FILM = DEMO_DIR / "market_street"
 DEMO_DAMAGE = ("dust", "scratches", "grain", "flicker", "weave", "fade")

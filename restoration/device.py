@@ -68,3 +68,16 @@ def torch_threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def describe_torch() -> str:
+    """Which torch build this runs on and the device `auto` picks, for `filmrestore --version`, e.g.
+    `torch 2.13.0+cpu (CPU build), device cpu` or `torch 2.13.0+cu128 (CUDA 12.8 build), device cuda (NVIDIA …)`."""
+    cuda = torch.version.cuda
+    hip = getattr(torch.version, "hip", None)
+    build = f"CUDA {cuda} build" if cuda else f"ROCm {hip} build" if hip else "CPU build"
+    device = pick_device("auto")
+    where = f"device {device.type}"
+    if device.type == "cuda":
+        where += f" ({torch.cuda.get_device_name(0)})"
+    return f"torch {torch.__version__} ({build}), {where}"

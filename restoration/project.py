@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ParamError, ProjectError
+from .bundle import resource_dir
 from .export import ExportSettings
 from .io.fields import FIELD_HANDLINGS
 from .io.image import why_missing
@@ -21,7 +22,7 @@ from .stages import stage_class
 
 PROJECT_FORMAT = "filmrestore-project"
 PROJECT_VERSION = 1
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "resources" / "presets"
+PRESETS_DIR = resource_dir() / "presets"
 # What a new project restores when nobody says otherwise (CLI without --stages/--project, the GUI's new project):
 # the cleaning chain; super-resolution changes the master's size, so it is always asked for.
 DEFAULT_STAGES = ("dust", "stabilize", "deflicker", "denoise", "color")

@@ -17,6 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Iterable, Iterator
 
+from ..bundle import FROZEN
 from ..errors import ParamError, RestorationError
 from .plan import Unit
 from .tasks import RenderJob, UnitResult, one_core_for_now, pin_one_core, restore_cores, run_unit
@@ -246,6 +247,10 @@ class RayTasks:
 
 def check_ray(address: str):
     """The ray module, once Ray is known to be installed and the cluster's address to answer; else one line."""
+    if FROZEN:  # the bundle leaves Ray out (packaging/README.md says why); say so, not "install it"
+        raise ParamError("--ray", "Ray is not included in the FilmRestore application bundle; to render on a Ray "
+                                  "cluster, install FilmRestore from source with its cluster extra "
+                                  "(pip install filmrestore[cluster]) and run that filmrestore")
     try:
         import ray
     except ImportError:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...bundle import converted_models_dir
 from ...errors import ParamError
 from . import archs
 from .ncnn import NcnnGraph, read_model
@@ -88,7 +89,14 @@ def family_models(name: str) -> list[ShippedModel]:
 
 
 def is_installed(model: ShippedModel) -> bool:
-    return importlib.util.find_spec(model.module) is not None
+    return converted_weights(model) is not None or importlib.util.find_spec(model.module) is not None
+
+
+def converted_weights(model: ShippedModel) -> Path | None:
+    """The weights an application bundle carries, converted when it was built; None outside a bundle."""
+    folder = converted_models_dir()
+    path = folder / f"{model.name}.safetensors" if folder is not None else None
+    return path if path is not None and path.is_file() else None
 
 
 def package_folder(model: ShippedModel) -> Path:
@@ -221,6 +229,22 @@ def _save_cached(net: nn.Module, path: Path, source: str) -> None:
             os.unlink(temp)
 
 
+def export_converted(folder: Path) -> list[Path]:
+    """Convert every installed shipped model into `folder` as `<name>.safetensors`: what a bundle carries
+    (packaging/build.sh), so that it never converts at first use and needs none of the ncnn packages."""
+    written = []
+    for model in SHIPPED:
+        if importlib.util.find_spec(model.module) is None:
+            continue
+        param, weights = model_files(model)
+        graph, arrays = read_model(param, weights)
+        net = convert_ncnn(model.arch, graph, arrays, f"model {model.name}")
+        target = Path(folder) / f"{model.name}.safetensors"
+        _save_cached(net, target, f"{model.distribution}:{model.stem}:{_digest(param, weights)}")
+        written.append(target)
+    return written
+
+
 def _load_cached(path: Path) -> nn.Module | None:
     from safetensors import safe_open
 
@@ -236,7 +260,14 @@ def _load_cached(path: Path) -> nn.Module | None:
 
 
 def load_shipped(model: ShippedModel, cache: Path | None = None) -> nn.Module:
-    """The torch network of a shipped model: from the safetensors cache, else converted from ncnn and cached."""
+    """The torch network of a shipped model: the bundle's converted weights, else the safetensors cache, else
+    converted from ncnn and cached."""
+    bundled = converted_weights(model)
+    if bundled is not None:
+        net = _load_cached(bundled)
+        if net is None:
+            raise ParamError(f"model {model.name}", f"{bundled} cannot be read; reinstall the application")
+        return net.eval()
     param, weights = model_files(model)
     cache = cache or cache_dir()
     cached = cache / f"{model.name}-{_digest(param, weights)}.safetensors"
