@@ -21,6 +21,8 @@ POOLED_SEED = 2.5           # pooled evidence (grain units) that seeds a candida
 PIXEL_EVIDENCE = 1.5        # a pixel of the candidate differs from both sides by at least this much itself
 REGION_EVIDENCE = 3.0       # median evidence over the blotch
 AGREEMENT = 0.35            # the supporting neighbours differ from each other by at most this share of the blotch
+MIN_CONTRAST = 6.0 / 255.0  # a blotch stands out by at least this much (median): on flat, fine-grained sky a
+                            # level change of a code or two beats the grain, but it is light, not dirt
 EDGE_DROP = 0.4             # just outside a blotch the difference falls below this share of it: dirt has an edge,
                             # a change of light over part of the frame (uneven development, smoke) fades out
 REACH = (40, 64)            # px a moving object is searched for, about 2 √area (a hand moves up to 40 px a frame)
@@ -183,6 +185,9 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
                 found.append(Blotch(rows, cols, mask, int(sign), strength, 0.0, repaired=False, reason=TOO_LARGE))
                 continue
             sources = [n for n in neighbours if median_of(sign * zs[n.offset][rows, cols][mask]) >= 0.5 * strength]
+            if not sources or median_of(np.min([sign * (current[rows, cols] - n.warped[rows, cols])[mask]
+                                                for n in sources], axis=0)) < MIN_CONTRAST:
+                continue
             agreement = pair_agreement(sources, rows, cols, mask, sigma[rows, cols]) / max(strength, 1e-6)
             blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources)
             # a moving object left its trace in every frame around; another frame's own dirt, in one
