@@ -31,9 +31,13 @@ def singleton_counts() -> dict[str, int]:
 
 
 def assert_unchanged(before: dict[str, int], what: str, tolerance: int = TOLERANCE) -> None:
+    """No fall beyond the tolerance. A fall is the bug (a reference given back that was never taken: the count
+    reaches zero and the interpreter aborts). A rise is a reference taken and kept, harmless for these immortal-in-
+    practice objects; every PySide6 from 6.10 on shows one while another test's windows and timers are still alive
+    in the same process (test_app before this file under xdist), so it must not fail the test."""
     after = singleton_counts()
     drift = {name: after[name] - before[name] for name in before}
-    assert all(abs(d) <= tolerance for d in drift.values()), f"{what} changed reference counts by {drift}"
+    assert all(d >= -tolerance for d in drift.values()), f"{what} lowered reference counts by {drift}"
 
 
 def assert_drive_keeps_counts(drive: Callable[[int], None], what: str) -> None:
