@@ -61,7 +61,7 @@ def test_a_fast_bright_limb_over_a_dark_scene_is_left():
     # still takes part of so fast an arm: see the dust notes)
     eaten = np.mean([changed(o, f)[m].mean() for o, f, m in list(zip(outs, frames, figures))[1:-1]])
     assert eaten < 0.02
-    unsure = [c for s in sides for c in s["components"] if c["kind"] == "blotch" and not c["repaired"]]
+    unsure = [c for s in sides for c in s["components"] if c["kind"] == "left as unsure" and not c["repaired"]]
     assert all("left_because" in c and c["confidence"] == 0.0 for c in unsure)
 
 
@@ -71,7 +71,7 @@ def test_max_blotch_leaves_a_larger_blotch_and_says_why():
     damaged = with_blotch(clean, 3, mask, 0.05)
     outs, sides = run_dust(damaged, {"max_blotch": 5.0})
     assert float(np.abs(outs[3] - damaged[3])[mask].mean()) < 0.05
-    left = [c for c in sides[3]["components"] if c["kind"] == "blotch" and not c["repaired"]]
+    left = [c for c in sides[3]["components"] if c["kind"] == "left as unsure" and not c["repaired"]]
     assert left and "max_blotch" in left[0]["left_because"]
     assert (sides[3]["defects"][mask] == 4).mean() > 0.5  # shown as unsure in the defect map
 

@@ -353,7 +353,8 @@ def side_data(found: FrameDefects, codes: np.ndarray) -> dict[str, Any]:
         components.append(record)
     for b in found.blotches:
         components.append({"bbox": list(b.bbox), "area": b.area, "polarity": "bright" if b.polarity > 0 else "dark",
-                           "confidence": round(b.confidence if b.repaired else 0.0, 3), "kind": "blotch",
+                           "confidence": round(b.confidence if b.repaired else 0.0, 3),
+                           "kind": "blotch" if b.repaired else "left as unsure",
                            "repaired": b.repaired, **({"left_because": b.reason} if b.reason else {}),
                            "kept": _kept(b.bbox, found.keep)})
     for s in found.scratches:
