@@ -687,11 +687,25 @@ def test_monitor_labels_gpu_and_cpu_readings_for_what_they_are(qtbot, monkeypatc
     assert reading.gpu and reading.used_mib == 50 * 1024 and reading.free_mib == 30 * 1024
     text = MonitorPanel.describe(reading)
     assert "Test GPU" in text and "51,200 MiB used" in text and "n/a" in text
+    import threading
+
+    import app.monitor
+
+    gate = threading.Event()
+
+    class SlowProbe(ResourceProbe):
+        """A probe whose construction (torch, CUDA: seconds) is held until the test lets it go."""
+
+        def __init__(self) -> None:
+            gate.wait(10)
+            super().__init__()
+
+    monkeypatch.setattr(app.monitor, "ResourceProbe", SlowProbe)
     panel = MonitorPanel(interval_ms=60000)
     qtbot.addWidget(panel)
-    started = time.monotonic()
-    panel.refresh()  # the probe (torch, CUDA) is built on a thread; the window never waits for it
-    assert time.monotonic() - started < 0.1
+    panel.refresh()  # the probe is built on a thread; the window never waits for it (had it, gate.wait timed out)
+    assert panel.probe is None and not gate.is_set()
+    gate.set()
 
     def titled() -> bool:
         panel.refresh()

@@ -3,8 +3,8 @@
 A QTimer fires every 10 ms on the event loop and records the largest gap between two firings: everything the GUI
 thread does between them (drawing plots, scopes, pictures, handling a finished preview) shows up in that gap. Heavy
 work (the pipeline, scopes and difference numbers, the monitor's probe) runs on other threads. The GUI thread's own
-CPU time in each gap (time.thread_time) and the wall-clock gap are printed. With a core to spare (load average
-below the core count) the wall-clock gap must stay under 100 ms; on an overloaded machine, where the wall clock
+CPU time in each gap (time.thread_time) and the wall-clock gap are printed. With half the cores to spare (load
+average below half the core count: the test alone) the wall-clock gap must stay under 100 ms; on an overloaded machine, where the wall clock
 measures the machine, the GUI thread's own work in one gap must stay under 300 ms (anything heavy run on the GUI
 thread takes far longer).
 """
@@ -113,8 +113,10 @@ def test_no_gui_stall_over_100_ms_while_previews_render_and_plots_update(qtbot, 
     load = max(load_before, os.getloadavg()[0])
     cores = os.cpu_count() or 1
     print(f"load average {load:.1f} on {cores} cores")
-    if load < cores:
-        # With a core to spare: no gap over 100 ms, wall clock, and so no GUI-thread work that long either.
+    if load < cores / 2:
+        # Half the cores to spare (this test alone on the machine): no gap over 100 ms, wall clock, and so no
+        # GUI-thread work that long either. With the suite's other worker busy beside it, the wall clock also
+        # measures the GIL and the scheduler: the branch below.
         assert probe.worst < STALL_LIMIT_S, f"the GUI thread stalled {probe.worst * 1000:.0f} ms"
     else:
         # More runnable threads than cores (a shared machine): the wall clock measures the machine, and even CPU

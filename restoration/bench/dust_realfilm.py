@@ -68,7 +68,8 @@ def sheet(items: list[tuple[str, np.ndarray]], path: Path) -> None:
     while len(tiles) % 2:
         tiles.append(np.full_like(tiles[0], 255))
     rows = [np.hstack(tiles[i:i + 2]) for i in range(0, len(tiles), 2)]
-    cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
+    # JPEG: six sheets of crops stay under 2 MB in the repository (PNG took 11 MB)
+    cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
 
 
 def measure(data: Path, folder: Path, frames: int | None = None, log: Callable[[str], None] = print
@@ -114,13 +115,13 @@ def measure(data: Path, folder: Path, frames: int | None = None, log: Callable[[
         motion_items = [(f"{key} frame {number + t}: {area} px, moves {speed:.0f} px",
                          crop_pair(clip[t], outputs[t] / np.float32(255), bbox))
                         for area, t, speed, bbox in near_motion[:SHEET_CROPS]]
-        sheet(repair_items, folder / f"dust_realfilm_{key}_repairs.png")
-        sheet(motion_items, folder / f"dust_realfilm_{key}_near_motion.png")
+        sheet(repair_items, folder / f"realfilm_dust_{key}_repairs.jpg")
+        sheet(motion_items, folder / f"realfilm_dust_{key}_near_motion.jpg")
         records.append({"film": key, "source": relative, "frames": len(clip), "size": list(clip[0].shape[1::-1]),
                         "changed_pct": 100 * float(np.mean(changed)), "changed_pct_max": 100 * float(np.max(changed)),
                         "repairs": kinds, "largest_repair_px": repairs[0][0] if repairs else 0,
                         "changes_near_motion": len(near_motion),
-                        "sheets": [f"dust_realfilm_{key}_repairs.png", f"dust_realfilm_{key}_near_motion.png"]})
+                        "sheets": [f"realfilm_dust_{key}_repairs.jpg", f"realfilm_dust_{key}_near_motion.jpg"]})
     return records
 
 
