@@ -1,0 +1,307 @@
+"""A shot's brightness track and its fit: smooth light + changes of light + exposure steps + dips + flicker.
+
+`measure_shot` reads the shot once: each picture's brightness relative to each of the `window` pictures before it,
+on the content both show (chained dense flow on small lumas, `flicker.FlowChain`), for the whole frame and per
+block. `fit_shot` solves those ratios for one brightness track over the whole shot (least squares over every pair,
+so no drift), finds in it
+
+- dips and flashes of up to MAX_DIP frames (off the running median): flicker, brought to their neighbours' level;
+- steps that last (at least MIN_RUN frames on each side; a local quadratic plus a jump against a local quadratic,
+  F-tested): from STEP_FLOOR (8 %) up a change of light, followed (the shot's light is fitted apart on each side);
+  smaller, an exposure step (a splice of a differently developed piece within the shot), removed: the pieces after
+  it are brought to the level of the shot's first piece, so a shot's start is never moved by a step later on;
+- the smooth light of each piece: a Whittaker smoother (second differences) whose stiffness is chosen by
+  generalised cross-validation, never bendier than the ±window mean it replaces, robust to stray frames;
+
+and each frame's correction takes it to that smooth light. The block field (uneven flicker) is the robust level of
+the block ratios over the ±window pictures lit alike, as before, from the same measurement.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+from scipy import linalg, sparse
+from scipy.sparse.linalg import spsolve
+
+from .flicker import (FLICKER_FLOOR, MAX_DIP, MIN_RUN, STEP_F, STEP_FLOOR, FlowChain, find_dips, window_level)
+
+STEP_REACH = 20  # frames each side a step is tested over (local quadratic + jump; 12 found a 4.4 sigma step half the time)
+STEP_SHAPE = 12.0  # ... and a cubic must leave this many noise variances more than the jump does
+LAMBDA_MAX = 1e9  # stiffest smoother tried (a straight line, in effect)
+LAMBDA_STEPS = 24  # stiffnesses tried between the window's and LAMBDA_MAX
+SMOOTH_ROBUST = 3  # biweight refits of the smooth light (stray frames do not bend it)
+SMOOTH_CUTOFF = 4.5  # ... frames further than this many spreads from it are left out
+
+
+@dataclass
+class ShotBrightness:
+    """What `measure_shot` found: per unique picture (in shot order) its brightness relative to the pictures
+    before it (lag 1 .. radius), whole-frame and per block, and the repeats (shot position -> original's)."""
+
+    start: int
+    positions: np.ndarray  # shot positions of the unique pictures
+    repeats: dict[int, int]
+    ratios: np.ndarray  # (n, radius): log brightness of picture k - lag relative to picture k
+    shared: np.ndarray  # (n, radius): share of the picture the ratio was measured on (0: none)
+    blocks: np.ndarray  # (n, radius, rows, cols) float32
+    support: np.ndarray  # (n, radius, rows, cols) float32
+
+
+@dataclass
+class ShotCorrection:
+    """What `fit_shot` gives `process`: per unique picture its gain and block field (before the picture's own
+    normalisation), and what the fit found (for side data and tests)."""
+
+    start: int
+    order: dict[int, int]  # shot position of a unique picture -> its row
+    repeats: dict[int, int]
+    gain: np.ndarray  # (n,) multiplicative
+    field: np.ndarray  # (n, rows, cols) multiplicative, not yet normalised
+    averaged: np.ndarray  # (n,) pictures the block field averaged
+    track: np.ndarray  # (n,) measured log brightness
+    target: np.ndarray  # (n,) log brightness the picture is taken to
+    steps: list[tuple[int, float, bool]]  # (shot position, log size, kept as a change of light)
+    dips: np.ndarray  # (n,) bool
+
+    def row(self, position: int) -> int:
+        return self.order[self.repeats.get(position, position)]
+
+
+def measure_shot(frames, shot_start: int, radius: int, grid: tuple[int, int]) -> ShotBrightness:
+    chain = FlowChain()
+    recent: deque[tuple[int, np.ndarray]] = deque(maxlen=radius)
+    previous: np.ndarray | None = None
+    positions, repeats = [], {}
+    ratios, shared, blocks, support = [], [], [], []
+    rows, cols = grid
+    for index, frame in frames:
+        position = index - shot_start
+        if previous is not None and np.array_equal(frame, previous):
+            repeats[position] = repeats.get(position - 1, position - 1)  # a repeat: one picture, measured once
+            continue
+        previous = frame
+        r = np.zeros(radius)
+        s = np.zeros(radius)
+        b = np.zeros((radius, rows, cols), np.float32)
+        u = np.zeros((radius, rows, cols), np.float32)
+        if recent:
+            indices = [i for i, _ in recent] + [index]
+            pictures = [f for _, f in recent] + [frame]
+            measures, _ = chain.window_brightness(indices, pictures, index, grid)
+            for lag, measure in enumerate(reversed(measures[:-1])):
+                r[lag], s[lag], b[lag], u[lag] = measure.ratio, measure.shared, measure.blocks, measure.support
+        positions.append(position)
+        ratios.append(r)
+        shared.append(s)
+        blocks.append(b)
+        support.append(u)
+        recent.append((index, frame))
+    return ShotBrightness(shot_start, np.array(positions, int), repeats, np.array(ratios).reshape(-1, radius),
+                          np.array(shared).reshape(-1, radius), np.array(blocks, np.float32),
+                          np.array(support, np.float32))
+
+
+def solve_track(ratios: np.ndarray, shared: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log brightness per picture (mean 0) from every measured pair, and which pictures any pair reached."""
+    n, radius = ratios.shape
+    rows, cols, values = [], [], []
+    eq = 0
+    rhs = []
+    for lag in range(1, radius + 1):
+        k = np.arange(lag, n)
+        use = shared[lag:, lag - 1] > 0
+        k = k[use]
+        count = k.size
+        if not count:
+            continue
+        ids = eq + np.arange(count)
+        rows += [ids, ids]
+        cols += [k - lag, k]
+        values += [np.ones(count), -np.ones(count)]
+        rhs.append(ratios[k, lag - 1])
+        eq += count
+    reached = np.zeros(n, bool)
+    if eq == 0:
+        return np.zeros(n), reached
+    a = sparse.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(eq, n))
+    reached[np.concatenate(cols)] = True
+    rhs = np.concatenate(rhs)
+    # a tiny pull of consecutive pictures together keeps pictures no pair reached (or parts no pair joins) defined
+    diff = sparse.diags([np.ones(n - 1), -np.ones(n - 1)], [0, 1], shape=(max(n - 1, 0), n))
+    normal = (a.T @ a + 1e-8 * (diff.T @ diff) + 1e-10 * sparse.identity(n)).tocsc()
+    track = np.atleast_1d(spsolve(normal, a.T @ rhs))
+    # pairs far off the track (a flow failure) left out, once
+    residual = a @ track - rhs
+    scale = max(1.4826 * float(np.median(np.abs(residual))), FLICKER_FLOOR)
+    weight = np.clip(1.0 - (residual / (6 * scale)) ** 2, 0.0, 1.0) ** 2
+    weighted = sparse.diags(weight) @ a
+    normal = (a.T @ weighted + 1e-8 * (diff.T @ diff) + 1e-10 * sparse.identity(n)).tocsc()
+    track = np.atleast_1d(spsolve(normal, weighted.T @ rhs))
+    return track - track[reached].mean(), reached
+
+
+def find_steps(track: np.ndarray, usable: np.ndarray) -> list[tuple[int, float]]:
+    """Lasting steps in a brightness track: (first picture after it, log size), strongest first."""
+    n = track.size
+    steps: list[tuple[int, float]] = []
+    if usable.sum() < 2 * MIN_RUN:
+        return steps
+    for _ in range(n // MIN_RUN):
+        level = track - _step_sum(steps, n)
+        best, found = STEP_F, None
+        for k in range(MIN_RUN, n - MIN_RUN + 1):
+            if any(k == s for s, _ in steps):
+                continue
+            lo, hi = max(0, k - STEP_REACH), min(n, k + STEP_REACH)
+            t = np.arange(lo, hi)
+            use = usable[lo:hi]
+            before, after = use[:k - lo].sum(), use[k - lo:].sum()
+            if before < MIN_RUN or after < MIN_RUN:
+                continue
+            t, y = t[use] - k + 0.5, level[lo:hi][use]
+            scaled = t / STEP_REACH
+            base = np.stack([np.ones(t.size), scaled, scaled ** 2], axis=1)
+            jump = (t > 0).astype(np.float64)[:, None]
+            design = np.concatenate([base, jump], axis=1)
+            coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)
+            rss = float(np.sum((y - design @ coefficients) ** 2))
+            whole = float(np.sum((y - base @ np.linalg.lstsq(base, y, rcond=None)[0]) ** 2))
+            noise = max(rss / max(t.size - 4, 1), FLICKER_FLOOR ** 2)
+            score = (whole - rss) / noise
+            if score <= best:
+                continue
+            # a jump, not the turn of a fade: a cubic (as many terms) must explain it clearly worse
+            cubic = np.concatenate([base, scaled[:, None] ** 3], axis=1)
+            bend = float(np.sum((y - cubic @ np.linalg.lstsq(cubic, y, rcond=None)[0]) ** 2))
+            if (bend - rss) / noise > STEP_SHAPE:
+                best, found = score, (k, float(coefficients[3]))
+        if found is None:
+            break
+        steps.append(found)
+    return steps
+
+
+def _step_sum(steps: list[tuple[int, float]], n: int) -> np.ndarray:
+    total = np.zeros(n)
+    for at, size in steps:
+        total[at:] += size
+    return total
+
+
+def smooth_light(values: np.ndarray, weights: np.ndarray, stiffest_bend: float) -> np.ndarray:
+    """Whittaker smoother (second differences) with its stiffness chosen by GCV among [stiffest_bend,
+    LAMBDA_MAX], biweight-reweighted; a piece too short for a curve gets its weighted median."""
+    n = values.size
+    use = weights > 0
+    if use.sum() == 0:
+        return values.copy()
+    if use.sum() < 5 or n < 5:
+        return np.full(n, float(np.median(values[use])))
+    band = _second_difference_band(n)
+    bend = linalg.eigvals_banded(band, lower=False)
+    lambdas = np.geomspace(stiffest_bend, LAMBDA_MAX, LAMBDA_STEPS)
+    w = use.astype(np.float64)
+    fit = values
+    for iteration in range(SMOOTH_ROBUST + 1):
+        best, fit_best = np.inf, None
+        count = max(float(w.sum()), 1.0)
+        for lam in lambdas:
+            system = band * lam
+            system[2] += w
+            smooth = linalg.solveh_banded(system, w * values, lower=False)
+            rss = float(np.sum(w * (values - smooth) ** 2))
+            # effective degrees of freedom as if the weights were even (exact for even weights)
+            edf = float(np.sum(1.0 / (1.0 + lam * bend / (count / n))))
+            score = count * rss / max(count - edf, 0.5) ** 2
+            if score < best:
+                best, fit_best = score, smooth
+        fit = fit_best
+        if iteration == SMOOTH_ROBUST:
+            break
+        residual = (values - fit)[use]
+        scale = max(1.4826 * float(np.median(np.abs(residual))), FLICKER_FLOOR)
+        w = use * np.clip(1.0 - ((values - fit) / (SMOOTH_CUTOFF * scale)) ** 2, 0.0, 1.0) ** 2
+        if w.sum() < 5:
+            w = use.astype(np.float64)
+    return fit
+
+
+def _second_difference_band(n: int) -> np.ndarray:
+    """D'D of the second-difference operator D, in the upper banded form solveh_banded takes."""
+    diagonal = np.full(n, 6.0)
+    diagonal[[0, -1]] = 1.0
+    diagonal[[1, -2]] = 5.0
+    first = np.full(n - 1, -4.0)
+    first[[0, -1]] = -2.0
+    band = np.zeros((3, n))
+    band[2] = diagonal
+    band[1, 1:] = first
+    band[0, 2:] = 1.0
+    return band
+
+
+def fit_shot(measured: ShotBrightness, strength: float, window: int) -> ShotCorrection:
+    n, radius = measured.ratios.shape
+    track, reached = solve_track(measured.ratios, measured.shared)
+    dips = find_dips(track, reached.astype(np.float64))
+    usable = reached & ~dips
+    found = find_steps(track, usable)
+    steps = [(at, size, abs(size) >= STEP_FLOOR) for at, size in sorted(found)]
+    removed = _step_sum([(at, size) for at, size, kept in steps if not kept], n)
+    level = track - removed  # exposure steps taken out, the pieces at the shot's first piece's level
+    cuts = [0] + [at for at, _, kept in steps if kept] + [n]
+    # the smooth light is never bendier than a mean over `window` frames (noise-wise: a Whittaker smoother of
+    # stiffness lambda averages about 3.6 lambda^(1/4) frames); cross-validation picks anything stiffer
+    stiffest_bend = (window / 3.6) ** 4
+    target = level.copy()
+    piece = np.zeros(n, int)
+    for number, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:])):
+        target[lo:hi] = smooth_light(level[lo:hi], usable[lo:hi].astype(np.float64), stiffest_bend)
+        piece[lo:hi] = number
+    correction = np.where(reached, target - track, 0.0)
+    gain = np.exp(strength * correction)
+
+    rows, cols = measured.blocks.shape[2:]
+    field = np.ones((n, rows, cols))
+    averaged = np.ones(n, int)
+    if rows * cols > 1:
+        offsets = np.arange(-radius, radius + 1)
+        for k in range(n):
+            entries = [_mirror(k + o, n) for o in offsets]
+            ratios, weights = [], []
+            for p in entries:
+                if p == k:
+                    ratios.append(np.zeros((rows, cols)))
+                    weights.append(np.ones((rows, cols)))
+                    continue
+                later, lag = (k, k - p) if p < k else (p, p - k)
+                b = measured.blocks[later, lag - 1].astype(np.float64)
+                ok = measured.shared[later, lag - 1] > 0 and usable[p] and piece[p] == piece[k]
+                ratios.append(b if p < k else -b)
+                weights.append(measured.support[later, lag - 1] * float(ok))
+            averaged[k] = len({p for p, w in zip(entries, weights) if w.any()})
+            level_blocks = window_level(offsets.astype(np.float64), np.stack(ratios), np.stack(weights))
+            f = np.exp(strength * level_blocks)
+            if min(f.shape) > 1:
+                f = cv2.GaussianBlur(f.astype(np.float32), (0, 0), 0.7, borderType=cv2.BORDER_REPLICATE)
+            field[k] = f
+    order = {int(p): row for row, p in enumerate(measured.positions)}
+    return ShotCorrection(measured.start, order, dict(measured.repeats), gain, field, averaged, track, target,
+                          [(int(measured.positions[at]), size, kept) for at, size, kept in steps], dips)
+
+
+def _mirror(position: int, n: int) -> int:
+    if n == 1:
+        return 0
+    while position < 0 or position > n - 1:
+        position = -position if position < 0 else 2 * (n - 1) - position
+    return position
+
+
+def correction_side(analysis: Any, row: int) -> dict[str, Any]:
+    return {"gain": round(float(analysis.gain[row]), 6), "frames_averaged": int(analysis.averaged[row])}
