@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--code", help="another checkout whose restoration package runs the stage")
     parser.add_argument("--json")
+    parser.add_argument("--real", help="instead: run the real archival films, per-frame mean luma and frames to DIR")
     args = parser.parse_args(argv)
     if args.code:
         sys.path.insert(0, args.code)
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     from restoration.stage import Shot
     import restoration
 
+    if args.real:
+        return real_films(args.real)
     width, height = 256, 192
 
     def picture(seed, w):
@@ -129,6 +132,39 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"code": restoration.__file__, "rows": rows, "summary": summary}, handle, indent=1)
+    return 0
+
+
+def real_films(out: str) -> int:
+    """Each real film through deflicker alone (shots detected): per-frame mean luma before and after, shots, the
+    correction per frame and seconds per frame to OUT/<film>.json, and a few frames before|after to OUT/*.png."""
+    from pathlib import Path
+
+    import cv2
+
+    from restoration.metrics import luma
+    from restoration.pipeline import ArraySource, Pipeline, settings_for
+    import restoration
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    for film in ("rtn_test_data_1_002_f1000-1149", "rrtn_market_street", "rrtn_san_francisco"):
+        paths = sorted((Path("/work/shared/data/archival") / film).glob("*.png"))
+        frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0 for p in paths]
+        pipeline = Pipeline(ArraySource(frames), settings_for(["deflicker"], {}))
+        start = time.perf_counter()
+        out_frames = [frame for _, frame in pipeline.frames()]
+        seconds = (time.perf_counter() - start) / len(frames)
+        shots = [(s.start, s.end) for s in pipeline.shots()]
+        record = {"code": restoration.__file__, "seconds_per_frame": seconds, "shots": shots,
+                  "before": [float(luma(f).mean()) for f in frames],
+                  "after": [float(luma(f).mean()) for f in out_frames]}
+        (folder / f"{film}.json").write_text(json.dumps(record))
+        for k in np.linspace(0, len(frames) - 1, 4).round().astype(int):
+            pair = np.concatenate([frames[k], out_frames[k]], axis=1)
+            cv2.imwrite(str(folder / f"{film}_{k:03d}.png"),
+                        cv2.cvtColor((np.clip(pair, 0, 1) * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR))
+        print(f"{film}: {len(frames)} frames, {seconds:.3f} s/frame, shots {shots}")
     return 0
 
 

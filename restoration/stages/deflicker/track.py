@@ -34,6 +34,7 @@ STEP_REACH = 20  # frames each side a step is tested over (local quadratic + jum
 STEP_SHAPE = 12.0  # ... and a cubic must leave this many noise variances more than the jump does
 LAMBDA_MAX = 1e9  # stiffest smoother tried (a straight line, in effect)
 LAMBDA_STEPS = 24  # stiffnesses tried between the window's and LAMBDA_MAX
+GCV_GAMMA = 1.4  # modified GCV (each degree of freedom counted 1.4 times): plain GCV bends too often on short pieces
 SMOOTH_ROBUST = 3  # biweight refits of the smooth light (stray frames do not bend it)
 SMOOTH_CUTOFF = 4.5  # ... frames further than this many spreads from it are left out
 
@@ -217,7 +218,7 @@ def smooth_light(values: np.ndarray, weights: np.ndarray, stiffest_bend: float) 
             rss = float(np.sum(w * (values - smooth) ** 2))
             # effective degrees of freedom as if the weights were even (exact for even weights)
             edf = float(np.sum(1.0 / (1.0 + lam * bend / (count / n))))
-            score = count * rss / max(count - edf, 0.5) ** 2
+            score = count * rss / max(count - GCV_GAMMA * edf, 0.5) ** 2
             if score < best:
                 best, fit_best = score, smooth
         fit = fit_best
