@@ -63,7 +63,7 @@ class ShotCorrection:
     repeats: dict[int, int]
     gain: np.ndarray  # (n,) multiplicative
     field: np.ndarray  # (n, rows, cols) multiplicative, not yet normalised
-    averaged: np.ndarray  # (n,) pictures the block field averaged
+    averaged: np.ndarray  # (n,) pictures of the frame's piece of light the smooth light was fitted to
     track: np.ndarray  # (n,) measured log brightness
     target: np.ndarray  # (n,) log brightness the picture is taken to
     steps: list[tuple[int, float, bool]]  # (shot position, log size, kept as a change of light)
@@ -269,7 +269,8 @@ def fit_shot(measured: ShotBrightness, strength: float, window: int) -> ShotCorr
 
     rows, cols = measured.blocks.shape[2:]
     field = np.ones((n, rows, cols))
-    averaged = np.ones(n, int)
+    # the brightness reference of a frame: the usable pictures of its piece of light (what the smooth light fits)
+    averaged = np.array([int(usable[piece == piece[k]].sum()) for k in range(n)], int)
     if rows * cols > 1:
         offsets = np.arange(-radius, radius + 1)
         for k in range(n):
@@ -285,7 +286,6 @@ def fit_shot(measured: ShotBrightness, strength: float, window: int) -> ShotCorr
                 ok = measured.shared[later, lag - 1] > 0 and usable[p] and piece[p] == piece[k]
                 ratios.append(b if p < k else -b)
                 weights.append(measured.support[later, lag - 1] * float(ok))
-            averaged[k] = len({p for p, w in zip(entries, weights) if w.any()})
             level_blocks = window_level(offsets.astype(np.float64), np.stack(ratios), np.stack(weights))
             f = np.exp(strength * level_blocks)
             if min(f.shape) > 1:
