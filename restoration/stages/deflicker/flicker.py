@@ -213,8 +213,8 @@ def window_level(times: np.ndarray, levels: np.ndarray, weights: np.ndarray) -> 
     # Tukey-biweight reweighting, started from the median with the scale the median gives: a dip of a few frames
     # (or a flash) inside the window is left out rather than pulling the others' level toward it
     used = base > 0
-    start = np.nan_to_num(np.nanmedian(np.where(used, levels, np.nan), axis=0))
-    spread = np.nan_to_num(np.nanmedian(np.where(used, np.abs(levels - start), np.nan), axis=0))
+    start = np.nan_to_num(_nanmedian0(np.where(used, levels, np.nan)))
+    spread = np.nan_to_num(_nanmedian0(np.where(used, np.abs(levels - start), np.nan)))
     cutoff = ROBUST_CUTOFF * np.maximum(1.4826 * spread, ROBUST_FLOOR)
     fit = start
     for iteration in range(ROBUST_ITERATIONS + 1):
@@ -230,6 +230,18 @@ def window_level(times: np.ndarray, levels: np.ndarray, weights: np.ndarray) -> 
         w = base * np.clip(1.0 - ((levels - fit) / cutoff) ** 2, 0.0, 1.0) ** 2
         w = np.where(np.sum(w, axis=0) > 1e-9, w, base)  # nothing left (a window of outliers): plain mean
     return mv - slope * mt
+
+
+def _nanmedian0(values: np.ndarray) -> np.ndarray:
+    """np.nanmedian along axis 0 (the same numbers; numpy's goes through masked arrays, 10x slower on small
+    windows): NaN where a column has no value."""
+    ordered = np.sort(values, axis=0)  # NaNs last
+    count = np.sum(~np.isnan(values), axis=0)
+    low = np.maximum((count - 1) // 2, 0)[None]
+    high = np.maximum(count // 2, 0)[None]
+    with np.errstate(invalid="ignore"):
+        middle = 0.5 * (np.take_along_axis(ordered, low, 0)[0] + np.take_along_axis(ordered, high, 0)[0])
+    return np.where(count > 0, middle, np.nan)
 
 
 @dataclass

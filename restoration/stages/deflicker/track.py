@@ -36,6 +36,7 @@ LAMBDA_MAX = 1e9  # stiffest smoother tried (a straight line, in effect)
 LAMBDA_STEPS = 24  # stiffnesses tried between the window's and LAMBDA_MAX
 GCV_GAMMA = 1.4  # modified GCV (each degree of freedom counted 1.4 times): plain GCV bends too often on short pieces
 SMOOTH_ROBUST = 3  # biweight refits of the smooth light (stray frames do not bend it)
+FIELD_CHUNK = 128  # frames whose block fields are fitted at once
 SMOOTH_CUTOFF = 4.5  # ... frames further than this many spreads from it are left out
 
 
@@ -273,24 +274,26 @@ def fit_shot(measured: ShotBrightness, strength: float, window: int) -> ShotCorr
     averaged = np.array([int(usable[piece == piece[k]].sum()) for k in range(n)], int)
     if rows * cols > 1:
         offsets = np.arange(-radius, radius + 1)
-        for k in range(n):
-            entries = [_mirror(k + o, n) for o in offsets]
-            ratios, weights = [], []
-            for p in entries:
-                if p == k:
-                    ratios.append(np.zeros((rows, cols)))
-                    weights.append(np.ones((rows, cols)))
-                    continue
-                later, lag = (k, k - p) if p < k else (p, p - k)
-                b = measured.blocks[later, lag - 1].astype(np.float64)
-                ok = measured.shared[later, lag - 1] > 0 and usable[p] and piece[p] == piece[k]
-                ratios.append(b if p < k else -b)
-                weights.append(measured.support[later, lag - 1] * float(ok))
-            level_blocks = window_level(offsets.astype(np.float64), np.stack(ratios), np.stack(weights))
-            f = np.exp(strength * level_blocks)
-            if min(f.shape) > 1:
-                f = cv2.GaussianBlur(f.astype(np.float32), (0, 0), 0.7, borderType=cv2.BORDER_REPLICATE)
-            field[k] = f
+        for lo in range(0, n, FIELD_CHUNK):
+            frames = np.arange(lo, min(n, lo + FIELD_CHUNK))
+            ratios = np.zeros((offsets.size, frames.size, rows, cols))
+            weights = np.zeros((offsets.size, frames.size, rows, cols))
+            for entry, offset in enumerate(offsets):
+                other = np.array([_mirror(k + offset, n) for k in frames])
+                later, lag = np.maximum(frames, other), np.abs(frames - other)
+                here = lag == 0
+                pick = np.maximum(lag - 1, 0)
+                sign = np.where(other < frames, 1.0, -1.0)[:, None, None]
+                ok = (measured.shared[later, pick] > 0) & usable[other] & (piece[other] == piece[frames])
+                ratios[entry] = np.where(here[:, None, None], 0.0, sign * measured.blocks[later, pick])
+                weights[entry] = np.where(here[:, None, None], 1.0,
+                                          measured.support[later, pick] * ok[:, None, None])
+            levels = window_level(offsets.astype(np.float64), ratios, weights)
+            for row, k in enumerate(frames):
+                f = np.exp(strength * levels[row])
+                if min(f.shape) > 1:
+                    f = cv2.GaussianBlur(f.astype(np.float32), (0, 0), 0.7, borderType=cv2.BORDER_REPLICATE)
+                field[k] = f
     order = {int(p): row for row, p in enumerate(measured.positions)}
     return ShotCorrection(measured.start, order, dict(measured.repeats), gain, field, averaged, track, target,
                           [(int(measured.positions[at]), size, kept) for at, size, kept in steps], dips)
