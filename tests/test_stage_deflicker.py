@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from restoration.stages.deflicker.flicker import same_light
+from restoration.stages.deflicker.track import find_steps
 from restoration.metrics import flicker_index, flicker_index_local, psnr
 from restoration.pipeline import ArraySource, Pipeline, run_stage_on_frames, settings_for
 from restoration.stage import Shot
@@ -109,15 +109,20 @@ def test_shots_are_corrected_apart_and_strength_zero_is_identity():
     assert all(np.array_equal(a, b) for a, b in zip(untouched, first))
 
 
-def test_change_of_light_detection_keeps_fades_whole():
-    t = np.arange(19, dtype=np.float64)
+def test_step_detection_keeps_fades_whole_and_finds_lasting_steps():
+    t = np.arange(48, dtype=np.float64)
     rng = np.random.default_rng(12)
-    noise = 0.01 * rng.standard_normal(19)
-    fade = 0.02 * t + noise  # a steady fade is one light, whatever its slope
-    assert same_light(t, fade, np.ones(19), 9.0).all()
-    step = np.where(t < 6, -0.2, 0.0) + noise
-    chosen = same_light(t, step, np.ones(19), 9.0)
-    assert not chosen[:6].any() and chosen[6:].all()
+    noise = 0.01 * rng.standard_normal(48)
+    usable = np.ones(48, bool)
+    assert find_steps(0.02 * t + noise, usable) == []  # a steady fade is one light, whatever its slope
+    eased = np.log(1.0 - 0.45 * np.clip((t - 4) / 40, 0, 1) ** 2 * (3 - 2 * np.clip((t - 4) / 40, 0, 1)))
+    assert find_steps(eased + noise, usable) == []  # ... and so is one that starts and ends gently
+    t = np.arange(64, dtype=np.float64)
+    noise = 0.01 * rng.standard_normal(64)
+    steps = find_steps(np.where(t < 16, -0.2, 0.0) + np.where(t < 40, 0.0, -0.05) + noise, np.ones(64, bool))
+    assert sorted(at for at, _ in steps) == [16, 40]
+    (_, big), (_, small) = sorted(steps)
+    assert big > 0.08 and abs(small + 0.05) < 0.015  # a change of light (kept) and an exposure step (removed)
 
 
 def test_tiny_frames_and_single_frame_shots_work():

@@ -185,7 +185,23 @@ def find_steps(track: np.ndarray, usable: np.ndarray) -> list[tuple[int, float]]
         if found is None:
             break
         steps.append(found)
+    # each size again with the others taken out (a step found first was measured with the later ones still in)
+    for _ in range(2):
+        for number, (at, _) in enumerate(steps):
+            others = track - _step_sum(steps[:number] + steps[number + 1:], n)
+            steps[number] = (at, _local_jump(others, usable, at))
     return steps
+
+
+def _local_jump(level: np.ndarray, usable: np.ndarray, at: int) -> float:
+    """Size of the jump at `at` under a local quadratic over ±STEP_REACH usable pictures."""
+    lo, hi = max(0, at - STEP_REACH), min(level.size, at + STEP_REACH)
+    t = np.arange(lo, hi)
+    use = usable[lo:hi]
+    t, y = t[use] - at + 0.5, level[lo:hi][use]
+    scaled = t / STEP_REACH
+    design = np.stack([np.ones(t.size), scaled, scaled ** 2, (t > 0).astype(np.float64)], axis=1)
+    return float(np.linalg.lstsq(design, y, rcond=None)[0][3])
 
 
 def _step_sum(steps: list[tuple[int, float]], n: int) -> np.ndarray:
