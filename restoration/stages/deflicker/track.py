@@ -177,9 +177,12 @@ def find_steps(track: np.ndarray, usable: np.ndarray) -> list[tuple[int, float]]
             score = (whole - rss) / noise
             if score <= best:
                 continue
-            # a jump, not the turn of a fade: a cubic (as many terms) must explain it clearly worse
-            cubic = np.concatenate([base, scaled[:, None] ** 3], axis=1)
-            bend = float(np.sum((y - cubic @ np.linalg.lstsq(cubic, y, rcond=None)[0]) ** 2))
+            # a jump, not the turn of a fade nor the corner of a straight one: a cubic and a corner near it (as
+            # many terms) must explain it clearly worse
+            bend = _rss(np.concatenate([base, scaled[:, None] ** 3], axis=1), y)
+            for corner in range(-3, 4):
+                hinge = np.maximum(t - corner, 0.0)[:, None] / STEP_REACH
+                bend = min(bend, _rss(np.concatenate([base, hinge], axis=1), y))
             if (bend - rss) / noise > STEP_SHAPE:
                 best, found = score, (k, float(coefficients[3]))
         if found is None:
@@ -191,6 +194,46 @@ def find_steps(track: np.ndarray, usable: np.ndarray) -> list[tuple[int, float]]
             others = track - _step_sum(steps[:number] + steps[number + 1:], n)
             steps[number] = (at, _local_jump(others, usable, at))
     return steps
+
+
+def find_corners(values: np.ndarray, usable: np.ndarray) -> list[int]:
+    """Where a piece's brightness (linear, about 1 at its brightest) turns abruptly: the start or end of a fade
+    that is a straight line (a printer's fade), which a smooth curve would round off. Local line + hinge against a
+    local line (F > STEP_F), and a local quadratic must fit clearly worse (STEP_SHAPE: a gentle turn is no
+    corner); found one at a time, each tested only between the corners already found."""
+    n = values.size
+    corners: list[int] = []
+    if usable.sum() < 2 * MIN_RUN:
+        return corners
+    for _ in range(n // MIN_RUN):
+        best, found = STEP_F, None
+        for k in range(MIN_RUN, n - MIN_RUN):
+            if any(abs(k - c) < MIN_RUN for c in corners):
+                continue
+            lo = max([0, k - STEP_REACH] + [c for c in corners if c < k])
+            hi = min([n, k + STEP_REACH + 1] + [c + 1 for c in corners if c > k])
+            t = np.arange(lo, hi)
+            use = usable[lo:hi]
+            if use[:k - lo].sum() < MIN_RUN or use[k - lo + 1:].sum() < MIN_RUN:
+                continue
+            scaled, y = (t[use] - k) / STEP_REACH, values[lo:hi][use]
+            line = np.stack([np.ones(scaled.size), scaled], axis=1)
+            hinge = np.concatenate([line, np.maximum(scaled, 0.0)[:, None]], axis=1)
+            rss = _rss(hinge, y)
+            noise = max(rss / max(scaled.size - 3, 1), FLICKER_FLOOR ** 2)
+            score = (_rss(line, y) - rss) / noise
+            if score > best and (_rss(np.concatenate([line, scaled[:, None] ** 2], axis=1), y) - rss) / noise \
+                    > STEP_SHAPE:
+                best, found = score, k
+        if found is None:
+            break
+        corners.append(found)
+    return sorted(corners)
+
+
+def _rss(design: np.ndarray, values: np.ndarray) -> float:
+    coefficients, *_ = np.linalg.lstsq(design, values, rcond=None)
+    return float(np.sum((values - design @ coefficients) ** 2))
 
 
 def _local_jump(level: np.ndarray, usable: np.ndarray, at: int) -> float:
@@ -273,13 +316,25 @@ def fit_shot(measured: ShotBrightness, strength: float, window: int) -> ShotCorr
     removed = _step_sum([(at, size) for at, size, kept in steps if not kept], n)
     level = track - removed  # exposure steps taken out, the pieces at the shot's first piece's level
     cuts = [0] + [at for at, _, kept in steps if kept] + [n]
+    # a straight fade's abrupt start or end splits its piece too (each side smoothed apart: the corner stays sharp)
+    cornered = [0]
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        weights = usable[lo:hi]
+        top = float(level[lo:hi][weights].max()) if weights.any() else 0.0
+        cornered += [lo + c for c in find_corners(np.exp(level[lo:hi] - top), weights)] + [hi]
+    cuts = cornered
     # the smooth light is never bendier than a mean over `window` frames (noise-wise: a Whittaker smoother of
     # stiffness lambda averages about 3.6 lambda^(1/4) frames); cross-validation picks anything stiffer
     stiffest_bend = (window / 3.6) ** 4
     target = level.copy()
     piece = np.zeros(n, int)
     for number, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:])):
-        target[lo:hi] = smooth_light(level[lo:hi], usable[lo:hi].astype(np.float64), stiffest_bend)
+        # smoothed as brightness, not log brightness: a fade to black is a straight line there (its log drops
+        # without bound, which no smooth curve follows), and what is left near black is small in code values
+        weights = usable[lo:hi].astype(np.float64)
+        top = float(level[lo:hi][weights > 0].max()) if weights.any() else 0.0
+        smooth = smooth_light(np.exp(level[lo:hi] - top), weights, stiffest_bend)
+        target[lo:hi] = np.where(smooth > 1e-4, np.log(np.maximum(smooth, 1e-4)) + top, level[lo:hi])
         piece[lo:hi] = number
     correction = np.where(reached, target - track, 0.0)
     gain = np.exp(strength * correction)
