@@ -254,16 +254,18 @@ def _step_sum(steps: list[tuple[int, float]], n: int) -> np.ndarray:
     return total
 
 
-def smooth_light(values: np.ndarray, weights: np.ndarray, stiffest_bend: float) -> np.ndarray:
-    """Whittaker smoother (second differences) with its stiffness chosen by GCV among [stiffest_bend,
-    LAMBDA_MAX], biweight-reweighted; a piece too short for a curve gets its weighted median."""
+def smooth_light(values: np.ndarray, weights: np.ndarray, stiffest_bend: float,
+                 corners: list[int] = ()) -> np.ndarray:
+    """Whittaker smoother (second differences, none at `corners`: the curve may turn sharply there) with its
+    stiffness chosen by GCV among [stiffest_bend, LAMBDA_MAX], biweight-reweighted; a piece too short for a curve
+    gets its weighted median."""
     n = values.size
     use = weights > 0
     if use.sum() == 0:
         return values.copy()
     if use.sum() < 5 or n < 5:
         return np.full(n, float(np.median(values[use])))
-    band = _second_difference_band(n)
+    band = _second_difference_band(n, corners)
     bend = linalg.eigvals_banded(band, lower=False)
     lambdas = np.geomspace(stiffest_bend, LAMBDA_MAX, LAMBDA_STEPS)
     w = use.astype(np.float64)
@@ -292,17 +294,19 @@ def smooth_light(values: np.ndarray, weights: np.ndarray, stiffest_bend: float) 
     return fit
 
 
-def _second_difference_band(n: int) -> np.ndarray:
-    """D'D of the second-difference operator D, in the upper banded form solveh_banded takes."""
-    diagonal = np.full(n, 6.0)
-    diagonal[[0, -1]] = 1.0
-    diagonal[[1, -2]] = 5.0
-    first = np.full(n - 1, -4.0)
-    first[[0, -1]] = -2.0
+def _second_difference_band(n: int, corners=()) -> np.ndarray:
+    """D'RD of the second-difference operator D (R: 1, or 0 for the differences centred on `corners`), in the
+    upper banded form solveh_banded takes."""
+    rows = np.ones(n - 2)
+    for corner in corners:
+        if 1 <= corner <= n - 2:
+            rows[corner - 1] = 0.0
+    taps = (1.0, -2.0, 1.0)
     band = np.zeros((3, n))
-    band[2] = diagonal
-    band[1, 1:] = first
-    band[0, 2:] = 1.0
+    for a in range(3):
+        for b in range(a, 3):
+            # entry (i + a, i + b) of every row i: upper band row 2 - (b - a), column i + b
+            band[2 - (b - a), b:b + n - 2] += rows * taps[a] * taps[b]
     return band
 
 
@@ -316,13 +320,6 @@ def fit_shot(measured: ShotBrightness, strength: float, window: int) -> ShotCorr
     removed = _step_sum([(at, size) for at, size, kept in steps if not kept], n)
     level = track - removed  # exposure steps taken out, the pieces at the shot's first piece's level
     cuts = [0] + [at for at, _, kept in steps if kept] + [n]
-    # a straight fade's abrupt start or end splits its piece too (each side smoothed apart: the corner stays sharp)
-    cornered = [0]
-    for lo, hi in zip(cuts[:-1], cuts[1:]):
-        weights = usable[lo:hi]
-        top = float(level[lo:hi][weights].max()) if weights.any() else 0.0
-        cornered += [lo + c for c in find_corners(np.exp(level[lo:hi] - top), weights)] + [hi]
-    cuts = cornered
     # the smooth light is never bendier than a mean over `window` frames (noise-wise: a Whittaker smoother of
     # stiffness lambda averages about 3.6 lambda^(1/4) frames); cross-validation picks anything stiffer
     stiffest_bend = (window / 3.6) ** 4
@@ -333,7 +330,9 @@ def fit_shot(measured: ShotBrightness, strength: float, window: int) -> ShotCorr
         # without bound, which no smooth curve follows), and what is left near black is small in code values
         weights = usable[lo:hi].astype(np.float64)
         top = float(level[lo:hi][weights > 0].max()) if weights.any() else 0.0
-        smooth = smooth_light(np.exp(level[lo:hi] - top), weights, stiffest_bend)
+        light = np.exp(level[lo:hi] - top)
+        # a straight fade's abrupt start or end: the smooth light may turn sharply there (and only there)
+        smooth = smooth_light(light, weights, stiffest_bend, find_corners(light, weights > 0))
         target[lo:hi] = np.where(smooth > 1e-4, np.log(np.maximum(smooth, 1e-4)) + top, level[lo:hi])
         piece[lo:hi] = number
     correction = np.where(reached, target - track, 0.0)
