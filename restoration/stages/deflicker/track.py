@@ -7,11 +7,13 @@ so no drift), finds in it
 
 - dips and flashes of up to MAX_DIP frames (off the running median): flicker, brought to their neighbours' level;
 - steps that last (at least MIN_RUN frames on each side; a local quadratic plus a jump against a local quadratic,
-  F-tested): from STEP_FLOOR (8 %) up a change of light, followed (the shot's light is fitted apart on each side);
+  F-tested, and neither a cubic nor a corner may explain it as well): from STEP_FLOOR (8 %) up a change of light, followed (the shot's light is fitted apart on each side);
   smaller, an exposure step (a splice of a differently developed piece within the shot), removed: the pieces after
   it are brought to the level of the shot's first piece, so a shot's start is never moved by a step later on;
-- the smooth light of each piece: a Whittaker smoother (second differences) whose stiffness is chosen by
-  generalised cross-validation, never bendier than the ±window mean it replaces, robust to stray frames;
+- the smooth light of each piece, as brightness (a straight fade to black is a line there; its log is not): a
+  Whittaker smoother (second differences) whose stiffness is chosen by modified generalised cross-validation,
+  never bendier than a mean over `window` frames, robust to stray frames, free to turn sharply at the corners of
+  straight fades (`find_corners`);
 
 and each frame's correction takes it to that smooth light. The block field (uneven flicker) is the robust level of
 the block ratios over the ±window pictures lit alike, as before, from the same measurement.
