@@ -2,10 +2,12 @@
 
     python -m restoration.bench.deflicker_figures [--seeds 8] [--json OUT.json]
     python -m restoration.bench.deflicker_figures --code OTHER_CHECKOUT ...   (the same clips, other code)
+    python -m restoration.bench.deflicker_figures --real DIR   (the archival films: mean luma, frames)
 
 Per seed: flicker reduction on 5 % gain + 1 % offset flicker (the tests' clip), the PSNR lost on a flicker-free
 grainy pan, a -5 code value exposure step inside a shot (what is left of it), an eased fade and straight fades to
-and from black (how far the output strays from the faded truth), a lamp switched on (+25 %, kept), dips of 2 and 4 frames, and seconds per frame.
+and from black (how far the output strays from the faded truth), a lamp switched on (+25 %, kept), dips of 2 and
+4 frames, and seconds per frame.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: dict[str, list[float]] = {k: [] for k in ("flicker_reduction_pct", "flicker_free_psnr_loss_db",
                                                     "step_left_code_values", "step_worst_frame_code_values",
-                                                    "fade_worst_frame_pct", "black_fades_worst_frame_pct", "lamp_worst_frame_pct",
+                                                    "fade_worst_frame_pct", "black_fades_worst_frame_pct",
+                                                    "lamp_worst_frame_pct",
                                                     "dip_worst_frame_pct", "seconds_per_frame")}
     for seed in range(args.seeds):
         rng = np.random.default_rng(1000 + seed)

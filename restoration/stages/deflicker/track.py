@@ -7,9 +7,10 @@ so no drift), finds in it
 
 - dips and flashes of up to MAX_DIP frames (off the running median): flicker, brought to their neighbours' level;
 - steps that last (at least MIN_RUN frames on each side; a local quadratic plus a jump against a local quadratic,
-  F-tested, and neither a cubic nor a corner may explain it as well): from STEP_FLOOR (8 %) up a change of light, followed (the shot's light is fitted apart on each side);
-  smaller, an exposure step (a splice of a differently developed piece within the shot), removed: the pieces after
-  it are brought to the level of the shot's first piece, so a shot's start is never moved by a step later on;
+  F-tested, and neither a cubic nor a corner may explain it as well): from STEP_FLOOR (8 %) up a change of
+  light, followed (the shot's light is fitted apart on each side); smaller, an exposure step (a splice of a
+  differently developed piece within the shot), removed: the pieces after it are brought to the level of the
+  shot's first piece, so a shot's start is never moved by a step later on;
 - the smooth light of each piece, as brightness (a straight fade to black is a line there; its log is not): a
   Whittaker smoother (second differences) whose stiffness is chosen by modified generalised cross-validation,
   never bendier than a mean over `window` frames, robust to stray frames, free to turn sharply at the corners of
@@ -30,9 +31,10 @@ import numpy as np
 from scipy import linalg, sparse
 from scipy.sparse.linalg import spsolve
 
-from .flicker import (FLICKER_FLOOR, MAX_DIP, MIN_RUN, STEP_F, STEP_FLOOR, FlowChain, find_dips, window_level)
+from .flicker import FLICKER_FLOOR, MIN_RUN, STEP_F, STEP_FLOOR, FlowChain, find_dips, window_level
 
-STEP_REACH = 20  # frames each side a step is tested over (local quadratic + jump; 12 found a 4.4 sigma step half the time)
+# frames each side a step is tested over (local quadratic + jump; 12 found a 4.4-spread step half the time)
+STEP_REACH = 20
 STEP_SHAPE = 12.0  # ... and a cubic must leave this many noise variances more than the jump does
 LAMBDA_MAX = 1e9  # stiffest smoother tried (a straight line, in effect)
 LAMBDA_STEPS = 24  # stiffnesses tried between the window's and LAMBDA_MAX
