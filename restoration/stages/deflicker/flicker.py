@@ -1,12 +1,10 @@
-"""Flicker: how bright a frame is compared with its neighbours on the same picture content, and how bright it should be.
+"""Flicker: how bright a frame is compared with its neighbours on the same picture content.
 
-Frames are compared on small lumas (flicker is smooth in space, so little resolution is needed). Each neighbour in
-the window is brought onto the current frame by chaining the dense flows of consecutive frames (computed once per
-frame and cached), and the brightness ratio is measured directly on the content both frames show, for the whole
-frame and per block. The frame's target is the mean of those ratios over the frames of the window lit like it
-(a straight-line fit in time, which on a full window is the plain mean): flicker averages out, while a sustained
-change of light, a break far beyond the frame-to-frame spread of the flicker, splits the window and is followed
-rather than smoothed into a ramp.
+Frames are compared on small lumas (flicker is smooth in space, so little resolution is needed). A neighbour is
+brought onto the current frame by chaining the dense flows of consecutive frames (computed once per pair and
+cached), and the brightness ratio is measured directly on the content both frames show, for the whole frame and per
+block. `track.py` turns a shot's ratios into its brightness track and the correction; the robust window level
+(`window_level`) and the dip finder here are what it uses per frame and per block.
 """
 
 from __future__ import annotations
@@ -128,58 +126,6 @@ def _pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     return grid_x, grid_y
 
 
-def same_light(times: np.ndarray, levels: np.ndarray, weights: np.ndarray, current: float) -> np.ndarray:
-    """Which frames (distinct frames, at their clip times) are lit like the one at time `current`.
-
-    The run of frames is split where its brightness jumps (binary segmentation), as long as a jump is found: an
-    F-test of "a straight line plus a jump" against "a straight line", so a steady fade is no jump and the flicker
-    is measured by what the jump model leaves over.
-    """
-    times = np.asarray(times, dtype=np.float64)
-    levels = np.asarray(levels, dtype=np.float64)
-    chosen = np.asarray(weights, dtype=np.float64) > 0
-    while chosen.sum() >= MIN_RUN + 1:
-        positions = np.nonzero(chosen)[0]
-        split = _strongest_jump(times[positions], levels[positions], current)
-        if split is None:
-            break
-        keep = positions[split:] if current >= times[positions[split]] else positions[:split]
-        chosen = np.zeros_like(chosen)
-        chosen[keep] = True
-    return chosen
-
-
-def _strongest_jump(times: np.ndarray, levels: np.ndarray, current: float) -> int | None:
-    """Index splitting a run of frames where a jump in brightness is significant, or None.
-
-    The current frame's side must hold MIN_RUN frames: a lone frame is flicker to correct, not a light of its own;
-    the far side may be shorter, so a change of light coming into the window is left out from its first frame.
-    """
-    count = times.size
-    base = np.stack([np.ones(count), times - times.mean()], axis=1)
-    whole = _rss(base, levels)
-    best, where = STEP_F, None
-    here = int(np.searchsorted(times, current))
-    for split in range(1, count):
-        own = count - split if here >= split else split
-        if own < MIN_RUN:
-            continue
-        jump = (np.arange(count) >= split).astype(np.float64)
-        design = np.concatenate([base, jump[:, None]], axis=1)
-        coefficients, *_ = np.linalg.lstsq(design, levels, rcond=None)
-        rss = float(np.sum((levels - design @ coefficients) ** 2))
-        noise = max(rss / (count - 3), FLICKER_FLOOR ** 2)
-        score = (whole - rss) / noise
-        if score > best and abs(coefficients[2]) > STEP_FLOOR:
-            best, where = score, split
-    return where
-
-
-def _rss(design: np.ndarray, values: np.ndarray) -> float:
-    coefficients, *_ = np.linalg.lstsq(design, values, rcond=None)
-    return float(np.sum((values - design @ coefficients) ** 2))
-
-
 def find_dips(levels: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Which of a window's distinct frames (in time order) sit in a dip or a flash: a run of at most MAX_DIP frames
     off the running median (which a run that short does not move) by more than ROBUST_CUTOFF spreads and DIP_FLOOR."""
@@ -213,8 +159,8 @@ def window_level(times: np.ndarray, levels: np.ndarray, weights: np.ndarray) -> 
     # Tukey-biweight reweighting, started from the median with the scale the median gives: a dip of a few frames
     # (or a flash) inside the window is left out rather than pulling the others' level toward it
     used = base > 0
-    start = np.nan_to_num(np.nanmedian(np.where(used, levels, np.nan), axis=0))
-    spread = np.nan_to_num(np.nanmedian(np.where(used, np.abs(levels - start), np.nan), axis=0))
+    start = np.nan_to_num(_nanmedian0(np.where(used, levels, np.nan)))
+    spread = np.nan_to_num(_nanmedian0(np.where(used, np.abs(levels - start), np.nan)))
     cutoff = ROBUST_CUTOFF * np.maximum(1.4826 * spread, ROBUST_FLOOR)
     fit = start
     for iteration in range(ROBUST_ITERATIONS + 1):
@@ -232,22 +178,16 @@ def window_level(times: np.ndarray, levels: np.ndarray, weights: np.ndarray) -> 
     return mv - slope * mt
 
 
-@dataclass
-class ToneCorrection:
-    """out = gain * field(x) * frame: brings the frame to the robust mean brightness of its window."""
-
-    gain: float
-    field: np.ndarray  # per-block relative gain (rows, cols), 1 on average over the picture
-
-    def apply(self, frame: np.ndarray) -> np.ndarray:
-        """The corrected frame, clipped to [0, 1] (float32 throughout: no quantisation)."""
-        height, width = frame.shape[:2]
-        if self.field.size == 1:
-            out = frame * np.float32(self.gain * float(self.field.ravel()[0]))
-        else:
-            scale = smooth_field(self.field, width, height) * np.float32(self.gain)
-            out = frame * (scale[..., None] if frame.ndim == 3 else scale)
-        return np.clip(out, 0.0, 1.0, out=out)
+def _nanmedian0(values: np.ndarray) -> np.ndarray:
+    """np.nanmedian along axis 0 (the same numbers; numpy's goes through masked arrays, 10x slower on small
+    windows): NaN where a column has no value."""
+    ordered = np.sort(values, axis=0)  # NaNs last
+    count = np.sum(~np.isnan(values), axis=0)
+    low = np.maximum((count - 1) // 2, 0)[None]
+    high = np.maximum(count // 2, 0)[None]
+    with np.errstate(invalid="ignore"):
+        middle = 0.5 * (np.take_along_axis(ordered, low, 0)[0] + np.take_along_axis(ordered, high, 0)[0])
+    return np.where(count > 0, middle, np.nan)
 
 
 def smooth_field(grid: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -256,43 +196,6 @@ def smooth_field(grid: np.ndarray, width: int, height: int) -> np.ndarray:
     if rows == 1 and cols == 1:
         return np.full((height, width), grid[0, 0], np.float32)
     return cv2.resize(grid.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-
-
-def target_correction(measures: list[Brightness], frame_indices: list[int], current: int, thumb: ToneThumb,
-                      strength: float, local: bool) -> tuple[ToneCorrection, np.ndarray]:
-    """Gain (and block field) taking the current frame to the brightness of the window's frames lit like it.
-
-    `measures` and `frame_indices` are in window order (mirrored repeats included), `current` the current frame's
-    entry; also returns which entries were used.
-    """
-    times = np.arange(len(frame_indices), dtype=np.float64) - current
-    weights = np.array([float(m.shared > 0) for m in measures])
-    ratios = np.array([m.ratio for m in measures])
-    # the change-of-light test looks at each distinct frame once, at its real time (a mirrored repeat is no news)
-    distinct = sorted(set(frame_indices))
-    first_entry = [frame_indices.index(i) for i in distinct]
-    # dips (and flashes) of up to MAX_DIP frames are flicker, not light: they count neither as a change of light
-    # nor toward the level (the current frame, when in one, is brought to its neighbours' level)
-    dips = set(np.array(distinct)[find_dips(ratios[first_entry], weights[first_entry])].tolist())
-    weights = weights * np.array([i not in dips for i in frame_indices], dtype=np.float64)
-    lit = same_light(np.array(distinct, dtype=np.float64), ratios[first_entry], weights[first_entry],
-                     float(frame_indices[current]))
-    alike = set(np.array(distinct)[lit].tolist())
-    chosen = np.array([i in alike for i in frame_indices])
-    used = weights * chosen
-    gain = float(np.exp(strength * window_level(times, ratios, used)))
-    if not local:
-        return ToneCorrection(gain, np.ones((1, 1))), chosen
-    blocks = np.stack([m.blocks for m in measures])
-    block_weights = used[:, None, None] * np.stack([m.support for m in measures])
-    field = np.exp(strength * window_level(times, blocks, block_weights))
-    if min(field.shape) > 1:
-        field = cv2.GaussianBlur(field, (0, 0), 0.7, borderType=cv2.BORDER_REPLICATE)
-    # the field only redistributes: the frame's mean brightness is set by the global gain
-    height, width = thumb.luma.shape
-    spread = smooth_field(field, width, height)
-    field = field * float(thumb.luma.mean() / max(float((spread * thumb.luma).mean()), 1e-9))
-    return ToneCorrection(gain, field), chosen
 
 
 class FlowChain:

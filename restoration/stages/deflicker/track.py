@@ -1,0 +1,385 @@
+"""A shot's brightness track and its fit: smooth light + changes of light + exposure steps + dips + flicker.
+
+`measure_shot` reads the shot once: each picture's brightness relative to each of the `window` pictures before it,
+on the content both show (chained dense flow on small lumas, `flicker.FlowChain`), for the whole frame and per
+block. `fit_shot` solves those ratios for one brightness track over the whole shot (least squares over every pair,
+so no drift), finds in it
+
+- dips and flashes of up to MAX_DIP frames (off the running median): flicker, brought to their neighbours' level;
+- steps that last (at least MIN_RUN frames on each side; a local quadratic plus a jump against a local quadratic,
+  F-tested, and neither a cubic nor a corner may explain it as well): from STEP_FLOOR (8 %) up a change of
+  light, followed (the shot's light is fitted apart on each side); smaller, an exposure step (a splice of a
+  differently developed piece within the shot), removed: the pieces after it are brought to the level of the
+  shot's first piece, so a shot's start is never moved by a step later on;
+- the smooth light of each piece, as brightness (a straight fade to black is a line there; its log is not): a
+  Whittaker smoother (second differences) whose stiffness is chosen by modified generalised cross-validation,
+  never bendier than a mean over `window` frames, robust to stray frames, free to turn sharply at the corners of
+  straight fades (`find_corners`);
+
+and each frame's correction takes it to that smooth light. The block field (uneven flicker) is the robust level of
+the block ratios over the ±window pictures lit alike, as before, from the same measurement.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+from scipy import linalg, sparse
+from scipy.sparse.linalg import spsolve
+
+from .flicker import FLICKER_FLOOR, MIN_RUN, STEP_F, STEP_FLOOR, FlowChain, find_dips, window_level
+
+# frames each side a step is tested over (local quadratic + jump; 12 found a 4.4-spread step half the time)
+STEP_REACH = 20
+STEP_SHAPE = 12.0  # ... and a cubic must leave this many noise variances more than the jump does
+LAMBDA_MAX = 1e9  # stiffest smoother tried (a straight line, in effect)
+LAMBDA_STEPS = 24  # stiffnesses tried between the window's and LAMBDA_MAX
+GCV_GAMMA = 1.4  # modified GCV (each degree of freedom counted 1.4 times): plain GCV bends too often on short pieces
+SMOOTH_ROBUST = 3  # biweight refits of the smooth light (stray frames do not bend it)
+FIELD_CHUNK = 128  # frames whose block fields are fitted at once
+SMOOTH_CUTOFF = 4.5  # ... frames further than this many spreads from it are left out
+
+
+@dataclass
+class ShotBrightness:
+    """What `measure_shot` found: per unique picture (in shot order) its brightness relative to the pictures
+    before it (lag 1 .. radius), whole-frame and per block, and the repeats (shot position -> original's)."""
+
+    start: int
+    positions: np.ndarray  # shot positions of the unique pictures
+    repeats: dict[int, int]
+    ratios: np.ndarray  # (n, radius): log brightness of picture k - lag relative to picture k
+    shared: np.ndarray  # (n, radius): share of the picture the ratio was measured on (0: none)
+    blocks: np.ndarray  # (n, radius, rows, cols) float32
+    support: np.ndarray  # (n, radius, rows, cols) float32
+
+
+@dataclass
+class ShotCorrection:
+    """What `fit_shot` gives `process`: per unique picture its gain and block field (before the picture's own
+    normalisation), and what the fit found (for side data and tests)."""
+
+    start: int
+    order: dict[int, int]  # shot position of a unique picture -> its row
+    repeats: dict[int, int]
+    gain: np.ndarray  # (n,) multiplicative
+    field: np.ndarray  # (n, rows, cols) multiplicative, not yet normalised
+    averaged: np.ndarray  # (n,) pictures of the frame's piece of light the smooth light was fitted to
+    track: np.ndarray  # (n,) measured log brightness
+    target: np.ndarray  # (n,) log brightness the picture is taken to
+    steps: list[tuple[int, float, bool]]  # (shot position, log size, kept as a change of light)
+    dips: np.ndarray  # (n,) bool
+
+    def row(self, position: int) -> int:
+        return self.order[self.repeats.get(position, position)]
+
+
+def measure_shot(frames, shot_start: int, radius: int, grid: tuple[int, int]) -> ShotBrightness:
+    chain = FlowChain()
+    recent: deque[tuple[int, np.ndarray]] = deque(maxlen=radius)
+    previous: np.ndarray | None = None
+    positions, repeats = [], {}
+    ratios, shared, blocks, support = [], [], [], []
+    rows, cols = grid
+    for index, frame in frames:
+        position = index - shot_start
+        if previous is not None and np.array_equal(frame, previous):
+            repeats[position] = repeats.get(position - 1, position - 1)  # a repeat: one picture, measured once
+            continue
+        previous = frame
+        r = np.zeros(radius)
+        s = np.zeros(radius)
+        b = np.zeros((radius, rows, cols), np.float32)
+        u = np.zeros((radius, rows, cols), np.float32)
+        if recent:
+            indices = [i for i, _ in recent] + [index]
+            pictures = [f for _, f in recent] + [frame]
+            measures, _ = chain.window_brightness(indices, pictures, index, grid)
+            for lag, measure in enumerate(reversed(measures[:-1])):
+                r[lag], s[lag], b[lag], u[lag] = measure.ratio, measure.shared, measure.blocks, measure.support
+        positions.append(position)
+        ratios.append(r)
+        shared.append(s)
+        blocks.append(b)
+        support.append(u)
+        recent.append((index, frame))
+    return ShotBrightness(shot_start, np.array(positions, int), repeats, np.array(ratios).reshape(-1, radius),
+                          np.array(shared).reshape(-1, radius), np.array(blocks, np.float32),
+                          np.array(support, np.float32))
+
+
+def solve_track(ratios: np.ndarray, shared: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log brightness per picture (mean 0) from every measured pair, and which pictures any pair reached."""
+    n, radius = ratios.shape
+    rows, cols, values = [], [], []
+    eq = 0
+    rhs = []
+    for lag in range(1, radius + 1):
+        k = np.arange(lag, n)
+        use = shared[lag:, lag - 1] > 0
+        k = k[use]
+        count = k.size
+        if not count:
+            continue
+        ids = eq + np.arange(count)
+        rows += [ids, ids]
+        cols += [k - lag, k]
+        values += [np.ones(count), -np.ones(count)]
+        rhs.append(ratios[k, lag - 1])
+        eq += count
+    reached = np.zeros(n, bool)
+    if eq == 0:
+        return np.zeros(n), reached
+    a = sparse.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(eq, n))
+    reached[np.concatenate(cols)] = True
+    rhs = np.concatenate(rhs)
+    # a tiny pull of consecutive pictures together keeps pictures no pair reached (or parts no pair joins) defined
+    diff = sparse.diags([np.ones(n - 1), -np.ones(n - 1)], [0, 1], shape=(max(n - 1, 0), n))
+    normal = (a.T @ a + 1e-8 * (diff.T @ diff) + 1e-10 * sparse.identity(n)).tocsc()
+    track = np.atleast_1d(spsolve(normal, a.T @ rhs))
+    # pairs far off the track (a flow failure) left out, once
+    residual = a @ track - rhs
+    scale = max(1.4826 * float(np.median(np.abs(residual))), FLICKER_FLOOR)
+    weight = np.clip(1.0 - (residual / (6 * scale)) ** 2, 0.0, 1.0) ** 2
+    weighted = sparse.diags(weight) @ a
+    normal = (a.T @ weighted + 1e-8 * (diff.T @ diff) + 1e-10 * sparse.identity(n)).tocsc()
+    track = np.atleast_1d(spsolve(normal, weighted.T @ rhs))
+    return track - track[reached].mean(), reached
+
+
+def find_steps(track: np.ndarray, usable: np.ndarray) -> list[tuple[int, float]]:
+    """Lasting steps in a brightness track: (first picture after it, log size), strongest first."""
+    n = track.size
+    steps: list[tuple[int, float]] = []
+    if usable.sum() < 2 * MIN_RUN:
+        return steps
+    for _ in range(n // MIN_RUN):
+        level = track - _step_sum(steps, n)
+        best, found = STEP_F, None
+        for k in range(MIN_RUN, n - MIN_RUN + 1):
+            if any(k == s for s, _ in steps):
+                continue
+            lo, hi = max(0, k - STEP_REACH), min(n, k + STEP_REACH)
+            t = np.arange(lo, hi)
+            use = usable[lo:hi]
+            before, after = use[:k - lo].sum(), use[k - lo:].sum()
+            if before < MIN_RUN or after < MIN_RUN:
+                continue
+            t, y = t[use] - k + 0.5, level[lo:hi][use]
+            scaled = t / STEP_REACH
+            base = np.stack([np.ones(t.size), scaled, scaled ** 2], axis=1)
+            jump = (t > 0).astype(np.float64)[:, None]
+            design = np.concatenate([base, jump], axis=1)
+            coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)
+            rss = float(np.sum((y - design @ coefficients) ** 2))
+            whole = float(np.sum((y - base @ np.linalg.lstsq(base, y, rcond=None)[0]) ** 2))
+            noise = max(rss / max(t.size - 4, 1), FLICKER_FLOOR ** 2)
+            score = (whole - rss) / noise
+            if score <= best:
+                continue
+            # a jump, not the turn of a fade nor the corner of a straight one: a cubic and a corner near it (as
+            # many terms) must explain it clearly worse
+            bend = _rss(np.concatenate([base, scaled[:, None] ** 3], axis=1), y)
+            for corner in range(-3, 4):
+                hinge = np.maximum(t - corner, 0.0)[:, None] / STEP_REACH
+                bend = min(bend, _rss(np.concatenate([base, hinge], axis=1), y))
+            if (bend - rss) / noise > STEP_SHAPE:
+                best, found = score, (k, float(coefficients[3]))
+        if found is None:
+            break
+        steps.append(found)
+    # each size again with the others taken out (a step found first was measured with the later ones still in)
+    for _ in range(2):
+        for number, (at, _) in enumerate(steps):
+            others = track - _step_sum(steps[:number] + steps[number + 1:], n)
+            steps[number] = (at, _local_jump(others, usable, at))
+    return steps
+
+
+def find_corners(values: np.ndarray, usable: np.ndarray) -> list[int]:
+    """Where a piece's brightness (linear, about 1 at its brightest) turns abruptly: the start or end of a fade
+    that is a straight line (a printer's fade), which a smooth curve would round off. Local line + hinge against a
+    local line (F > STEP_F), and a local quadratic must fit clearly worse (STEP_SHAPE: a gentle turn is no
+    corner); found one at a time, each tested only between the corners already found."""
+    n = values.size
+    corners: list[int] = []
+    if usable.sum() < 2 * MIN_RUN:
+        return corners
+    for _ in range(n // MIN_RUN):
+        best, found = STEP_F, None
+        for k in range(MIN_RUN, n - MIN_RUN):
+            if any(abs(k - c) < MIN_RUN for c in corners):
+                continue
+            lo = max([0, k - STEP_REACH] + [c for c in corners if c < k])
+            hi = min([n, k + STEP_REACH + 1] + [c + 1 for c in corners if c > k])
+            t = np.arange(lo, hi)
+            use = usable[lo:hi]
+            if use[:k - lo].sum() < MIN_RUN or use[k - lo + 1:].sum() < MIN_RUN:
+                continue
+            scaled, y = (t[use] - k) / STEP_REACH, values[lo:hi][use]
+            line = np.stack([np.ones(scaled.size), scaled], axis=1)
+            hinge = np.concatenate([line, np.maximum(scaled, 0.0)[:, None]], axis=1)
+            rss = _rss(hinge, y)
+            noise = max(rss / max(scaled.size - 3, 1), FLICKER_FLOOR ** 2)
+            score = (_rss(line, y) - rss) / noise
+            if score > best and (_rss(np.concatenate([line, scaled[:, None] ** 2], axis=1), y) - rss) / noise \
+                    > STEP_SHAPE:
+                best, found = score, k
+        if found is None:
+            break
+        corners.append(found)
+    return sorted(corners)
+
+
+def _rss(design: np.ndarray, values: np.ndarray) -> float:
+    coefficients, *_ = np.linalg.lstsq(design, values, rcond=None)
+    return float(np.sum((values - design @ coefficients) ** 2))
+
+
+def _local_jump(level: np.ndarray, usable: np.ndarray, at: int) -> float:
+    """Size of the jump at `at` under a local quadratic over ±STEP_REACH usable pictures."""
+    lo, hi = max(0, at - STEP_REACH), min(level.size, at + STEP_REACH)
+    t = np.arange(lo, hi)
+    use = usable[lo:hi]
+    t, y = t[use] - at + 0.5, level[lo:hi][use]
+    scaled = t / STEP_REACH
+    design = np.stack([np.ones(t.size), scaled, scaled ** 2, (t > 0).astype(np.float64)], axis=1)
+    return float(np.linalg.lstsq(design, y, rcond=None)[0][3])
+
+
+def _step_sum(steps: list[tuple[int, float]], n: int) -> np.ndarray:
+    total = np.zeros(n)
+    for at, size in steps:
+        total[at:] += size
+    return total
+
+
+def smooth_light(values: np.ndarray, weights: np.ndarray, stiffest_bend: float,
+                 corners: list[int] = ()) -> np.ndarray:
+    """Whittaker smoother (second differences, none at `corners`: the curve may turn sharply there) with its
+    stiffness chosen by GCV among [stiffest_bend, LAMBDA_MAX], biweight-reweighted; a piece too short for a curve
+    gets its weighted median."""
+    n = values.size
+    use = weights > 0
+    if use.sum() == 0:
+        return values.copy()
+    if use.sum() < 5 or n < 5:
+        return np.full(n, float(np.median(values[use])))
+    band = _second_difference_band(n, corners)
+    bend = linalg.eigvals_banded(band, lower=False)
+    lambdas = np.geomspace(stiffest_bend, LAMBDA_MAX, LAMBDA_STEPS)
+    w = use.astype(np.float64)
+    fit = values
+    for iteration in range(SMOOTH_ROBUST + 1):
+        best, fit_best = np.inf, None
+        count = max(float(w.sum()), 1.0)
+        for lam in lambdas:
+            system = band * lam
+            system[2] += w
+            smooth = linalg.solveh_banded(system, w * values, lower=False)
+            rss = float(np.sum(w * (values - smooth) ** 2))
+            # effective degrees of freedom as if the weights were even (exact for even weights)
+            edf = float(np.sum(1.0 / (1.0 + lam * bend / (count / n))))
+            score = count * rss / max(count - GCV_GAMMA * edf, 0.5) ** 2
+            if score < best:
+                best, fit_best = score, smooth
+        fit = fit_best
+        if iteration == SMOOTH_ROBUST:
+            break
+        residual = (values - fit)[use]
+        scale = max(1.4826 * float(np.median(np.abs(residual))), FLICKER_FLOOR)
+        w = use * np.clip(1.0 - ((values - fit) / (SMOOTH_CUTOFF * scale)) ** 2, 0.0, 1.0) ** 2
+        if w.sum() < 5:
+            w = use.astype(np.float64)
+    return fit
+
+
+def _second_difference_band(n: int, corners=()) -> np.ndarray:
+    """D'RD of the second-difference operator D (R: 1, or 0 for the differences centred on `corners`), in the
+    upper banded form solveh_banded takes."""
+    rows = np.ones(n - 2)
+    for corner in corners:
+        if 1 <= corner <= n - 2:
+            rows[corner - 1] = 0.0
+    taps = (1.0, -2.0, 1.0)
+    band = np.zeros((3, n))
+    for a in range(3):
+        for b in range(a, 3):
+            # entry (i + a, i + b) of every row i: upper band row 2 - (b - a), column i + b
+            band[2 - (b - a), b:b + n - 2] += rows * taps[a] * taps[b]
+    return band
+
+
+def fit_shot(measured: ShotBrightness, strength: float, window: int) -> ShotCorrection:
+    n, radius = measured.ratios.shape
+    track, reached = solve_track(measured.ratios, measured.shared)
+    dips = find_dips(track, reached.astype(np.float64))
+    usable = reached & ~dips
+    found = find_steps(track, usable)
+    steps = [(at, size, abs(size) >= STEP_FLOOR) for at, size in sorted(found)]
+    removed = _step_sum([(at, size) for at, size, kept in steps if not kept], n)
+    level = track - removed  # exposure steps taken out, the pieces at the shot's first piece's level
+    cuts = [0] + [at for at, _, kept in steps if kept] + [n]
+    # the smooth light is never bendier than a mean over `window` frames (noise-wise: a Whittaker smoother of
+    # stiffness lambda averages about 3.6 lambda^(1/4) frames); cross-validation picks anything stiffer
+    stiffest_bend = (window / 3.6) ** 4
+    target = level.copy()
+    piece = np.zeros(n, int)
+    for number, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:])):
+        # smoothed as brightness, not log brightness: a fade to black is a straight line there (its log drops
+        # without bound, which no smooth curve follows), and what is left near black is small in code values
+        weights = usable[lo:hi].astype(np.float64)
+        top = float(level[lo:hi][weights > 0].max()) if weights.any() else 0.0
+        light = np.exp(level[lo:hi] - top)
+        # a straight fade's abrupt start or end: the smooth light may turn sharply there (and only there)
+        smooth = smooth_light(light, weights, stiffest_bend, find_corners(light, weights > 0))
+        target[lo:hi] = np.where(smooth > 1e-4, np.log(np.maximum(smooth, 1e-4)) + top, level[lo:hi])
+        piece[lo:hi] = number
+    correction = np.where(reached, target - track, 0.0)
+    gain = np.exp(strength * correction)
+
+    rows, cols = measured.blocks.shape[2:]
+    field = np.ones((n, rows, cols))
+    # the brightness reference of a frame: the usable pictures of its piece of light (what the smooth light fits)
+    averaged = np.array([int(usable[piece == piece[k]].sum()) for k in range(n)], int)
+    if rows * cols > 1:
+        offsets = np.arange(-radius, radius + 1)
+        for lo in range(0, n, FIELD_CHUNK):
+            frames = np.arange(lo, min(n, lo + FIELD_CHUNK))
+            ratios = np.zeros((offsets.size, frames.size, rows, cols))
+            weights = np.zeros((offsets.size, frames.size, rows, cols))
+            for entry, offset in enumerate(offsets):
+                other = np.array([_mirror(k + offset, n) for k in frames])
+                later, lag = np.maximum(frames, other), np.abs(frames - other)
+                here = lag == 0
+                pick = np.maximum(lag - 1, 0)
+                sign = np.where(other < frames, 1.0, -1.0)[:, None, None]
+                ok = (measured.shared[later, pick] > 0) & usable[other] & (piece[other] == piece[frames])
+                ratios[entry] = np.where(here[:, None, None], 0.0, sign * measured.blocks[later, pick])
+                weights[entry] = np.where(here[:, None, None], 1.0,
+                                          measured.support[later, pick] * ok[:, None, None])
+            levels = window_level(offsets.astype(np.float64), ratios, weights)
+            for row, k in enumerate(frames):
+                f = np.exp(strength * levels[row])
+                if min(f.shape) > 1:
+                    f = cv2.GaussianBlur(f.astype(np.float32), (0, 0), 0.7, borderType=cv2.BORDER_REPLICATE)
+                field[k] = f
+    order = {int(p): row for row, p in enumerate(measured.positions)}
+    return ShotCorrection(measured.start, order, dict(measured.repeats), gain, field, averaged, track, target,
+                          [(int(measured.positions[at]), size, kept) for at, size, kept in steps], dips)
+
+
+def _mirror(position: int, n: int) -> int:
+    if n == 1:
+        return 0
+    while position < 0 or position > n - 1:
+        position = -position if position < 0 else 2 * (n - 1) - position
+    return position
+
+
+def correction_side(analysis: Any, row: int) -> dict[str, Any]:
+    return {"gain": round(float(analysis.gain[row]), 6), "frames_averaged": int(analysis.averaged[row])}
