@@ -18,7 +18,7 @@ from .analysis_cache import AnalysisCache
 from .errors import MediaError, ParamError, StageNotImplemented
 from .io.info import MediaInfo
 from .repeats import RepeatFinder, RepeatMap
-from .shots import detect_cuts, mirror_index, shot_at, shots_in_span
+from .shots import detect_cuts, shot_at, shots_in_span
 from .stage import STAGE_ORDER, FrameWindow, Shot, Stage, StageOutput
 from .stages import stage_class
 
