@@ -78,12 +78,13 @@ def noise(neighbour: Neighbour, grain: np.ndarray | None = None) -> np.ndarray:
                                     np.float32(MISREGISTRATION_PX) * neighbour.edges), np.float32(SIGMA_FLOOR))
 
 
-def difference_z(current: np.ndarray, neighbour: Neighbour, grain: np.ndarray | None = None) -> np.ndarray:
-    """current - warped neighbour in grain units, less the frame-wide level change (flicker); 0 off the frame."""
+def difference_z(current: np.ndarray, neighbour: Neighbour, sigma: np.ndarray) -> np.ndarray:
+    """current - warped neighbour in units of its `noise`, less the frame-wide level change (flicker); 0 off the
+    frame."""
     difference = current - neighbour.warped
     inside = inside_frame(neighbour.flow)
     level = median_of(difference[::4, ::4][inside[::4, ::4]]) if inside[::4, ::4].any() else 0.0
-    return np.where(inside, (difference - np.float32(level)) / noise(neighbour, grain), np.float32(0.0))
+    return np.where(inside, (difference - np.float32(level)) / sigma, np.float32(0.0))
 
 
 def side_evidence(zs: dict[int, np.ndarray], sign: float) -> np.ndarray:
@@ -148,6 +149,13 @@ def pair_agreement(sources: list[Neighbour], rows: slice, cols: slice, mask: np.
     return min(median_of(np.abs(a.warped[rows, cols][mask] - b.warped[rows, cols][mask]) / s) for a, b in pairs)
 
 
+def own_dirt(zs: dict[int, np.ndarray], sign: float) -> np.ndarray:
+    """Where this frame differs in direction `sign` from every other frame (pooled): its own dirt. Not a trace of
+    a moving object, whose two neighbours may both hold it where a swinging arm turns, the next two not."""
+    everyone = np.minimum.reduce([sign * z for z in zs.values()])
+    return cv2.blur(np.clip(everyone, -2.0, 8.0), (POOL_PX, POOL_PX)) >= POOLED_SEED
+
+
 def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: int, grain: np.ndarray | None = None,
                   min_area: int = BLOTCH_MIN_AREA_PX) -> list[Blotch]:
     """The large blotches of the current frame's luma, repaired or (unsure) left, from its compensated
@@ -155,17 +163,14 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
     sides = by_side(neighbours)
     if not neighbours or not (sides[-1] and sides[1]) and len(neighbours) < 2:
         return []
-    zs = {n.offset: difference_z(current, n, grain) for n in neighbours}
-    sigma = np.minimum.reduce([noise(n, grain) for n in neighbours])
+    sigmas = {n.offset: noise(n, grain) for n in neighbours}
+    zs = {n.offset: difference_z(current, n, sigmas[n.offset]) for n in neighbours}
+    sigma = np.minimum.reduce(list(sigmas.values()))
     found: list[Blotch] = []
-    height, width = current.shape
     for sign in (-1.0, 1.0):
         evidence = side_evidence(zs, sign) if sides[-1] and sides[1] else \
             np.minimum.reduce([sign * z for z in zs.values()])
-        # this frame's own dirt of the other polarity differs from every other frame (a swinging arm's two
-        # neighbours may both hold it where it turns, the next two not)
-        everyone = np.minimum.reduce([-sign * z for z in zs.values()])
-        own_other = cv2.blur(np.clip(everyone, -2.0, 8.0), (POOL_PX, POOL_PX)) >= POOLED_SEED
+        own_other: np.ndarray | None = None
         pooled = cv2.blur(np.clip(evidence, -2.0, 8.0), (POOL_PX, POOL_PX))
         seeds = ((pooled >= POOLED_SEED) & (evidence >= PIXEL_EVIDENCE)).astype(np.uint8)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(seeds, connectivity=8)
@@ -190,6 +195,8 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
                 continue
             agreement = pair_agreement(sources, rows, cols, mask, sigma[rows, cols]) / max(strength, 1e-6)
             blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources)
+            if own_other is None:  # once per polarity, and only where a candidate gets this far
+                own_other = own_dirt(zs, -sign)
             # a moving object left its trace in every frame around; another frame's own dirt, in one
             moved = sum(left_behind(zs[n.offset], sign, rows, cols, mask, own_other)
                         for n in sources) >= min(2, len(sources))
