@@ -70,12 +70,8 @@ def _finite(value: float) -> float | None:
 def visible_damage(clip: Clip) -> list[np.ndarray]:
     """Per frame, the defect pixels the damage moved by more than the change threshold from the grainy truth
     (what a perfect repair returns); a defect's faint, soft edge is in its mask but not here."""
-    grain = clip.grain if clip.grain is not None else [None] * len(clip.truth)
-    visible = []
-    for damaged, truth, g, mask in zip(clip.degraded, clip.truth, grain, clip.damage_masks):
-        film = truth if g is None else np.clip(truth + g, 0.0, 1.0)
-        visible.append((np.abs(damaged - film).max(axis=2) > CHANGE_THRESHOLD) & mask)
-    return visible
+    return [(np.abs(damaged - film).max(axis=2) > CHANGE_THRESHOLD) & mask
+            for damaged, film, mask in zip(clip.degraded, film_frames(clip), clip.damage_masks)]
 
 
 DETECTABLE_SNR = 5.0  # matched-filter SNR an ideal detector needs to find a defect without a flood of false alarms
