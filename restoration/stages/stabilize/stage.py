@@ -11,6 +11,7 @@ mirrored or left black.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
@@ -168,17 +169,22 @@ def keep_border(out: np.ndarray, frame: np.ndarray, gate: Gate) -> np.ndarray:
     """The frame's own border (bars, shaded gate edge) put back unmoved, faded into the corrected picture over
     BORDER_FEATHER px so that their meeting is no line."""
     height, width = frame.shape[:2]
-    x0, x1, y0, y1 = gate.picture(width, height)
-    xs, ys = np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
-    # distance into the picture from each side that has a border (sides without one do not fade)
-    dx = np.minimum(xs - x0 + 1 if x0 else np.full(width, np.inf), x1 - xs if width - x1 else np.inf)
-    dy = np.minimum(ys - y0 + 1 if y0 else np.full(height, np.inf), y1 - ys if height - y1 else np.inf)
-    inside = np.minimum(dy[:, None], dx[None, :])
-    alpha = np.clip(1.0 - inside / (BORDER_FEATHER + 1), 0.0, 1.0).astype(np.float32)
-    bars = gate.mask(width, height)
+    alpha, bars = _border_alpha(gate, width, height)
     blended = out + alpha[..., None] * (frame - out) if frame.ndim == 3 else out + alpha * (frame - out)
     blended[bars] = frame[bars]  # exactly the frame's own border
     return blended
+
+
+@functools.lru_cache(maxsize=8)
+def _border_alpha(gate: Gate, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weight of the frame's own border (1 on it, fading over BORDER_FEATHER px into the picture, rounded corners
+    included; sides without a border do not fade) and the border mask, once per shot's gate and frame size."""
+    bars = gate.mask(width, height)
+    inside = cv2.distanceTransform((~bars).astype(np.uint8), cv2.DIST_L2, 5)  # distance to the nearest border pixel
+    alpha = np.clip(1.0 - inside / (BORDER_FEATHER + 1), 0.0, 1.0).astype(np.float32)
+    alpha.flags.writeable = False
+    bars.flags.writeable = False
+    return alpha, bars
 
 
 def warp_frame(frame: np.ndarray, sampling: np.ndarray, border: int, kernel: int = cv2.INTER_CUBIC) -> np.ndarray:
@@ -196,13 +202,36 @@ def source_coordinates(sampling: np.ndarray, width: int, height: int) -> tuple[n
     return m[0, 0] * xs + m[0, 1] * ys + m[0, 2], m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
 
 
+GATE_TAIL = 3  # px of picture next to a gate side that its shading may still darken (the gate is a shot's median)
+
+
+def carried_tail(sx: np.ndarray, sy: np.ndarray, xs: np.ndarray, ys: np.ndarray, gate: Gate, width: int,
+                 height: int) -> np.ndarray:
+    """Where a source pixel within GATE_TAIL of a gate side would be moved more than GATE_TAIL px away from that
+    side: the gate's soft edge would be drawn as a dark line across the picture (a 17 px splice correction did)."""
+    x0, x1, y0, y1 = gate.picture(width, height)
+    tail = np.zeros(np.broadcast(sx, xs, sy, ys).shape, bool)
+    if gate.left:
+        tail |= (sx < x0 + GATE_TAIL) & (xs - sx > GATE_TAIL)
+    if gate.right:
+        tail |= (sx > x1 - 1 - GATE_TAIL) & (sx - xs > GATE_TAIL)
+    if gate.top:
+        tail |= (sy < y0 + GATE_TAIL) & (ys - sy > GATE_TAIL)
+    if gate.bottom:
+        tail |= (sy > y1 - 1 - GATE_TAIL) & (sy - ys > GATE_TAIL)
+    return tail
+
+
 def exposed_pixels(sampling: np.ndarray, width: int, height: int, gate: Gate | None = None) -> np.ndarray:
     """Output picture pixels whose source lies outside the source frame's picture (the border the correction
-    uncovers; with black bars, the picture inside them)."""
+    uncovers; with black bars, the picture inside them), or in a gate's soft edge moved into the picture."""
     sx, sy = source_coordinates(sampling, width, height)
     x0, x1, y0, y1 = (gate or Gate()).picture(width, height)
     exposed = (sx < x0 - EDGE) | (sx > x1 - 1 + EDGE) | (sy < y0 - EDGE) | (sy > y1 - 1 + EDGE)
     if gate:
+        xs = np.arange(width, dtype=np.float32)[None, :]
+        ys = np.arange(height, dtype=np.float32)[:, None]
+        exposed |= carried_tail(sx, sy, xs, ys, gate, width, height) | gate.in_corner(sx, sy, width, height)
         exposed &= ~gate.mask(width, height)
     return exposed
 
@@ -224,6 +253,7 @@ def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow,
         ring &= ~analysis.gate.mask(width, height)
     ring_y, ring_x = np.nonzero(ring)
     tried: set[int] = {window.index}
+    best: tuple = (0, None, None, None)  # pixels filled, sampling, frame and gain of the neighbour that filled most
     order = sorted(range(len(window.frames)), key=lambda i: (abs(i - window.center), i))
     for position in order:
         source = window.indices[position]
@@ -236,6 +266,9 @@ def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow,
         neighbour = window.frames[position]
         sx, sy = _apply(sampling, hole_x, hole_y)
         usable = (sx >= x0 - EDGE) & (sx <= x1 - 1 + EDGE) & (sy >= y0 - EDGE) & (sy <= y1 - 1 + EDGE)
+        if analysis.gate:
+            usable &= ~carried_tail(sx, sy, hole_x, hole_y, analysis.gate, width, height)
+            usable &= ~analysis.gate.in_corner(sx, sy, width, height)
         if not usable.any():
             continue
         values = sample_points(neighbour, sx[usable], sy[usable])
@@ -244,14 +277,51 @@ def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow,
         values += _seam_offset(out, neighbour, sampling, gain, ring_x, ring_y, (x0, x1, y0, y1),
                                hole_x[usable], hole_y[usable])
         out[hole_y[usable], hole_x[usable]] = values
+        if usable.sum() > best[0]:
+            best = (int(usable.sum()), sampling, neighbour, gain)
         counts["neighbours"] += int(usable.sum())
         hole_y, hole_x = hole_y[~usable], hole_x[~usable]
+    if best[0]:
+        filled = exposed.copy()
+        filled[hole_y, hole_x] = False
+        out = _feather_fill(out, filled, exposed, analysis.gate, best[1:], ring_x, ring_y)
     if hole_y.size:
         holes = np.zeros((height, width), bool)
         holes[hole_y, hole_x] = True
         out = inpaint(out, holes)
         counts["inpainted"] = int(hole_y.size)
     return out, counts
+
+
+FILL_FEATHER = 6  # px of this frame's picture over which a neighbour's fill fades out: no straight seam
+
+
+def _feather_fill(out: np.ndarray, filled: np.ndarray, exposed: np.ndarray, gate: Gate, neighbour: tuple,
+                  ring_x: np.ndarray, ring_y: np.ndarray) -> np.ndarray:
+    """Cross-fade the neighbour that filled most into this frame's picture over FILL_FEATHER px beyond the fill:
+    grain, dust and small differences of light or position change gradually instead of along a line."""
+    sampling, frame, gain = neighbour
+    height, width = out.shape[:2]
+    distance = cv2.distanceTransform((~filled).astype(np.uint8), cv2.DIST_L2, 3)
+    band = (distance <= FILL_FEATHER) & ~exposed
+    if gate:
+        band &= ~gate.mask(width, height)
+    ys, xs = np.nonzero(band)
+    if ys.size == 0:
+        return out
+    sx, sy = _apply(sampling, xs, ys)
+    x0, x1, y0, y1 = gate.picture(width, height)
+    usable = (sx >= x0 - EDGE) & (sx <= x1 - 1 + EDGE) & (sy >= y0 - EDGE) & (sy <= y1 - 1 + EDGE)
+    if gate:
+        usable &= ~carried_tail(sx, sy, xs, ys, gate, width, height) & ~gate.in_corner(sx, sy, width, height)
+    xs, ys, sx, sy = xs[usable], ys[usable], sx[usable], sy[usable]
+    if xs.size == 0:
+        return out
+    values = sample_points(frame, sx, sy) * gain
+    values += _seam_offset(out, frame, sampling, gain, ring_x, ring_y, (x0, x1, y0, y1), xs, ys)
+    alpha = (1.0 - distance[ys, xs] / (FILL_FEATHER + 1))[:, None].astype(np.float32)
+    out[ys, xs] = alpha * values + (1.0 - alpha) * out[ys, xs]
+    return out
 
 
 def _apply(sampling: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
