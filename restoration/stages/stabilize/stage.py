@@ -243,21 +243,21 @@ def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow,
     """Fill exposed pixels from neighbouring frames brought to this frame's position, nearest first; inpaint the rest.
 
     Only a neighbour's picture is used (never its bars), so no edge is pasted in twice; each neighbour's values are
-    matched in brightness to this frame around the holes, and its patch is feathered into what is already there.
-    Returns the frame and how many pixels each means filled.
+    matched in brightness to this frame around the holes, and the nearest neighbour's picture fades into this
+    frame's over FILL_FEATHER px. Returns the frame and how many pixels each means filled.
     """
     height, width = out.shape[:2]
-    x0, x1, y0, y1 = analysis.gate.picture(width, height)
+    gate = analysis.gate
+    x0, x1, y0, y1 = gate.picture(width, height)
     counts = {"neighbours": 0, "inpainted": 0}
     hole_y, hole_x = np.nonzero(exposed)
+    border = _border_alpha(gate, width, height)[1] if gate else None
     ring = cv2.dilate(exposed.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~exposed
-    if analysis.gate:
-        ring &= ~analysis.gate.mask(width, height)
+    if border is not None:
+        ring &= ~border
     ring_y, ring_x = np.nonzero(ring)
+    band_y, band_x, band_d = _feather_band(exposed, hole_y, hole_x, border)
     tried: set[int] = {window.index}
-    best: tuple = (0, None, None, None)  # pixels filled, sampling, frame and gain of the neighbour that filled most
-    filled_y: list[np.ndarray] = []
-    filled_x: list[np.ndarray] = []
     order = sorted(range(len(window.frames)), key=lambda i: (abs(i - window.center), i))
     for position in order:
         source = window.indices[position]
@@ -268,28 +268,28 @@ def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow,
             break
         sampling = analysis.sampling(window.index, source)
         neighbour = window.frames[position]
-        sx, sy = _apply(sampling, hole_x, hole_y)
-        usable = (sx >= x0 - EDGE) & (sx <= x1 - 1 + EDGE) & (sy >= y0 - EDGE) & (sy <= y1 - 1 + EDGE)
-        if analysis.gate:
-            usable &= ~carried_tail(sx, sy, hole_x, hole_y, analysis.gate, width, height)
-            usable &= ~analysis.gate.in_corner(sx, sy, width, height)
+        usable = _usable(sampling, hole_x, hole_y, gate, width, height)
         if not usable.any():
             continue
-        values = sample_points(neighbour, sx[usable], sy[usable])
+        xs, ys = hole_x[usable], hole_y[usable]
+        feather = np.zeros(0, bool)
+        if band_y.size:
+            # the first neighbour that fills also fades into this frame's picture around the holes
+            feather = _usable(sampling, band_x, band_y, gate, width, height)
+            xs, ys = np.concatenate([xs, band_x[feather]]), np.concatenate([ys, band_y[feather]])
+        sx, sy = _apply(sampling, xs, ys)
         gain = _gain(out, neighbour, sampling, ring_x, ring_y, (x0, x1, y0, y1))
-        values *= gain
-        values += _seam_offset(out, neighbour, sampling, gain, ring_x, ring_y, (x0, x1, y0, y1),
-                               hole_x[usable], hole_y[usable])
-        out[hole_y[usable], hole_x[usable]] = values
-        filled_y.append(hole_y[usable])
-        filled_x.append(hole_x[usable])
-        if usable.sum() > best[0]:
-            best = (int(usable.sum()), sampling, neighbour, gain)
-        counts["neighbours"] += int(usable.sum())
+        values = sample_points(neighbour, sx, sy) * gain
+        values += _seam_offset(out, neighbour, sampling, gain, ring_x, ring_y, (x0, x1, y0, y1), xs, ys)
+        filled = int(usable.sum())
+        out[ys[:filled], xs[:filled]] = values[:filled]
+        if feather.any():
+            alpha = (1.0 - band_d[feather] / (FILL_FEATHER + 1))[:, None].astype(np.float32)
+            fy, fx = ys[filled:], xs[filled:]
+            out[fy, fx] = alpha * values[filled:] + (1.0 - alpha) * out[fy, fx]
+        band_y = band_y[:0]
+        counts["neighbours"] += filled
         hole_y, hole_x = hole_y[~usable], hole_x[~usable]
-    if best[0]:
-        out = _feather_fill(out, np.concatenate(filled_y), np.concatenate(filled_x), exposed, analysis.gate, best[1:],
-                            ring_x, ring_y)
     if hole_y.size:
         holes = np.zeros((height, width), bool)
         holes[hole_y, hole_x] = True
@@ -298,57 +298,50 @@ def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow,
     return out, counts
 
 
-FILL_FEATHER = 6  # px of this frame's picture over which a neighbour's fill fades out: no straight seam
-
-
-def _feather_fill(out: np.ndarray, fy: np.ndarray, fx: np.ndarray, exposed: np.ndarray, gate: Gate,
-                  neighbour: tuple, ring_x: np.ndarray, ring_y: np.ndarray) -> np.ndarray:
-    """Cross-fade the neighbour that filled most into this frame's picture over FILL_FEATHER px beyond the fill:
-    grain, dust and small differences of light or position change gradually instead of along a line."""
-    sampling, frame, gain = neighbour
-    height, width = out.shape[:2]
-    pad = FILL_FEATHER + 1
-    border = _border_alpha(gate, width, height)[1] if gate else None
-    filled = np.zeros((height, width), bool)
-    filled[fy, fx] = True
-    # the fill lies along the frame's edges: the band is worked out in four strips deep enough to hold it and the
-    # feather around it (not over the whole frame); left and right strips keep the rows the others do not
-    depth = int(np.max(np.minimum(np.minimum(fx, width - 1 - fx), np.minimum(fy, height - 1 - fy)))) + 2 * pad + 1
-    depth = min(depth, height // 2, width // 2)
-    strips = ((slice(0, depth), slice(0, width), 0, depth), (slice(height - depth, height), slice(0, width), 0, depth),
-              (slice(0, height), slice(0, depth), depth, height - depth),
-              (slice(0, height), slice(width - depth, width), depth, height - depth))
-    found_y, found_x, found_d = [], [], []
-    for rows, cols, keep_from, keep_to in strips:
-        # city-block distance: across a straight border strip it is the true distance, and 4x cheaper than Euclid's
-        distance = cv2.distanceTransform((~filled[rows, cols]).astype(np.uint8), cv2.DIST_L1, 3)
-        band = (distance <= FILL_FEATHER) & ~exposed[rows, cols]
-        if border is not None:
-            band &= ~border[rows, cols]
-        ys, xs = np.nonzero(band)
-        ys, xs, d = ys + rows.start, xs + cols.start, distance[ys, xs]
-        if cols.stop - cols.start < width:  # a side strip: only the rows the top and bottom strips leave
-            keep = (ys >= keep_from) & (ys < keep_to)
-            ys, xs, d = ys[keep], xs[keep], d[keep]
-        found_y.append(ys)
-        found_x.append(xs)
-        found_d.append(d)
-    ys, xs, distance = np.concatenate(found_y), np.concatenate(found_x), np.concatenate(found_d)
-    if ys.size == 0:
-        return out
+def _usable(sampling: np.ndarray, xs: np.ndarray, ys: np.ndarray, gate: Gate, width: int,
+            height: int) -> np.ndarray:
+    """Which output pixels a neighbour (`sampling` into it) shows picture at: inside its picture, not in a rounded
+    corner, and not its gate shading carried far."""
     sx, sy = _apply(sampling, xs, ys)
     x0, x1, y0, y1 = gate.picture(width, height)
     usable = (sx >= x0 - EDGE) & (sx <= x1 - 1 + EDGE) & (sy >= y0 - EDGE) & (sy <= y1 - 1 + EDGE)
     if gate:
         usable &= ~carried_tail(sx, sy, xs, ys, gate, width, height) & ~gate.in_corner(sx, sy, width, height)
-    xs, ys, sx, sy, distance = xs[usable], ys[usable], sx[usable], sy[usable], distance[usable]
-    if xs.size == 0:
-        return out
-    values = sample_points(frame, sx, sy) * gain
-    values += _seam_offset(out, frame, sampling, gain, ring_x, ring_y, (x0, x1, y0, y1), xs, ys)
-    alpha = (1.0 - distance / (FILL_FEATHER + 1))[:, None].astype(np.float32)
-    out[ys, xs] = alpha * values + (1.0 - alpha) * out[ys, xs]
-    return out
+    return usable
+
+
+FILL_FEATHER = 6  # px of this frame's picture over which a neighbour's fill fades out: no straight seam
+
+
+def _feather_band(exposed: np.ndarray, hole_y: np.ndarray, hole_x: np.ndarray,
+                  border: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """This frame's picture pixels within FILL_FEATHER px of the exposed ones, and their distance: where a fill
+    fades in, so grain, dust and small differences of light or position change gradually, not along a line."""
+    height, width = exposed.shape
+    empty = np.zeros(0, int)
+    if hole_y.size == 0:
+        return empty, empty, np.zeros(0, np.float32)
+    # the holes lie along the frame's edges: worked out in four strips deep enough to hold them and the band (not
+    # over the whole frame); the side strips keep the rows the top and bottom ones do not
+    reach = np.minimum(np.minimum(hole_x, width - 1 - hole_x), np.minimum(hole_y, height - 1 - hole_y))
+    depth = min(int(reach.max()) + 2 * FILL_FEATHER + 3, height // 2, width // 2)
+    strips = ((slice(0, depth), slice(0, width), 0, height), (slice(height - depth, height), slice(0, width), 0, height),
+              (slice(0, height), slice(0, depth), depth, height - depth),
+              (slice(0, height), slice(width - depth, width), depth, height - depth))
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for rows, cols, keep_from, keep_to in strips:
+        # city-block distance: across a straight border strip it is the true distance, and 4x cheaper than Euclid's
+        distance = cv2.distanceTransform((~exposed[rows, cols]).astype(np.uint8), cv2.DIST_L1, 3)
+        band = (distance <= FILL_FEATHER) & ~exposed[rows, cols]
+        if border is not None:
+            band &= ~border[rows, cols]
+        ys, xs = np.nonzero(band)
+        d = distance[ys, xs]
+        ys, xs = ys + rows.start, xs + cols.start
+        keep = (ys >= keep_from) & (ys < keep_to)
+        found.append((ys[keep], xs[keep], d[keep]))
+    return (np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found]),
+            np.concatenate([f[2] for f in found]))
 
 
 def _apply(sampling: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
