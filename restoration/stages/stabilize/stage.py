@@ -392,8 +392,11 @@ def _seam_offset(out: np.ndarray, neighbour: np.ndarray, sampling: np.ndarray, g
     weight = np.zeros((grid_h, grid_w), np.float32)
     theirs = sample_points(neighbour, sx[inside], sy[inside]) * gain
     gx, gy = (rx - left) // step, (ry - top) // step
-    np.add.at(difference, (gy, gx), out[ry, rx] - theirs)
-    np.add.at(weight, (gy, gx), 1.0)
+    cell = gy * grid_w + gx  # bincount, not np.add.at: the same sums, many times faster
+    change = out[ry, rx] - theirs
+    for channel in range(difference.shape[2]):
+        difference[..., channel] = np.bincount(cell, change[:, channel], grid_h * grid_w).reshape(grid_h, grid_w)
+    weight[:] = np.bincount(cell, None, grid_h * grid_w).reshape(grid_h, grid_w)
     sigma = SEAM_SIGMA / step
     spread = cv2.GaussianBlur(difference, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
     norm = cv2.GaussianBlur(weight, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
