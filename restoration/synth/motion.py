@@ -4,8 +4,8 @@ A view of `size` moves over a still picture along the true camera path (what a s
 (AR(1), removed), jolts and splice jumps (1-3 frames displaced 10-25 px and back, removed) displace the picture in
 the frame on top of it. Step printing repeats some pictures exactly (the same print frame, grain and weave included);
 pillarbox bars and a rounded gate (dark sides with rounded corners and a soft edge, as the scanner's gate on the real
-films, which stays put while the picture weaves) are burnt in after the weave. Every draw comes from `seed`. Translation only: the weave's
-small rotation is left out, so the truth is a shift per frame.
+films, which stays put while the picture weaves) are burnt in after the weave. Every draw comes from `seed`.
+Translation only: the weave's small rotation is left out, so the truth is a shift per frame.
 """
 
 from __future__ import annotations

@@ -325,7 +325,8 @@ def _feather_band(exposed: np.ndarray, hole_y: np.ndarray, hole_x: np.ndarray,
     # over the whole frame); the side strips keep the rows the top and bottom ones do not
     reach = np.minimum(np.minimum(hole_x, width - 1 - hole_x), np.minimum(hole_y, height - 1 - hole_y))
     depth = min(int(reach.max()) + 2 * FILL_FEATHER + 3, height // 2, width // 2)
-    strips = ((slice(0, depth), slice(0, width), 0, height), (slice(height - depth, height), slice(0, width), 0, height),
+    strips = ((slice(0, depth), slice(0, width), 0, height),
+              (slice(height - depth, height), slice(0, width), 0, height),
               (slice(0, height), slice(0, depth), depth, height - depth),
               (slice(0, height), slice(width - depth, width), depth, height - depth))
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []

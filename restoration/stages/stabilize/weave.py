@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from scipy.linalg import solveh_banded
+from scipy.linalg import cho_solve_banded, cholesky_banded, solveh_banded
 
 from ...flow import DIS_PRESETS, LUMA_709, sample_points
 
@@ -728,6 +728,65 @@ MIN_SMOOTH_PERIOD = 6.0  # frames; no smooth camera move faster than this is off
 SMOOTH_COST = 1.0  # BIC parameters charged per effective degree of freedom of the free smooth curve
 
 
+REML_SMOOTH = True  # a smooth move is as stiff as the shot's path says (False: the `smoothing` period's, as before)
+REML_ORDER = 3  # the data-chosen smooth move penalises third differences: a steady acceleration is free
+REML_STIFFNESS = tuple(float(v) for v in np.logspace(-1, 5, 25))  # stiffnesses the restricted likelihood picks from
+
+
+def _banded_penalty(n: int, order: int) -> np.ndarray:
+    """D'D of the `order`-th differences as upper banded storage (order + 1, n)."""
+    stencil = np.diff(np.eye(2 * order + 1), order, axis=0)[0]
+    band = np.zeros((order + 1, n))
+    rows = n - order
+    for a in range(order + 1):
+        for b in range(a, order + 1):
+            band[order - (b - a), b:b + rows] += stencil[a] * stencil[b]
+    return band
+
+
+def reml_smooth(values: np.ndarray, rho: float = WEAVE_CORRELATION, order: int = REML_ORDER) -> np.ndarray:
+    """The smooth camera move whose stiffness the data choose: an `order`-th difference penalty against AR(1)
+    weave, the stiffness maximising the restricted likelihood (REML; Wahba's GML for smoothing splines)."""
+    y = np.asarray(values, dtype=np.float64)
+    n = y.size
+    if n <= order + 2:
+        return y.copy()
+    # AR(1) precision (unit variance), tridiagonal, upper banded to match the penalty's storage
+    precision = np.zeros((order + 1, n))
+    precision[order] = (1 + rho * rho) / (1 - rho * rho)
+    precision[order, [0, -1]] = 1 / (1 - rho * rho)
+    precision[order - 1, 1:] = -rho / (1 - rho * rho)
+    penalty = _banded_penalty(n, order)
+    ry = _banded_product(precision, y)
+    yry = float(y @ ry)
+    best: tuple[float, np.ndarray] | None = None
+    for lam in REML_STIFFNESS:
+        try:
+            factor = cholesky_banded(precision + lam * penalty)
+        except np.linalg.LinAlgError:
+            continue
+        path = cho_solve_banded((factor, False), ry)
+        rest = yry - float(ry @ path)  # the profiled weave variance's numerator
+        if rest <= 0:
+            continue
+        score = (-0.5 * (n - order) * math.log(rest) + 0.5 * (n - order) * math.log(lam)
+                 - float(np.sum(np.log(factor[-1]))))
+        if best is None or score > best[0]:
+            best = (score, path)
+    return y.copy() if best is None else best[1]
+
+
+def _banded_product(band: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Symmetric upper banded matrix times a vector."""
+    u = band.shape[0] - 1
+    out = band[u] * x
+    for k in range(1, u + 1):
+        diagonal = band[u - k, k:]
+        out[:-k] += diagonal * x[k:]
+        out[k:] += diagonal * x[:-k]
+    return out
+
+
 def _whiten(values: np.ndarray, rho: float = WEAVE_CORRELATION) -> np.ndarray:
     """Prais-Winsten whitening of AR(1) noise along axis 0: GLS fits become ordinary least squares."""
     values = np.asarray(values, dtype=np.float64)
@@ -889,7 +948,13 @@ def camera_move(values: np.ndarray, weights: np.ndarray, period: float, floor: f
         white = _whiten(values[use] - smooth[use])
         candidates.append((bic(float(white @ white), SMOOTH_COST * _whittaker_dof(count, cut)),
                            CameraMove(smooth, "smooth")))
-    return min(candidates, key=lambda c: c[0])[1]
+    chosen = min(candidates, key=lambda c: c[0])[1]
+    if REML_SMOOTH and chosen.model == "smooth" and count > REML_ORDER + 4:
+        # no simple move explains the shot: the smooth move is as stiff as the shot's own path says (restricted
+        # likelihood under AR(1) weave), not as the `smoothing` period says
+        chosen = CameraMove(np.interp(all_times, times, reml_smooth(seen)), "smooth")
+    return chosen
+
 
 
 JOLT_SIGMAS = 5.0  # a frame this many weave steps (robust std) off its local median (and JOLT_MIN_PX) is a jolt
