@@ -56,7 +56,7 @@ class GateWeave(Stage):
               "beyond the weave, as a tripod would, instead of smoothing.", fit_only=True),
         Param("fit_moves", "bool", True, "In smooth mode, follow a constant-speed pan (or a few constant-speed "
               "segments) exactly where that and weave explain the shot, instead of smoothing; a free smooth curve "
-              "is used otherwise.", fit_only=True),
+              "is used otherwise, as stiff as the shot's own path says.", fit_only=True),
         Param("reference", "choice", "mean", "Tripod mode: lock to the shot's mean position (the weave averages "
               "out), its first frame or its middle frame.", choices=("mean", "first", "middle"), fit_only=True),
         Param("interpolation", "choice", "cubic", "Resampling kernel of the correction: cubic (fast) or lanczos "
