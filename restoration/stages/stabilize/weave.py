@@ -949,9 +949,10 @@ def camera_move(values: np.ndarray, weights: np.ndarray, period: float, floor: f
         candidates.append((bic(float(white @ white), SMOOTH_COST * _whittaker_dof(count, cut)),
                            CameraMove(smooth, "smooth")))
     chosen = min(candidates, key=lambda c: c[0])[1]
-    if REML_SMOOTH and chosen.model == "smooth" and count > REML_ORDER + 4:
+    if REML_SMOOTH and chosen.model == "smooth" and count >= MIN_ACCELERATING:
         # no simple move explains the shot: the smooth move is as stiff as the shot's own path says (restricted
-        # likelihood under AR(1) weave), not as the `smoothing` period says
+        # likelihood under AR(1) weave), not as the `smoothing` period says. Not on short shots, where the weave's
+        # slow drift passes for a bend (the bench's 16-frame monarch pan: 0.55 -> 0.89 px)
         chosen = CameraMove(np.interp(all_times, times, reml_smooth(seen)), "smooth")
     return chosen
 
