@@ -68,7 +68,7 @@ class AnalysisCache:
         """The entry of a shot's analysis (`part="analysis"`) or, for a stage that splits its analysis, of its
         measurement (`part="measurement"`, `params` then without the fit-only ones: see `measurement_key`)."""
         record = {"source": self.source, "handling": self.handling, "upstream": [[n, p] for n, p in upstream],
-                  "stage": stage, "params": params, "shot": [shot.start, shot.end], "version": 2}
+                  "stage": stage, "params": params, "shot": [shot.start, shot.end], "version": 3}
         if part != "analysis":
             record["part"] = part
         return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()

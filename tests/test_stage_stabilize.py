@@ -407,3 +407,91 @@ def test_analysis_splits_into_a_measurement_and_a_cheap_fit():
         assert np.array_equal(whole.intended, refit.intended) and whole.zoom == refit.zoom, changed
         assert np.array_equal(whole.measured, refit.measured) and whole.models == refit.models
     assert GateWeave.splits_analysis
+
+
+def test_a_large_correction_does_not_carry_the_gate_shading_into_the_picture():
+    from restoration.stages.stabilize.weave import Gate
+
+    gate = Gate(0, 0, 8, 0)
+    # a splice jump corrected by 17 px downward: output row y shows source row y - 17
+    down = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, -17.0]])
+    exposed = exposed_pixels(down, WIDTH, HEIGHT, gate)
+    rows = np.nonzero(exposed.all(axis=1))[0]
+    # rows 8..24 uncovered, and rows 25..27 (source rows 8..10: the shading just inside the gate) are filled too
+    assert rows.min() == 8 and rows.max() == 8 + 17 + 2, rows
+    # a weave-sized correction keeps the frame's own rows next to the gate (they belong there)
+    weave = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, -1.2]])
+    assert np.nonzero(exposed_pixels(weave, WIDTH, HEIGHT, gate).all(axis=1))[0].tolist() == [8]
+
+
+def test_rounded_gate_corners_are_found_and_never_pasted_into_the_picture():
+    from restoration.synth.motion import rounded_gate
+    from restoration.stages.stabilize.weave import Gate
+
+    n, jolt = 20, 9
+    alpha = rounded_gate(WIDTH, HEIGHT, band=6, radius=40)
+    dark = alpha[..., 0] < 0.5
+    for seed in range(2):
+        picture = scene(130 + seed, WIDTH + 80, HEIGHT + 80)
+        track = weave_track(n, seed=131 + seed, sigma=0.8)
+        track[jolt, seed] += 18.0  # a splice jump (x, then y): the picture jumps inside the static gate
+        frames = [woven(picture, *w, origin=(40, 40)) * alpha + 0.02 * (1 - alpha) for w in track]
+        truth = woven(picture, 0.0, 0.0, origin=(40, 40)) * alpha + 0.02 * (1 - alpha)
+        pipe = pipeline(frames, {"border": "fill"}, [Shot(0, n)])
+        found = pipe.nodes[0].analysis(Shot(0, n)).gate
+        sides = Gate(found.left, found.right, found.top, found.bottom)
+        # the corners' dark beyond the sides is found, and no more than a little picture with it
+        missed = int((dark & ~found.mask(WIDTH, HEIGHT)).sum())
+        beyond = int((dark & ~sides.mask(WIDTH, HEIGHT)).sum())
+        extra = int((~dark & found.mask(WIDTH, HEIGHT) & ~sides.mask(WIDTH, HEIGHT)).sum())
+        assert beyond > 100 and missed <= 0.2 * beyond and extra <= beyond, (seed, missed, beyond, extra)
+        # 18 px corrected: the fill must not bring a corner's black into the picture (nor leave the frame's own)
+        out = pipe.frame(jolt)
+        lost = (out.mean(axis=2) < 0.06) & (truth.mean(axis=2) > 0.15)
+        assert lost.sum() <= 2, (seed, int(lost.sum()))
+
+
+def test_a_vehicle_sway_is_followed_as_smoothly_as_the_shot_says():
+    from restoration.synth import motion
+
+    def errors() -> tuple[float, float]:
+        rng = np.random.default_rng(17)
+        paths, steps = [], []
+        for _ in range(30):
+            n = 48
+            camera, weave = motion.camera_path("vehicle", n, rng), motion.ar1_weave(n, 0.8, rng)
+            measured = np.zeros((n, 4))
+            measured[:, :2] = camera + weave
+            error = intended_path(measured, 0.35)[0][:, :2] - camera
+            error -= np.median(error, axis=0)
+            paths.append(np.sqrt(np.mean(np.sum(error ** 2, axis=1))))
+            steps.append(np.sqrt(np.mean(np.sum(np.diff(error, axis=0) ** 2, axis=1))))
+        return float(np.mean(paths)), float(np.mean(steps))
+
+    path, jitter = errors()
+    # the best any linear estimator does with the true statistics is 0.69 / 0.18 px (bench/vehicle_bound.py); the
+    # smoothing period's own curve left 0.97 / 0.31 px
+    assert path < 0.88 and jitter < 0.28, (path, jitter)
+
+
+def test_a_tilt_that_turns_back_is_not_taken_for_a_steady_acceleration():
+    from restoration.synth import motion
+
+    n = 34  # as the bench's city-weave, whose tilt rises for 18 frames and turns back
+    t = np.arange(n, dtype=np.float64)
+    camera = np.zeros((n, 2))
+    camera[:, 1] = np.cumsum(1.3 * np.tanh((18 - t) / 3))
+    rng = np.random.default_rng(23)
+    errors, models = [], []
+    for _ in range(40):
+        measured = np.zeros((n, 4))
+        measured[:, :2] = camera + motion.ar1_weave(n, 1.5, rng)
+        intended, axes = intended_path(measured, 0.35)
+        error = intended[:, 1] - camera[:, 1]
+        error -= np.polyval(np.polyfit(t, error, 1), t)  # the bench's residual jitter: mean and drift taken out
+        errors.append(np.sqrt(np.mean(error ** 2)))
+        models.append(axes[1])
+    # the parabola through the turn (or the stiffest restricted-likelihood curve, the same parabola) was chosen in
+    # 12 of these 40 draws and left 0.93 px; now 0.83 px
+    assert not any(m.startswith("accelerating") for m in models), models
+    assert np.mean(errors) < 0.88, np.mean(errors)

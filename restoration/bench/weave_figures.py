@@ -15,6 +15,7 @@ import importlib.util
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -80,13 +81,31 @@ def clip_figures(clip, outputs: list[np.ndarray]) -> dict[str, float]:
     lost = [np.mean((o[:, inner].mean(axis=2) < 0.06) & (t[:, inner].mean(axis=2) > 0.15))
             for o, t in zip(outputs, clip.truth)]
     figures["dark_share"] = float(np.max(lost))
+    if clip.gate[0] and clip.jolts:
+        # where a large correction was filled: the largest step between adjacent rows' (or columns') mean difference
+        # of the output from the truth over the picture (a seam, the gate's shading carried in, a pasted corner),
+        # codes, at the jolt frames and (the floor that grain and sub-pixel texture leave) at the others
+        from restoration.flow import LUMA_709
+
+        picture = _motion_module().rounded_gate(width, clip.truth[0].shape[0], *clip.gate)[..., 0] > 0.99
+
+        def step(i: int) -> float:
+            difference = np.where(picture, (outputs[i] - clip.truth[i]) @ LUMA_709, np.nan)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # rows and columns wholly in the gate
+                rows, cols = np.nanmean(difference, axis=1), np.nanmean(difference, axis=0)
+            return float(max(np.nanmax(np.abs(np.diff(rows))), np.nanmax(np.abs(np.diff(cols)))) * 255)
+
+        figures["fill_step_codes"] = max(step(i) for i in clip.jolts)
+        figures["fill_step_floor_codes"] = float(np.median([step(i) for i in range(len(outputs))
+                                                            if i not in clip.jolts]))
     return figures
 
 
-def synthetic(seeds: int, frames: int, methods: tuple[str, ...]) -> dict:
+def synthetic(seeds: int, frames: int, methods: tuple[str, ...], kinds: tuple[str, ...] = ()) -> dict:
     motion = _motion_module()
     results: dict = {}
-    for kind in motion.KINDS:
+    for kind in kinds or motion.KINDS:
         for seed in range(seeds):
             clip = motion.motion_clip(_picture(seed), kind, seed, n=frames)
             for method in methods:
@@ -179,7 +198,8 @@ def summary(results: dict) -> dict:
 
 COLUMNS = (("jitter_px", "jitter px"), ("path_rms_px", "path RMS px"), ("path_max_px", "path max px"),
            ("jolt_px", "jolt px"), ("pair_px", "pair px"), ("pair_codes", "pair codes"),
-           ("dark_share", "dark share"))
+           ("dark_share", "dark share"), ("fill_step_codes", "fill step codes"),
+           ("fill_step_floor_codes", "other frames' step"))
 
 
 def markdown(table: dict, seeds: int, frames: int, base: dict | None = None) -> str:
@@ -189,7 +209,10 @@ def markdown(table: dict, seeds: int, frames: int, base: dict | None = None) -> 
              "the output's displacement from the truth; path: the output's displacement from the true camera path "
              "(its median taken out); jolt: at the jolt frames; pair: repeated frames' position and code "
              "differences; dark share: largest share of a frame's picture output dark (< 0.06) where the truth is "
-             "not (black or pasted bars).", ""]
+             "not (black or pasted bars); fill step: at the rounded gate's splice jump, the largest step between "
+             "adjacent rows' (or columns') mean difference of the output from the truth over the picture, codes (a "
+             "seam, the gate's shading carried in, a pasted corner), beside the same figure's median over the other "
+             "frames (grain and sub-pixel texture alone).", ""]
     header = "| clip | method | " + " | ".join(label for _, label in COLUMNS) + " |"
     lines += [header, "|" + "---|" * (len(COLUMNS) + 2)]
     for kind, methods in table.items():
@@ -210,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--methods", default="ours,vidstab,deshake")
+    parser.add_argument("--kinds", default="", help="clip kinds, comma-separated (default: all)")
     parser.add_argument("--code", help="run the stage from another checkout (its restoration package)")
     parser.add_argument("--json", help="write every figure here")
     parser.add_argument("--base", help="JSON of the same run on the code before (a column 'ours (before)')")
@@ -220,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(Path(args.code).resolve()))
         for name in [m for m in sys.modules if m == "restoration" or m.startswith("restoration.")]:
             del sys.modules[name]
-    results = synthetic(args.seeds, args.frames, tuple(args.methods.split(",")))
+    results = synthetic(args.seeds, args.frames, tuple(args.methods.split(",")),
+                        tuple(k for k in args.kinds.split(",") if k))
     table = summary(results)
     record = {"seeds": args.seeds, "frames": args.frames, "table": table, "runs": results}
     if args.real:

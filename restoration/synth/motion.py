@@ -3,8 +3,9 @@
 A view of `size` moves over a still picture along the true camera path (what a stabilizer must keep); the gate weave
 (AR(1), removed), jolts and splice jumps (1-3 frames displaced 10-25 px and back, removed) displace the picture in
 the frame on top of it. Step printing repeats some pictures exactly (the same print frame, grain and weave included);
-pillarbox bars are burnt in after the weave (static). Every draw comes from `seed`. Translation only: the weave's
-small rotation is left out, so the truth is a shift per frame.
+pillarbox bars and a rounded gate (dark sides with rounded corners and a soft edge, as the scanner's gate on the real
+films, which stays put while the picture weaves) are burnt in after the weave. Every draw comes from `seed`.
+Translation only: the weave's small rotation is left out, so the truth is a shift per frame.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-KINDS = ("locked", "accelerating", "vehicle", "jolt", "step_printed", "pillarbox")
+KINDS = ("locked", "accelerating", "vehicle", "jolt", "step_printed", "pillarbox", "rounded_gate")
 MARGIN = 48  # px of picture around the view's travel
 
 
@@ -29,6 +30,7 @@ class MotionClip:
     jolts: list[int] = field(default_factory=list)
     repeats: dict[int, int] = field(default_factory=dict)  # repeat -> original
     bars: int = 0                      # px of black bar on the left and right
+    gate: tuple[int, int] = (0, 0)     # rounded gate: px of dark border on every side, radius of its corners
 
 
 def ar1_weave(n: int, sigma: float, rng: np.random.Generator, rho: float = 0.6) -> np.ndarray:
@@ -74,7 +76,7 @@ def motion_clip(picture: np.ndarray, kind: str, seed: int, n: int = 48, size: tu
     camera = camera_path(kind, pictures, rng)
     weave = ar1_weave(pictures, weave_sigma, rng)
     jolts: list[int] = []
-    if kind == "jolt":
+    if kind in ("jolt", "rounded_gate"):  # the rounded gate's splice jump is corrected by 10-25 px: fill by its corners
         start, length = int(rng.integers(8, pictures - 12)), int(rng.integers(1, 4))
         jump = rng.uniform(10, 25) * rng.choice([-1.0, 1.0])
         weave[start:start + length, int(rng.integers(0, 2))] += jump
@@ -86,6 +88,8 @@ def motion_clip(picture: np.ndarray, kind: str, seed: int, n: int = 48, size: tu
     origin = np.array([MARGIN - camera[:, 0].min(), MARGIN - camera[:, 1].min()])
     coefficients = [ndimage.spline_filter(canvas[..., c], order=3) for c in range(3)]
     bars = int(rng.integers(10, 18)) if kind == "pillarbox" else 0
+    gate = (int(rng.integers(4, 9)), int(rng.integers(14, 29))) if kind == "rounded_gate" else (0, 0)
+    picture_alpha = rounded_gate(width, height, *gate) if kind == "rounded_gate" else None
 
     def crop_at(position: np.ndarray) -> np.ndarray:
         """The view whose top-left sits at `position` in the canvas (exact cubic-spline sub-pixel sampling)."""
@@ -108,6 +112,9 @@ def motion_clip(picture: np.ndarray, kind: str, seed: int, n: int = 48, size: tu
         if bars:
             frame[:, :bars] = frame[:, -bars:] = 0.02
             clean[:, :bars] = clean[:, -bars:] = 0.02
+        if picture_alpha is not None:
+            frame = frame * picture_alpha + 0.02 * (1 - picture_alpha)
+            clean = clean * picture_alpha + 0.02 * (1 - picture_alpha)
         truth_pictures.append(clean)
         woven.append(frame.astype(np.float32))
     frames = [woven[p].copy() for p in pattern]
@@ -115,4 +122,20 @@ def motion_clip(picture: np.ndarray, kind: str, seed: int, n: int = 48, size: tu
     first_frame = {p: pattern.index(p) for p in set(pattern)}
     repeats = {i: first_frame[pattern[i]] for i in range(n) if first_frame[pattern[i]] != i}
     return MotionClip(kind, seed, frames, truth, camera[pattern], weave[pattern],
-                      [i for i in range(n) if pattern[i] in jolts], repeats, bars)
+                      [i for i in range(n) if pattern[i] in jolts], repeats, bars, gate)
+
+
+def rounded_gate(width: int, height: int, band: int, radius: int, softness: float = 1.0) -> np.ndarray:
+    """(height, width, 1) share of picture: 0 on a `band` px border and beyond its corners' arcs of `radius`, with a
+    soft (Gaussian) edge and a shading that fades out inward over a few px."""
+    xs, ys = np.arange(width)[None, :] + 0.5, np.arange(height)[:, None] + 0.5
+    # distance inward from the nearest side of the picture rectangle, and beyond the corner arcs
+    inward = np.minimum(np.minimum(xs - band, width - band - xs), np.minimum(ys - band, height - band - ys))
+    du = np.maximum(band + radius - np.minimum(xs, width - xs), 0)
+    dv = np.maximum(band + radius - np.minimum(ys, height - ys), 0)
+    arc = radius - np.hypot(du, dv)
+    inside = np.minimum(inward, np.where((du > 0) & (dv > 0), arc, np.inf))
+    hard = (inside > 0).astype(np.float64)
+    # the gate's shading fades out inward over a few px (a scanner's soft edge)
+    shading = 1.0 - 0.35 * np.exp(-np.maximum(inside, 0) / 4.0)
+    return (ndimage.gaussian_filter(hard, softness) * shading)[..., None].astype(np.float32)

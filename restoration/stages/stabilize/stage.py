@@ -11,6 +11,7 @@ mirrored or left black.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
@@ -55,7 +56,7 @@ class GateWeave(Stage):
               "beyond the weave, as a tripod would, instead of smoothing.", fit_only=True),
         Param("fit_moves", "bool", True, "In smooth mode, follow a constant-speed pan (or a few constant-speed "
               "segments) exactly where that and weave explain the shot, instead of smoothing; a free smooth curve "
-              "is used otherwise.", fit_only=True),
+              "is used otherwise, as stiff as the shot's own path says.", fit_only=True),
         Param("reference", "choice", "mean", "Tripod mode: lock to the shot's mean position (the weave averages "
               "out), its first frame or its middle frame.", choices=("mean", "first", "middle"), fit_only=True),
         Param("interpolation", "choice", "cubic", "Resampling kernel of the correction: cubic (fast) or lanczos "
@@ -168,17 +169,22 @@ def keep_border(out: np.ndarray, frame: np.ndarray, gate: Gate) -> np.ndarray:
     """The frame's own border (bars, shaded gate edge) put back unmoved, faded into the corrected picture over
     BORDER_FEATHER px so that their meeting is no line."""
     height, width = frame.shape[:2]
-    x0, x1, y0, y1 = gate.picture(width, height)
-    xs, ys = np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
-    # distance into the picture from each side that has a border (sides without one do not fade)
-    dx = np.minimum(xs - x0 + 1 if x0 else np.full(width, np.inf), x1 - xs if width - x1 else np.inf)
-    dy = np.minimum(ys - y0 + 1 if y0 else np.full(height, np.inf), y1 - ys if height - y1 else np.inf)
-    inside = np.minimum(dy[:, None], dx[None, :])
-    alpha = np.clip(1.0 - inside / (BORDER_FEATHER + 1), 0.0, 1.0).astype(np.float32)
-    bars = gate.mask(width, height)
+    alpha, bars = _border_alpha(gate, width, height)
     blended = out + alpha[..., None] * (frame - out) if frame.ndim == 3 else out + alpha * (frame - out)
     blended[bars] = frame[bars]  # exactly the frame's own border
     return blended
+
+
+@functools.lru_cache(maxsize=8)
+def _border_alpha(gate: Gate, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weight of the frame's own border (1 on it, fading over BORDER_FEATHER px into the picture, rounded corners
+    included; sides without a border do not fade) and the border mask, once per shot's gate and frame size."""
+    bars = gate.mask(width, height)
+    inside = cv2.distanceTransform((~bars).astype(np.uint8), cv2.DIST_L2, 5)  # distance to the nearest border pixel
+    alpha = np.clip(1.0 - inside / (BORDER_FEATHER + 1), 0.0, 1.0).astype(np.float32)
+    alpha.flags.writeable = False
+    bars.flags.writeable = False
+    return alpha, bars
 
 
 def warp_frame(frame: np.ndarray, sampling: np.ndarray, border: int, kernel: int = cv2.INTER_CUBIC) -> np.ndarray:
@@ -196,13 +202,38 @@ def source_coordinates(sampling: np.ndarray, width: int, height: int) -> tuple[n
     return m[0, 0] * xs + m[0, 1] * ys + m[0, 2], m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
 
 
+GATE_TAIL = 3  # px of picture next to a gate side that its shading may still darken (the gate is a shot's median)
+
+
+def carried_tail(sx: np.ndarray, sy: np.ndarray, xs: np.ndarray, ys: np.ndarray, gate: Gate, width: int,
+                 height: int) -> np.ndarray:
+    """Where a source pixel within GATE_TAIL of a gate side would be moved more than GATE_TAIL px away from that
+    side: the gate's soft edge would be drawn as a dark line across the picture (a 17 px splice correction did)."""
+    x0, x1, y0, y1 = gate.picture(width, height)
+    tail = np.zeros(np.broadcast(sx, xs, sy, ys).shape, bool)
+    if tail.size and float(np.max(np.abs(sx - xs))) <= GATE_TAIL and float(np.max(np.abs(sy - ys))) <= GATE_TAIL:
+        return tail  # a weave-sized correction leaves every pixel next to the gate where it belongs
+    if gate.left:
+        tail |= (sx < x0 + GATE_TAIL) & (xs - sx > GATE_TAIL)
+    if gate.right:
+        tail |= (sx > x1 - 1 - GATE_TAIL) & (sx - xs > GATE_TAIL)
+    if gate.top:
+        tail |= (sy < y0 + GATE_TAIL) & (ys - sy > GATE_TAIL)
+    if gate.bottom:
+        tail |= (sy > y1 - 1 - GATE_TAIL) & (sy - ys > GATE_TAIL)
+    return tail
+
+
 def exposed_pixels(sampling: np.ndarray, width: int, height: int, gate: Gate | None = None) -> np.ndarray:
     """Output picture pixels whose source lies outside the source frame's picture (the border the correction
-    uncovers; with black bars, the picture inside them)."""
+    uncovers; with black bars, the picture inside them), or in a gate's soft edge moved into the picture."""
     sx, sy = source_coordinates(sampling, width, height)
     x0, x1, y0, y1 = (gate or Gate()).picture(width, height)
     exposed = (sx < x0 - EDGE) | (sx > x1 - 1 + EDGE) | (sy < y0 - EDGE) | (sy > y1 - 1 + EDGE)
     if gate:
+        xs = np.arange(width, dtype=np.float32)[None, :]
+        ys = np.arange(height, dtype=np.float32)[:, None]
+        exposed |= carried_tail(sx, sy, xs, ys, gate, width, height) | gate.in_corner(sx, sy, width, height)
         exposed &= ~gate.mask(width, height)
     return exposed
 
@@ -212,17 +243,20 @@ def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow,
     """Fill exposed pixels from neighbouring frames brought to this frame's position, nearest first; inpaint the rest.
 
     Only a neighbour's picture is used (never its bars), so no edge is pasted in twice; each neighbour's values are
-    matched in brightness to this frame around the holes, and its patch is feathered into what is already there.
-    Returns the frame and how many pixels each means filled.
+    matched in brightness to this frame around the holes, and the nearest neighbour's picture fades into this
+    frame's over FILL_FEATHER px. Returns the frame and how many pixels each means filled.
     """
     height, width = out.shape[:2]
-    x0, x1, y0, y1 = analysis.gate.picture(width, height)
+    gate = analysis.gate
+    x0, x1, y0, y1 = gate.picture(width, height)
     counts = {"neighbours": 0, "inpainted": 0}
     hole_y, hole_x = np.nonzero(exposed)
+    border = _border_alpha(gate, width, height)[1] if gate else None
     ring = cv2.dilate(exposed.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~exposed
-    if analysis.gate:
-        ring &= ~analysis.gate.mask(width, height)
+    if border is not None:
+        ring &= ~border
     ring_y, ring_x = np.nonzero(ring)
+    band_y, band_x, band_d = _feather_band(exposed, hole_y, hole_x, border)
     tried: set[int] = {window.index}
     order = sorted(range(len(window.frames)), key=lambda i: (abs(i - window.center), i))
     for position in order:
@@ -234,17 +268,27 @@ def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow,
             break
         sampling = analysis.sampling(window.index, source)
         neighbour = window.frames[position]
-        sx, sy = _apply(sampling, hole_x, hole_y)
-        usable = (sx >= x0 - EDGE) & (sx <= x1 - 1 + EDGE) & (sy >= y0 - EDGE) & (sy <= y1 - 1 + EDGE)
+        usable = _usable(sampling, hole_x, hole_y, gate, width, height)
         if not usable.any():
             continue
-        values = sample_points(neighbour, sx[usable], sy[usable])
+        xs, ys = hole_x[usable], hole_y[usable]
+        feather = np.zeros(0, bool)
+        if band_y.size:
+            # the first neighbour that fills also fades into this frame's picture around the holes
+            feather = _usable(sampling, band_x, band_y, gate, width, height)
+            xs, ys = np.concatenate([xs, band_x[feather]]), np.concatenate([ys, band_y[feather]])
+        sx, sy = _apply(sampling, xs, ys)
         gain = _gain(out, neighbour, sampling, ring_x, ring_y, (x0, x1, y0, y1))
-        values *= gain
-        values += _seam_offset(out, neighbour, sampling, gain, ring_x, ring_y, (x0, x1, y0, y1),
-                               hole_x[usable], hole_y[usable])
-        out[hole_y[usable], hole_x[usable]] = values
-        counts["neighbours"] += int(usable.sum())
+        values = sample_points(neighbour, sx, sy) * gain
+        values += _seam_offset(out, neighbour, sampling, gain, ring_x, ring_y, (x0, x1, y0, y1), xs, ys)
+        filled = int(usable.sum())
+        out[ys[:filled], xs[:filled]] = values[:filled]
+        if feather.any():
+            alpha = (1.0 - band_d[feather] / (FILL_FEATHER + 1))[:, None].astype(np.float32)
+            fy, fx = ys[filled:], xs[filled:]
+            out[fy, fx] = alpha * values[filled:] + (1.0 - alpha) * out[fy, fx]
+        band_y = band_y[:0]
+        counts["neighbours"] += filled
         hole_y, hole_x = hole_y[~usable], hole_x[~usable]
     if hole_y.size:
         holes = np.zeros((height, width), bool)
@@ -252,6 +296,53 @@ def fill_border(out: np.ndarray, exposed: np.ndarray, window: FrameWindow,
         out = inpaint(out, holes)
         counts["inpainted"] = int(hole_y.size)
     return out, counts
+
+
+def _usable(sampling: np.ndarray, xs: np.ndarray, ys: np.ndarray, gate: Gate, width: int,
+            height: int) -> np.ndarray:
+    """Which output pixels a neighbour (`sampling` into it) shows picture at: inside its picture, not in a rounded
+    corner, and not its gate shading carried far."""
+    sx, sy = _apply(sampling, xs, ys)
+    x0, x1, y0, y1 = gate.picture(width, height)
+    usable = (sx >= x0 - EDGE) & (sx <= x1 - 1 + EDGE) & (sy >= y0 - EDGE) & (sy <= y1 - 1 + EDGE)
+    if gate:
+        usable &= ~carried_tail(sx, sy, xs, ys, gate, width, height) & ~gate.in_corner(sx, sy, width, height)
+    return usable
+
+
+FILL_FEATHER = 6  # px of this frame's picture over which a neighbour's fill fades out: no straight seam
+
+
+def _feather_band(exposed: np.ndarray, hole_y: np.ndarray, hole_x: np.ndarray,
+                  border: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """This frame's picture pixels within FILL_FEATHER px of the exposed ones, and their distance: where a fill
+    fades in, so grain, dust and small differences of light or position change gradually, not along a line."""
+    height, width = exposed.shape
+    empty = np.zeros(0, int)
+    if hole_y.size == 0:
+        return empty, empty, np.zeros(0, np.float32)
+    # the holes lie along the frame's edges: worked out in four strips deep enough to hold them and the band (not
+    # over the whole frame); the side strips keep the rows the top and bottom ones do not
+    reach = np.minimum(np.minimum(hole_x, width - 1 - hole_x), np.minimum(hole_y, height - 1 - hole_y))
+    depth = min(int(reach.max()) + 2 * FILL_FEATHER + 3, height // 2, width // 2)
+    strips = ((slice(0, depth), slice(0, width), 0, height),
+              (slice(height - depth, height), slice(0, width), 0, height),
+              (slice(0, height), slice(0, depth), depth, height - depth),
+              (slice(0, height), slice(width - depth, width), depth, height - depth))
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for rows, cols, keep_from, keep_to in strips:
+        # city-block distance: across a straight border strip it is the true distance, and 4x cheaper than Euclid's
+        distance = cv2.distanceTransform((~exposed[rows, cols]).astype(np.uint8), cv2.DIST_L1, 3)
+        band = (distance <= FILL_FEATHER) & ~exposed[rows, cols]
+        if border is not None:
+            band &= ~border[rows, cols]
+        ys, xs = np.nonzero(band)
+        d = distance[ys, xs]
+        ys, xs = ys + rows.start, xs + cols.start
+        keep = (ys >= keep_from) & (ys < keep_to)
+        found.append((ys[keep], xs[keep], d[keep]))
+    return (np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found]),
+            np.concatenate([f[2] for f in found]))
 
 
 def _apply(sampling: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -302,8 +393,11 @@ def _seam_offset(out: np.ndarray, neighbour: np.ndarray, sampling: np.ndarray, g
     weight = np.zeros((grid_h, grid_w), np.float32)
     theirs = sample_points(neighbour, sx[inside], sy[inside]) * gain
     gx, gy = (rx - left) // step, (ry - top) // step
-    np.add.at(difference, (gy, gx), out[ry, rx] - theirs)
-    np.add.at(weight, (gy, gx), 1.0)
+    cell = gy * grid_w + gx  # bincount, not np.add.at: the same sums, many times faster
+    change = out[ry, rx] - theirs
+    for channel in range(difference.shape[2]):
+        difference[..., channel] = np.bincount(cell, change[:, channel], grid_h * grid_w).reshape(grid_h, grid_w)
+    weight[:] = np.bincount(cell, None, grid_h * grid_w).reshape(grid_h, grid_w)
     sigma = SEAM_SIGMA / step
     spread = cv2.GaussianBlur(difference, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
     norm = cv2.GaussianBlur(weight, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
