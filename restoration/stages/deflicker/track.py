@@ -327,22 +327,14 @@ def plain_light(light: np.ndarray, weights: np.ndarray, smooth: np.ndarray, spre
         residual = (log_light - np.log(np.maximum(fit, 1e-4)))[use] / spread
         return float(np.sum(np.minimum(residual ** 2, SMOOTH_CUTOFF ** 2)))
 
-    def robust(design: np.ndarray) -> np.ndarray:
-        # a biweight fit as brightness, as the smooth light is fitted and reweighted (the mean brightness, not
-        # the median: the flicker's gains average to the true light)
-        w = use.astype(np.float64)
-        fit = np.full(light.size, float(np.median(light[use])))
-        for _ in range(SMOOTH_ROBUST + 1):
-            scale = max(1.4826 * float(np.median(np.abs((light - fit)[use]))), FLICKER_FLOOR)
-            w = use * np.clip(1.0 - ((light - fit) / (SMOOTH_CUTOFF * scale)) ** 2, 0.0, 1.0) ** 2
-            if w.sum() < 5:
-                w = use.astype(np.float64)
-            coefficients, *_ = np.linalg.lstsq(design * w[:, None], light * w, rcond=None)
-            fit = design @ coefficients
-        return fit
+    def plain(design: np.ndarray) -> np.ndarray:
+        # least squares as brightness over the usable pictures (dips are out already): white flicker's gains
+        # average to the true light, while a biweight leans away from whichever side has the outlying frames
+        coefficients, *_ = np.linalg.lstsq(design[use], light[use], rcond=None)
+        return design @ coefficients
 
-    level = robust(np.ones((t.size, 1)))
-    line = robust(np.stack([np.ones(t.size), t - t.mean()], axis=1))
+    level = plain(np.ones((t.size, 1)))
+    line = plain(np.stack([np.ones(t.size), t - t.mean()], axis=1))
     # the smooth curve's degrees of freedom (at the stiffness GCV chose) are not kept; a curve never stiffer than
     # a line and never bendier than the window's mean is counted as the window's
     n = light.size
