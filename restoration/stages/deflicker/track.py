@@ -14,7 +14,8 @@ so no drift), finds in it
 - the smooth light of each piece, as brightness (a straight fade to black is a line there; its log is not): a
   Whittaker smoother (second differences) whose stiffness is chosen by modified generalised cross-validation,
   never bendier than a mean over `window` frames, robust to stray frames, free to turn sharply at the corners of
-  straight fades (`find_corners`);
+  straight fades (`find_corners`); kept only when it beats a line, and the line a flat level, by more than the
+  shot's own frame-to-frame flicker gives by chance (`plain_light`): flicker's wander over a few frames is no fade;
 
 and each frame's correction takes it to that smooth light. The block field (uneven flicker) is the robust level of
 the block ratios over the ±window pictures lit alike, as before, from the same measurement.
@@ -327,14 +328,16 @@ def plain_light(light: np.ndarray, weights: np.ndarray, smooth: np.ndarray, spre
         residual = (log_light - np.log(np.maximum(fit, 1e-4)))[use] / spread
         return float(np.sum(np.minimum(residual ** 2, SMOOTH_CUTOFF ** 2)))
 
-    def plain(design: np.ndarray) -> np.ndarray:
+    def plain(design: np.ndarray, relative: bool) -> np.ndarray:
         # least squares as brightness over the usable pictures (dips are out already): white flicker's gains
-        # average to the true light, while a biweight leans away from whichever side has the outlying frames
-        coefficients, *_ = np.linalg.lstsq(design[use], light[use], rcond=None)
+        # average to the true light, while a biweight leans away from whichever side has the outlying frames;
+        # flicker is a gain, so along a fade each picture counts by its relative error (near black too)
+        scale = 1.0 / np.maximum(smooth[use], 0.05) if relative else np.ones(int(use.sum()))
+        coefficients, *_ = np.linalg.lstsq(design[use] * scale[:, None], light[use] * scale, rcond=None)
         return design @ coefficients
 
-    level = plain(np.ones((t.size, 1)))
-    line = plain(np.stack([np.ones(t.size), t - t.mean()], axis=1))
+    level = plain(np.ones((t.size, 1)), False)
+    line = plain(np.stack([np.ones(t.size), t - t.mean()], axis=1), True)
     # the smooth curve's degrees of freedom (at the stiffness GCV chose) are not kept; a curve never stiffer than
     # a line and never bendier than the window's mean is counted as the window's
     n = light.size
