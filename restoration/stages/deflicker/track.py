@@ -14,7 +14,8 @@ so no drift), finds in it
 - the smooth light of each piece, as brightness (a straight fade to black is a line there; its log is not): a
   Whittaker smoother (second differences) whose stiffness is chosen by modified generalised cross-validation,
   never bendier than a mean over `window` frames, robust to stray frames, free to turn sharply at the corners of
-  straight fades (`find_corners`);
+  straight fades (`find_corners`); kept only when it beats a line, and the line a flat level, by more than the
+  shot's own frame-to-frame flicker gives by chance (`plain_light`): flicker's wander over a few frames is no fade;
 
 and each frame's correction takes it to that smooth light. The block field (uneven flicker) is the robust level of
 the block ratios over the ±window pictures lit alike, as before, from the same measurement.
@@ -28,7 +29,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy import linalg, sparse
+from scipy import linalg, sparse, stats
 from scipy.sparse.linalg import spsolve
 
 from .flicker import FLICKER_FLOOR, MIN_RUN, STEP_F, STEP_FLOOR, FlowChain, find_dips, window_level
@@ -42,6 +43,9 @@ GCV_GAMMA = 1.4  # modified GCV (each degree of freedom counted 1.4 times): plai
 SMOOTH_ROBUST = 3  # biweight refits of the smooth light (stray frames do not bend it)
 FIELD_CHUNK = 128  # frames whose block fields are fitted at once
 SMOOTH_CUTOFF = 4.5  # ... frames further than this many spreads from it are left out
+# a level, a line and the smooth curve are nested models of a piece's light; the richer one is taken only when it
+# explains this much more of the track than the flicker (measured on the shot) could by chance: 1e-4 per choice
+LIGHT_P = 1e-4
 
 
 @dataclass
@@ -298,6 +302,57 @@ def smooth_light(values: np.ndarray, weights: np.ndarray, stiffest_bend: float,
     return fit
 
 
+def flicker_spread(level: np.ndarray, usable: np.ndarray) -> float:
+    """The shot's frame-to-frame flicker (log brightness, one frame's spread) from second differences of usable
+    consecutive pictures: a fade's slope and a steady turn cancel out of them, flicker does not."""
+    run = usable[:-2] & usable[1:-1] & usable[2:]
+    second = (level[:-2] - 2 * level[1:-1] + level[2:])[run]
+    if second.size < 3:
+        return FLICKER_FLOOR
+    return max(1.4826 * float(np.median(np.abs(second))) / np.sqrt(6.0), FLICKER_FLOOR)
+
+
+def plain_light(light: np.ndarray, weights: np.ndarray, smooth: np.ndarray, spread: float,
+                stiffest_bend: float) -> np.ndarray:
+    """The plainest of a level, a line and `smooth` (a piece's light as brightness) that the track needs: each
+    richer model must beat the plainer one by more than the shot's flicker `spread` gives by chance (chi-square,
+    LIGHT_P), counted in log brightness with frames beyond SMOOTH_CUTOFF spreads clipped (stray frames). White
+    flicker over a short shot wanders like a fade; a real fade or change of light stands far above it."""
+    use = weights > 0
+    if use.sum() < 5:
+        return smooth
+    t = np.arange(light.size, dtype=np.float64)
+    log_light = np.log(np.maximum(light, 1e-4))
+
+    def cost(fit: np.ndarray) -> float:
+        residual = (log_light - np.log(np.maximum(fit, 1e-4)))[use] / spread
+        return float(np.sum(np.minimum(residual ** 2, SMOOTH_CUTOFF ** 2)))
+
+    def plain(design: np.ndarray, relative: bool) -> np.ndarray:
+        # least squares as brightness over the usable pictures (dips are out already): white flicker's gains
+        # average to the true light, while a biweight leans away from whichever side has the outlying frames;
+        # flicker is a gain, so along a fade each picture counts by its relative error (near black too)
+        scale = 1.0 / np.maximum(smooth[use], 0.05) if relative else np.ones(int(use.sum()))
+        coefficients, *_ = np.linalg.lstsq(design[use] * scale[:, None], light[use] * scale, rcond=None)
+        return design @ coefficients
+
+    level = plain(np.ones((t.size, 1)), False)
+    line = plain(np.stack([np.ones(t.size), t - t.mean()], axis=1), True)
+    # the smooth curve's degrees of freedom (at the stiffness GCV chose) are not kept; a curve never stiffer than
+    # a line and never bendier than the window's mean is counted as the window's
+    n = light.size
+    bend = np.arange(n) * np.pi / n
+    edf = float(np.sum(1.0 / (1.0 + stiffest_bend * (2 - 2 * np.cos(bend)) ** 2)))
+    chosen, chosen_cost, chosen_df = level, cost(level), 1.0
+    for fit, df in ((line, 2.0), (smooth, max(edf, 3.0))):
+        if np.any(fit <= 0) and fit is line:
+            continue
+        this = cost(fit)
+        if chosen_cost - this > stats.chi2.isf(LIGHT_P, df - chosen_df):
+            chosen, chosen_cost, chosen_df = fit, this, df
+    return chosen
+
+
 def _second_difference_band(n: int, corners=()) -> np.ndarray:
     """D'RD of the second-difference operator D (R: 1, or 0 for the differences centred on `corners`), in the
     upper banded form solveh_banded takes."""
@@ -327,6 +382,7 @@ def fit_shot(measured: ShotBrightness, strength: float, window: int) -> ShotCorr
     # the smooth light is never bendier than a mean over `window` frames (noise-wise: a Whittaker smoother of
     # stiffness lambda averages about 3.6 lambda^(1/4) frames); cross-validation picks anything stiffer
     stiffest_bend = (window / 3.6) ** 4
+    spread = flicker_spread(level, usable)
     target = level.copy()
     piece = np.zeros(n, int)
     for number, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:])):
@@ -337,6 +393,7 @@ def fit_shot(measured: ShotBrightness, strength: float, window: int) -> ShotCorr
         light = np.exp(level[lo:hi] - top)
         # a straight fade's abrupt start or end: the smooth light may turn sharply there (and only there)
         smooth = smooth_light(light, weights, stiffest_bend, find_corners(light, weights > 0))
+        smooth = plain_light(light, weights, smooth, spread, stiffest_bend)
         target[lo:hi] = np.where(smooth > 1e-4, np.log(np.maximum(smooth, 1e-4)) + top, level[lo:hi])
         piece[lo:hi] = number
     correction = np.where(reached, target - track, 0.0)
