@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .dustmap import SIGMA_FLOOR, Neighbour, by_side, inside_frame, median_of
+from .dustmap import SIGMA_FLOOR, DustMap, Neighbour, by_side, inside_frame, median_of
 
 BLOTCH_MIN_AREA_PX = 500    # below this the spike detector finds them
 POOL_PX = 9                 # per-pixel evidence is averaged over this box: grain averages out, a blotch does not
@@ -154,6 +154,36 @@ def own_dirt(zs: dict[int, np.ndarray], sign: float) -> np.ndarray:
     a moving object, whose two neighbours may both hold it where a swinging arm turns, the next two not."""
     everyone = np.minimum.reduce([sign * z for z in zs.values()])
     return cv2.blur(np.clip(everyone, -2.0, 8.0), (POOL_PX, POOL_PX)) >= POOLED_SEED
+
+
+LIMB_MIN_AREA_PX = 100     # spike detections from this size are checked for a moving limb's trace too
+
+
+def moving_limbs(dust: DustMap, neighbours: list[Neighbour], low: float) -> DustMap:
+    """The spike detector's map without its larger defects that, in all but one (at least two) of the frames not
+    sharing them, have beside them what a moving object left behind (the blotch test): a fast limb's hand, which
+    the spike detector's rigid search does not find once it turns or blurs."""
+    large = [d for d in dust.defects if d.area >= LIMB_MIN_AREA_PX]
+    if not large or len(neighbours) < 2:
+        return dust
+    zs = {n.offset: n.z for n in neighbours}
+    owns: dict[float, np.ndarray] = {}
+    dropped = set()
+    for defect in large:
+        x, y, w, h = defect.bbox
+        rows, cols = slice(y, y + h), slice(x, x + w)
+        inside = dust.labels[rows, cols] == defect.label
+        clean = [n for n in neighbours if median_of(np.abs(n.z[rows, cols][inside])) >= low]
+        if len(clean) < 2:
+            continue
+        sign = 1.0 if defect.polarity == "bright" else -1.0
+        if sign not in owns:  # this frame's own dirt of the other polarity is no trace: once per polarity
+            owns[sign] = own_dirt(zs, -sign)
+        # all but one: a frame two away may have the limb out of reach, or another frame's dirt beside it by chance
+        need = min(len(clean), max(2, len(clean) - 1))
+        if sum(left_behind(n.z, sign, rows, cols, inside, owns[sign]) for n in clean) >= need:
+            dropped.add(defect.label)
+    return dust.without(dropped)
 
 
 def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: int, grain: np.ndarray | None = None,

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from .blotches import Blotch, find_blotches
+from .blotches import Blotch, find_blotches, moving_limbs
 from .dustmap import (Defect, DetectionSettings, DustMap, FlowBank, FramePrep, Neighbour, by_side,
                        compensate_neighbour, detect_dust, frame_luma, noise_level_function, shot_edge_sides,
                        with_grain)
@@ -168,6 +168,8 @@ class DustRepair(Stage):
                     scratches.append(located)
         on_scratch = scratch_band(current.luma.shape, scratches)
         dust = detect_dust(current.luma, neighbours, settings, beyond, on_scratch)
+        if settings.motion_protect > 0.0:
+            dust = moving_limbs(dust, neighbours, settings.low)
         blotches = []
         if params["blotches"] and neighbours:
             # indexed by the neighbour's brightness, the picture under the damage: indexed by its own, a large dark
