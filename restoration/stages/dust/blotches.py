@@ -28,6 +28,8 @@ EDGE_DROP = 0.4             # just outside a blotch the difference falls below t
 REACH = (40, 64)            # px a moving object is searched for, about 2 √area (a hand moves up to 40 px a frame)
 LEFT_SHARE = 0.3            # what an object left in a neighbour is one piece within 0.3x..3.3x its area
 MISREGISTRATION_PX = 0.3
+ONE_SIDE_AGREEMENT = 0.5 * AGREEMENT  # at a shot's first or last frame the two frames on the one side must
+ONE_SIDE_EVIDENCE = 1.3 * REGION_EVIDENCE  # agree closer, and the blotch stand out more, than between two sides
 
 
 MOVING = "other frames show where it came from (a moving object)"
@@ -228,12 +230,15 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
             if own_other is None:  # once per polarity, and only where a candidate gets this far
                 own_other = own_dirt(zs, -sign)
             # a moving object left its trace in every frame around; another frame's own dirt, in one
+            # (from one side, at a shot's edge, one frame's trace is enough: nothing on the other side confirms)
             moved = sum(left_behind(zs[n.offset], sign, rows, cols, mask, own_other)
-                        for n in sources) >= min(2, len(sources))
+                        for n in sources) >= (min(2, len(sources)) if sides[-1] and sides[1] else 1)
             if moved:
                 blotch.repaired, blotch.reason = False, MOVING
-            elif not (sides[-1] and sides[1]):
-                # beside a cut a figure entering, or one that stops, looks the same from one side
+            elif not (sides[-1] and sides[1]) and not (
+                    len(sources) >= 2 and agreement <= ONE_SIDE_AGREEMENT and strength >= ONE_SIDE_EVIDENCE):
+                # beside a cut a figure entering, or one that stops, looks the same from one side: only a clear
+                # blotch over picture that the two frames on that side show alike is repaired there
                 blotch.repaired, blotch.reason = False, SHOT_EDGE
             elif agreement > AGREEMENT:
                 blotch.repaired, blotch.reason = False, DISAGREE
