@@ -225,6 +225,11 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
             if not sources or median_of(np.min([sign * (current[rows, cols] - n.warped[rows, cols])[mask]
                                                 for n in sources], axis=0)) < MIN_CONTRAST:
                 continue
+            alike = by_side([n for n in neighbours if n not in sources])
+            if alike[-1] and alike[1]:
+                # a frame on each side shows the picture as this one does: what differs is theirs (a blotch on
+                # one, another on the other), and this frame's own specks there are the spike detector's to find
+                continue
             agreement = pair_agreement(sources, rows, cols, mask, sigma[rows, cols]) / max(strength, 1e-6)
             blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources)
             if own_other is None:  # once per polarity, and only where a candidate gets this far
