@@ -51,6 +51,7 @@ class Blotch:
     sources: list[Neighbour] = field(default_factory=list, repr=False)
     repaired: bool = True
     reason: str = ""                # why an unsure candidate was left
+    patch: tuple | None = field(default=None, repr=False)  # (rows, cols, fill, matte) of a fill over moving picture
 
     @property
     def bbox(self) -> tuple[int, int, int, int]:
@@ -235,15 +236,15 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
             if own_other is None:  # once per polarity, and only where a candidate gets this far
                 own_other = own_dirt(zs, -sign)
             # a moving object left its trace in every frame around; another frame's own dirt, in one
-            # (from one side, at a shot's edge, one frame's trace is enough: nothing on the other side confirms)
-            moved = sum(left_behind(zs[n.offset], sign, rows, cols, mask, own_other)
-                        for n in sources) >= (min(2, len(sources)) if sides[-1] and sides[1] else 1)
-            if moved:
+            traces = sum(left_behind(zs[n.offset], sign, rows, cols, mask, own_other) for n in sources)
+            if traces >= min(2, len(sources)):
                 blotch.repaired, blotch.reason = False, MOVING
             elif not (sides[-1] and sides[1]) and not (
-                    len(sources) >= 2 and agreement <= ONE_SIDE_AGREEMENT and strength >= ONE_SIDE_EVIDENCE):
+                    traces == 0 and len(sources) >= 2 and agreement <= ONE_SIDE_AGREEMENT
+                    and strength >= ONE_SIDE_EVIDENCE):
                 # beside a cut a figure entering, or one that stops, looks the same from one side: only a clear
-                # blotch over picture that the two frames on that side show alike is repaired there
+                # blotch, over picture that the two frames on that side show alike, with no trace beside it in
+                # either (nothing on the other side confirms), is repaired there
                 blotch.repaired, blotch.reason = False, SHOT_EDGE
             elif agreement > AGREEMENT:
                 blotch.repaired, blotch.reason = False, DISAGREE

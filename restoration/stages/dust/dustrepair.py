@@ -169,3 +169,56 @@ def spatial_fill(current: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def blend(current: np.ndarray, fill: np.ndarray, matte: np.ndarray) -> np.ndarray:
     """current + matte * (fill - current), clipped to [0, 1]."""
     return np.clip(current + matte[..., None] * (fill - current), 0.0, 1.0).astype(np.float32)
+
+
+COVER_NOISE = 3.0      # two compensated frames within this many grain units of each other show the same picture
+RING_NOISE = 2.0       # a frame whose compensation misses the picture around the hole by more is not used
+GRAIN_PX = 0.6         # synthetic grain for inpainted pixels: white noise blurred this much
+
+
+def spatiotemporal_fill(current: np.ndarray, hole: np.ndarray, sources: list[Neighbour], rows: slice,
+                        cols: slice, sigma: np.ndarray, seed: int = 0) -> tuple[np.ndarray, float]:
+    """Fill for a crop over moving picture, and the share of the hole two compensated frames agree on.
+
+    Each frame is warped with the flow from around the hole interpolated into it (the flow inside followed the
+    blotch, not the picture); where two of those that register the surroundings agree, their mean is taken,
+    and the rest is inpainted from the edge (cv2.inpaint). Grain is put back to match the surroundings.
+    """
+    wide = cv2.dilate(hole.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    ring = (cv2.dilate(wide.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0) & ~wide
+    here = current @ LUMA_709
+    noise = np.maximum(sigma, 1.0 / 255.0)
+    warped = []
+    for n in sources:
+        flow = fill_flow_inside(n.flow[rows, cols], wide)
+        w = matched_level(current, warp_crop(n.frame, flow, rows, cols), ring)
+        if ring.sum() >= 12 and median_of(np.abs(w @ LUMA_709 - here)[ring] / noise[ring]) > RING_NOISE:
+            continue
+        warped.append(w)
+    fill = current.copy()
+    covered = np.zeros(hole.shape, bool)
+    if len(warped) >= 2:
+        lumas = [w @ LUMA_709 for w in warped]
+        best = np.full(hole.shape, np.inf, np.float32)
+        for i in range(len(warped)):
+            for j in range(i + 1, len(warped)):
+                gap = np.abs(lumas[i] - lumas[j]) / noise
+                take = gap < best
+                best = np.where(take, gap, best)
+                fill = np.where(take[..., None], 0.5 * (warped[i] + warped[j]), fill)
+        covered = hole & (best <= COVER_NOISE)
+    share = float(covered[hole].mean()) if hole.any() else 0.0
+    left = hole & ~covered
+    fill = np.where(hole[..., None], fill, current).astype(np.float32)
+    if left.any():
+        eight = (np.clip(fill, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        radius = max(3, int(np.ceil(cv2.distanceTransform(left.astype(np.uint8), cv2.DIST_L2, 3).max())))
+        painted = cv2.inpaint(eight, left.astype(np.uint8), min(radius, 15), cv2.INPAINT_TELEA)
+        fill[left] = painted[left].astype(np.float32) / 255.0
+    # the mean of two frames and the inpainting are both smoother than film: grain like the surroundings'
+    smooth = cv2.GaussianBlur(fill, (0, 0), GRAIN_SPLIT_SIGMA_PX)
+    want = _highpass(current)[ring].std(axis=0) if ring.sum() >= 12 else np.zeros(3, np.float32)
+    white = np.random.default_rng(seed).standard_normal(hole.shape).astype(np.float32)
+    grain = _highpass(cv2.GaussianBlur(white, (0, 0), GRAIN_PX))
+    grain *= 1.0 / max(float(grain.std()), 1e-6)
+    return np.where(hole[..., None], smooth + grain[..., None] * want.astype(np.float32), current), share

@@ -15,11 +15,12 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from .blotches import Blotch, find_blotches, moving_limbs
+from .blotches import DISAGREE, Blotch, find_blotches, moving_limbs
 from .dustmap import (Defect, DetectionSettings, DustMap, FlowBank, FramePrep, Neighbour, by_side,
                        compensate_neighbour, detect_dust, frame_luma, noise_level_function, shot_edge_sides,
                        with_grain)
-from .dustrepair import (Region, blend, crop_around, soft_matte, spatial_fill, supporting, temporal_fill)
+from .dustrepair import (Region, blend, crop_around, soft_matte, spatial_fill, spatiotemporal_fill, supporting,
+                         temporal_fill)
 from ...errors import ParamError
 from ...params import Param, declare
 from .scratches import ScratchAnalysis, ScratchMask, analyse_shot, locate_in_frame
@@ -176,6 +177,9 @@ class DustRepair(Stage):
             # blotch fills the dark bin and passes for the grain of dark picture
             under = noise_level_function(neighbours[0].warped, neighbours[0].residual, neighbours[0].edges)
             blotches = find_blotches(current.luma, neighbours, max_blotch, under)
+            for b in blotches:
+                if b.reason == DISAGREE:
+                    fill_over_motion(window.current, b, under)
         dust = drop_scratch_parts(dust, blotch_band(current.luma.shape, blotches, on_scratch))
         return FrameDefects(dust, scratches, keep, blotches), neighbours, settings
 
@@ -191,7 +195,10 @@ class DustRepair(Stage):
         for defect in found.dust.defects:
             repair_dust(out, frame, found.dust, defect, neighbours, settings)
         for blotch in found.blotches:
-            if blotch.repaired:
+            if blotch.patch is not None:
+                rows, cols, fill, matte = blotch.patch
+                out[rows, cols] = blend(out[rows, cols], fill, matte)
+            elif blotch.repaired:
                 repair_blotch(out, frame, blotch)
         luma = frame_luma(frame)
         for scratch in found.scratches:
@@ -225,8 +232,12 @@ def blotch_band(shape: tuple[int, int], blotches: list[Blotch], on_scratch: np.n
     return band
 
 
-def repair_blotch(out: np.ndarray, frame: np.ndarray, blotch: Blotch) -> None:
-    """Fill one blotch from the neighbours that agree under it, the film's grain put back, edges feathered."""
+OVER_MOTION_COVER = 0.5  # over moving picture, two compensated frames must agree on this share of a blotch: the
+#                          rest is inpainted, and inpainting most of a large area would leave a smooth patch
+
+
+def blotch_crop(frame: np.ndarray, blotch: Blotch) -> tuple[slice, slice, np.ndarray, np.ndarray]:
+    """The crop around a blotch (rows, cols), its grown mask there and the feathered matte: no seam."""
     pad = int(4 * BLOTCH_FEATHER_PX) + 2
     x, y, w, h = blotch.bbox
     rows, cols = crop_around((x, y, w, h), pad, frame.shape[:2])
@@ -235,7 +246,24 @@ def repair_blotch(out: np.ndarray, frame: np.ndarray, blotch: Blotch) -> None:
     grown = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     matte = np.maximum(grown.astype(np.float32),
                        cv2.GaussianBlur(grown.astype(np.float32), (0, 0), BLOTCH_FEATHER_PX) * 2.0 - 1.0)
-    matte = np.clip(matte, 0.0, 1.0)
+    return rows, cols, grown, np.clip(matte, 0.0, 1.0)
+
+
+def fill_over_motion(frame: np.ndarray, blotch: Blotch, grain: np.ndarray) -> None:
+    """A blotch over moving picture (its frames disagree under it): filled spatio-temporally when two compensated
+    frames agree on most of it, else left as unsure."""
+    rows, cols, grown, matte = blotch_crop(frame, blotch)
+    sigma = np.broadcast_to(grain, frame.shape[:2])[rows, cols]
+    fill, share = spatiotemporal_fill(frame[rows, cols], grown, blotch.sources, rows, cols, sigma,
+                                      seed=blotch.area)
+    if share >= OVER_MOTION_COVER:
+        blotch.patch = (rows, cols, fill, matte)
+        blotch.repaired, blotch.reason = True, ""
+
+
+def repair_blotch(out: np.ndarray, frame: np.ndarray, blotch: Blotch) -> None:
+    """Fill one blotch from the neighbours that agree under it, the film's grain put back, edges feathered."""
+    rows, cols, grown, matte = blotch_crop(frame, blotch)
     region = Region(rows, cols, grown, blotch.polarity)
     fill = temporal_fill(frame[rows, cols], region, matte, blotch.sources)
     out[rows, cols] = blend(out[rows, cols], fill, matte)
