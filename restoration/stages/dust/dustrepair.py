@@ -181,8 +181,8 @@ def spatiotemporal_fill(current: np.ndarray, hole: np.ndarray, sources: list[Nei
     """Fill for a crop over moving picture, and the share of the hole two compensated frames agree on.
 
     Each frame is warped with the flow from around the hole interpolated into it (the flow inside followed the
-    blotch, not the picture); where two of those that register the surroundings agree, their mean is taken,
-    and the rest is inpainted from the edge (cv2.inpaint). Grain is put back to match the surroundings.
+    blotch, not the picture); where two of those that register the surroundings agree, one of them is taken,
+    and the rest is inpainted from the edge (cv2.inpaint), with grain like the surroundings' put back.
     """
     wide = cv2.dilate(hole.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     ring = (cv2.dilate(wide.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0) & ~wide
@@ -199,14 +199,14 @@ def spatiotemporal_fill(current: np.ndarray, hole: np.ndarray, sources: list[Nei
     covered = np.zeros(hole.shape, bool)
     if len(warped) >= 2:
         lumas = [w @ LUMA_709 for w in warped]
-        best = np.full(hole.shape, np.inf, np.float32)
-        for i in range(len(warped)):
-            for j in range(i + 1, len(warped)):
-                gap = np.abs(lumas[i] - lumas[j]) / noise
-                take = gap < best
-                best = np.where(take, gap, best)
-                fill = np.where(take[..., None], 0.5 * (warped[i] + warped[j]), fill)
-        covered = hole & (best <= COVER_NOISE)
+        # where each frame agrees with another; filled from the frame that covers most first, then the next:
+        # whole areas from one frame, not a per-pixel patchwork of frames (which reads as speckle)
+        agrees = [hole & np.any([np.abs(lumas[i] - lumas[j]) / noise <= COVER_NOISE
+                                 for j in range(len(warped)) if j != i], axis=0) for i in range(len(warped))]
+        for i in sorted(range(len(warped)), key=lambda i: -int(agrees[i].sum())):
+            take = agrees[i] & ~covered
+            fill[take] = warped[i][take]
+            covered |= take
     share = float(covered[hole].mean()) if hole.any() else 0.0
     left = hole & ~covered
     fill = np.where(hole[..., None], fill, current).astype(np.float32)
@@ -214,11 +214,10 @@ def spatiotemporal_fill(current: np.ndarray, hole: np.ndarray, sources: list[Nei
         eight = (np.clip(fill, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
         radius = max(3, int(np.ceil(cv2.distanceTransform(left.astype(np.uint8), cv2.DIST_L2, 3).max())))
         painted = cv2.inpaint(eight, left.astype(np.uint8), min(radius, 15), cv2.INPAINT_TELEA)
-        fill[left] = painted[left].astype(np.float32) / 255.0
-    # the mean of two frames and the inpainting are both smoother than film: grain like the surroundings'
-    smooth = cv2.GaussianBlur(fill, (0, 0), GRAIN_SPLIT_SIGMA_PX)
-    want = _highpass(current)[ring].std(axis=0) if ring.sum() >= 12 else np.zeros(3, np.float32)
-    white = np.random.default_rng(seed).standard_normal(hole.shape).astype(np.float32)
-    grain = _highpass(cv2.GaussianBlur(white, (0, 0), GRAIN_PX))
-    grain *= 1.0 / max(float(grain.std()), 1e-6)
-    return np.where(hole[..., None], smooth + grain[..., None] * want.astype(np.float32), current), share
+        # inpainting is smooth: grain like the surroundings' on top, so it shows no flat patch
+        want = _highpass(current)[ring].std(axis=0) if ring.sum() >= 12 else np.zeros(3, np.float32)
+        white = np.random.default_rng(seed).standard_normal(hole.shape).astype(np.float32)
+        grain = _highpass(cv2.GaussianBlur(white, (0, 0), GRAIN_PX))
+        grain *= 1.0 / max(float(grain.std()), 1e-6)
+        fill[left] = painted[left].astype(np.float32) / 255.0 + grain[left][:, None] * want.astype(np.float32)
+    return fill, share

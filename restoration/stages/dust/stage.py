@@ -234,6 +234,8 @@ def blotch_band(shape: tuple[int, int], blotches: list[Blotch], on_scratch: np.n
 
 OVER_MOTION_COVER = 0.5  # over moving picture, two compensated frames must agree on this share of a blotch: the
 #                          rest is inpainted, and inpainting most of a large area would leave a smooth patch
+OVER_MOTION_EVIDENCE = 6.0  # ... and the blotch stand out clearly (grain units, twice the least): on real film the
+#                             weak ones there were uneven light on a wall, not dirt
 
 
 def blotch_crop(frame: np.ndarray, blotch: Blotch) -> tuple[slice, slice, np.ndarray, np.ndarray]:
@@ -252,6 +254,8 @@ def blotch_crop(frame: np.ndarray, blotch: Blotch) -> tuple[slice, slice, np.nda
 def fill_over_motion(frame: np.ndarray, blotch: Blotch, grain: np.ndarray) -> None:
     """A blotch over moving picture (its frames disagree under it): filled spatio-temporally when two compensated
     frames agree on most of it, else left as unsure."""
+    if blotch.evidence < OVER_MOTION_EVIDENCE:
+        return
     rows, cols, grown, matte = blotch_crop(frame, blotch)
     sigma = np.broadcast_to(grain, frame.shape[:2])[rows, cols]
     fill, share = spatiotemporal_fill(frame[rows, cols], grown, blotch.sources, rows, cols, sigma,
