@@ -165,3 +165,14 @@ def test_where_no_two_frames_agree_the_fill_is_inpainted_and_says_so():
                                       np.full((HEIGHT, WIDTH), 0.015, np.float32))
     assert share < 0.5  # the stage leaves such a blotch as unsure
     assert np.isfinite(fill).all() and float(np.abs(fill - 0.9)[hole].mean()) > 0.1  # inpainted, not the blotch
+
+
+def test_a_light_shape_on_two_frames_that_changes_between_them_is_left():
+    # the gap between two walking men on Market Street (frame 52): light on this frame and the next only, but
+    # on the next half as light, which the same dirt on two frames never is
+    clean = grained(panned(picture(6), FRAMES, (0.0, 0.0)))
+    shape = blob(80, 64, 10, 30)
+    damaged = with_blotch(with_blotch(clean, 3, shape, 0.95), 4, shape, 0.95, opacity=0.5)
+    outs, sides = run_dust(damaged)
+    assert float(changed(outs[3], damaged[3])[shape].mean()) < 0.1
+    assert any(c["kind"] == "left as unsure" and "changed" in c["left_because"] for c in sides[3]["components"])

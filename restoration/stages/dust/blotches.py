@@ -28,12 +28,14 @@ EDGE_DROP = 0.4             # just outside a blotch the difference falls below t
 REACH = (40, 64)            # px a moving object is searched for, about 2 √area (a hand moves up to 40 px a frame)
 LEFT_SHARE = 0.3            # what an object left in a neighbour is one piece within 0.3x..3.3x its area
 MISREGISTRATION_PX = 0.3
+SHARED_CHANGE = 0.4         # a frame sharing a blotch differs from it by under this share of its contrast
 ONE_SIDE_AGREEMENT = 0.5 * AGREEMENT  # at a shot's first or last frame the two frames on the one side must
 ONE_SIDE_EVIDENCE = 1.3 * REGION_EVIDENCE  # agree closer, and the blotch stand out more, than between two sides
 
 
 MOVING = "other frames show where it came from (a moving object)"
 DISAGREE = "the other frames disagree under it (moving picture)"
+CHANGED = "the frame beside it that shares it shows it changed (moving picture)"
 SHOT_EDGE = "at a shot's edge: only one side to compare with"
 TOO_LARGE = "larger than max_blotch"
 
@@ -233,6 +235,10 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
                 continue
             agreement = pair_agreement(sources, rows, cols, mask, sigma[rows, cols]) / max(strength, 1e-6)
             blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources)
+            # the frame that shares two-frame dirt shows it as it is here; one that shows it changed shows picture
+            changed_there = any(median_of(np.abs(zs[n.offset][rows, cols][mask])) > max(SHARED_CHANGE * strength,
+                                                                                       PIXEL_EVIDENCE)
+                                for n in neighbours if n not in sources)
             if own_other is None:  # once per polarity, and only where a candidate gets this far
                 own_other = own_dirt(zs, -sign)
             # a moving object left its trace in every frame around; another frame's own dirt, in one
@@ -246,6 +252,8 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
                 # blotch, over picture that the two frames on that side show alike, with no trace beside it in
                 # either (nothing on the other side confirms), is repaired there
                 blotch.repaired, blotch.reason = False, SHOT_EDGE
+            elif changed_there:
+                blotch.repaired, blotch.reason = False, CHANGED
             elif agreement > AGREEMENT:
                 blotch.repaired, blotch.reason = False, DISAGREE
             found.append(blotch)
