@@ -390,6 +390,7 @@ def side_data(found: FrameDefects, codes: np.ndarray) -> dict[str, Any]:
                            "confidence": round(b.confidence if b.repaired else 0.0, 3),
                            "kind": "blotch" if b.repaired else "left as unsure",
                            "repaired": b.repaired, **({"left_because": b.reason} if b.reason else {}),
+                           **({"filled": "over moving picture, partly inpainted"} if b.patch is not None else {}),
                            "kept": _kept(b.bbox, found.keep)})
     for s in found.scratches:
         ys = np.flatnonzero(s.mask.any(axis=1))
