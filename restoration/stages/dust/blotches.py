@@ -35,6 +35,7 @@ ONE_SIDE_EVIDENCE = 1.3 * REGION_EVIDENCE  # agree closer, and the blotch stand 
 
 MOVING = "other frames show where it came from (a moving object)"
 DISAGREE = "the other frames disagree under it (moving picture)"
+THREE_FRAMES = "the frames on both sides show it too (moving picture)"
 CHANGED = "the frame beside it that shares it shows it changed (moving picture)"
 SHOT_EDGE = "at a shot's edge: only one side to compare with"
 TOO_LARGE = "larger than max_blotch"
@@ -229,12 +230,19 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
                                                 for n in sources], axis=0)) < MIN_CONTRAST:
                 continue
             alike = by_side([n for n in neighbours if n not in sources])
-            if alike[-1] and alike[1]:
-                # a frame on each side shows the picture as this one does: what differs is theirs (a blotch on
-                # one, another on the other), and this frame's own specks there are the spike detector's to find
+            nearest = {min(side, key=lambda n: abs(n.offset)).offset for side in sides.values() if side}
+            if alike[-1] and alike[1] and not nearest <= {n.offset for n in alike[-1] + alike[1]}:
+                # a frame on each side shows the picture as this one does, not both nearest: what differs is
+                # theirs (a blotch on one, another on the other), and this frame's own specks there are the
+                # spike detector's to find
                 continue
             agreement = pair_agreement(sources, rows, cols, mask, sigma[rows, cols]) / max(strength, 1e-6)
             blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources)
+            if alike[-1] and alike[1]:
+                # the nearest frame on each side shows it too: on three frames, a limb at the turn of its swing
+                blotch.repaired, blotch.reason = False, THREE_FRAMES
+                found.append(blotch)
+                continue
             # the frame that shares two-frame dirt shows it as it is here; one that shows it changed shows picture
             changed_there = any(median_of(np.abs(zs[n.offset][rows, cols][mask])) > max(SHARED_CHANGE * strength,
                                                                                        PIXEL_EVIDENCE)
