@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .dustmap import SIGMA_FLOOR, Neighbour, by_side, inside_frame, median_of
+from .dustmap import SIGMA_FLOOR, DustMap, Neighbour, by_side, inside_frame, median_of
 
 BLOTCH_MIN_AREA_PX = 500    # below this the spike detector finds them
 POOL_PX = 9                 # per-pixel evidence is averaged over this box: grain averages out, a blotch does not
@@ -28,10 +28,15 @@ EDGE_DROP = 0.4             # just outside a blotch the difference falls below t
 REACH = (40, 64)            # px a moving object is searched for, about 2 √area (a hand moves up to 40 px a frame)
 LEFT_SHARE = 0.3            # what an object left in a neighbour is one piece within 0.3x..3.3x its area
 MISREGISTRATION_PX = 0.3
+SHARED_CHANGE = 0.4         # a frame sharing a blotch differs from it by under this share of its contrast
+ONE_SIDE_AGREEMENT = 0.5 * AGREEMENT  # at a shot's first or last frame the two frames on the one side must
+ONE_SIDE_EVIDENCE = 1.3 * REGION_EVIDENCE  # agree closer, and the blotch stand out more, than between two sides
 
 
 MOVING = "other frames show where it came from (a moving object)"
 DISAGREE = "the other frames disagree under it (moving picture)"
+THREE_FRAMES = "the frames on both sides show it too (moving picture)"
+CHANGED = "the frame beside it that shares it shows it changed (moving picture)"
 SHOT_EDGE = "at a shot's edge: only one side to compare with"
 TOO_LARGE = "larger than max_blotch"
 
@@ -49,6 +54,7 @@ class Blotch:
     sources: list[Neighbour] = field(default_factory=list, repr=False)
     repaired: bool = True
     reason: str = ""                # why an unsure candidate was left
+    patch: tuple | None = field(default=None, repr=False)  # (rows, cols, fill, matte) of a fill over moving picture
 
     @property
     def bbox(self) -> tuple[int, int, int, int]:
@@ -156,6 +162,36 @@ def own_dirt(zs: dict[int, np.ndarray], sign: float) -> np.ndarray:
     return cv2.blur(np.clip(everyone, -2.0, 8.0), (POOL_PX, POOL_PX)) >= POOLED_SEED
 
 
+LIMB_MIN_AREA_PX = 100     # spike detections from this size are checked for a moving limb's trace too
+
+
+def moving_limbs(dust: DustMap, neighbours: list[Neighbour], low: float) -> DustMap:
+    """The spike detector's map without its larger defects that, in all but one (at least two) of the frames not
+    sharing them, have beside them what a moving object left behind (the blotch test): a fast limb's hand, which
+    the spike detector's rigid search does not find once it turns or blurs."""
+    large = [d for d in dust.defects if d.area >= LIMB_MIN_AREA_PX]
+    if not large or len(neighbours) < 2:
+        return dust
+    zs = {n.offset: n.z for n in neighbours}
+    owns: dict[float, np.ndarray] = {}
+    dropped = set()
+    for defect in large:
+        x, y, w, h = defect.bbox
+        rows, cols = slice(y, y + h), slice(x, x + w)
+        inside = dust.labels[rows, cols] == defect.label
+        clean = [n for n in neighbours if median_of(np.abs(n.z[rows, cols][inside])) >= low]
+        if len(clean) < 2:
+            continue
+        sign = 1.0 if defect.polarity == "bright" else -1.0
+        if sign not in owns:  # this frame's own dirt of the other polarity is no trace: once per polarity
+            owns[sign] = own_dirt(zs, -sign)
+        # all but one: a frame two away may have the limb out of reach, or another frame's dirt beside it by chance
+        need = min(len(clean), max(2, len(clean) - 1))
+        if sum(left_behind(n.z, sign, rows, cols, inside, owns[sign]) for n in clean) >= need:
+            dropped.add(defect.label)
+    return dust.without(dropped)
+
+
 def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: int, grain: np.ndarray | None = None,
                   min_area: int = BLOTCH_MIN_AREA_PX) -> list[Blotch]:
     """The large blotches of the current frame's luma, repaired or (unsure) left, from its compensated
@@ -193,18 +229,39 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
             if not sources or median_of(np.min([sign * (current[rows, cols] - n.warped[rows, cols])[mask]
                                                 for n in sources], axis=0)) < MIN_CONTRAST:
                 continue
+            alike = by_side([n for n in neighbours if n not in sources])
+            nearest = {min(side, key=lambda n: abs(n.offset)).offset for side in sides.values() if side}
+            if alike[-1] and alike[1] and not nearest <= {n.offset for n in alike[-1] + alike[1]}:
+                # a frame on each side shows the picture as this one does, not both nearest: what differs is
+                # theirs (a blotch on one, another on the other), and this frame's own specks there are the
+                # spike detector's to find
+                continue
             agreement = pair_agreement(sources, rows, cols, mask, sigma[rows, cols]) / max(strength, 1e-6)
             blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources)
+            if alike[-1] and alike[1]:
+                # the nearest frame on each side shows it too: on three frames, a limb at the turn of its swing
+                blotch.repaired, blotch.reason = False, THREE_FRAMES
+                found.append(blotch)
+                continue
+            # the frame that shares two-frame dirt shows it as it is here; one that shows it changed shows picture
+            changed_there = any(median_of(np.abs(zs[n.offset][rows, cols][mask])) > max(SHARED_CHANGE * strength,
+                                                                                       PIXEL_EVIDENCE)
+                                for n in neighbours if n not in sources)
             if own_other is None:  # once per polarity, and only where a candidate gets this far
                 own_other = own_dirt(zs, -sign)
             # a moving object left its trace in every frame around; another frame's own dirt, in one
-            moved = sum(left_behind(zs[n.offset], sign, rows, cols, mask, own_other)
-                        for n in sources) >= min(2, len(sources))
-            if moved:
+            traces = sum(left_behind(zs[n.offset], sign, rows, cols, mask, own_other) for n in sources)
+            if traces >= min(2, len(sources)):
                 blotch.repaired, blotch.reason = False, MOVING
-            elif not (sides[-1] and sides[1]):
-                # beside a cut a figure entering, or one that stops, looks the same from one side
+            elif not (sides[-1] and sides[1]) and not (
+                    traces == 0 and len(sources) >= 2 and agreement <= ONE_SIDE_AGREEMENT
+                    and strength >= ONE_SIDE_EVIDENCE):
+                # beside a cut a figure entering, or one that stops, looks the same from one side: only a clear
+                # blotch, over picture that the two frames on that side show alike, with no trace beside it in
+                # either (nothing on the other side confirms), is repaired there
                 blotch.repaired, blotch.reason = False, SHOT_EDGE
+            elif changed_there:
+                blotch.repaired, blotch.reason = False, CHANGED
             elif agreement > AGREEMENT:
                 blotch.repaired, blotch.reason = False, DISAGREE
             found.append(blotch)

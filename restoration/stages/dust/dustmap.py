@@ -35,6 +35,8 @@ EDGE_SURROUND = 0.1  # ... and so does discord among the other frames around it 
 POOLING_PX = 3  # the spike is also scored on 3x3 averages: faint specks of a few pixels add up above the grain
 POOLED_SEED = 1.15  # the pooled score seeds a defect at 1.15x the threshold: a second chance for false alarms
 EXTENT_Z = 1.0  # ... but a pixel takes the averaged score only when it spikes this much itself (no halo past a speck)
+THREE_FRAME_MIN_PX = 40  # from this size a defect the nearest frame on each side shares is picture, not dirt
+#                          (smaller, a faint speck's median distance to a clean frame can fall under `low` by grain)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -415,6 +417,20 @@ class DustMap:
     def mask(self) -> np.ndarray:
         return self.labels > 0
 
+    def without(self, dropped: set[int]) -> "DustMap":
+        """The map with the defects of these labels removed (counted as rejected), the rest renumbered."""
+        if not dropped:
+            return self
+        keep: list[Defect] = []
+        relabel = np.zeros(len(self.defects) + 1, np.int32)
+        for defect in self.defects:
+            if defect.label in dropped:
+                continue
+            relabel[defect.label] = len(keep) + 1
+            defect.label = len(keep) + 1
+            keep.append(defect)
+        return DustMap(relabel[self.labels], self.score, keep, self.rejected + len(dropped))
+
 
 def pooled(neighbours: list[Neighbour], box_px: int = 3) -> list[Neighbour]:
     """Copies of the neighbours whose z is averaged over `box_px`² and rescaled to unit noise, measured per block:
@@ -664,6 +680,16 @@ def seen_on_both_sides(distance: dict[int, float]) -> bool:
     return {1 if k > 0 else -1 for k, d in distance.items() if d < SAME_PICTURE_NOISE} == {-1, 1}
 
 
+def on_three_frames(neighbours: list[Neighbour], distance: dict[int, float], low: float) -> bool:
+    """Whether the nearest frame on each side shares the defect: it is on three frames, which dirt never is
+    (two-frame dirt is shared on one side). A limb at the turn of its swing spikes only against the frames two
+    away."""
+    sides = by_side(neighbours)
+    if not (sides[-1] and sides[1]):
+        return False
+    return all(distance[min(side, key=lambda n: abs(n.offset)).offset] < low for side in sides.values())
+
+
 def dirt_of_the_others(distance: dict[int, float]) -> bool:
     """Whether this frame, over a defect, agrees with at least as many of the other frames as it differs from:
     then the dirt is more likely theirs (say, dirt on the frame before and the same dirt, by chance, on the frame
@@ -835,6 +861,9 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
         # beside a shot edge the long side's two frames may share dirt of their own, and this frame be clean: the
         # frame past them must differ too
         if long and not (beyond is not None and everyone[beyond.offset] >= low):
+            rejected += 1
+            continue
+        if area >= THREE_FRAME_MIN_PX and on_three_frames(neighbours, distance, low):
             rejected += 1
             continue
         # dirt on the other frames, not on this one: repairing would copy it in

@@ -169,3 +169,55 @@ def spatial_fill(current: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def blend(current: np.ndarray, fill: np.ndarray, matte: np.ndarray) -> np.ndarray:
     """current + matte * (fill - current), clipped to [0, 1]."""
     return np.clip(current + matte[..., None] * (fill - current), 0.0, 1.0).astype(np.float32)
+
+
+COVER_NOISE = 3.0      # two compensated frames within this many grain units of each other show the same picture
+RING_NOISE = 2.0       # a frame whose compensation misses the picture around the hole by more is not used
+GRAIN_PX = 0.6         # synthetic grain for inpainted pixels: white noise blurred this much
+
+
+def spatiotemporal_fill(current: np.ndarray, hole: np.ndarray, sources: list[Neighbour], rows: slice,
+                        cols: slice, sigma: np.ndarray, seed: int = 0) -> tuple[np.ndarray, float]:
+    """Fill for a crop over moving picture, and the share of the hole two compensated frames agree on.
+
+    Each frame is warped with the flow from around the hole interpolated into it (the flow inside followed the
+    blotch, not the picture); where two of those that register the surroundings agree, one of them is taken,
+    and the rest is inpainted from the edge (cv2.inpaint), with grain like the surroundings' put back.
+    """
+    wide = cv2.dilate(hole.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    ring = (cv2.dilate(wide.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0) & ~wide
+    here = current @ LUMA_709
+    noise = np.maximum(sigma, 1.0 / 255.0)
+    warped = []
+    for n in sources:
+        flow = fill_flow_inside(n.flow[rows, cols], wide)
+        w = matched_level(current, warp_crop(n.frame, flow, rows, cols), ring)
+        if ring.sum() >= 12 and median_of(np.abs(w @ LUMA_709 - here)[ring] / noise[ring]) > RING_NOISE:
+            continue
+        warped.append(w)
+    fill = current.copy()
+    covered = np.zeros(hole.shape, bool)
+    if len(warped) >= 2:
+        lumas = [w @ LUMA_709 for w in warped]
+        # where each frame agrees with another; filled from the frame that covers most first, then the next:
+        # whole areas from one frame, not a per-pixel patchwork of frames (which reads as speckle)
+        agrees = [hole & np.any([np.abs(lumas[i] - lumas[j]) / noise <= COVER_NOISE
+                                 for j in range(len(warped)) if j != i], axis=0) for i in range(len(warped))]
+        for i in sorted(range(len(warped)), key=lambda i: -int(agrees[i].sum())):
+            take = agrees[i] & ~covered
+            fill[take] = warped[i][take]
+            covered |= take
+    share = float(covered[hole].mean()) if hole.any() else 0.0
+    left = hole & ~covered
+    fill = np.where(hole[..., None], fill, current).astype(np.float32)
+    if left.any():
+        eight = (np.clip(fill, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        radius = max(3, int(np.ceil(cv2.distanceTransform(left.astype(np.uint8), cv2.DIST_L2, 3).max())))
+        painted = cv2.inpaint(eight, left.astype(np.uint8), min(radius, 15), cv2.INPAINT_TELEA)
+        # inpainting is smooth: grain like the surroundings' on top, so it shows no flat patch
+        want = _highpass(current)[ring].std(axis=0) if ring.sum() >= 12 else np.zeros(3, np.float32)
+        white = np.random.default_rng(seed).standard_normal(hole.shape).astype(np.float32)
+        grain = _highpass(cv2.GaussianBlur(white, (0, 0), GRAIN_PX))
+        grain *= 1.0 / max(float(grain.std()), 1e-6)
+        fill[left] = painted[left].astype(np.float32) / 255.0 + grain[left][:, None] * want.astype(np.float32)
+    return fill, share

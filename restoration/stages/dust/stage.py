@@ -15,11 +15,12 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from .blotches import Blotch, find_blotches
+from .blotches import DISAGREE, Blotch, find_blotches, moving_limbs
 from .dustmap import (Defect, DetectionSettings, DustMap, FlowBank, FramePrep, Neighbour, by_side,
                        compensate_neighbour, detect_dust, frame_luma, noise_level_function, shot_edge_sides,
                        with_grain)
-from .dustrepair import (Region, blend, crop_around, soft_matte, spatial_fill, supporting, temporal_fill)
+from .dustrepair import (Region, blend, crop_around, soft_matte, spatial_fill, spatiotemporal_fill, supporting,
+                         temporal_fill)
 from ...errors import ParamError
 from ...params import Param, declare
 from .scratches import ScratchAnalysis, ScratchMask, analyse_shot, locate_in_frame
@@ -168,12 +169,17 @@ class DustRepair(Stage):
                     scratches.append(located)
         on_scratch = scratch_band(current.luma.shape, scratches)
         dust = detect_dust(current.luma, neighbours, settings, beyond, on_scratch)
+        if settings.motion_protect > 0.0:
+            dust = moving_limbs(dust, neighbours, settings.low)
         blotches = []
         if params["blotches"] and neighbours:
             # indexed by the neighbour's brightness, the picture under the damage: indexed by its own, a large dark
             # blotch fills the dark bin and passes for the grain of dark picture
             under = noise_level_function(neighbours[0].warped, neighbours[0].residual, neighbours[0].edges)
             blotches = find_blotches(current.luma, neighbours, max_blotch, under)
+            for b in blotches:
+                if b.reason == DISAGREE:
+                    fill_over_motion(window.current, b, under)
         dust = drop_scratch_parts(dust, blotch_band(current.luma.shape, blotches, on_scratch))
         return FrameDefects(dust, scratches, keep, blotches), neighbours, settings
 
@@ -189,7 +195,10 @@ class DustRepair(Stage):
         for defect in found.dust.defects:
             repair_dust(out, frame, found.dust, defect, neighbours, settings)
         for blotch in found.blotches:
-            if blotch.repaired:
+            if blotch.patch is not None:
+                rows, cols, fill, matte = blotch.patch
+                out[rows, cols] = blend(out[rows, cols], fill, matte)
+            elif blotch.repaired:
                 repair_blotch(out, frame, blotch)
         luma = frame_luma(frame)
         for scratch in found.scratches:
@@ -223,8 +232,14 @@ def blotch_band(shape: tuple[int, int], blotches: list[Blotch], on_scratch: np.n
     return band
 
 
-def repair_blotch(out: np.ndarray, frame: np.ndarray, blotch: Blotch) -> None:
-    """Fill one blotch from the neighbours that agree under it, the film's grain put back, edges feathered."""
+OVER_MOTION_COVER = 0.5  # over moving picture, two compensated frames must agree on this share of a blotch: the
+#                          rest is inpainted, and inpainting most of a large area would leave a smooth patch
+OVER_MOTION_EVIDENCE = 6.0  # ... and the blotch stand out clearly (grain units, twice the least): on real film the
+#                             weak ones there were uneven light on a wall, not dirt
+
+
+def blotch_crop(frame: np.ndarray, blotch: Blotch) -> tuple[slice, slice, np.ndarray, np.ndarray]:
+    """The crop around a blotch (rows, cols), its grown mask there and the feathered matte: no seam."""
     pad = int(4 * BLOTCH_FEATHER_PX) + 2
     x, y, w, h = blotch.bbox
     rows, cols = crop_around((x, y, w, h), pad, frame.shape[:2])
@@ -233,7 +248,26 @@ def repair_blotch(out: np.ndarray, frame: np.ndarray, blotch: Blotch) -> None:
     grown = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     matte = np.maximum(grown.astype(np.float32),
                        cv2.GaussianBlur(grown.astype(np.float32), (0, 0), BLOTCH_FEATHER_PX) * 2.0 - 1.0)
-    matte = np.clip(matte, 0.0, 1.0)
+    return rows, cols, grown, np.clip(matte, 0.0, 1.0)
+
+
+def fill_over_motion(frame: np.ndarray, blotch: Blotch, grain: np.ndarray) -> None:
+    """A blotch over moving picture (its frames disagree under it): filled spatio-temporally when two compensated
+    frames agree on most of it, else left as unsure."""
+    if blotch.evidence < OVER_MOTION_EVIDENCE:
+        return
+    rows, cols, grown, matte = blotch_crop(frame, blotch)
+    sigma = np.broadcast_to(grain, frame.shape[:2])[rows, cols]
+    fill, share = spatiotemporal_fill(frame[rows, cols], grown, blotch.sources, rows, cols, sigma,
+                                      seed=blotch.area)
+    if share >= OVER_MOTION_COVER:
+        blotch.patch = (rows, cols, fill, matte)
+        blotch.repaired, blotch.reason = True, ""
+
+
+def repair_blotch(out: np.ndarray, frame: np.ndarray, blotch: Blotch) -> None:
+    """Fill one blotch from the neighbours that agree under it, the film's grain put back, edges feathered."""
+    rows, cols, grown, matte = blotch_crop(frame, blotch)
     region = Region(rows, cols, grown, blotch.polarity)
     fill = temporal_fill(frame[rows, cols], region, matte, blotch.sources)
     out[rows, cols] = blend(out[rows, cols], fill, matte)
@@ -356,6 +390,7 @@ def side_data(found: FrameDefects, codes: np.ndarray) -> dict[str, Any]:
                            "confidence": round(b.confidence if b.repaired else 0.0, 3),
                            "kind": "blotch" if b.repaired else "left as unsure",
                            "repaired": b.repaired, **({"left_because": b.reason} if b.reason else {}),
+                           **({"filled": "over moving picture, partly inpainted"} if b.patch is not None else {}),
                            "kept": _kept(b.bbox, found.keep)})
     for s in found.scratches:
         ys = np.flatnonzero(s.mask.any(axis=1))
