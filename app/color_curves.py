@@ -35,6 +35,9 @@ def verdict(side: Mapping[str, Any]) -> str:
     if any("grey pick" in n for n in notes):
         return f"{where}: corrected to make the picked patch grey (mode neutral)"
     if not estimate.get("fade_found", False):
+        if any("whites coloured" in n for n in notes):
+            return (f"{where}: no fade found — restoring would colour the whites (white spread "
+                    f"{estimate.get('white_cast', 0):.2f}): a scan's cast, left as it is")
         return f"{where}: no fade found — colour left as it is (a grade, a clean scan or a tint)"
     text = (f"{where}: fade found, confidence {estimate.get('fade_confidence', 0):.2f}; dye model "
             f"scale R {estimate['scale'][0]:.2f} B {estimate['scale'][2]:.2f}")

@@ -51,6 +51,7 @@ SIDE_NAMES: dict[str, tuple[str, str]] = {
     "color/estimate/fade_confidence": ("confidence", ""),
     "color/estimate/white_point": ("white point (R, G, B)", "density"),
     "color/estimate/black_point": ("black point (R, G, B)", "density"),
+    "color/estimate/white_cast": ("colour left in the restored whites", "density"),
     "color/drift_scale": ("fade drift along the shot (R, G, B)", ""),
     "color/transfer": ("reference match", ""),
     "color/notes": ("notes", ""),

@@ -64,3 +64,13 @@ def test_verdict_names_the_overrides():
     clip = faded_clip(0.6, n=3)
     picked = colour_side_data(clip.degraded, mode="neutral", neutral=[80, 5])["color"]
     assert "picked patch" in verdict(picked)
+
+
+def test_verdict_says_a_cast_whose_whites_would_colour_is_left_alone():
+    side = {"shot": [0, 5], "estimate": {"fade_found": False, "white_cast": 0.49},
+            "notes": ["no fade found: colour left as it is", "the correction would leave the whites coloured "
+                      "(spread 0.49 density): a scan's cast or the scene's own colour, not a fade"]}
+    text = verdict(side)
+    assert "no fade found" in text and "whites" in text and "0.49" in text
+    side["notes"] = side["notes"][:1]
+    assert "whites" not in verdict(side)

@@ -313,3 +313,25 @@ def test_unfaded_real_colour_frames_are_left_alone(shared_data):
         assert mean_de(out, frames) < 1.0, path.name
         side = Pipeline(ArraySource(frames), settings_for(["color"]), shots=[Shot(0, 2)]).side_data(0)["color"]
         assert side["estimate"]["fade_found"] is False, path.name
+
+
+def test_a_modern_scan_with_a_cast_is_not_taken_for_a_fade(shared_data):
+    """Set14 lena: a scan with a magenta cast and lifted red and blue blacks has a fade's black points, but
+    restoring it would turn its whites yellow; it is left alone and the side data says why."""
+    frame = cv2.cvtColor(cv2.imread(str(shared_data / "Set14" / "GT" / "img_009.png")),
+                         cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+    frames = [frame, frame]
+    assert mean_de(run_color(frames), frames) < 1.0
+    side = Pipeline(ArraySource(frames), settings_for(["color"]), shots=[Shot(0, 2)]).side_data(0)["color"]
+    assert side["estimate"]["fade_found"] is False and side["estimate"]["white_cast"] > 0.4
+    assert any("whites coloured" in note for note in side["notes"])
+
+
+def test_restored_whites_of_a_dye_fade_stay_near_grey():
+    """The whites check does not stop a real fade: the simulator's dye fades restore with whites near grey."""
+    from restoration.stages.color.fade import WHITE_CAST_RANGE
+
+    for strength in (0.4, 0.8):
+        clip = faded_clip(strength, n=3)
+        estimate = estimate_fade(density(np.concatenate([f.reshape(-1, 3) for f in clip.degraded])))
+        assert estimate.fade_found and estimate.white_cast < WHITE_CAST_RANGE[0]

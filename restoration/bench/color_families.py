@@ -1,12 +1,14 @@
 """A quick per-family check of the colour stage over many seeds and sources (faster than the full bench).
 
     python -m restoration.bench.color_families [--seeds 0-5] [--frames 3] [--peers] [--sources held-out]
-                                               [--unfaded] [--general 0.5] [--verbose]
+                                               [--unfaded] [--general 0.5] [--grain 0.02] [--verbose]
 
 For every fade family (restoration.synth.fades) and seed, the family is drawn on a clean source taken in turn,
 the colour stage runs with its defaults, and ΔE2000 to the truth is measured (for the do-no-harm families the truth
-is the input itself). Prints mean, p95 and the spread over seeds per family; `--unfaded` also measures the change
-on unfaded real colour material (Vid4, REDS4 and Set5/Set14 frames), which must be left alone.
+is the input itself). `--grain` adds film grain of that strength (the simulator's model, new every frame) to the
+faded frames, as a real faded print carries it; the truth stays grain-free. Prints mean, p95 and the spread over
+seeds per family; `--unfaded` also measures the change on unfaded real colour material (Vid4, REDS4 and Set5/Set14
+frames), which must be left alone.
 """
 
 from __future__ import annotations
@@ -45,6 +47,17 @@ def load(data: Path, source: str, frames: int) -> list[np.ndarray]:
     return [C.load_still(data, source[6:], None)] * frames
 
 
+def add_grain(frames: list[np.ndarray], sigma: float, seed: int) -> list[np.ndarray]:
+    """Faded frames with film grain of strength `sigma` laid on after the fade (DamageSettings' grain model)."""
+    from restoration.synth import DamageSettings, film_sigma_curve, grain_field
+
+    settings = DamageSettings()
+    curve = film_sigma_curve(sigma, settings.grain_channel_weights, settings.grain_shadow_floor)
+    rng = np.random.default_rng(seed)
+    return [np.clip(f + grain_field(f.shape, f, curve, settings.grain_size, rng, settings.grain_channel_correlation),
+                    0.0, 1.0).astype(np.float32) for f in frames]
+
+
 def run_ours(frames: list[np.ndarray], params: dict | None = None) -> tuple[list[np.ndarray], dict]:
     return _stage(frames, {**PARAMS, **(params or {})})
 
@@ -79,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sources", choices=("dev", "held-out"), default="dev")
     parser.add_argument("--peers", action="store_true", help="also the percentile stretch")
     parser.add_argument("--unfaded", action="store_true", help="also unfaded real colour material")
+    parser.add_argument("--grain", type=float, default=0.0, help="film grain on the faded frames (0.02: the demo's)")
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--general", type=float, default=None, help="the stage's `general` (default: its default)")
     args = parser.parse_args(argv)
@@ -97,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             if source not in cache:
                 cache[source] = load(data, source, args.frames)
             degraded, truth = fade_family(cache[source], family, 1000 + 7919 * k + i)
+            if args.grain > 0:
+                degraded = add_grain(degraded, args.grain, 500 + 7919 * k + i)
             degraded, truth = C._quantize(degraded), C._quantize(truth)
             out, side = run_ours(degraded)
             rows["input"].append(delta_e2000(np.stack(degraded), np.stack(truth)))

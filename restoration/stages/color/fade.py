@@ -40,6 +40,11 @@ MONOCHROME_SAMPLE = 60000 # pixels enough to tell black-and-white from colour
 # A dye fade shows as a layer that lost density against magenta down to a black it shares with magenta; less loss
 # than the first value is a grade, a scan's balance or a scene's own colour, and is left alone (do no harm).
 FADE_LOSS_RANGE = (0.12, 0.2)
+# A print's whites are its base, clear in every layer, so restoring a fade brings the highlights back near grey; a
+# correction that would leave them this far apart in density (largest minus smallest layer) is taking a scan's
+# cast or a scene's coloured highlights for a fade (Set14 lena: 0.49; the bench's fades reach 0.25), and the
+# shot is left alone.
+WHITE_CAST_RANGE = (0.3, 0.4)
 REMAP_LIMIT = 32000       # OpenCV's remap works on images with sides below 32767
 CURVE_STEPS = 16384       # intervals of the correction curves (exact well below one 16-bit code)
 
@@ -227,6 +232,7 @@ class FadeEstimate:
     borrowed: tuple[int, ...] = ()
     grey_share: float = 0.0
     confidence: float = 1.0
+    white_cast: float = 0.0      # density spread across layers of the white point as the model restores it
 
     @property
     def fade_found(self) -> bool:
@@ -238,7 +244,8 @@ class FadeEstimate:
                 "black_point": np.round(self.black, 4).tolist(),
                 "black_colocation": np.round(self.colocation, 3).tolist(),
                 "black_plateau": np.round(self.plateau, 4).tolist(),
-                "borrowed_scale": [("R", "G", "B")[c] for c in self.borrowed], "grey_share": round(self.grey_share, 4)}
+                "borrowed_scale": [("R", "G", "B")[c] for c in self.borrowed], "grey_share": round(self.grey_share, 4),
+                "white_cast": round(self.white_cast, 4)}
 
 
 def estimate_fade(densities: np.ndarray, plateau: np.ndarray | None = None) -> FadeEstimate:
@@ -256,8 +263,21 @@ def estimate_fade(densities: np.ndarray, plateau: np.ndarray | None = None) -> F
     has_black = true_black(colocation, plateau)
     model, borrowed = borrow_cofading(fit_anchors(white, black), has_black)
     model, share = neutral_balance(densities, model)
-    return FadeEstimate(model, white, black, colocation, plateau, borrowed, share,
-                        fade_confidence(model, has_black | np.isin(np.arange(3), borrowed)))
+    cast = white_cast(model, white)
+    confidence = fade_confidence(model, has_black | np.isin(np.arange(3), borrowed)) * highlight_trust(cast)
+    return FadeEstimate(model, white, black, colocation, plateau, borrowed, share, confidence, cast)
+
+
+def white_cast(model: FadeModel, white: np.ndarray) -> float:
+    """Density spread across layers (largest minus smallest) of the white point `white` (3,) restored by `model`."""
+    restored = (np.asarray(white, dtype=np.float64) - model.offset_array) / model.scale_array
+    return float(np.ptp(restored))
+
+
+def highlight_trust(cast: float) -> float:
+    """1 while a correction leaves the whites near grey, falling to 0 across WHITE_CAST_RANGE (see there)."""
+    lo, hi = WHITE_CAST_RANGE
+    return float(np.clip((hi - cast) / (hi - lo), 0.0, 1.0))
 
 
 def fade_confidence(model: FadeModel, has_black: np.ndarray) -> float:

@@ -26,7 +26,7 @@ import numpy as np
 from .axis import AxisEstimate, estimate_axis
 from .colormatch import LabTransfer, lab_stats, parse_pick, patch_mean
 from ...errors import ParamError
-from .fade import (CURVE_STEPS, GAMMA, SCALE_LIMITS, FadeEstimate, FadeModel, ShotSampler, apply_curves, channel_rows,
+from .fade import (CURVE_STEPS, GAMMA, SCALE_LIMITS, WHITE_CAST_RANGE, FadeEstimate, FadeModel, ShotSampler, apply_curves, channel_rows,
                     correction_curves, curve_values, density, downscale, estimate_fade, frame_models,
                     monochrome_residual, sampled_curves, smooth_drift)
 from ...params import Param, declare
@@ -230,6 +230,9 @@ class FadeCorrection(Stage):
                 notes.append("offsets set by the grey pick")
             elif not estimate.fade_found:
                 notes.append("no fade found: colour left as it is")
+                if estimate.white_cast >= WHITE_CAST_RANGE[1]:
+                    notes.append(f"the correction would leave the whites coloured (spread {estimate.white_cast:.2f} "
+                                 "density): a scan's cast or the scene's own colour, not a fade")
             else:
                 axis_weight = float(params["general"])
         weight = float(params["strength"]) * (1.0 if m.patches is not None or monochrome else estimate.confidence)
