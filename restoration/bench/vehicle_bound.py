@@ -11,26 +11,15 @@ second and third differences at their best strength, with the figures of weave_f
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-
-
-def _motion():
-    spec = importlib.util.spec_from_file_location("vehicle_bound_motion", HERE.parent / "synth" / "motion.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from restoration.bench.weave_figures import _motion_module
 
 
 def draws(count: int, frames: int, seed: int, sigma: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
     """(count, frames, 2) true camera paths and weave, drawn as motion_clip draws them."""
-    motion = _motion()
+    motion = _motion_module()
     rng = np.random.default_rng(seed)
     paths = np.stack([motion.camera_path("vehicle", frames, rng) for _ in range(count)])
     weave = np.stack([motion.ar1_weave(frames, sigma, rng) for _ in range(count)])
