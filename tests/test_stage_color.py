@@ -335,29 +335,3 @@ def test_restored_whites_of_a_dye_fade_stay_near_grey():
         clip = faded_clip(strength, n=3)
         estimate = estimate_fade(density(np.concatenate([f.reshape(-1, 3) for f in clip.degraded])))
         assert estimate.fade_found and estimate.white_cast < WHITE_CAST_RANGE[0]
-
-
-def test_a_grainy_fade_keeps_its_true_blacks():
-    """The demo's coffee still, faded with film grain: grain scatters the saturated black and shuffles which dark
-    pixels are darkest, so without allowing for the measured grain the black tests miss the yellow layer's black,
-    the red layer (no black of its own in this scene) keeps its own scale and red is over-corrected (ΔE 4.5)."""
-    from restoration.demo import DEMO_STILL, DEMO_SEED
-    from restoration.io import read_image
-
-    still, _ = read_image(DEMO_STILL)
-    clip = simulate([still] * 4, ["fade", "grain"], seed=DEMO_SEED,
-                    settings=DamageSettings(pan_px_per_frame=(0.75, 0.25)))
-    side = Pipeline(ArraySource(clip.degraded), settings_for(["color"]), shots=[Shot(0, 4)]).side_data(0)["color"]
-    assert mean_de(run_color(clip.degraded), clip.truth) < 3.2
-    assert side["estimate"]["borrowed_scale"] == ["R"] and side["estimate"]["black_grain"] is not None
-
-
-def test_grain_is_not_measured_on_a_still():
-    """A repeated still has no grain to allow for: the black tests stay exactly as on grain-free material."""
-    from restoration.stages.color.fade import ShotSampler
-
-    frames = chart_scene(1) * 4
-    sampler = ShotSampler(4)
-    for frame in frames:
-        sampler.add(frame)
-    assert sampler.grain_code() is None

@@ -45,13 +45,6 @@ FADE_LOSS_RANGE = (0.12, 0.2)
 # cast or a scene's coloured highlights for a fade (Set14 lena: 0.49; the bench's fades reach 0.25), and the
 # shot is left alone.
 WHITE_CAST_RANGE = (0.3, 0.4)
-# Film grain shuffles which of a black's pixels are darkest in each layer, so a grainy black stops co-locating; the
-# co-location test admits to a layer's dark set the pixels within this many grain standard deviations of its
-# threshold (the shot's grain measured on the sampled frames, in density at the layer's black point). Two
-# deviations also let dark colours pass (the demo's red, which holds no black); the black pile-up test is left as
-# it is (widened by the grain it took the dark tail of a dense magenta layer for a black: session 7 notes).
-GRAIN_TOLERANCE = 1.0
-GRAIN_TRIPLETS = 3        # frame triplets of the sampled frames on which the shot's grain is measured
 REMAP_LIMIT = 32000       # OpenCV's remap works on images with sides below 32767
 CURVE_STEPS = 16384       # intervals of the correction curves (exact well below one 16-bit code)
 
@@ -124,13 +117,11 @@ def black_plateau(densities: np.ndarray) -> np.ndarray:
     return frame_points(densities)[2]
 
 
-def black_colocation(densities: np.ndarray, grain: np.ndarray | None = None) -> np.ndarray:
+def black_colocation(densities: np.ndarray) -> np.ndarray:
     """Per layer (3,): how much its darkest pixels and the reference layer's darkest pixels are the same pixels.
 
     Ranks survive fading (each layer's curve is monotonic), so this tells, fade or not, whether a layer's black
-    point is the scene's neutral black or a dark colour of its own (1: same pixels, 0: elsewhere). `grain` (3,),
-    the grain's density spread at each layer's black, admits to a layer's dark set the pixels within
-    GRAIN_TOLERANCE of it below its threshold (grain shuffles ranks within a black).
+    point is the scene's neutral black or a dark colour of its own (1: same pixels, 0: elsewhere).
     """
     n = len(densities)
     if n < 200:
@@ -139,11 +130,6 @@ def black_colocation(densities: np.ndarray, grain: np.ndarray | None = None) -> 
     wide = 5 * count
     darkest = [_densest(densities[:, c], count) for c in range(3)]
     dark = [_densest(densities[:, c], wide) for c in range(3)]
-    if grain is not None:
-        for c in range(3):
-            if grain[c] > 0.0:
-                threshold = np.partition(densities[:, c], n - wide)[n - wide] - GRAIN_TOLERANCE * grain[c]
-                dark[c] = dark[c] | set(np.flatnonzero(densities[:, c] >= threshold).tolist())
     ref = REFERENCE_LAYER
     share = np.ones(3)
     for c in range(3):
@@ -247,7 +233,6 @@ class FadeEstimate:
     grey_share: float = 0.0
     confidence: float = 1.0
     white_cast: float = 0.0      # density spread across layers of the white point as the model restores it
-    grain: np.ndarray | None = None  # grain's density spread at each layer's black, allowed for by the black tests
 
     @property
     def fade_found(self) -> bool:
@@ -260,30 +245,27 @@ class FadeEstimate:
                 "black_colocation": np.round(self.colocation, 3).tolist(),
                 "black_plateau": np.round(self.plateau, 4).tolist(),
                 "borrowed_scale": [("R", "G", "B")[c] for c in self.borrowed], "grey_share": round(self.grey_share, 4),
-                "white_cast": round(self.white_cast, 4),
-                "black_grain": None if self.grain is None else np.round(self.grain, 4).tolist()}
+                "white_cast": round(self.white_cast, 4)}
 
 
-def estimate_fade(densities: np.ndarray, plateau: np.ndarray | None = None,
-                  grain: np.ndarray | None = None) -> FadeEstimate:
+def estimate_fade(densities: np.ndarray, plateau: np.ndarray | None = None) -> FadeEstimate:
     """The shot's fade from its pooled densities (N, 3): anchors, co-fading prior, neutral balance.
 
     `plateau` is the per-layer black pile-up averaged over the shot's frames (a drifting fade smears it when
-    pooled); measured on the pooled densities when not given. `grain` (3,): the grain's density spread at each
-    layer's black (see `grain_density`), which the black tests allow for.
+    pooled); measured on the pooled densities when not given.
     """
     densities = np.asarray(densities, dtype=np.float32)
     if len(densities) == 0:
         return FadeEstimate(FadeModel(), np.zeros(3), np.zeros(3), np.ones(3), np.zeros(3))
     white, black = layer_anchors(densities)
-    colocation = black_colocation(densities, grain)
+    colocation = black_colocation(densities)
     plateau = black_plateau(densities) if plateau is None else np.asarray(plateau, dtype=np.float64)
     has_black = true_black(colocation, plateau)
     model, borrowed = borrow_cofading(fit_anchors(white, black), has_black)
     model, share = neutral_balance(densities, model)
     cast = white_cast(model, white)
     confidence = fade_confidence(model, has_black | np.isin(np.arange(3), borrowed)) * highlight_trust(cast)
-    return FadeEstimate(model, white, black, colocation, plateau, borrowed, share, confidence, cast, grain)
+    return FadeEstimate(model, white, black, colocation, plateau, borrowed, share, confidence, cast)
 
 
 def white_cast(model: FadeModel, white: np.ndarray) -> float:
@@ -355,8 +337,7 @@ class ShotSampler:
     """Collects what the analysis needs from a shot's frames: per-frame black/white points and a pooled sample.
 
     Each frame is area-downscaled to about `frame_pixels` (which also averages grain away); the pooled sample
-    keeps every `stride`-th frame so that a shot of any length stays within `budget` pixels. A few consecutive
-    triplets of the downscaled frames are kept to measure the grain left at that scale (`grain_density`).
+    keeps every `stride`-th frame so that a shot of any length stays within `budget` pixels.
     """
 
     def __init__(self, shot_length: int, frame_pixels: int = 20_000, budget: int = 120_000):
@@ -367,17 +348,9 @@ class ShotSampler:
         self.plateau: list[np.ndarray] = []
         self._rgb: list[np.ndarray] = []
         self._count = 0
-        centres = (np.linspace(1, shot_length - 2, min(GRAIN_TRIPLETS, shot_length - 2)).round().astype(int)
-                   if shot_length >= 3 else np.zeros(0, int))
-        self._triplet_centres = sorted(set(centres.tolist()))
-        self._keep = {t + d for t in self._triplet_centres for d in (-1, 0, 1)}
-        self._kept: dict[int, np.ndarray] = {}
 
     def add(self, frame: np.ndarray) -> None:
-        small = downscale(frame, self.frame_pixels)
-        if self._count in self._keep:
-            self._kept[self._count] = small
-        small = small.reshape(-1, 3)
+        small = downscale(frame, self.frame_pixels).reshape(-1, 3)
         white, black, plateau = frame_points(density(small))
         self.white.append(white)
         self.black.append(black)
@@ -386,43 +359,10 @@ class ShotSampler:
             self._rgb.append(small)
         self._count += 1
 
-    def grain_code(self) -> np.ndarray | None:
-        """Grain std (levels, 4): level, then per layer in code values at the sampled frames' scale, measured on
-        motion-compensated triplets (the denoise stage's measure); None without grain (a still) or a triplet."""
-        from ..denoise.grain import SIGMA_FLOOR, model_from_samples, triplet_samples
-
-        samples = []
-        for t in self._triplet_centres:
-            frames = [self._kept.get(t + d) for d in (-1, 0, 1)]
-            if any(f is None or min(f.shape[:2]) < 48 for f in frames):
-                continue
-            try:
-                sample = triplet_samples(*frames, flow_scale=1.0)
-            except (cv2.error, ValueError):
-                sample = None
-            if sample is not None and len(sample.product):
-                samples.append(sample)
-        if not samples:
-            return None
-        model = model_from_samples(samples)
-        if model.sigma.max() <= 2.0 * SIGMA_FLOOR:   # at the measure's floor: nothing moves between frames
-            return None
-        return np.stack([model.levels, *model.sigma.T], axis=1)
-
     @property
     def pixels(self) -> np.ndarray:
         """Pooled code values (N, 3) of the sampled frames."""
         return np.concatenate(self._rgb) if self._rgb else np.zeros((0, 3), np.float32)
-
-
-def grain_density(grain_code: np.ndarray | None, black: np.ndarray) -> np.ndarray | None:
-    """The grain's spread in density (3,) at each layer's black point `black` (3,, density), from its std in code
-    values per level (`ShotSampler.grain_code`): dD = GAMMA / ln 10 * dv / v."""
-    if grain_code is None:
-        return None
-    v = np.power(10.0, -np.asarray(black, dtype=np.float64) / GAMMA)
-    sigma = np.array([np.interp(v[c], grain_code[:, 0], grain_code[:, 1 + c]) for c in range(3)])
-    return np.minimum(GAMMA / np.log(10.0) * sigma / np.maximum(v, 1e-3), 1.0)
 
 
 def downscale(frame: np.ndarray, pixels: int) -> np.ndarray:

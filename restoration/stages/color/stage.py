@@ -26,9 +26,9 @@ import numpy as np
 from .axis import AxisEstimate, estimate_axis
 from .colormatch import LabTransfer, lab_stats, parse_pick, patch_mean
 from ...errors import ParamError
-from .fade import (BLACK_PERCENTILE, CURVE_STEPS, GAMMA, SCALE_LIMITS, WHITE_CAST_RANGE, FadeEstimate, FadeModel,
-                    ShotSampler, apply_curves, channel_rows, correction_curves, curve_values, density, downscale,
-                    estimate_fade, frame_models, grain_density, monochrome_residual, sampled_curves, smooth_drift)
+from .fade import (CURVE_STEPS, GAMMA, SCALE_LIMITS, WHITE_CAST_RANGE, FadeEstimate, FadeModel, ShotSampler, apply_curves, channel_rows,
+                    correction_curves, curve_values, density, downscale, estimate_fade, frame_models,
+                    monochrome_residual, sampled_curves, smooth_drift)
 from ...params import Param, declare
 from ...stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput
 
@@ -202,10 +202,8 @@ class FadeCorrection(Stage):
         if reference_still is not None:
             reference = lab_stats(downscale(reference_still, REFERENCE_PIXELS))
         pixels = sampler.pixels
-        densities = density(pixels)
-        grain = grain_density(sampler.grain_code(), np.percentile(densities, BLACK_PERCENTILE, axis=0))
         return ColourMeasurement(np.asarray(sampler.white), np.asarray(sampler.black), pixels,
-                                 estimate_fade(densities, np.mean(sampler.plateau, axis=0), grain),
+                                 estimate_fade(density(pixels), np.mean(sampler.plateau, axis=0)),
                                  monochrome_residual(pixels),
                                  np.asarray(patches) if patches else None, reference)
 
