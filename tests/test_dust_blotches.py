@@ -194,3 +194,15 @@ def test_a_one_frame_blotch_the_next_frame_overlaps_in_part_is_filled():
     assert not any(c["kind"] == "left as unsure" and "changed" in c.get("left_because", "")
                    for c in sides[3]["components"])
 
+
+def test_a_light_shape_where_the_frames_around_show_different_picture_is_left():
+    # RTN frame 1130: a light shoe steps where, on the frames before, a dark trouser leg stood, and on the frames
+    # after the pavement shows; the rigid search finds no shoe moved, but dirt lies over picture both sides share
+    clean = grained(panned(picture(6), FRAMES, (0.0, 0.0)))
+    shoe, leg = blob(80, 64, 12, 9), blob(80, 62, 14, 12)
+    frames = [f.copy() for f in clean]
+    for t in range(3):
+        frames[t][leg] = 0.12 + 0.3 * (frames[t][leg] - 0.5)
+    frames[3][shoe] = 0.88 + 0.3 * (frames[3][shoe] - 0.5)
+    outs, _ = run_dust(frames)
+    assert float(changed(outs[3], frames[3])[shoe].mean()) < 0.1

@@ -178,6 +178,22 @@ def own_dirt(zs: dict[int, np.ndarray], sign: float) -> np.ndarray:
 
 
 LIMB_MIN_AREA_PX = 100     # spike detections from this size are checked for a moving limb's trace too
+UNDER_DISAGREEMENT = 0.7   # ... and left when the frames on either side differ from each other under them by this
+                           # share of the defect's own difference: dirt lies over picture they both show alike
+
+
+def picture_differs_under(clean: list[Neighbour], rows: slice, cols: slice, inside: np.ndarray, low: float) -> bool:
+    """Whether the frames that do not share a defect, one on each side, show different picture under it (a
+    turning shoe, a hand at a door, each frame in its own place), as much as UNDER_DISAGREEMENT of how far the
+    defect stands out from them."""
+    sides = by_side(clean)
+    if not (sides[-1] and sides[1]):
+        return False
+    sigma = np.minimum.reduce([n.sigma[rows, cols][inside] for n in clean])
+    apart = min(median_of(np.abs(a.warped[rows, cols][inside] - b.warped[rows, cols][inside]) / sigma)
+                for a in sides[-1] for b in sides[1])
+    stands_out = min(median_of(np.abs(n.z[rows, cols][inside])) for n in clean)
+    return apart >= UNDER_DISAGREEMENT * max(stands_out, low)
 
 
 def moving_limbs(dust: DustMap, neighbours: list[Neighbour], low: float) -> DustMap:
@@ -196,6 +212,9 @@ def moving_limbs(dust: DustMap, neighbours: list[Neighbour], low: float) -> Dust
         inside = dust.labels[rows, cols] == defect.label
         clean = [n for n in neighbours if median_of(np.abs(n.z[rows, cols][inside])) >= low]
         if len(clean) < 2:
+            continue
+        if picture_differs_under(clean, rows, cols, inside, low):
+            dropped.add(defect.label)
             continue
         sign = 1.0 if defect.polarity == "bright" else -1.0
         if sign not in owns:  # this frame's own dirt of the other polarity is no trace: once per polarity
