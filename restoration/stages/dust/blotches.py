@@ -183,14 +183,14 @@ UNDER_DISAGREEMENT = 0.7   # ... and left when the frames on either side differ 
 
 
 def picture_differs_under(clean: list[Neighbour], rows: slice, cols: slice, inside: np.ndarray, low: float) -> bool:
-    """Whether the frames that do not share a defect, one on each side, show different picture under it (a
+    """Whether the frames that do not share a defect, each pair across it, show different picture under it (a
     turning shoe, a hand at a door, each frame in its own place), as much as UNDER_DISAGREEMENT of how far the
     defect stands out from them."""
     sides = by_side(clean)
     if not (sides[-1] and sides[1]):
         return False
-    sigma = np.minimum.reduce([n.sigma[rows, cols][inside] for n in clean])
-    apart = min(median_of(np.abs(a.warped[rows, cols][inside] - b.warped[rows, cols][inside]) / sigma)
+    # from their differences to this frame, which are corrected for flicker and block offsets
+    apart = min(median_of(np.abs(a.z[rows, cols][inside] - b.z[rows, cols][inside]))
                 for a in sides[-1] for b in sides[1])
     stands_out = min(median_of(np.abs(n.z[rows, cols][inside])) for n in clean)
     return apart >= UNDER_DISAGREEMENT * max(stands_out, low)
