@@ -29,6 +29,10 @@ REACH = (40, 64)            # px a moving object is searched for, about 2 √are
 LEFT_SHARE = 0.3            # what an object left in a neighbour is one piece within 0.3x..3.3x its area
 MISREGISTRATION_PX = 0.3
 SHARED_CHANGE = 0.4         # a frame sharing a blotch differs from it by under this share of its contrast
+SHARED_AREA = 0.8           # ... and shows it (differs by under SHARED_LEVEL of its contrast, pooled) over at least
+                            # this much of its area: one that shows a part only holds something else there (its own
+                            # dirt, darker sky) and says nothing of the blotch
+SHARED_LEVEL = 0.7
 ONE_SIDE_AGREEMENT = 0.5 * AGREEMENT  # at a shot's first or last frame the two frames on the one side must
 ONE_SIDE_EVIDENCE = 1.3 * REGION_EVIDENCE  # agree closer, and the blotch stand out more, than between two sides
 
@@ -155,6 +159,17 @@ def pair_agreement(sources: list[Neighbour], rows: slice, cols: slice, mask: np.
     return min(median_of(np.abs(a.warped[rows, cols][mask] - b.warped[rows, cols][mask]) / s) for a, b in pairs)
 
 
+def shared_area(z: np.ndarray, sign: float, rows: slice, cols: slice, mask: np.ndarray, strength: float) -> float:
+    """The share of the candidate a neighbour shows too (pooled over the grain): the same dirt, or a light gap
+    between two walking men, covers nearly all of it; a web-like blotch the next frame's darker sky overlaps, a
+    part."""
+    r0, r1 = max(0, rows.start - POOL_PX), min(z.shape[0], rows.stop + POOL_PX)
+    c0, c1 = max(0, cols.start - POOL_PX), min(z.shape[1], cols.stop + POOL_PX)
+    pooled = cv2.blur(sign * z[r0:r1, c0:c1], (POOL_PX, POOL_PX))
+    inside = pooled[rows.start - r0:rows.stop - r0, cols.start - c0:cols.stop - c0][mask]
+    return float(np.mean(inside < SHARED_LEVEL * strength))
+
+
 def own_dirt(zs: dict[int, np.ndarray], sign: float) -> np.ndarray:
     """Where this frame differs in direction `sign` from every other frame (pooled): its own dirt. Not a trace of
     a moving object, whose two neighbours may both hold it where a swinging arm turns, the next two not."""
@@ -163,6 +178,22 @@ def own_dirt(zs: dict[int, np.ndarray], sign: float) -> np.ndarray:
 
 
 LIMB_MIN_AREA_PX = 100     # spike detections from this size are checked for a moving limb's trace too
+UNDER_DISAGREEMENT = 0.7   # ... and left when the frames on either side differ from each other under them by this
+                           # share of the defect's own difference: dirt lies over picture they both show alike
+
+
+def picture_differs_under(clean: list[Neighbour], rows: slice, cols: slice, inside: np.ndarray, low: float) -> bool:
+    """Whether the frames that do not share a defect, each pair across it, show different picture under it (a
+    turning shoe, a hand at a door, each frame in its own place), as much as UNDER_DISAGREEMENT of how far the
+    defect stands out from them."""
+    sides = by_side(clean)
+    if not (sides[-1] and sides[1]):
+        return False
+    # from their differences to this frame, which are corrected for flicker and block offsets
+    apart = min(median_of(np.abs(a.z[rows, cols][inside] - b.z[rows, cols][inside]))
+                for a in sides[-1] for b in sides[1])
+    stands_out = min(median_of(np.abs(n.z[rows, cols][inside])) for n in clean)
+    return apart >= UNDER_DISAGREEMENT * max(stands_out, low)
 
 
 def moving_limbs(dust: DustMap, neighbours: list[Neighbour], low: float) -> DustMap:
@@ -181,6 +212,9 @@ def moving_limbs(dust: DustMap, neighbours: list[Neighbour], low: float) -> Dust
         inside = dust.labels[rows, cols] == defect.label
         clean = [n for n in neighbours if median_of(np.abs(n.z[rows, cols][inside])) >= low]
         if len(clean) < 2:
+            continue
+        if picture_differs_under(clean, rows, cols, inside, low):
+            dropped.add(defect.label)
             continue
         sign = 1.0 if defect.polarity == "bright" else -1.0
         if sign not in owns:  # this frame's own dirt of the other polarity is no trace: once per polarity
@@ -246,6 +280,7 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
             # the frame that shares two-frame dirt shows it as it is here; one that shows it changed shows picture
             changed_there = any(median_of(np.abs(zs[n.offset][rows, cols][mask])) > max(SHARED_CHANGE * strength,
                                                                                        PIXEL_EVIDENCE)
+                                and shared_area(zs[n.offset], sign, rows, cols, mask, strength) >= SHARED_AREA
                                 for n in neighbours if n not in sources)
             if own_other is None:  # once per polarity, and only where a candidate gets this far
                 own_other = own_dirt(zs, -sign)
