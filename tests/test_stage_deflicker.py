@@ -3,44 +3,23 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from restoration.stages.deflicker.track import find_steps
 from restoration.metrics import flicker_index, flicker_index_local, psnr
 from restoration.pipeline import ArraySource, Pipeline, run_stage_on_frames, settings_for
 from restoration.stage import Shot
+from restoration.synth import light
+from restoration.synth.light import flickered, textured_picture, with_grain
 
 WIDTH, HEIGHT = 256, 192
 
 
 def picture(seed: int, width: int = WIDTH + 40, height: int = HEIGHT) -> np.ndarray:
-    """A textured RGB scene with mid tones (0.15 .. 0.75)."""
-    rng = np.random.default_rng(seed)
-    texture = ndimage.gaussian_filter(rng.normal(size=(height, width)), 2.0)
-    texture += 0.6 * ndimage.gaussian_filter(rng.normal(size=(height, width)), 12.0)
-    texture = (texture - texture.min()) / (texture.max() - texture.min())
-    grey = 0.15 + 0.6 * texture
-    return (grey[..., None] * np.array([1.0, 0.95, 0.88])).astype(np.float32)
+    return textured_picture(seed, width, height)
 
 
 def panning_clip(n: int, seed: int, speed: float = 1.0) -> list[np.ndarray]:
-    """Clean frames of a slow pan across `picture` (whole-pixel steps, so truth is exact)."""
-    scene = picture(seed, WIDTH + int(np.ceil(speed * n)) + 2)
-    return [np.ascontiguousarray(scene[:, int(round(t * speed)):int(round(t * speed)) + WIDTH]) for t in range(n)]
-
-
-def with_grain(frames: list[np.ndarray], sigma: float, seed: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for frame in frames:
-        grain = ndimage.gaussian_filter(rng.normal(size=frame.shape), (0.8, 0.8, 0))
-        out.append(np.clip(frame + sigma * grain / grain.std(), 0, 1).astype(np.float32))
-    return out
-
-
-def flickered(frames: list[np.ndarray], gains: np.ndarray, offsets: np.ndarray | None = None) -> list[np.ndarray]:
-    offsets = np.zeros(len(frames)) if offsets is None else offsets
-    return [np.clip(f * g + o, 0, 1).astype(np.float32) for f, g, o in zip(frames, gains, offsets)]
+    return light.panning_clip(n, seed, WIDTH, HEIGHT, speed)
 
 
 def run(frames: list[np.ndarray], params: dict | None = None) -> list[np.ndarray]:

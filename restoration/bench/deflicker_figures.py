@@ -19,6 +19,8 @@ import time
 
 import numpy as np
 
+from restoration.bench.weave_figures import synth_module
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
@@ -31,7 +33,6 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, args.code)
         for name in [m for m in sys.modules if m == "restoration" or m.startswith("restoration.")]:
             del sys.modules[name]
-    from scipy import ndimage
 
     from restoration.metrics import flicker_index, psnr
     from restoration.pipeline import run_stage_on_frames
@@ -42,29 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         return real_films(args.real)
     width, height = 256, 192
 
-    def picture(seed, w):
-        rng = np.random.default_rng(seed)
-        texture = ndimage.gaussian_filter(rng.normal(size=(height, w)), 2.0)
-        texture += 0.6 * ndimage.gaussian_filter(rng.normal(size=(height, w)), 12.0)
-        texture = (texture - texture.min()) / (texture.max() - texture.min())
-        return ((0.15 + 0.6 * texture)[..., None] * np.array([1.0, 0.95, 0.88])).astype(np.float32)
+    clips = synth_module("light")  # this checkout's clips, whichever code runs the stage
 
     def pan(n, seed, speed=1.0):
-        scene = picture(seed, width + int(np.ceil(speed * n)) + 2)
-        return [np.ascontiguousarray(scene[:, int(round(t * speed)):int(round(t * speed)) + width])
-                for t in range(n)]
+        return clips.panning_clip(n, seed, width, height, speed)
 
-    def grain(frames, sigma, seed):
-        rng = np.random.default_rng(seed)
-        out = []
-        for f in frames:
-            g = ndimage.gaussian_filter(rng.normal(size=f.shape), (0.8, 0.8, 0))
-            out.append(np.clip(f + sigma * g / g.std(), 0, 1).astype(np.float32))
-        return out
-
-    def light(frames, gains, offsets=None):
-        offsets = np.zeros(len(frames)) if offsets is None else offsets
-        return [np.clip(f * g + o, 0, 1).astype(np.float32) for f, g, o in zip(frames, gains, offsets)]
+    grain, light = clips.with_grain, clips.flickered
 
     def run(frames):
         return run_stage_on_frames("deflicker", frames, {}, shots=[Shot(0, len(frames))])

@@ -14,12 +14,12 @@ import argparse
 
 import numpy as np
 
-from restoration.bench.weave_figures import _motion_module
+from restoration.bench.weave_figures import synth_module
 
 
 def draws(count: int, frames: int, seed: int, sigma: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
     """(count, frames, 2) true camera paths and weave, drawn as motion_clip draws them."""
-    motion = _motion_module()
+    motion = synth_module("motion")
     rng = np.random.default_rng(seed)
     paths = np.stack([motion.camera_path("vehicle", frames, rng) for _ in range(count)])
     weave = np.stack([motion.ar1_weave(frames, sigma, rng) for _ in range(count)])

@@ -28,9 +28,9 @@ REAL_FILMS = ("rrtn_market_street", "rrtn_san_francisco", "rtn_test_data_1_002_f
 BEGIN, END = "<!-- weave_figures:begin -->", "<!-- weave_figures:end -->"
 
 
-def _motion_module():
-    """restoration/synth/motion.py of this checkout, whichever code runs the stage (--code)."""
-    spec = importlib.util.spec_from_file_location("issue20_motion", HERE.parent / "synth" / "motion.py")
+def synth_module(name: str):
+    """restoration/synth/<name>.py of this checkout, whichever code runs the stage (--code): the same clips."""
+    spec = importlib.util.spec_from_file_location(f"this_checkout_{name}", HERE.parent / "synth" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -87,7 +87,7 @@ def clip_figures(clip, outputs: list[np.ndarray]) -> dict[str, float]:
         # codes, at the jolt frames and (the floor that grain and sub-pixel texture leave) at the others
         from restoration.flow import LUMA_709
 
-        picture = _motion_module().rounded_gate(width, clip.truth[0].shape[0], *clip.gate)[..., 0] > 0.99
+        picture = synth_module("motion").rounded_gate(width, clip.truth[0].shape[0], *clip.gate)[..., 0] > 0.99
 
         def step(i: int) -> float:
             difference = np.where(picture, (outputs[i] - clip.truth[i]) @ LUMA_709, np.nan)
@@ -103,7 +103,7 @@ def clip_figures(clip, outputs: list[np.ndarray]) -> dict[str, float]:
 
 
 def synthetic(seeds: int, frames: int, methods: tuple[str, ...], kinds: tuple[str, ...] = ()) -> dict:
-    motion = _motion_module()
+    motion = synth_module("motion")
     results: dict = {}
     for kind in kinds or motion.KINDS:
         for seed in range(seeds):
