@@ -41,6 +41,11 @@ def _atomic(path: Path, write) -> None:
         raise
 
 
+def _save_pickle(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic(path, lambda temp: temp.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)))
+
+
 @dataclass(frozen=True)
 class WorkFolder:
     """Paths inside one render's work folder, and lossless reads and writes of what it holds."""
@@ -69,9 +74,7 @@ class WorkFolder:
         return self.root / "analysis" / f"step{step}-{start:08d}-{stop:08d}.pkl"
 
     def save_analysis(self, step: int, start: int, stop: int, value: Any) -> None:
-        path = self.analysis(step, start, stop)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic(path, lambda temp: temp.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)))
+        _save_pickle(self.analysis(step, start, stop), value)
 
     def load_analysis(self, step: int, start: int, stop: int) -> Any:
         return pickle.loads(self.analysis(step, start, stop).read_bytes())
@@ -81,9 +84,7 @@ class WorkFolder:
         return self.root / "analysis" / f"step{step}-{start:08d}-{stop:08d}.measurement.pkl"
 
     def save_measurement(self, step: int, start: int, stop: int, value: Any) -> None:
-        path = self.measurement(step, start, stop)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic(path, lambda temp: temp.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)))
+        _save_pickle(self.measurement(step, start, stop), value)
 
     def load_measurement(self, step: int, start: int, stop: int) -> tuple[bool, Any]:
         try:
