@@ -124,13 +124,18 @@ def test_fit_only_edit_refits_without_measuring_again_in_memory(split_stages):
     assert SplitLevel.measured[-1][1]["offset"] == 0.1
 
 
-def test_upstream_change_measures_again(split_stages):
+def _adopt_after_gain_change(gain: float) -> None:
+    """Render frame 0 at gain 1, then again with another `gain` upstream, adopting the first pipeline's work."""
     source = ArraySource(_frames())
     first = Pipeline(source, _settings(denoise=True, gain=1.0), shots=SHOTS)
     first.frame(0)
-    second = Pipeline(source, _settings(denoise=True, gain=0.5), shots=SHOTS)
+    second = Pipeline(source, _settings(denoise=True, gain=gain), shots=SHOTS)
     second.adopt(first)
     second.frame(0)
+
+
+def test_upstream_change_measures_again(split_stages):
+    _adopt_after_gain_change(0.5)
     assert len(SplitLevel.measured) == 2  # its input changed: the old measurement is of other frames
 
 
@@ -155,12 +160,7 @@ def test_measurement_is_kept_on_disk_under_the_measured_params(split_stages, tmp
 
 
 def test_unsplit_stage_analyses_as_before(split_stages):
-    source = ArraySource(_frames())
-    first = Pipeline(source, _settings(denoise=True, gain=1.0), shots=SHOTS)
-    first.frame(0)
-    second = Pipeline(source, _settings(denoise=True, gain=1.5), shots=SHOTS)
-    second.adopt(first)
-    second.frame(0)
+    _adopt_after_gain_change(1.5)
     assert Unsplit.calls == 2  # no fit-only params: any change of its own analyses the shot again
 
 
