@@ -335,3 +335,22 @@ def test_restored_whites_of_a_dye_fade_stay_near_grey():
         clip = faded_clip(strength, n=3)
         estimate = estimate_fade(density(np.concatenate([f.reshape(-1, 3) for f in clip.degraded])))
         assert estimate.fade_found and estimate.white_cast < WHITE_CAST_RANGE[0]
+
+
+@pytest.mark.parametrize("grain_seed", [1895, 7])   # the demo's draw and another
+def test_a_grainy_scene_without_black_in_one_layer_borrows_the_other_fast_layers_scale(grain_seed):
+    # The demo's still (a cup of coffee: dark browns, no black in the cyan layer), faded and grainy. Grain lifts each
+    # layer's black point but hardly the median where magenta is black, so yellow still reads as a shared black
+    # and cyan borrows its scale; without that, cyan kept its own short range and the picture went olive.
+    from restoration.demo import DEMO_STILL, _scaled
+    from restoration.io import read_image
+
+    still = _scaled(read_image(DEMO_STILL)[0], 160)
+    grainy = simulate([still] * 4, ["fade", "grain"], seed=grain_seed, settings=DamageSettings(pan_px_per_frame=(0.75, 0.25)))
+    out = run_color(grainy.degraded)
+    side = Pipeline(ArraySource(grainy.degraded), settings_for(["color"]), shots=[Shot(0, 4)]).side_data(1)["color"]
+    estimate = side["estimate"]
+    assert estimate["black_weight"][2] > 0.8 and estimate["black_weight"][0] < 0.2
+    assert estimate["borrowed_share"][0] > 0.8
+    assert mean_de(out, grainy.truth) < 0.4 * mean_de(grainy.degraded, grainy.truth)
+    assert abs(np.mean([f[..., 0].mean() for f in out]) - np.mean([f[..., 0].mean() for f in grainy.truth])) < 0.03

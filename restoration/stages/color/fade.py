@@ -11,7 +11,7 @@ co-fading prior for a layer whose shot holds no true black, and a neutral balanc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -25,7 +25,12 @@ BLACK_PERCENTILE = 99.5   # a layer's black point: this high percentile
 FOG_PRIOR = 0.5           # weight of the prior "fog offset is small" against the black/white anchors
 CLEAR_HIGHLIGHT = 0.1     # reference white density at which the white anchor's weight has fallen to 1/e
 COLOCATION_SHARE = 1.0    # % of darkest pixels per layer compared for co-location
-COLOCATED = 0.5           # a layer's black point counts as a true black when this share co-locates with G's
+COLOCATED = 0.7           # a layer's black point counts as a true black when this share co-locates with G's
+# A layer's black gap: how far below its black point it stays where magenta is at its black (the median over
+# magenta's darkest COLOCATION_SHARE %), as a share of its range. A median is barely moved by grain, which lifts
+# only the black point (a grainy true black reads 0.05-0.11 on the bench and the demo, a dark colour with no black
+# 0.27 and more); the black weight falls from 1 to 0 across this band instead of flipping at one value.
+BLACK_GAP_RANGE = (0.1, 0.2)
 PLATEAU_TOP = 99.9        # a layer's densest value, robust to a few stray pixels
 PLATEAU_WINDOW = 0.015    # top share of a layer's density range in which a saturated black piles up
 PLATEAU_SHARE = 0.01      # share of pixels in that window that shows a saturated black (a smooth tail: ~0.2 %)
@@ -150,6 +155,21 @@ def _densest(values: np.ndarray, count: int) -> set[int]:
     return set(above.tolist()) | set(ties.tolist())
 
 
+def black_gap(densities: np.ndarray) -> np.ndarray:
+    """Per layer (3,): how far the layer stays below its black point where the reference layer is at its black,
+    as a share of the layer's range (0: a shared black; ~1: light there)."""
+    n = len(densities)
+    if n < 200:
+        return np.zeros(3)
+    count = max(1, int(round(n * COLOCATION_SHARE / 100.0)))
+    white, black = layer_anchors(densities)
+    reference_black = np.argpartition(densities[:, REFERENCE_LAYER], n - count)[n - count:]
+    there = np.median(densities[reference_black], axis=0)
+    gap = (black - there) / np.maximum(black - white, 1e-3)
+    gap[REFERENCE_LAYER] = 0.0
+    return np.clip(gap, 0.0, 1.0)
+
+
 def fit_anchors(white: np.ndarray, black: np.ndarray) -> FadeModel:
     """Scale and offset per layer from the black and white points of a neutral, with a prior of little fog.
 
@@ -166,34 +186,39 @@ def fit_anchors(white: np.ndarray, black: np.ndarray) -> FadeModel:
     return _clamped(scale, offset)
 
 
-def true_black(colocation: np.ndarray, plateau: np.ndarray) -> np.ndarray:
-    """Per layer (3,) bool: whether the layer's black point is the scene's black (the print's Dmax).
+def black_weight(gap: np.ndarray, colocation: np.ndarray, plateau: np.ndarray) -> np.ndarray:
+    """Per layer (3,) 0..1: how surely the layer's black point is the scene's black (the print's Dmax).
 
-    No when the layer's darkest pixels are elsewhere than the reference layer's, or when the reference layer shows
-    a saturated black that this layer does not reach.
+    1 when the layer is at its black where the reference layer is (a small `black_gap`, falling to 0 across
+    BLACK_GAP_RANGE) or when its darkest pixels are the reference's (co-location); 0 when the reference layer shows
+    a saturated black that this layer does not reach (a grain-free test: grain spreads the pile-up away).
     """
     ref = REFERENCE_LAYER
+    lo, hi = BLACK_GAP_RANGE
+    weight = np.maximum(np.clip((hi - np.asarray(gap, dtype=np.float64)) / (hi - lo), 0.0, 1.0),
+                        (np.asarray(colocation) >= COLOCATED).astype(np.float64))
     reference_saturates = plateau[ref] >= PLATEAU_SHARE
-    has = (colocation >= COLOCATED) & ~(reference_saturates & (plateau < PLATEAU_RELATIVE * plateau[ref]))
-    has[ref] = True
-    return has
+    weight[reference_saturates & (np.asarray(plateau) < PLATEAU_RELATIVE * plateau[ref])] = 0.0
+    weight[ref] = 1.0
+    return weight
 
 
-def borrow_cofading(model: FadeModel, has_black: np.ndarray) -> tuple[FadeModel, tuple[int, ...]]:
-    """A fast layer whose shot holds no true black takes the other fast layer's scale when that is larger.
+def borrow_cofading(model: FadeModel, black: np.ndarray) -> tuple[FadeModel, np.ndarray]:
+    """A fast layer whose shot holds no true black moves to the other fast layer's scale when that is larger.
 
     Without a black the layer's own range only bounds its fade from one side (its scene may simply hold no dark
-    of that colour); cyan and yellow dyes fade together, so the other layer's anchored scale stands in.
-    Returns the model and the layers that borrowed.
+    of that colour); cyan and yellow dyes fade together, so the other layer's anchored scale stands in, in
+    proportion to how surely this layer has no black and the other has one (`black`, from `black_weight`).
+    Returns the model and each layer's borrowed share (3,).
     """
     scale = model.scale_array.copy()
-    borrowed = []
+    share = np.zeros(3)
     first, second = FAST_LAYERS
     for c, other in ((first, second), (second, first)):
-        if not has_black[c] and has_black[other] and model.scale[other] > model.scale[c]:
-            scale[c] = model.scale[other]
-            borrowed.append(c)
-    return FadeModel(tuple(float(v) for v in scale), model.offset), tuple(borrowed)
+        if model.scale[other] > model.scale[c]:
+            share[c] = (1.0 - black[c]) * black[other]
+            scale[c] = model.scale[c] + share[c] * (model.scale[other] - model.scale[c])
+    return FadeModel(tuple(float(v) for v in scale), model.offset), share
 
 
 def neutral_balance(densities: np.ndarray, model: FadeModel, iterations: int = 3) -> tuple[FadeModel, float]:
@@ -229,10 +254,12 @@ class FadeEstimate:
     black: np.ndarray
     colocation: np.ndarray
     plateau: np.ndarray
-    borrowed: tuple[int, ...] = ()
+    borrowed: np.ndarray = field(default_factory=lambda: np.zeros(3))   # per layer, share of the other's scale
     grey_share: float = 0.0
     confidence: float = 1.0
     white_cast: float = 0.0      # density spread across layers of the white point as the model restores it
+    gap: np.ndarray = field(default_factory=lambda: np.zeros(3))        # `black_gap`
+    black_weight: np.ndarray = field(default_factory=lambda: np.ones(3))  # `black_weight`
 
     @property
     def fade_found(self) -> bool:
@@ -244,7 +271,9 @@ class FadeEstimate:
                 "black_point": np.round(self.black, 4).tolist(),
                 "black_colocation": np.round(self.colocation, 3).tolist(),
                 "black_plateau": np.round(self.plateau, 4).tolist(),
-                "borrowed_scale": [("R", "G", "B")[c] for c in self.borrowed], "grey_share": round(self.grey_share, 4),
+                "black_gap": np.round(self.gap, 3).tolist(), "black_weight": np.round(self.black_weight, 3).tolist(),
+                "borrowed_scale": [("R", "G", "B")[c] for c in range(3) if self.borrowed[c] >= 0.5],
+                "borrowed_share": np.round(self.borrowed, 3).tolist(), "grey_share": round(self.grey_share, 4),
                 "white_cast": round(self.white_cast, 4)}
 
 
@@ -260,12 +289,13 @@ def estimate_fade(densities: np.ndarray, plateau: np.ndarray | None = None) -> F
     white, black = layer_anchors(densities)
     colocation = black_colocation(densities)
     plateau = black_plateau(densities) if plateau is None else np.asarray(plateau, dtype=np.float64)
-    has_black = true_black(colocation, plateau)
-    model, borrowed = borrow_cofading(fit_anchors(white, black), has_black)
+    gap = black_gap(densities)
+    weight = black_weight(gap, colocation, plateau)
+    model, borrowed = borrow_cofading(fit_anchors(white, black), weight)
     model, share = neutral_balance(densities, model)
     cast = white_cast(model, white)
-    confidence = fade_confidence(model, has_black | np.isin(np.arange(3), borrowed)) * highlight_trust(cast)
-    return FadeEstimate(model, white, black, colocation, plateau, borrowed, share, confidence, cast)
+    confidence = fade_confidence(model, np.maximum(weight, borrowed)) * highlight_trust(cast)
+    return FadeEstimate(model, white, black, colocation, plateau, borrowed, share, confidence, cast, gap, weight)
 
 
 def white_cast(model: FadeModel, white: np.ndarray) -> float:
@@ -280,25 +310,27 @@ def highlight_trust(cast: float) -> float:
     return float(np.clip((hi - cast) / (hi - lo), 0.0, 1.0))
 
 
-def fade_confidence(model: FadeModel, has_black: np.ndarray) -> float:
+def fade_confidence(model: FadeModel, anchored_by: np.ndarray) -> float:
     """0 (no fade found) .. 1 (a clear fade): the density a fast layer lost against magenta where a true black
-    anchors that loss (or it was borrowed from one), else the loss both fast layers share (cyan and yellow fade
-    together; a scene's one dark colour or a grade does not show as both)."""
+    anchors that loss (or it was borrowed from one; `anchored_by` (3,) 0..1 says how surely), else the loss both
+    fast layers share (cyan and yellow fade together; a scene's one dark colour or a grade does not show as both)."""
     loss = 1.0 - model.scale_array[list(FAST_LAYERS)]
-    anchored = max((v for v, c in zip(loss, FAST_LAYERS) if has_black[c]), default=0.0)
+    anchored = max(float(v) * float(anchored_by[c]) for v, c in zip(loss, FAST_LAYERS))
     lo, hi = FADE_LOSS_RANGE
     return float(np.clip((max(anchored, float(loss.min())) - lo) / (hi - lo), 0.0, 1.0))
 
 
-def frame_models(white: np.ndarray, black: np.ndarray, borrowed: tuple[int, ...]) -> np.ndarray:
-    """Per-frame anchor fits (F, 2, 3) [scale, offset] from per-frame white/black points (F, 3) each."""
+def frame_models(white: np.ndarray, black: np.ndarray, borrowed: np.ndarray) -> np.ndarray:
+    """Per-frame anchor fits (F, 2, 3) [scale, offset] from per-frame white/black points (F, 3) each, with the
+    shot's borrowed shares (3,) of the other fast layer's scale."""
     out = np.empty((len(white), 2, 3))
     for t, (w, k) in enumerate(zip(white, black)):
         model = fit_anchors(w, k)
-        scale = model.scale_array
-        for c in borrowed:
+        scale = model.scale_array.copy()
+        for c in FAST_LAYERS:
             other = FAST_LAYERS[1] if c == FAST_LAYERS[0] else FAST_LAYERS[0]
-            scale[c] = max(scale[c], scale[other])
+            if borrowed[c] > 0.0 and model.scale[other] > model.scale[c]:
+                scale[c] = model.scale[c] + borrowed[c] * (model.scale[other] - model.scale[c])
         out[t, 0], out[t, 1] = scale, model.offset_array
     return out
 
