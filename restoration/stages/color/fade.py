@@ -155,14 +155,15 @@ def _densest(values: np.ndarray, count: int) -> set[int]:
     return set(above.tolist()) | set(ties.tolist())
 
 
-def black_gap(densities: np.ndarray) -> np.ndarray:
+def black_gap(densities: np.ndarray, white: np.ndarray | None = None, black: np.ndarray | None = None) -> np.ndarray:
     """Per layer (3,): how far the layer stays below its black point where the reference layer is at its black,
-    as a share of the layer's range (0: a shared black; ~1: light there)."""
+    as a share of the layer's range (0: a shared black; ~1: light there). `white`, `black`: `layer_anchors`."""
     n = len(densities)
     if n < 200:
         return np.zeros(3)
     count = max(1, int(round(n * COLOCATION_SHARE / 100.0)))
-    white, black = layer_anchors(densities)
+    if white is None or black is None:
+        white, black = layer_anchors(densities)
     reference_black = np.argpartition(densities[:, REFERENCE_LAYER], n - count)[n - count:]
     there = np.median(densities[reference_black], axis=0)
     gap = (black - there) / np.maximum(black - white, 1e-3)
@@ -289,7 +290,7 @@ def estimate_fade(densities: np.ndarray, plateau: np.ndarray | None = None) -> F
     white, black = layer_anchors(densities)
     colocation = black_colocation(densities)
     plateau = black_plateau(densities) if plateau is None else np.asarray(plateau, dtype=np.float64)
-    gap = black_gap(densities)
+    gap = black_gap(densities, white, black)
     weight = black_weight(gap, colocation, plateau)
     model, borrowed = borrow_cofading(fit_anchors(white, black), weight)
     model, share = neutral_balance(densities, model)
