@@ -41,6 +41,11 @@ def verdict(side: Mapping[str, Any]) -> str:
         return f"{where}: no fade found — colour left as it is (a grade, a clean scan or a tint)"
     text = (f"{where}: fade found, confidence {estimate.get('fade_confidence', 0):.2f}; dye model "
             f"scale R {estimate['scale'][0]:.2f} B {estimate['scale'][2]:.2f}")
+    names = {0: "cyan (R)", 2: "yellow (B)"}
+    for c, other in ((0, 2), (2, 0)):
+        share = (estimate.get("borrowed_share") or [0.0, 0.0, 0.0])[c]
+        if share >= 0.05:
+            text += f"; {names[c]} shows no black of its own, takes {share:.0%} of {names[other]}'s fade"
     if side.get("axis_weight"):
         text += f"; general curves' share {side['axis_weight']:.2f}"
     if side.get("transfer"):

@@ -74,3 +74,11 @@ def test_verdict_says_a_cast_whose_whites_would_colour_is_left_alone():
     assert "no fade found" in text and "whites" in text and "0.49" in text
     side["notes"] = side["notes"][:1]
     assert "whites" not in verdict(side)
+
+
+def test_verdict_says_which_layer_borrowed_the_others_fade():
+    side = {"shot": [0, 24], "estimate": {"fade_found": True, "fade_confidence": 1.0, "scale": [0.69, 1.0, 0.69],
+                                          "borrowed_share": [1.0, 0.0, 0.0]}, "notes": []}
+    assert "cyan (R) shows no black of its own, takes 100% of yellow (B)'s fade" in verdict(side)
+    side["estimate"]["borrowed_share"] = [0.0, 0.0, 0.0]
+    assert "no black" not in verdict(side)
