@@ -85,7 +85,8 @@ class GateWeave(Stage):
             if tracker is None:
                 height, width = frame.shape[:2]
                 tracker = WeaveTracker(width, height, shot.start)
-            elif previous is not None and np.array_equal(frame, previous):
+            elif previous is not None and (frame is previous or np.array_equal(frame[0], previous[0])
+                                           and np.array_equal(frame, previous)):
                 # a repeated picture (the pipeline hands repeats over as exact copies): one picture, one position;
                 # left out of the camera model, whose time axis stays the clip's
                 position = index - shot.start

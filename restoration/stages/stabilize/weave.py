@@ -8,6 +8,7 @@ c as P(x) = [[1+a, -b], [b, 1+a]] (x - c) + c + t, linear in (a, b, tx, ty), so 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -317,6 +318,9 @@ def _solve_similarity(u: np.ndarray, v: np.ndarray, fx: np.ndarray, fy: np.ndarr
     return solution
 
 
+RANSAC_CHUNK = 16  # hypotheses scored at once
+
+
 def fit_flow_similarity(flow: np.ndarray, texture: np.ndarray, seed: int, step: int = 6,
                         inlier_px: float = 0.75, hypotheses: int = 96) -> tuple[np.ndarray, float]:
     """RANSAC then IRLS similarity (a, b, tx, ty) of a flow field; returns it and the inlier share of texture.
@@ -347,10 +351,24 @@ def fit_flow_similarity(flow: np.ndarray, texture: np.ndarray, seed: int, step: 
     b = np.where(ok, (du * dfy - dv * dfx) / np.maximum(norm, 1e-9), 0.0)
     tx = fx[first] - a * u[first] + b * v[first]
     ty = fy[first] - b * u[first] - a * v[first]
-    rx = fx[None, :] - (a[:, None] * u - b[:, None] * v + tx[:, None])
-    ry = fy[None, :] - (b[:, None] * u + a[:, None] * v + ty[:, None])
-    inside = (rx * rx + ry * ry) < inlier_px ** 2
-    score = np.where(ok[:, None], inside, False) @ weight
+    score = np.empty(hypotheses)
+    for lo in range(0, hypotheses, RANSAC_CHUNK):
+        # in place and a few hypotheses at a time (cache-sized): the same arithmetic as fx - (a u - b v + tx)
+        h = slice(lo, lo + RANSAC_CHUNK)
+        rx = a[h, None] * u
+        rx -= b[h, None] * v
+        rx += tx[h, None]
+        np.subtract(fx[None, :], rx, out=rx)
+        ry = b[h, None] * u
+        ry += a[h, None] * v
+        ry += ty[h, None]
+        np.subtract(fy[None, :], ry, out=ry)
+        rx *= rx
+        ry *= ry
+        rx += ry
+        inside = rx < inlier_px ** 2
+        inside &= ok[h, None]
+        score[h] = inside @ weight
     best = int(np.argmax(score))
     params = np.array([a[best], b[best], tx[best], ty[best]])
     for _ in range(4):  # IRLS with a Cauchy-like weight around the RANSAC consensus
@@ -547,9 +565,9 @@ class WeaveTracker:
         """Register frame `index` (the next of the shot) and return its pose."""
         if min(self.width, self.height) < MIN_SIZE:
             return self._record(np.eye(3), 0.0, 0.0, False)  # too small to measure: left as it is
-        luma = MotionLuma.of(frame, self.factor)
-        textured = _has_texture(luma)
         raw = frame @ LUMA_709 if frame.ndim == 3 else frame  # the border is found on the unblurred luma
+        luma = MotionLuma.of(raw, self.factor)
+        textured = _has_texture(luma)
         if textured:
             self.profiles.add(raw)
         if self._key is None:
@@ -615,12 +633,21 @@ def _has_texture(luma: MotionLuma) -> bool:
     return float(np.mean(np.abs(gx)) + np.mean(np.abs(gy))) > MIN_TEXTURE
 
 
-def _flow_inliers(flow: np.ndarray, params: np.ndarray, tolerance: float) -> np.ndarray:
-    """Pixels whose flow agrees with the global similarity within `tolerance` px (not moving objects)."""
-    height, width = flow.shape[:2]
+@functools.lru_cache(maxsize=4)
+def _centred_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel x and y about the centre of a height x width image, float32 (read-only, shared)."""
     v, u = np.mgrid[0:height, 0:width].astype(np.float32)
     u -= (width - 1) / 2
     v -= (height - 1) / 2
+    u.flags.writeable = False
+    v.flags.writeable = False
+    return u, v
+
+
+def _flow_inliers(flow: np.ndarray, params: np.ndarray, tolerance: float) -> np.ndarray:
+    """Pixels whose flow agrees with the global similarity within `tolerance` px (not moving objects)."""
+    height, width = flow.shape[:2]
+    u, v = _centred_grid(height, width)
     a, b, tx, ty = (float(x) for x in params)
     ex = flow[..., 0] - (a * u - b * v + tx)
     ey = flow[..., 1] - (b * u + a * v + ty)
