@@ -143,11 +143,26 @@ def test_a_small_exposure_step_inside_a_shot_is_removed_not_left_as_a_ramp():
         degraded = flickered(truth, 1.0 + 0.01 * rng.standard_normal(48), offsets)
         out = run(degraded)
         error = 255 * np.array([o.mean() - t.mean() for o, t in zip(out, truth)])
-        # the shot's first piece is the reference (its start is not moved), the later piece is brought up to it
+        # the piece with the most pictures is the reference (the first, when as long: its start is not moved), the
+        # later piece is brought up to it
         # (what is left is the level's estimate over 1 % flicker, a gentle slope, not a ramp at the splice)
         assert np.abs(error[:6]).max() < 1.0, (seed, np.round(error, 2))
         assert np.abs(error).max() < 2.0, (seed, np.round(error, 2))
         assert abs(error[24:30].mean() - error[18:24].mean()) < 0.75, (seed, np.round(error, 2))
+
+
+def test_a_few_frames_off_at_a_shots_start_or_end_are_brought_to_the_shot():
+    # a printer light changed a few frames late (a -5 code value step over the shot's first 2-6 frames) or a flash
+    # on its last frames: the running median and the step test, needing frames on both sides, left them (the
+    # first frames about 4 code values dark); and the shot itself is not moved to those few frames
+    for seed, (short, head, size) in enumerate(((3, True, -5.0), (6, True, 5.0), (2, False, -5.0), (1, False, 12.0))):
+        rng = np.random.default_rng(80 + seed)
+        truth = panning_clip(48, seed=81 + seed)
+        run_frames = np.arange(48) < short if head else np.arange(48) >= 48 - short
+        degraded = flickered(truth, 1.0 + 0.01 * rng.standard_normal(48), np.where(run_frames, size / 255, 0.0))
+        error = 255 * np.array([o.mean() - t.mean() for o, t in zip(run(degraded), truth)])
+        assert np.abs(error - np.median(error)).max() < 1.0, (seed, np.round(error, 2))
+        assert abs(np.median(error[~run_frames])) < 0.75, (seed, np.round(error, 2))
 
 
 def test_an_eased_fade_is_followed_not_flattened():

@@ -9,8 +9,10 @@ so no drift), finds in it
 - steps that last (at least MIN_RUN frames on each side; a local quadratic plus a jump against a local quadratic,
   F-tested, and neither a cubic nor a corner may explain it as well): from STEP_FLOOR (8 %) up a change of
   light, followed (the shot's light is fitted apart on each side); smaller, an exposure step (a splice of a
-  differently developed piece within the shot), removed: the pieces after it are brought to the level of the
-  shot's first piece, so a shot's start is never moved by a step later on;
+  differently developed piece within the shot), removed: the pieces are brought to the level of the piece with the
+  most pictures (the first, when as long);
+- runs of up to MIN_RUN frames at the shot's start or end off the light of the frames next to them (a dip or
+  flash there, a printer light changed a few frames late or early; `find_edge_runs`): brought to the shot's light;
 - the smooth light of each piece, as brightness (a straight fade to black is a line there; its log is not): a
   Whittaker smoother (second differences) whose stiffness is chosen by modified generalised cross-validation,
   never bendier than a mean over `window` frames, robust to stray frames, free to turn sharply at the corners of
@@ -32,7 +34,8 @@ import numpy as np
 from scipy import linalg, sparse, stats
 from scipy.sparse.linalg import spsolve
 
-from .flicker import FLICKER_FLOOR, MIN_RUN, STEP_F, STEP_FLOOR, FlowChain, find_dips, window_level
+from .flicker import (DIP_FLOOR, FLICKER_FLOOR, MIN_RUN, STEP_F, STEP_FLOOR, FlowChain, find_dips,
+                      window_level)
 
 # frames each side a step is tested over (local quadratic + jump; 12 found a 4.4-spread step half the time)
 STEP_REACH = 20
@@ -202,6 +205,75 @@ def find_steps(track: np.ndarray, usable: np.ndarray) -> list[tuple[int, float]]
             others = track - _step_sum(steps[:number] + steps[number + 1:], n)
             steps[number] = (at, _local_jump(others, usable, at))
     return steps
+
+
+EDGE_REACH = 2 * MIN_RUN  # usable pictures next to a run at a shot's edge whose light it is compared with
+EDGE_Z = 4.5  # spreads (of the run's mean against that light) a run at an edge must stand off
+
+
+def find_edge_runs(level: np.ndarray, usable: np.ndarray, spread: float,
+                   changes: list[int] = ()) -> list[tuple[int, int]]:
+    """Runs of 1..MIN_RUN pictures at a shot's start or end off the light of the EDGE_REACH pictures next to them
+    (a dip or flash there, or a printer light changed a few frames late or early), which the running median and
+    the step test, needing pictures on both sides, hardly see: (first, end) per run found. A side with a change
+    of light (`changes`) that close is left as it is.
+
+    As brightness (a fade from black is a line there): the pictures next to the run follow their line (their flat
+    level where they do not slope clearly) and the run sits off it by EDGE_Z spreads and DIP_FLOOR, every picture
+    of it the same way; a curve through both (one more term, as many as the run's offset) must fit clearly worse
+    (STEP_SHAPE: the turn at the end of an eased fade is no run), and a ramp from a corner 1-3 pictures into them
+    worse (light that starts to rise or fall a few frames before the edge is no run)."""
+    n = level.size
+    runs: list[tuple[int, int]] = []
+    for forward in (True, False):
+        values, use = (level, usable) if forward else (level[::-1], usable[::-1])
+        if any((at if forward else n - at) <= MIN_RUN + EDGE_REACH for at in changes):
+            continue
+        best, found = EDGE_Z ** 2, None
+        for k in range(1, min(MIN_RUN, n - EDGE_REACH) + 1):
+            head = np.nonzero(use[:k])[0]
+            rest = k + np.nonzero(use[k:])[0][:EDGE_REACH]
+            if head.size == 0 or not use[k - 1] or rest.size < EDGE_REACH or (k < n and not use[k]):
+                continue
+            # a dip the running median missed among them would tilt their light: frames off their line by more
+            # than SMOOTH_CUTOFF spreads (and DIP_FLOOR) are left out
+            near = np.exp(values[rest] - float(values[rest].max()))
+            t = np.stack([np.ones(rest.size), (rest - rest.mean()) / EDGE_REACH], axis=1)
+            off = near / (t @ np.linalg.lstsq(t, near, rcond=None)[0]) - 1.0
+            rest = rest[np.abs(off) <= max(SMOOTH_CUTOFF * spread, DIP_FLOOR)]
+            if rest.size < MIN_RUN:
+                continue
+            both = np.concatenate([head, rest])
+            light = np.exp(values[both] - float(values[rest].max()))
+            scale = float(np.mean(light[head.size:]))
+            y = light / scale
+            t = (both - rest.mean()) / EDGE_REACH
+            in_run = (both < k).astype(np.float64)
+            line = np.stack([np.ones(both.size), t], axis=1)
+            noise = spread ** 2
+            slope_z2 = (_rss(line[head.size:, :1], y[head.size:]) - _rss(line[head.size:], y[head.size:])) / noise
+            plain = line if slope_z2 > EDGE_Z ** 2 else line[:, :1]  # the flat level unless they slope clearly
+            with_run = np.concatenate([plain, in_run[:, None]], axis=1)
+            curve = np.concatenate([plain, t[:, None] ** plain.shape[1]], axis=1)
+            rss = _rss(with_run, y)
+            z2 = (_rss(plain, y) - rss) / noise
+            if z2 <= best:
+                continue
+            if (_rss(curve, y) - rss) / noise <= STEP_SHAPE:
+                continue
+            # nor a ramp into the edge, the light turning a few frames before it (a corner 1-3 pictures into the
+            # rest): over so few frames it is told from a run by its shape alone, so it must merely fit worse
+            ramps = [np.maximum(corner - both, 0)[:, None] / EDGE_REACH for corner in (k + 1, k + 2, k + 3)]
+            if min(_rss(np.concatenate([plain, ramp], axis=1), y) for ramp in ramps) <= rss:
+                continue
+            coefficients, *_ = np.linalg.lstsq(with_run, y, rcond=None)
+            expected = plain[:head.size] @ coefficients[:-1]
+            departure = y[:head.size] / np.maximum(expected, 1e-6) - 1.0
+            if abs(float(coefficients[-1])) >= DIP_FLOOR and np.all(np.sign(departure) == np.sign(coefficients[-1])):
+                best, found = z2, k
+        if found is not None:
+            runs.append((0, found) if forward else (n - found, n))
+    return runs
 
 
 def find_corners(values: np.ndarray, usable: np.ndarray) -> list[int]:
@@ -377,12 +449,22 @@ def fit_shot(measured: ShotBrightness, strength: float, window: int) -> ShotCorr
     found = find_steps(track, usable)
     steps = [(at, size, abs(size) >= STEP_FLOOR) for at, size in sorted(found)]
     removed = _step_sum([(at, size) for at, size, kept in steps if not kept], n)
-    level = track - removed  # exposure steps taken out, the pieces at the shot's first piece's level
+    # exposure steps taken out, the pieces brought to the level of the piece with the most usable pictures (the
+    # first, when as long): a few frames exposed differently next to a cut are the ones corrected, not the shot
+    bounds = [0] + [at for at, _, kept in steps if not kept] + [n]
+    counts = [int(usable[lo:hi].sum()) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    removed -= removed[bounds[int(np.argmax(counts))]]
+    level = track - removed
+    spread = flicker_spread(level, usable)
+    # a run of up to MIN_RUN pictures at the shot's start or end, off the light of the pictures next to it: a dip
+    # or flash, or a few frames printed with the next or last shot's light; brought to the light of the shot
+    for first, end in find_edge_runs(level, usable, spread, [at for at, _, kept in steps if kept]):
+        dips[first:end] = True
+        usable[first:end] = False
     cuts = [0] + [at for at, _, kept in steps if kept] + [n]
     # the smooth light is never bendier than a mean over `window` frames (noise-wise: a Whittaker smoother of
     # stiffness lambda averages about 3.6 lambda^(1/4) frames); cross-validation picks anything stiffer
     stiffest_bend = (window / 3.6) ** 4
-    spread = flicker_spread(level, usable)
     target = level.copy()
     piece = np.zeros(n, int)
     for number, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:])):
