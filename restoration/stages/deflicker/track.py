@@ -11,6 +11,9 @@ so no drift), finds in it
   light, followed (the shot's light is fitted apart on each side); smaller, an exposure step (a splice of a
   differently developed piece within the shot), removed: the pieces are brought to the level of the piece with the
   most pictures (the first, when as long);
+- where no step is found so, one smaller exposure step over the whole shot whose light is otherwise flat: a level
+  with a jump against a level, a line and a quadratic, with the flicker left about the jump as the noise (its
+  lag-1 correlation counted, so slow flicker is no step; `find_small_step`): removed;
 - runs of up to MIN_RUN frames at the shot's start or end off the light of the frames next to them (a dip or
   flash there, a printer light changed a few frames late or early; `find_edge_runs`): brought to the shot's light;
 - the smooth light of each piece, as brightness (a straight fade to black is a line there; its log is not): a
@@ -32,6 +35,7 @@ from typing import Any
 import cv2
 import numpy as np
 from scipy import linalg, sparse, stats
+from scipy.ndimage import median_filter
 from scipy.sparse.linalg import spsolve
 
 from .flicker import (DIP_FLOOR, FLICKER_FLOOR, MIN_RUN, STEP_F, STEP_FLOOR, FlowChain, find_dips,
@@ -205,6 +209,52 @@ def find_steps(track: np.ndarray, usable: np.ndarray) -> list[tuple[int, float]]
             others = track - _step_sum(steps[:number] + steps[number + 1:], n)
             steps[number] = (at, _local_jump(others, usable, at))
     return steps
+
+
+SMALL_STEP_SHAPE = 4.0  # noise variances a line and a quadratic must leave above a small step over the whole shot
+
+
+def find_small_step(track: np.ndarray, usable: np.ndarray, spread: float) -> list[tuple[int, float]]:
+    """An exposure step too small for the local test (`find_steps`), found over the whole shot: a flat level with a
+    jump must beat the flat level by more than the shot's flicker gives by chance at any of the places (LIGHT_P),
+    and a line and a quadratic (the light of a fade, as many terms or one more) must fit worse than it
+    (SMALL_STEP_SHAPE); only below STEP_FLOOR (a larger jump is the step test's), and only where the shot's light
+    is otherwise flat. [(first picture after it, log size)]"""
+    n = track.size
+    at = np.nonzero(usable)[0]
+    if at.size < 4 * MIN_RUN:
+        return []
+    # frames far off their neighbours (a dip the running median missed) would weigh as a step: left out
+    near = median_filter(track[at], size=2 * MIN_RUN - 1, mode="mirror")
+    at = at[np.abs(track[at] - near) <= max(SMOOTH_CUTOFF * spread, DIP_FLOOR)]
+    if at.size < 4 * MIN_RUN:
+        return []
+    y = track[at]
+    t = (at - at.mean()) / max(n, 1)
+    noise = spread ** 2
+    ones = np.ones(at.size)
+    flat = _rss(ones[:, None], y)
+    line = _rss(np.stack([ones, t], axis=1), y)
+    bend = _rss(np.stack([ones, t, t * t], axis=1), y)
+    places = [k for k in range(MIN_RUN, n - MIN_RUN + 1)
+              if (at < k).sum() >= 2 * MIN_RUN and (at >= k).sum() >= 2 * MIN_RUN]
+    if not places:
+        return []
+    best, found = stats.chi2.isf(LIGHT_P / len(places), 1), None
+    for k in places:
+        jump = (at >= k).astype(np.float64)
+        design = np.stack([ones, jump], axis=1)
+        coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)
+        residual = y - design @ coefficients
+        rss = float(residual @ residual)
+        # against the flicker left about the jump, as a mean over many frames sees it: slow (red) flicker, which
+        # second differences hardly see, wanders like a step (AR(1): a mean's variance grows by (1 + r) / (1 - r))
+        r = float(np.clip(residual[1:] @ residual[:-1] / max(rss, 1e-12), 0.0, 0.9))
+        spread2 = max(noise, rss / (at.size - 2)) * (1 + r) / (1 - r)
+        score = (flat - rss) / spread2
+        if score > best and (min(line, bend) - rss) / spread2 > SMALL_STEP_SHAPE:
+            best, found = score, (k, float(coefficients[1]))
+    return [found] if found is not None and abs(found[1]) < STEP_FLOOR else []
 
 
 EDGE_REACH = 2 * MIN_RUN  # usable pictures next to a run at a shot's edge whose light it is compared with
@@ -447,6 +497,8 @@ def fit_shot(measured: ShotBrightness, strength: float, window: int) -> ShotCorr
     dips = find_dips(track, reached.astype(np.float64))
     usable = reached & ~dips
     found = find_steps(track, usable)
+    if not found:
+        found = find_small_step(track, usable, flicker_spread(track, usable))
     steps = [(at, size, abs(size) >= STEP_FLOOR) for at, size in sorted(found)]
     removed = _step_sum([(at, size) for at, size, kept in steps if not kept], n)
     # exposure steps taken out, the pieces brought to the level of the piece with the most usable pictures (the
