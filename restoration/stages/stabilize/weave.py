@@ -443,19 +443,33 @@ def refine_similarity(points: AlignmentPoints, moving: np.ndarray, params: np.nd
     keep = support
     u, v = points.xs[keep] - points.centre[0], points.ys[keep] - points.centre[1]
     ref, design = points.ref[keep], points.design[keep]
-    slope_x, slope_y = design[:, 2], design[:, 3]
+    slope_x, slope_y = np.ascontiguousarray(design[:, 2]), np.ascontiguousarray(design[:, 3])
     p = params.astype(np.float64).copy()
     gain, offset = 1.0, 0.0
     rms = float("nan")
     for _ in range(iterations):
-        map_x = (1 + p[0]) * u - p[1] * v + points.centre[0] + p[2]
-        map_y = p[1] * u + (1 + p[0]) * v + points.centre[1] + p[3]
+        # in place, the same arithmetic as (1 + a) u - b v + cx + tx and b u + (1 + a) v + cy + ty: the points'
+        # temporaries are most of this loop's time
+        map_x = (1 + p[0]) * u
+        map_x -= p[1] * v
+        map_x += points.centre[0]
+        map_x += p[2]
+        map_y = p[1] * u
+        map_y += (1 + p[0]) * v
+        map_y += points.centre[1]
+        map_y += p[3]
         inside = (map_x > 2) & (map_x < width - 3) & (map_y > 2) & (map_y < height - 3)
         if inside.sum() < 50:
             break
-        residual = _sample_points(moving, map_x, map_y, slope_x, slope_y) - gain * ref - offset
-        scale = 1.4826 * np.median(np.abs(residual[inside])) + 1e-6
-        weight = np.minimum(1.0, 1.5 * scale / np.maximum(np.abs(residual), 1e-12)) * inside
+        residual = _sample_points(moving, map_x, map_y, slope_x, slope_y)
+        residual -= gain * ref
+        residual -= offset
+        weight = np.abs(residual)
+        scale = 1.4826 * np.median(weight[inside]) + 1e-6
+        np.maximum(weight, 1e-12, out=weight)
+        np.divide(1.5 * scale, weight, out=weight)
+        np.minimum(weight, 1.0, out=weight)
+        weight *= inside
         weighted = design * weight[:, None]
         try:
             delta = np.linalg.solve(weighted.T @ design + 1e-9 * np.eye(6), -weighted.T @ residual)
@@ -464,7 +478,9 @@ def refine_similarity(points: AlignmentPoints, moving: np.ndarray, params: np.nd
         p += np.array([delta[0] / points.norm, delta[1] / points.norm, delta[2], delta[3]])
         gain += delta[4]
         offset += delta[5]
-        rms = float(np.sqrt(np.sum(weight * residual * residual) / max(np.sum(weight), 1e-12)))
+        squares = weight * residual
+        squares *= residual
+        rms = float(np.sqrt(np.sum(squares) / max(np.sum(weight), 1e-12)))
         if max(abs(delta[0]), abs(delta[1]), abs(delta[2]), abs(delta[3])) < 1e-3:
             break
     return p, rms, gain
@@ -479,9 +495,16 @@ def _sample_points(image: np.ndarray, xs: np.ndarray, ys: np.ndarray, slope_x: n
     """
     sampled = sample_points(image, xs, ys, cv2.INTER_LANCZOS4, cv2.BORDER_REFLECT101).ravel().astype(np.float64)
     # the positions remap was given (float32), rounded as it rounds them
-    qx = np.rint(xs.astype(np.float32).astype(np.float64) * 32) / 32
-    qy = np.rint(ys.astype(np.float32).astype(np.float64) * 32) / 32
-    return sampled - slope_x * (qx - xs) - slope_y * (qy - ys)
+    for positions, slope in ((xs, slope_x), (ys, slope_y)):
+        # in place: sampled - slope (q - x), q = round(32 x) / 32
+        shift = positions.astype(np.float32).astype(np.float64)
+        shift *= 32
+        np.rint(shift, out=shift)
+        shift /= 32
+        shift -= positions
+        shift *= slope
+        sampled -= shift
+    return sampled
 
 
 # --------------------------------------------------------------------------------------------------------------
