@@ -102,8 +102,7 @@ def _luma(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(luma, dtype=np.float32)
 
 
-def _small_luma(frame: np.ndarray) -> np.ndarray:
-    luma = _luma(frame)
+def _small_luma(luma: np.ndarray) -> np.ndarray:
     height, width = luma.shape
     factor = max(4, width // SMALL_WIDTH)
     if min(width, height) < 4 * factor:
@@ -123,8 +122,8 @@ class RepeatFinder:
         self._previous_full: np.ndarray | None = None
 
     def add(self, index: int, frame: np.ndarray) -> None:
-        small = _small_luma(frame)
         full = _luma(frame)
+        small = _small_luma(full)
         if self._previous is None or self._previous.shape != small.shape or (
                 self._indices and index != self._indices[-1] + 1):
             mean = peak = float("inf")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from restoration.stages.deflicker.track import find_steps
+from restoration.stages.deflicker.track import find_small_step, find_steps, flicker_spread
 from restoration.metrics import flicker_index, flicker_index_local, psnr
 from restoration.pipeline import ArraySource, Pipeline, run_stage_on_frames, settings_for
 from restoration.stage import Shot
@@ -143,11 +143,48 @@ def test_a_small_exposure_step_inside_a_shot_is_removed_not_left_as_a_ramp():
         degraded = flickered(truth, 1.0 + 0.01 * rng.standard_normal(48), offsets)
         out = run(degraded)
         error = 255 * np.array([o.mean() - t.mean() for o, t in zip(out, truth)])
-        # the shot's first piece is the reference (its start is not moved), the later piece is brought up to it
+        # the piece with the most pictures is the reference (the first, when as long: its start is not moved), the
+        # later piece is brought up to it
         # (what is left is the level's estimate over 1 % flicker, a gentle slope, not a ramp at the splice)
         assert np.abs(error[:6]).max() < 1.0, (seed, np.round(error, 2))
         assert np.abs(error).max() < 2.0, (seed, np.round(error, 2))
         assert abs(error[24:30].mean() - error[18:24].mean()) < 0.75, (seed, np.round(error, 2))
+
+
+def test_a_few_frames_off_at_a_shots_start_or_end_are_brought_to_the_shot():
+    # a printer light changed a few frames late (a -5 code value step over the shot's first 2-6 frames) or a flash
+    # on its last frames: the running median and the step test, needing frames on both sides, left them (the
+    # first frames about 4 code values dark); and the shot itself is not moved to those few frames
+    for seed, (short, head, size) in enumerate(((3, True, -5.0), (6, True, 5.0), (2, False, -5.0), (1, False, 12.0))):
+        rng = np.random.default_rng(80 + seed)
+        truth = panning_clip(48, seed=81 + seed)
+        run_frames = np.arange(48) < short if head else np.arange(48) >= 48 - short
+        degraded = flickered(truth, 1.0 + 0.01 * rng.standard_normal(48), np.where(run_frames, size / 255, 0.0))
+        error = 255 * np.array([o.mean() - t.mean() for o, t in zip(run(degraded), truth)])
+        assert np.abs(error - np.median(error)).max() < 1.0, (seed, np.round(error, 2))
+        assert abs(np.median(error[~run_frames])) < 0.75, (seed, np.round(error, 2))
+
+
+def test_a_small_exposure_step_is_found_over_the_whole_shot_and_slow_flicker_is_no_step():
+    # 3 code values (about 2.6 %) over 1 % flicker: too small for the local step test, which left about 0.45 cv
+    # of it as a slope across the splice; over the whole shot a level with a jump beats a line clearly
+    for seed in range(3):
+        rng = np.random.default_rng(100 + seed)
+        truth = panning_clip(48, seed=101 + seed)
+        at, size = 18 + 5 * seed, 3.0 * (-1) ** seed
+        degraded = flickered(truth, 1.0 + 0.01 * rng.standard_normal(48), np.where(np.arange(48) >= at, size / 255, 0.0))
+        error = 255 * np.array([o.mean() - t.mean() for o, t in zip(run(degraded), truth)])
+        assert abs(error[at:at + 6].mean() - error[at - 6:at].mean()) < 0.25, (seed, np.round(error, 2))
+    # slow (AR(1) 0.6) flicker wanders like a step; white flicker of the same spread gives none either
+    rng = np.random.default_rng(7)
+    found = 0
+    for _ in range(100):
+        wander = np.zeros(150)
+        for k in range(1, 150):
+            wander[k] = 0.6 * wander[k - 1] + 0.01 * rng.standard_normal()
+        usable = np.ones(150, bool)
+        found += bool(find_small_step(wander, usable, flicker_spread(wander, usable)))
+    assert found <= 3, found
 
 
 def test_an_eased_fade_is_followed_not_flattened():

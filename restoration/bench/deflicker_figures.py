@@ -7,7 +7,8 @@
 Per seed: flicker reduction and PSNR gained on 5 % gain + 1 % offset flicker (the tests' clip), the PSNR lost on a flicker-free
 grainy pan, a -5 code value exposure step inside a shot (what is left of it), an eased fade and straight fades to
 and from black (how far the output strays from the faded truth), a lamp switched on (+25 %, kept), dips of 2 and
-4 frames, and seconds per frame.
+4 frames, a 4-6 code value step 2-6 frames from a shot's start or end, a dip of 1-3 frames on a shot's first or
+last frames, a small (2-3 code value) step inside a shot, and seconds per frame.
 """
 
 from __future__ import annotations
@@ -62,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
                                                     "step_left_code_values", "step_worst_frame_code_values",
                                                     "fade_worst_frame_pct", "black_fades_worst_frame_pct",
                                                     "lamp_worst_frame_pct",
-                                                    "dip_worst_frame_pct", "seconds_per_frame")}
+                                                    "dip_worst_frame_pct", "edge_step_left_code_values",
+                                                    "edge_step_worst_frame_code_values", "edge_step_shot_moved_code_values",
+                                                    "edge_dip_worst_frame_pct",
+                                                    "small_step_left_code_values",
+                                                    "small_step_worst_frame_code_values", "seconds_per_frame")}
     for seed in range(args.seeds):
         rng = np.random.default_rng(1000 + seed)
         truth = pan(30, 2000 + seed)
@@ -134,6 +139,38 @@ def main(argv: list[str] | None = None) -> int:
         out = run(light(truth, gains))
         ratio = means(out) / means(truth)
         rows["dip_worst_frame_pct"].append(float(100 * np.abs(ratio / np.median(ratio) - 1).max()))
+
+        # an exposure step of 4-6 code values 2-6 frames from the shot's start or end (a printer light changed a
+        # few frames late or early), over 1 % flicker: the short piece's error against the rest's, in the
+        # step's direction (what is left of it), and the worst frame
+        truth = pan(48, 9000 + seed)
+        size, short = rng.uniform(4, 6) * rng.choice([-1.0, 1.0]), int(rng.integers(2, 7))
+        head = bool(rng.random() < 0.5)
+        piece = np.arange(48) < short if head else np.arange(48) >= 48 - short
+        degraded = light(truth, 1.0 + 0.01 * rng.standard_normal(48), np.where(piece, size / 255, 0.0))
+        error = (means(run(degraded)) - means(truth)) * 255
+        rows["edge_step_shot_moved_code_values"].append(float(abs(np.median(error[~piece]))))
+        error -= np.median(error[~piece])
+        rows["edge_step_left_code_values"].append(float(error[piece].mean() * np.sign(size)))
+        rows["edge_step_worst_frame_code_values"].append(float(np.abs(error).max()))
+
+        # a dip or flash of 1-3 frames (8-12 %) on the shot's first or last frames, over 1 % flicker
+        truth = pan(40, 9500 + seed)
+        gains = 1.0 + 0.01 * rng.standard_normal(40)
+        length, depth = int(rng.integers(1, 4)), rng.uniform(0.08, 0.12) * rng.choice([-1.0, 1.0])
+        gains[slice(0, length) if rng.random() < 0.5 else slice(40 - length, 40)] *= 1.0 + depth
+        ratio = means(run(light(truth, gains))) / means(truth)
+        rows["edge_dip_worst_frame_pct"].append(float(100 * np.abs(ratio / np.median(ratio) - 1).max()))
+
+        # a small exposure step (2-3 code values, either way) inside a 48-frame shot, over 1 % flicker
+        truth = pan(48, 9800 + seed)
+        size, at = rng.uniform(2, 3) * rng.choice([-1.0, 1.0]), int(rng.integers(14, 35))
+        degraded = light(truth, 1.0 + 0.01 * rng.standard_normal(48), np.where(np.arange(48) >= at, size / 255, 0.0))
+        error = (means(run(degraded)) - means(truth)) * 255
+        error -= np.median(error[:at])
+        rows["small_step_left_code_values"].append(float((error[at:at + 6].mean() - error[at - 6:at].mean())
+                                                         * np.sign(size)))
+        rows["small_step_worst_frame_code_values"].append(float(np.abs(error - np.median(error)).max()))
 
     summary = {k: (float(np.mean(v)), float(np.std(v))) for k, v in rows.items()}
     print(f"code: {restoration.__file__}  seeds: {args.seeds}")

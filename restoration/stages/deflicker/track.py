@@ -9,8 +9,13 @@ so no drift), finds in it
 - steps that last (at least MIN_RUN frames on each side; a local quadratic plus a jump against a local quadratic,
   F-tested, and neither a cubic nor a corner may explain it as well): from STEP_FLOOR (8 %) up a change of
   light, followed (the shot's light is fitted apart on each side); smaller, an exposure step (a splice of a
-  differently developed piece within the shot), removed: the pieces after it are brought to the level of the
-  shot's first piece, so a shot's start is never moved by a step later on;
+  differently developed piece within the shot), removed: the pieces are brought to the level of the piece with the
+  most pictures (the first, when as long);
+- where no step is found so, one smaller exposure step over the whole shot whose light is otherwise flat: a level
+  with a jump against a level, a line and a quadratic, with the flicker left about the jump as the noise (its
+  lag-1 correlation counted, so slow flicker is no step; `find_small_step`): removed;
+- runs of up to MIN_RUN frames at the shot's start or end off the light of the frames next to them (a dip or
+  flash there, a printer light changed a few frames late or early; `find_edge_runs`): brought to the shot's light;
 - the smooth light of each piece, as brightness (a straight fade to black is a line there; its log is not): a
   Whittaker smoother (second differences) whose stiffness is chosen by modified generalised cross-validation,
   never bendier than a mean over `window` frames, robust to stray frames, free to turn sharply at the corners of
@@ -30,9 +35,11 @@ from typing import Any
 import cv2
 import numpy as np
 from scipy import linalg, sparse, stats
+from scipy.ndimage import median_filter
 from scipy.sparse.linalg import spsolve
 
-from .flicker import FLICKER_FLOOR, MIN_RUN, STEP_F, STEP_FLOOR, FlowChain, find_dips, window_level
+from .flicker import (DIP_FLOOR, FLICKER_FLOOR, MIN_RUN, STEP_F, STEP_FLOOR, FlowChain, find_dips,
+                      window_level)
 
 # frames each side a step is tested over (local quadratic + jump; 12 found a 4.4-spread step half the time)
 STEP_REACH = 20
@@ -202,6 +209,121 @@ def find_steps(track: np.ndarray, usable: np.ndarray) -> list[tuple[int, float]]
             others = track - _step_sum(steps[:number] + steps[number + 1:], n)
             steps[number] = (at, _local_jump(others, usable, at))
     return steps
+
+
+SMALL_STEP_SHAPE = 4.0  # noise variances a line and a quadratic must leave above a small step over the whole shot
+
+
+def find_small_step(track: np.ndarray, usable: np.ndarray, spread: float) -> list[tuple[int, float]]:
+    """An exposure step too small for the local test (`find_steps`), found over the whole shot: a flat level with a
+    jump must beat the flat level by more than the shot's flicker gives by chance at any of the places (LIGHT_P),
+    and a line and a quadratic (the light of a fade, as many terms or one more) must fit worse than it
+    (SMALL_STEP_SHAPE); only below STEP_FLOOR (a larger jump is the step test's), and only where the shot's light
+    is otherwise flat. [(first picture after it, log size)]"""
+    n = track.size
+    at = np.nonzero(usable)[0]
+    if at.size < 4 * MIN_RUN:
+        return []
+    # frames far off their neighbours (a dip the running median missed) would weigh as a step: left out
+    near = median_filter(track[at], size=2 * MIN_RUN - 1, mode="mirror")
+    at = at[np.abs(track[at] - near) <= max(SMOOTH_CUTOFF * spread, DIP_FLOOR)]
+    if at.size < 4 * MIN_RUN:
+        return []
+    y = track[at]
+    t = (at - at.mean()) / max(n, 1)
+    noise = spread ** 2
+    ones = np.ones(at.size)
+    flat = _rss(ones[:, None], y)
+    line = _rss(np.stack([ones, t], axis=1), y)
+    bend = _rss(np.stack([ones, t, t * t], axis=1), y)
+    places = [k for k in range(MIN_RUN, n - MIN_RUN + 1)
+              if (at < k).sum() >= 2 * MIN_RUN and (at >= k).sum() >= 2 * MIN_RUN]
+    if not places:
+        return []
+    best, found = stats.chi2.isf(LIGHT_P / len(places), 1), None
+    for k in places:
+        jump = (at >= k).astype(np.float64)
+        design = np.stack([ones, jump], axis=1)
+        coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)
+        residual = y - design @ coefficients
+        rss = float(residual @ residual)
+        # against the flicker left about the jump, as a mean over many frames sees it: slow (red) flicker, which
+        # second differences hardly see, wanders like a step (AR(1): a mean's variance grows by (1 + r) / (1 - r))
+        r = float(np.clip(residual[1:] @ residual[:-1] / max(rss, 1e-12), 0.0, 0.9))
+        spread2 = max(noise, rss / (at.size - 2)) * (1 + r) / (1 - r)
+        score = (flat - rss) / spread2
+        if score > best and (min(line, bend) - rss) / spread2 > SMALL_STEP_SHAPE:
+            best, found = score, (k, float(coefficients[1]))
+    return [found] if found is not None and abs(found[1]) < STEP_FLOOR else []
+
+
+EDGE_REACH = 2 * MIN_RUN  # usable pictures next to a run at a shot's edge whose light it is compared with
+EDGE_Z = 4.5  # spreads (of the run's mean against that light) a run at an edge must stand off
+
+
+def find_edge_runs(level: np.ndarray, usable: np.ndarray, spread: float,
+                   changes: list[int] = ()) -> list[tuple[int, int]]:
+    """Runs of 1..MIN_RUN pictures at a shot's start or end off the light of the EDGE_REACH pictures next to them
+    (a dip or flash there, or a printer light changed a few frames late or early), which the running median and
+    the step test, needing pictures on both sides, hardly see: (first, end) per run found. A side with a change
+    of light (`changes`) that close is left as it is.
+
+    As brightness (a fade from black is a line there): the pictures next to the run follow their line (their flat
+    level where they do not slope clearly) and the run sits off it by EDGE_Z spreads and DIP_FLOOR, every picture
+    of it the same way; a curve through both (one more term, as many as the run's offset) must fit clearly worse
+    (STEP_SHAPE: the turn at the end of an eased fade is no run), and a ramp from a corner 1-3 pictures into them
+    worse (light that starts to rise or fall a few frames before the edge is no run)."""
+    n = level.size
+    runs: list[tuple[int, int]] = []
+    for forward in (True, False):
+        values, use = (level, usable) if forward else (level[::-1], usable[::-1])
+        if any((at if forward else n - at) <= MIN_RUN + EDGE_REACH for at in changes):
+            continue
+        best, found = EDGE_Z ** 2, None
+        for k in range(1, min(MIN_RUN, n - EDGE_REACH) + 1):
+            head = np.nonzero(use[:k])[0]
+            rest = k + np.nonzero(use[k:])[0][:EDGE_REACH]
+            if head.size == 0 or not use[k - 1] or rest.size < EDGE_REACH or (k < n and not use[k]):
+                continue
+            # a dip the running median missed among them would tilt their light: frames off their line by more
+            # than SMOOTH_CUTOFF spreads (and DIP_FLOOR) are left out
+            near = np.exp(values[rest] - float(values[rest].max()))
+            t = np.stack([np.ones(rest.size), (rest - rest.mean()) / EDGE_REACH], axis=1)
+            off = near / (t @ np.linalg.lstsq(t, near, rcond=None)[0]) - 1.0
+            rest = rest[np.abs(off) <= max(SMOOTH_CUTOFF * spread, DIP_FLOOR)]
+            if rest.size < MIN_RUN:
+                continue
+            both = np.concatenate([head, rest])
+            light = np.exp(values[both] - float(values[rest].max()))
+            scale = float(np.mean(light[head.size:]))
+            y = light / scale
+            t = (both - rest.mean()) / EDGE_REACH
+            in_run = (both < k).astype(np.float64)
+            line = np.stack([np.ones(both.size), t], axis=1)
+            noise = spread ** 2
+            slope_z2 = (_rss(line[head.size:, :1], y[head.size:]) - _rss(line[head.size:], y[head.size:])) / noise
+            plain = line if slope_z2 > EDGE_Z ** 2 else line[:, :1]  # the flat level unless they slope clearly
+            with_run = np.concatenate([plain, in_run[:, None]], axis=1)
+            curve = np.concatenate([plain, t[:, None] ** plain.shape[1]], axis=1)
+            rss = _rss(with_run, y)
+            z2 = (_rss(plain, y) - rss) / noise
+            if z2 <= best:
+                continue
+            if (_rss(curve, y) - rss) / noise <= STEP_SHAPE:
+                continue
+            # nor a ramp into the edge, the light turning a few frames before it (a corner 1-3 pictures into the
+            # rest): over so few frames it is told from a run by its shape alone, so it must merely fit worse
+            ramps = [np.maximum(corner - both, 0)[:, None] / EDGE_REACH for corner in (k + 1, k + 2, k + 3)]
+            if min(_rss(np.concatenate([plain, ramp], axis=1), y) for ramp in ramps) <= rss:
+                continue
+            coefficients, *_ = np.linalg.lstsq(with_run, y, rcond=None)
+            expected = plain[:head.size] @ coefficients[:-1]
+            departure = y[:head.size] / np.maximum(expected, 1e-6) - 1.0
+            if abs(float(coefficients[-1])) >= DIP_FLOOR and np.all(np.sign(departure) == np.sign(coefficients[-1])):
+                best, found = z2, k
+        if found is not None:
+            runs.append((0, found) if forward else (n - found, n))
+    return runs
 
 
 def find_corners(values: np.ndarray, usable: np.ndarray) -> list[int]:
@@ -375,14 +497,26 @@ def fit_shot(measured: ShotBrightness, strength: float, window: int) -> ShotCorr
     dips = find_dips(track, reached.astype(np.float64))
     usable = reached & ~dips
     found = find_steps(track, usable)
+    if not found:
+        found = find_small_step(track, usable, flicker_spread(track, usable))
     steps = [(at, size, abs(size) >= STEP_FLOOR) for at, size in sorted(found)]
     removed = _step_sum([(at, size) for at, size, kept in steps if not kept], n)
-    level = track - removed  # exposure steps taken out, the pieces at the shot's first piece's level
+    # exposure steps taken out, the pieces brought to the level of the piece with the most usable pictures (the
+    # first, when as long): a few frames exposed differently next to a cut are the ones corrected, not the shot
+    bounds = [0] + [at for at, _, kept in steps if not kept] + [n]
+    counts = [int(usable[lo:hi].sum()) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    removed -= removed[bounds[int(np.argmax(counts))]]
+    level = track - removed
+    spread = flicker_spread(level, usable)
+    # a run of up to MIN_RUN pictures at the shot's start or end, off the light of the pictures next to it: a dip
+    # or flash, or a few frames printed with the next or last shot's light; brought to the light of the shot
+    for first, end in find_edge_runs(level, usable, spread, [at for at, _, kept in steps if kept]):
+        dips[first:end] = True
+        usable[first:end] = False
     cuts = [0] + [at for at, _, kept in steps if kept] + [n]
     # the smooth light is never bendier than a mean over `window` frames (noise-wise: a Whittaker smoother of
     # stiffness lambda averages about 3.6 lambda^(1/4) frames); cross-validation picks anything stiffer
     stiffest_bend = (window / 3.6) ** 4
-    spread = flicker_spread(level, usable)
     target = level.copy()
     piece = np.zeros(n, int)
     for number, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:])):

@@ -8,6 +8,7 @@ c as P(x) = [[1+a, -b], [b, 1+a]] (x - c) + c + t, linear in (a, b, tx, ty), so 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -317,6 +318,9 @@ def _solve_similarity(u: np.ndarray, v: np.ndarray, fx: np.ndarray, fy: np.ndarr
     return solution
 
 
+RANSAC_CHUNK = 16  # hypotheses scored at once
+
+
 def fit_flow_similarity(flow: np.ndarray, texture: np.ndarray, seed: int, step: int = 6,
                         inlier_px: float = 0.75, hypotheses: int = 96) -> tuple[np.ndarray, float]:
     """RANSAC then IRLS similarity (a, b, tx, ty) of a flow field; returns it and the inlier share of texture.
@@ -347,10 +351,24 @@ def fit_flow_similarity(flow: np.ndarray, texture: np.ndarray, seed: int, step: 
     b = np.where(ok, (du * dfy - dv * dfx) / np.maximum(norm, 1e-9), 0.0)
     tx = fx[first] - a * u[first] + b * v[first]
     ty = fy[first] - b * u[first] - a * v[first]
-    rx = fx[None, :] - (a[:, None] * u - b[:, None] * v + tx[:, None])
-    ry = fy[None, :] - (b[:, None] * u + a[:, None] * v + ty[:, None])
-    inside = (rx * rx + ry * ry) < inlier_px ** 2
-    score = np.where(ok[:, None], inside, False) @ weight
+    score = np.empty(hypotheses)
+    for lo in range(0, hypotheses, RANSAC_CHUNK):
+        # in place and a few hypotheses at a time (cache-sized): the same arithmetic as fx - (a u - b v + tx)
+        h = slice(lo, lo + RANSAC_CHUNK)
+        rx = a[h, None] * u
+        rx -= b[h, None] * v
+        rx += tx[h, None]
+        np.subtract(fx[None, :], rx, out=rx)
+        ry = b[h, None] * u
+        ry += a[h, None] * v
+        ry += ty[h, None]
+        np.subtract(fy[None, :], ry, out=ry)
+        rx *= rx
+        ry *= ry
+        rx += ry
+        inside = rx < inlier_px ** 2
+        inside &= ok[h, None]
+        score[h] = inside @ weight
     best = int(np.argmax(score))
     params = np.array([a[best], b[best], tx[best], ty[best]])
     for _ in range(4):  # IRLS with a Cauchy-like weight around the RANSAC consensus
@@ -425,19 +443,33 @@ def refine_similarity(points: AlignmentPoints, moving: np.ndarray, params: np.nd
     keep = support
     u, v = points.xs[keep] - points.centre[0], points.ys[keep] - points.centre[1]
     ref, design = points.ref[keep], points.design[keep]
-    slope_x, slope_y = design[:, 2], design[:, 3]
+    slope_x, slope_y = np.ascontiguousarray(design[:, 2]), np.ascontiguousarray(design[:, 3])
     p = params.astype(np.float64).copy()
     gain, offset = 1.0, 0.0
     rms = float("nan")
     for _ in range(iterations):
-        map_x = (1 + p[0]) * u - p[1] * v + points.centre[0] + p[2]
-        map_y = p[1] * u + (1 + p[0]) * v + points.centre[1] + p[3]
+        # in place, the same arithmetic as (1 + a) u - b v + cx + tx and b u + (1 + a) v + cy + ty: the points'
+        # temporaries are most of this loop's time
+        map_x = (1 + p[0]) * u
+        map_x -= p[1] * v
+        map_x += points.centre[0]
+        map_x += p[2]
+        map_y = p[1] * u
+        map_y += (1 + p[0]) * v
+        map_y += points.centre[1]
+        map_y += p[3]
         inside = (map_x > 2) & (map_x < width - 3) & (map_y > 2) & (map_y < height - 3)
         if inside.sum() < 50:
             break
-        residual = _sample_points(moving, map_x, map_y, slope_x, slope_y) - gain * ref - offset
-        scale = 1.4826 * np.median(np.abs(residual[inside])) + 1e-6
-        weight = np.minimum(1.0, 1.5 * scale / np.maximum(np.abs(residual), 1e-12)) * inside
+        residual = _sample_points(moving, map_x, map_y, slope_x, slope_y)
+        residual -= gain * ref
+        residual -= offset
+        weight = np.abs(residual)
+        scale = 1.4826 * np.median(weight[inside]) + 1e-6
+        np.maximum(weight, 1e-12, out=weight)
+        np.divide(1.5 * scale, weight, out=weight)
+        np.minimum(weight, 1.0, out=weight)
+        weight *= inside
         weighted = design * weight[:, None]
         try:
             delta = np.linalg.solve(weighted.T @ design + 1e-9 * np.eye(6), -weighted.T @ residual)
@@ -446,7 +478,9 @@ def refine_similarity(points: AlignmentPoints, moving: np.ndarray, params: np.nd
         p += np.array([delta[0] / points.norm, delta[1] / points.norm, delta[2], delta[3]])
         gain += delta[4]
         offset += delta[5]
-        rms = float(np.sqrt(np.sum(weight * residual * residual) / max(np.sum(weight), 1e-12)))
+        squares = weight * residual
+        squares *= residual
+        rms = float(np.sqrt(np.sum(squares) / max(np.sum(weight), 1e-12)))
         if max(abs(delta[0]), abs(delta[1]), abs(delta[2]), abs(delta[3])) < 1e-3:
             break
     return p, rms, gain
@@ -461,9 +495,16 @@ def _sample_points(image: np.ndarray, xs: np.ndarray, ys: np.ndarray, slope_x: n
     """
     sampled = sample_points(image, xs, ys, cv2.INTER_LANCZOS4, cv2.BORDER_REFLECT101).ravel().astype(np.float64)
     # the positions remap was given (float32), rounded as it rounds them
-    qx = np.rint(xs.astype(np.float32).astype(np.float64) * 32) / 32
-    qy = np.rint(ys.astype(np.float32).astype(np.float64) * 32) / 32
-    return sampled - slope_x * (qx - xs) - slope_y * (qy - ys)
+    for positions, slope in ((xs, slope_x), (ys, slope_y)):
+        # in place: sampled - slope (q - x), q = round(32 x) / 32
+        shift = positions.astype(np.float32).astype(np.float64)
+        shift *= 32
+        np.rint(shift, out=shift)
+        shift /= 32
+        shift -= positions
+        shift *= slope
+        sampled -= shift
+    return sampled
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -547,9 +588,9 @@ class WeaveTracker:
         """Register frame `index` (the next of the shot) and return its pose."""
         if min(self.width, self.height) < MIN_SIZE:
             return self._record(np.eye(3), 0.0, 0.0, False)  # too small to measure: left as it is
-        luma = MotionLuma.of(frame, self.factor)
-        textured = _has_texture(luma)
         raw = frame @ LUMA_709 if frame.ndim == 3 else frame  # the border is found on the unblurred luma
+        luma = MotionLuma.of(raw, self.factor)
+        textured = _has_texture(luma)
         if textured:
             self.profiles.add(raw)
         if self._key is None:
@@ -615,12 +656,21 @@ def _has_texture(luma: MotionLuma) -> bool:
     return float(np.mean(np.abs(gx)) + np.mean(np.abs(gy))) > MIN_TEXTURE
 
 
-def _flow_inliers(flow: np.ndarray, params: np.ndarray, tolerance: float) -> np.ndarray:
-    """Pixels whose flow agrees with the global similarity within `tolerance` px (not moving objects)."""
-    height, width = flow.shape[:2]
+@functools.lru_cache(maxsize=4)
+def _centred_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel x and y about the centre of a height x width image, float32 (read-only, shared)."""
     v, u = np.mgrid[0:height, 0:width].astype(np.float32)
     u -= (width - 1) / 2
     v -= (height - 1) / 2
+    u.flags.writeable = False
+    v.flags.writeable = False
+    return u, v
+
+
+def _flow_inliers(flow: np.ndarray, params: np.ndarray, tolerance: float) -> np.ndarray:
+    """Pixels whose flow agrees with the global similarity within `tolerance` px (not moving objects)."""
+    height, width = flow.shape[:2]
+    u, v = _centred_grid(height, width)
     a, b, tx, ty = (float(x) for x in params)
     ex = flow[..., 0] - (a * u - b * v + tx)
     ey = flow[..., 1] - (b * u + a * v + ty)
