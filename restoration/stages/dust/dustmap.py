@@ -179,6 +179,7 @@ class Neighbour:
     grain: np.ndarray = field(default=None, repr=False)  # noise of a frame difference from grain alone, per pixel
     sigma: np.ndarray = field(default=None, repr=False)  # local noise of the residual: grain, misregistration, block
     z: np.ndarray = field(default=None, repr=False)  # residual in noise units, set by normalise()
+    inside: np.ndarray = field(default=None, repr=False)  # bool: its flow lands inside the frame (inside_frame)
 
 
 def _upsample_grid(grid: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -218,7 +219,12 @@ NLF_SAMPLES = 25000  # pixels it is measured on
 
 
 def noise_level_function(luma: np.ndarray, residual: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Per-pixel noise of a difference image from its brightness: film grain depends on density, not on place.
+    """Per-pixel noise of a difference image from its brightness: film grain depends on density, not on place."""
+    return grain_from_table(noise_level_table(luma, residual, edges), luma)
+
+
+def noise_level_table(luma: np.ndarray, residual: np.ndarray, edges: np.ndarray) -> np.ndarray | None:
+    """The noise of a difference image per brightness (1024 steps of luma; None where nothing was measured).
 
     Measured (1.4826·MAD per luma bin) on the flattest half of the frame, where misregistration cannot pose as
     grain; dust is too sparse to move a median.
@@ -237,9 +243,15 @@ def noise_level_function(luma: np.ndarray, residual: np.ndarray, edges: np.ndarr
             centres.append(float(y[which == b].mean()))
             levels.append(1.4826 * median_of(np.abs(values - median_of(values))))
     if not levels:
-        return np.full(luma.shape, SIGMA_FLOOR, np.float32)
+        return None
     curve = np.maximum(np.asarray(levels), SIGMA_FLOOR)
-    table = np.interp(np.linspace(0.0, 1.0, 1024), centres, curve).astype(np.float32)
+    return np.interp(np.linspace(0.0, 1.0, 1024), centres, curve).astype(np.float32)
+
+
+def grain_from_table(table: np.ndarray | None, luma: np.ndarray) -> np.ndarray:
+    """A noise level table read at each pixel's brightness."""
+    if table is None:
+        return np.full(luma.shape, SIGMA_FLOOR, np.float32)
     return table[(np.clip(luma, 0.0, 1.0) * 1023.0 + 0.5).astype(np.int32)]
 
 
@@ -309,7 +321,7 @@ def compensate_neighbour(current: np.ndarray, index: int, offset: int, frame: np
     residual = np.where(inside, difference - offset_map, np.float32(0.0))
     edges = slope(warped)  # the neighbour's, not the current frame's: a defect's own edges must not raise it
     return Neighbour(index, offset, frame, luma, flow, back_flow, warped, reliable & inside, residual,
-                     edges=edges, block_noise=block_noise)
+                     edges=edges, block_noise=block_noise, inside=inside)
 
 
 def with_grain(neighbour: Neighbour, grain: np.ndarray) -> Neighbour:
@@ -483,12 +495,37 @@ def spike_scores(neighbours: list[Neighbour], shot_edge_rule: bool = True) -> tu
     return combine(-1.0), combine(1.0), bool(sides[-1] and sides[1])
 
 
+def components(binary: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """cv2.connectedComponentsWithStats (8-connected; stats x, y, w, h, area) of a sparse binary image: OpenCV's
+    stats pass costs several times its labelling, and the few labelled pixels give them directly."""
+    count, labels = cv2.connectedComponents(binary.astype(np.uint8, copy=False), connectivity=8)
+    stats = np.zeros((count, 5), np.int32)
+    height, width = binary.shape
+    stats[0] = (0, 0, width, height, 0)
+    if count > 1:
+        flat = labels.ravel()
+        where = np.flatnonzero(flat)
+        which = flat[where]
+        order = np.argsort(which, kind="stable")
+        which = which[order]
+        ys, xs = np.divmod(where[order], width)
+        starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
+        x0, y0 = np.minimum.reduceat(xs, starts), np.minimum.reduceat(ys, starts)
+        x1, y1 = np.maximum.reduceat(xs, starts), np.maximum.reduceat(ys, starts)
+        area = np.diff(np.r_[starts, which.size])
+        stats[which[starts]] = np.stack([x0, y0, x1 - x0 + 1, y1 - y0 + 1, area], axis=1)
+        stats[0, 4] = binary.size - which.size
+    else:
+        stats[0, 4] = binary.size
+    return count, labels, stats
+
+
 def hysteresis(score: np.ndarray, high: float, low: float, seeds: np.ndarray | None = None
                ) -> tuple[int, np.ndarray, np.ndarray]:
     """Connected regions of score >= low that reach `high` (or hold one of `seeds`) somewhere: (count+1, labels,
     stats)."""
     weak = (score >= low).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
+    count, labels, stats = components(weak)
     keep = np.zeros(count, bool)
     keep[np.unique(labels[score >= high] if seeds is None else labels[seeds])] = True
     keep[0] = False

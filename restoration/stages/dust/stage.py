@@ -15,10 +15,10 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from .blotches import DISAGREE, Blotch, find_blotches, moving_limbs
+from .blotches import DISAGREE, Blotch, GrainUnder, find_blotches, moving_limbs
 from .dustmap import (Defect, DetectionSettings, DustMap, FlowBank, FramePrep, Neighbour, by_side,
-                       compensate_neighbour, detect_dust, frame_luma, noise_level_function, shot_edge_sides,
-                       with_grain)
+                       compensate_neighbour, detect_dust, frame_luma, noise_level_function, noise_level_table,
+                       shot_edge_sides, with_grain)
 from .dustrepair import (Region, blend, crop_around, soft_matte, spatial_fill, spatiotemporal_fill, supporting,
                          temporal_fill)
 from ...errors import ParamError
@@ -175,7 +175,8 @@ class DustRepair(Stage):
         if params["blotches"] and neighbours:
             # indexed by the neighbour's brightness, the picture under the damage: indexed by its own, a large dark
             # blotch fills the dark bin and passes for the grain of dark picture
-            under = noise_level_function(neighbours[0].warped, neighbours[0].residual, neighbours[0].edges)
+            under = GrainUnder(noise_level_table(neighbours[0].warped, neighbours[0].residual, neighbours[0].edges),
+                               neighbours[0].warped)
             blotches = find_blotches(current.luma, neighbours, max_blotch, under)
             for b in blotches:
                 if b.reason == DISAGREE:
@@ -251,13 +252,13 @@ def blotch_crop(frame: np.ndarray, blotch: Blotch) -> tuple[slice, slice, np.nda
     return rows, cols, grown, np.clip(matte, 0.0, 1.0)
 
 
-def fill_over_motion(frame: np.ndarray, blotch: Blotch, grain: np.ndarray) -> None:
+def fill_over_motion(frame: np.ndarray, blotch: Blotch, grain: GrainUnder) -> None:
     """A blotch over moving picture (its frames disagree under it): filled spatio-temporally when two compensated
     frames agree on most of it, else left as unsure."""
     if blotch.evidence < OVER_MOTION_EVIDENCE:
         return
     rows, cols, grown, matte = blotch_crop(frame, blotch)
-    sigma = np.broadcast_to(grain, frame.shape[:2])[rows, cols]
+    sigma = grain.at(rows, cols)
     fill, share = spatiotemporal_fill(frame[rows, cols], grown, blotch.sources, rows, cols, sigma,
                                       seed=blotch.area)
     if share >= OVER_MOTION_COVER:
