@@ -41,6 +41,9 @@ SEARCH_EASE = 0.7           # 9x9 px anyway), with thresholds eased by this: the
                             # candidate the full-size test would; that test runs in a window around each
 WINDOW_PAD = REACH[1] + 2 * POOL_PX + 8  # px: a candidate's tests look this far around it (a moved object's trace)
 BORDER_PX = POOL_PX  # a component this close to a window's inner edge is left to the window that holds it whole
+GROW_PX = 16         # a repaired blotch grows at most this far over its faint fringe
+GROW_POOLED = 1.0    # ... where the frames it is filled from still differ this much (pooled, grain units)
+GROW_SPREAD = 2.0    # ... and from each other by no more than grain does (pooled, grain units)
 
 
 MOVING = "other frames show where it came from (a moving object)"
@@ -326,10 +329,72 @@ def search_reduced(current: np.ndarray, neighbours: list[Neighbour], levels: dic
     return [(slice(int(y0), int(y1)), slice(int(x0), int(x1))) for x0, y0, x1, y1 in boxes]
 
 
+def grow_into_fringe(blotch: Blotch, zs: dict[int, np.ndarray], sign: float, height: int, width: int) -> None:
+    """Grow a repaired blotch's mask over the faint fringe joined to it, where every frame it is filled from still
+    differs (pooled, GROW_POOLED grain units) and they agree, up to GROW_PX: a stain fades out, and a fill that
+    stops where the stain is still faint leaves a ring."""
+    y0, y1 = max(0, blotch.rows.start - GROW_PX), min(height, blotch.rows.stop + GROW_PX)
+    x0, x1 = max(0, blotch.cols.start - GROW_PX), min(width, blotch.cols.stop + GROW_PX)
+    crops = [sign * zs[n.offset][y0:y1, x0:x1] for n in blotch.sources]
+    everyone = np.minimum.reduce(crops)
+    weak = cv2.blur(np.clip(everyone, -2.0, 8.0), (POOL_PX, POOL_PX)) >= GROW_POOLED
+    if len(crops) > 1:  # ... and they agree there (over moving picture beside it they would not)
+        spread = np.maximum.reduce(crops) - everyone
+        weak &= cv2.blur(spread, (POOL_PX, POOL_PX)) <= max(AGREEMENT * blotch.evidence, GROW_SPREAD)
+    mask = np.zeros(weak.shape, np.uint8)
+    mask[blotch.rows.start - y0:blotch.rows.stop - y0, blotch.cols.start - x0:blotch.cols.stop - x0] = blotch.mask
+    near = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * GROW_PX + 1, 2 * GROW_PX + 1))) > 0
+    count, labels = cv2.connectedComponents(((weak & near) | (mask > 0)).astype(np.uint8), connectivity=8)
+    joined = np.zeros(count, bool)
+    joined[np.unique(labels[mask > 0])] = True
+    joined[0] = False
+    grown = joined[labels]
+    ys, xs = np.flatnonzero(grown.any(axis=1)), np.flatnonzero(grown.any(axis=0))
+    blotch.rows, blotch.cols = slice(y0 + int(ys[0]), y0 + int(ys[-1]) + 1), slice(x0 + int(xs[0]), x0 + int(xs[-1]) + 1)
+    blotch.mask = grown[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1]
+
+
+def edge_pair(neighbours: list[Neighbour], further: Neighbour | None) -> tuple[Neighbour, list[Neighbour]] | None:
+    """Beside a shot edge, the frame that would share two-frame dirt with this one (the one across, or the nearest
+    when there is none) and the two frames past it on the long side; None elsewhere."""
+    sides = by_side(neighbours)
+    short, long = (sides[-1], sides[1]) if len(sides[-1]) <= len(sides[1]) else (sides[1], sides[-1])
+    if len(short) > 1 or not long:
+        return None
+    long = sorted(long + ([further] if further is not None else []), key=lambda n: abs(n.offset))
+    partner, rest = (short[0], long[:2]) if short else (long[0], long[1:3])
+    return (partner, rest) if len(rest) == 2 else None
+
+
 def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: int, grain: GrainUnder | None = None,
-                  min_area: int = BLOTCH_MIN_AREA_PX) -> list[Blotch]:
+                  min_area: int = BLOTCH_MIN_AREA_PX, further: Neighbour | None = None) -> list[Blotch]:
     """The large blotches of the current frame's luma, repaired or (unsure) left, from its compensated
-    neighbours; `grain` is the film's grain per pixel of the picture under the damage (else the neighbours')."""
+    neighbours; `grain` is the film's grain per pixel of the picture under the damage (else the neighbours').
+    Beside a shot edge, dirt this frame shares with the frame across (or, on a shot's first or last frame, with
+    the next one) is looked for against the two frames past it; `further` is the one past the long side."""
+    found = blotches_against(current, neighbours, max_area, grain, min_area)
+    pair = edge_pair(neighbours, further)
+    if pair is None:
+        return found
+    partner, rest = pair
+    return found + [blotch for blotch in blotches_against(current, rest, max_area, grain, min_area, partner)
+                    if not any(overlaps(blotch, other) for other in found)]
+
+
+def overlaps(a: Blotch, b: Blotch) -> bool:
+    y0, y1 = max(a.rows.start, b.rows.start), min(a.rows.stop, b.rows.stop)
+    x0, x1 = max(a.cols.start, b.cols.start), min(a.cols.stop, b.cols.stop)
+    if y0 >= y1 or x0 >= x1:
+        return False
+    here = a.mask[y0 - a.rows.start:y1 - a.rows.start, x0 - a.cols.start:x1 - a.cols.start]
+    there = b.mask[y0 - b.rows.start:y1 - b.rows.start, x0 - b.cols.start:x1 - b.cols.start]
+    return bool((here & there).any())
+
+
+def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area: int, grain: GrainUnder | None,
+                     min_area: int, partner: Neighbour | None = None) -> list[Blotch]:
+    """find_blotches against these neighbours; with a `partner`, only dirt that frame shows as this one does (the
+    two-frame dirt beside a shot edge), held to the shot edge's stricter rule."""
     sides = by_side(neighbours)
     if not neighbours or not (sides[-1] and sides[1]) and len(neighbours) < 2:
         return []
@@ -341,6 +406,9 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
     # at full size only around the candidates: each test looks at most WINDOW_PAD px around its own
     zs = {n.offset: np.zeros((height, width), np.float32) for n in neighbours}
     sigma = np.ones((height, width), np.float32)
+    shared = np.zeros((height, width), np.float32) if partner is not None else None
+    if partner is not None:
+        levels[partner.offset] = flicker_level(current, partner)
 
     def full_size(window: tuple[slice, slice]) -> None:  # per pixel: a region worked out twice comes out the same
         sigmas = [noise(n.edges[window], grain_at(n, grain, *window)) for n in neighbours]
@@ -348,6 +416,10 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
             zs[n.offset][window] = difference_z(current[window], n.warped[window], inside_of(n)[window], sg,
                                                 levels[n.offset])
         sigma[window] = np.minimum.reduce(sigmas)
+        if shared is not None:
+            shared[window] = difference_z(current[window], partner.warped[window], inside_of(partner)[window],
+                                          noise(partner.edges[window], grain_at(partner, grain, *window)),
+                                          levels[partner.offset])
 
     for window in windows:
         full_size(window)
@@ -355,7 +427,8 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
     seen: set[tuple] = set()
     for sign in (-1.0, 1.0):
         evidence = np.zeros((height, width), np.float32)
-        own_other = OwnDirt(zs, -sign)
+        # the frame beside a shot edge that shares the dirt counts too: picture only it shows is a moved object's
+        own_other = OwnDirt(zs if shared is None else {**zs, partner.offset: shared}, -sign)
         for rows_w, cols_w in windows:
             local = {o: z[rows_w, cols_w] for o, z in zs.items()}
             evidence[rows_w, cols_w] = side_evidence(local, sign) if sides[-1] and sides[1] else \
@@ -389,6 +462,10 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
                 strength = median_of(evidence[rows, cols][mask])
                 if strength < REGION_EVIDENCE or not has_edge(evidence, rows, cols, mask, strength):
                     continue
+                if shared is not None and not (
+                        median_of(np.abs(shared[rows, cols][mask])) <= max(SHARED_CHANGE * strength, PIXEL_EVIDENCE)
+                        and shared_area(shared, sign, rows, cols, mask, strength) >= SHARED_AREA):
+                    continue  # the frame beside it does not show it as this one does: not two-frame dirt
                 if mask.sum() > max_area:
                     found.append(Blotch(rows, cols, mask, int(sign), strength, 0.0, repaired=False, reason=TOO_LARGE))
                     continue
@@ -419,7 +496,7 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
                 traces = sum(left_behind(zs[n.offset], sign, rows, cols, mask, own_other) for n in sources)
                 if traces >= min(2, len(sources)):
                     blotch.repaired, blotch.reason = False, MOVING
-                elif not (sides[-1] and sides[1]) and not (
+                elif (not (sides[-1] and sides[1]) or partner is not None) and not (
                         traces == 0 and len(sources) >= 2 and agreement <= ONE_SIDE_AGREEMENT
                         and strength >= ONE_SIDE_EVIDENCE):
                     # beside a cut a figure entering, or one that stops, looks the same from one side: only a clear
@@ -430,5 +507,7 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
                     blotch.repaired, blotch.reason = False, CHANGED
                 elif agreement > AGREEMENT:
                     blotch.repaired, blotch.reason = False, DISAGREE
+                if blotch.repaired:
+                    grow_into_fringe(blotch, zs, sign, height, width)
                 found.append(blotch)
     return found
