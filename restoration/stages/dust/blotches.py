@@ -37,8 +37,9 @@ SHARED_LEVEL = 0.7
 ONE_SIDE_AGREEMENT = 0.5 * AGREEMENT  # at a shot's first or last frame the two frames on the one side must
 ONE_SIDE_EVIDENCE = 1.3 * REGION_EVIDENCE  # agree closer, and the blotch stand out more, than between two sides
 SEARCH_SCALE = 2            # candidates are searched for on every other pixel each way (the evidence is pooled over
-SEARCH_EASE = 0.7           # 9x9 px anyway), with thresholds eased by this: the search only has to find every
-                            # candidate the full-size test would; that test runs in a window around each
+SEARCH_EASE = 0.8           # 9x9 px anyway), with thresholds eased by this (and areas by the next): the search
+SEARCH_AREA_EASE = 0.9      # only has to find every candidate the full-size test would; that test runs in a window
+                            # around each
 WINDOW_PAD = REACH[1] + 2 * POOL_PX + 8  # px: a candidate's tests look this far around it (a moved object's trace)
 BORDER_PX = POOL_PX  # a component this close to a window's inner edge is left to the window that holds it whole
 GROW_PX = 16         # a repaired blotch grows at most this far over its faint fringe
@@ -308,7 +309,7 @@ def search_reduced(current: np.ndarray, neighbours: list[Neighbour], levels: dic
         seeds = ((pooled >= SEARCH_EASE * POOLED_SEED) & (evidence >= SEARCH_EASE * PIXEL_EVIDENCE)).astype(np.uint8)
         count, _, stats = components(seeds)
         for x, y, w, h, area in stats[1:]:
-            if area * scale * scale >= SEARCH_EASE * min_area:
+            if area * scale * scale >= SEARCH_AREA_EASE * min_area:
                 boxes.append([max(0, x * scale - WINDOW_PAD), max(0, y * scale - WINDOW_PAD),
                               min(width, (x + w) * scale + WINDOW_PAD), min(height, (y + h) * scale + WINDOW_PAD)])
     merged = True
