@@ -80,6 +80,38 @@ def upsample_flow(flow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(flow * factor, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+class FullSizeOnUse:
+    """A reduced flow read at full size only where it is read (upsample_flow's bilinear resize, worked out for a
+    crop): the back flow is read only around defects whose picture the motion test found moved."""
+
+    def __init__(self, flow: np.ndarray, shape: tuple[int, int]):
+        self._flow, self._shape = flow, shape
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        height, width = self._shape
+        rows, cols = key
+        y0, y1, _ = rows.indices(height)
+        x0, x1, _ = cols.indices(width)
+        if self._flow.shape[:2] == (height, width):
+            return self._flow[y0:y1, x0:x1]
+        small_h, small_w = self._flow.shape[:2]
+        sx, sy = small_w / width, small_h / height
+
+        def taps(start: int, stop: int, scale: float, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            # cv2.resize's linear sampling: source = (x + 0.5) * scale - 0.5, clamped at the edges
+            at = np.clip((np.arange(start, stop) + 0.5) * scale - 0.5, 0.0, size - 1)
+            low = np.minimum(np.floor(at).astype(np.intp), size - 1)
+            return low, np.minimum(low + 1, size - 1), (at - low).astype(np.float32)
+
+        xl, xh, wx = taps(x0, x1, sx, small_w)
+        yl, yh, wy = taps(y0, y1, sy, small_h)
+        wx, wy = wx[None, :, None], wy[:, None, None]
+        f = self._flow
+        top = f[yl][:, xl] * (1 - wx) + f[yl][:, xh] * wx
+        bottom = f[yh][:, xl] * (1 - wx) + f[yh][:, xh] * wx
+        return (top * (1 - wy) + bottom * wy) * np.array([1.0 / sx, 1.0 / sy], np.float32)
+
+
 @dataclass
 class FramePrep:
     """What the detector needs of one clip frame, computed once: its luma and its flow image."""
@@ -170,7 +202,7 @@ class Neighbour:
     frame: np.ndarray         # RGB as it came (not warped)
     luma: np.ndarray          # luma as it came
     flow: np.ndarray          # current -> neighbour: current(x) ≈ neighbour(x + flow(x))
-    back_flow: np.ndarray     # neighbour -> current
+    back_flow: "FullSizeOnUse | np.ndarray"  # neighbour -> current
     warped: np.ndarray        # luma warped onto the current frame
     reliable: np.ndarray      # bool: forward/backward flow agree here
     residual: np.ndarray      # current - warped - local offset (luma units)
@@ -311,7 +343,7 @@ def compensate_neighbour(current: np.ndarray, index: int, offset: int, frame: np
     scale = width / flow.shape[1]
     flow, reliable = trusted_flow(flow, back_flow, tolerance_px, scale)
     flow = upsample_flow(flow, (height, width))
-    back_flow = upsample_flow(back_flow, (height, width))
+    back_flow = FullSizeOnUse(back_flow, (height, width))
     if reliable.shape != (height, width):
         reliable = cv2.resize(reliable.view(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
     inside = inside_frame(flow)
