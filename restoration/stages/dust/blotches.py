@@ -36,7 +36,7 @@ SHARED_AREA = 0.8           # ... and shows it (differs by under SHARED_LEVEL of
 SHARED_LEVEL = 0.7
 ONE_SIDE_AGREEMENT = 0.5 * AGREEMENT  # at a shot's first or last frame the two frames on the one side must
 ONE_SIDE_EVIDENCE = 1.3 * REGION_EVIDENCE  # agree closer, and the blotch stand out more, than between two sides
-SEARCH_SCALE = 2            # candidates are searched for on every other pixel each way (the evidence is pooled over
+SEARCH_SCALE = 3            # candidates are searched for on every third pixel each way (the evidence is pooled over
 SEARCH_EASE = 0.8           # 9x9 px anyway), with thresholds eased by this (and areas by the next): the search
 SEARCH_AREA_EASE = 0.9      # only has to find every candidate the full-size test would; that test runs in a window
                             # around each
@@ -288,7 +288,7 @@ def search_reduced(current: np.ndarray, neighbours: list[Neighbour], levels: dic
     height, width = current.shape
     scale = SEARCH_SCALE
 
-    def reduced(image: np.ndarray) -> np.ndarray:  # every other pixel: z keeps its meaning, pooling its reach
+    def reduced(image: np.ndarray) -> np.ndarray:  # a pixel in SEARCH_SCALE: z keeps its meaning, pooling its reach
         return image[::scale, ::scale]
 
     small = reduced(current)
