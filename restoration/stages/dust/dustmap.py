@@ -952,6 +952,11 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
                          > EDGE_MOTION_LIMIT * motion_limit(settings)):
                 rejected += 1
                 continue
+            # on a shot's first or last frame nothing on the other side confirms it: a figure moving there spikes
+            # as hard as dirt (a bright hand over a dark coat), so motion alone vetoes it, as beside a shot edge
+            if not two_sided and area >= THREE_FRAME_MIN_PX and moving > motion_limit(settings):
+                rejected += 1
+                continue
             # the shot-edge rule's evidence does not buy a defect out of the motion veto
             if in_real_motion(plain, high, surround, moving, settings) or seen_on_both_sides(distance) or \
                     misregistered(current, neighbours, distance, labels, label, (x, y, w, h), low):
