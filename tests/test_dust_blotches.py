@@ -126,6 +126,49 @@ def test_a_blotch_on_a_shots_first_frame_is_filled_from_the_two_after():
     assert any(c["kind"] == "blotch" and c["repaired"] for c in sides[0]["components"])
 
 
+@pytest.mark.parametrize("end", ["first", "last"])
+def test_a_two_frame_blotch_at_a_shots_edge_is_filled_from_the_two_frames_past_it(end):
+    clean = grained(panned(picture(5), FRAMES, (0.6, 0.2)))
+    mask = blob(75, 62, 24, 19)
+    pair = (0, 1) if end == "first" else (FRAMES - 2, FRAMES - 1)
+    damaged = with_blotch(with_blotch(clean, pair[0], mask, 0.05), pair[1], mask, 0.05)
+    outs, sides = run_dust(damaged)
+    for t in pair:
+        assert float(np.abs(outs[t] - clean[t])[mask].mean()) < 0.2 * float(np.abs(damaged[t] - clean[t])[mask].mean())
+        assert any(c["kind"] == "blotch" and c["repaired"] for c in sides[t]["components"])
+
+
+def test_a_limb_held_still_on_a_shots_last_two_frames_is_left():
+    # a bright arm over a dark scene that swings, then stops for the shot's last two frames: on those two it
+    # looks like two-frame dirt against the frames before, but they show the arm beside it
+    dark = grained([0.2 * f for f in panned(picture(7), FRAMES, (0.0, 0.0))])
+    frames, figures = [], []
+    for t, frame in enumerate(dark):
+        still = Arm((80.0, 10.0), 70.0, 14.0, 9.0, 0.9, -0.9 + 0.35 * min(t, FRAMES - 2), 0.0, 1.0, 0.0)
+        drawn, masks = draw_arms([frame], [still])
+        frames.append(drawn[0])
+        figures.append(masks[0])
+    last = (FRAMES - 2, FRAMES - 1)
+    outs, sides = run_dust(frames)
+    without, _ = run_dust(frames, {"blotches": False})
+    for t in last:  # the blotch detector takes none of it (the spike detector's shot-edge rule is another matter)
+        assert changed(outs[t], frames[t])[figures[t]].mean() <= changed(without[t], frames[t])[figures[t]].mean() + 0.01
+        assert not any(c["kind"] == "blotch" for c in sides[t]["components"])
+
+
+def test_a_stains_faint_fringe_is_repaired_with_it():
+    # a translucent stain whose opacity fades out over 12 px: its faint fringe, left, would read as a ring
+    clean = grained(panned(picture(8), FRAMES, (0.7, 0.4)))
+    yy, xx = np.mgrid[:HEIGHT, :WIDTH]
+    radius = np.hypot((xx - 78) / 1.3, yy - 62)
+    opacity = np.clip((30.0 - radius) / 16.0, 0.0, 1.0) * 0.3
+    damaged = [f.copy() for f in clean]
+    damaged[3] = damaged[3] * (1 - opacity[..., None]) + 0.95 * opacity[..., None]
+    outs, _ = run_dust(damaged)
+    fringe = (opacity > 0.02) & (opacity < 0.1)  # 1-4 grain units: the mask stopped inside it (0.71 of it left)
+    assert float(np.abs(outs[3] - clean[3])[fringe].mean()) < 0.6 * float(np.abs(damaged[3] - clean[3])[fringe].mean())
+
+
 def test_a_blotch_over_moving_picture_is_filled_with_grain_and_no_flat_patch():
     # the picture under the hole moves 3 px a frame; the flow inside the hole followed the blotch (it stays put)
     scene = picture(4)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .dustmap import SIGMA_FLOOR, DustMap, Neighbour, by_side, inside_frame, median_of
+from .dustmap import (SIGMA_FLOOR, DustMap, Neighbour, by_side, components, grain_from_table, inside_frame,
+                      median_of)
 
 BLOTCH_MIN_AREA_PX = 500    # below this the spike detector finds them
 POOL_PX = 9                 # per-pixel evidence is averaged over this box: grain averages out, a blotch does not
@@ -35,6 +36,15 @@ SHARED_AREA = 0.8           # ... and shows it (differs by under SHARED_LEVEL of
 SHARED_LEVEL = 0.7
 ONE_SIDE_AGREEMENT = 0.5 * AGREEMENT  # at a shot's first or last frame the two frames on the one side must
 ONE_SIDE_EVIDENCE = 1.3 * REGION_EVIDENCE  # agree closer, and the blotch stand out more, than between two sides
+SEARCH_SCALE = 3            # candidates are searched for on every third pixel each way (the evidence is pooled over
+SEARCH_EASE = 0.8           # 9x9 px anyway), with thresholds eased by this (and areas by the next): the search
+SEARCH_AREA_EASE = 0.9      # only has to find every candidate the full-size test would; that test runs in a window
+                            # around each
+WINDOW_PAD = REACH[1] + 2 * POOL_PX + 8  # px: a candidate's tests look this far around it (a moved object's trace)
+BORDER_PX = POOL_PX  # a component this close to a window's inner edge is left to the window that holds it whole
+GROW_PX = 16         # a repaired blotch grows at most this far over its faint fringe
+GROW_POOLED = 1.0    # ... where the frames it is filled from still differ this much (pooled, grain units)
+GROW_SPREAD = 2.0    # ... and from each other by no more than grain does (pooled, grain units)
 
 
 MOVING = "other frames show where it came from (a moving object)"
@@ -80,21 +90,25 @@ class Blotch:
         return float(np.clip(strength * (1.0 - min(self.agreement / AGREEMENT, 1.0) * 0.5), 0.0, 1.0))
 
 
-def noise(neighbour: Neighbour, grain: np.ndarray | None = None) -> np.ndarray:
+def noise(edges: np.ndarray, grain: np.ndarray | float) -> np.ndarray:
     """Grain plus misregistration on edges (not the block spread, which a large blotch inflates)."""
-    if grain is None:
-        grain = neighbour.grain if neighbour.grain is not None else np.float32(SIGMA_FLOOR)
-    return np.maximum(cv2.magnitude(np.broadcast_to(grain, neighbour.edges.shape).astype(np.float32),
-                                    np.float32(MISREGISTRATION_PX) * neighbour.edges), np.float32(SIGMA_FLOOR))
+    return np.maximum(cv2.magnitude(np.broadcast_to(np.float32(grain), edges.shape).astype(np.float32),
+                                    np.float32(MISREGISTRATION_PX) * edges), np.float32(SIGMA_FLOOR))
 
 
-def difference_z(current: np.ndarray, neighbour: Neighbour, sigma: np.ndarray) -> np.ndarray:
+def flicker_level(current: np.ndarray, neighbour: Neighbour) -> float:
+    """The frame-wide level change between the current frame and a compensated neighbour (median, every 4th px)."""
+    inside = neighbour.inside[::4, ::4] if neighbour.inside is not None else inside_frame(neighbour.flow)[::4, ::4]
+    if not inside.any():
+        return 0.0
+    return median_of((current[::4, ::4] - neighbour.warped[::4, ::4])[inside])
+
+
+def difference_z(current: np.ndarray, warped: np.ndarray, inside: np.ndarray, sigma: np.ndarray,
+                 level: float) -> np.ndarray:
     """current - warped neighbour in units of its `noise`, less the frame-wide level change (flicker); 0 off the
     frame."""
-    difference = current - neighbour.warped
-    inside = inside_frame(neighbour.flow)
-    level = median_of(difference[::4, ::4][inside[::4, ::4]]) if inside[::4, ::4].any() else 0.0
-    return np.where(inside, (difference - np.float32(level)) / sigma, np.float32(0.0))
+    return np.where(inside, (current - warped - np.float32(level)) / sigma, np.float32(0.0))
 
 
 def side_evidence(zs: dict[int, np.ndarray], sign: float) -> np.ndarray:
@@ -110,7 +124,7 @@ def reach_of(mask: np.ndarray) -> int:
 
 
 def left_behind(z: np.ndarray, sign: float, rows: slice, cols: slice, mask: np.ndarray,
-                own_other: np.ndarray | None = None) -> bool:
+                own_other: OwnDirt | None = None) -> bool:
     """Whether a neighbour shows, beside the candidate, the other half of a moved object: where it was in that
     frame the neighbour differs from this one the other way round (a bright hand leaves dark coat behind), over
     an area like the candidate's (that frame's own specks are far smaller)."""
@@ -119,13 +133,15 @@ def left_behind(z: np.ndarray, sign: float, rows: slice, cols: slice, mask: np.n
     r0, r1 = max(0, rows.start - reach), min(height, rows.stop + reach)
     c0, c1 = max(0, cols.start - reach), min(width, cols.stop + reach)
     other = cv2.blur(np.clip(-sign * z[r0:r1, c0:c1], -2.0, 8.0), (POOL_PX, POOL_PX)) >= POOLED_SEED
+    area = float(mask.sum())
+    if np.count_nonzero(other) < LEFT_SHARE * area:
+        return False  # too little of the other difference anywhere around for a moved object's other half
     own = np.zeros(other.shape, np.uint8)
     own[rows.start - r0:rows.stop - r0, cols.start - c0:cols.stop - c0] = mask
     other &= cv2.dilate(own, np.ones((5, 5), np.uint8)) == 0
     if own_other is not None:  # this frame's own dirt of the other polarity differs from every frame: not a trace
-        other &= ~own_other[r0:r1, c0:c1]
-    count, _, stats, _ = cv2.connectedComponentsWithStats(other.astype(np.uint8), connectivity=8)
-    area = float(mask.sum())
+        other &= ~own_other.over(slice(r0, r1), slice(c0, c1))
+    count, _, stats = components(other)
     # as thick as the candidate too: a line scratch that moved against the picture, or a hair, is thin
     thickness = area / max(mask.shape)
     return any(LEFT_SHARE * area <= stats[k, 4] <= area / LEFT_SHARE
@@ -170,11 +186,26 @@ def shared_area(z: np.ndarray, sign: float, rows: slice, cols: slice, mask: np.n
     return float(np.mean(inside < SHARED_LEVEL * strength))
 
 
-def own_dirt(zs: dict[int, np.ndarray], sign: float) -> np.ndarray:
+class OwnDirt:
     """Where this frame differs in direction `sign` from every other frame (pooled): its own dirt. Not a trace of
-    a moving object, whose two neighbours may both hold it where a swinging arm turns, the next two not."""
-    everyone = np.minimum.reduce([sign * z for z in zs.values()])
-    return cv2.blur(np.clip(everyone, -2.0, 8.0), (POOL_PX, POOL_PX)) >= POOLED_SEED
+    a moving object, whose two neighbours may both hold it where a swinging arm turns, the next two not. Worked
+    out only over the regions asked for (a candidate's surroundings), each once."""
+
+    def __init__(self, zs: dict[int, np.ndarray], sign: float):
+        self.zs, self.sign = zs, sign
+        self._done: dict[tuple[int, int, int, int], np.ndarray] = {}
+
+    def over(self, rows: slice, cols: slice) -> np.ndarray:
+        key = (rows.start, rows.stop, cols.start, cols.stop)
+        if key not in self._done:
+            height, width = next(iter(self.zs.values())).shape
+            pad = POOL_PX // 2 + 1  # the pooling reaches this far: inside, the values are the whole frame's
+            r0, r1 = max(0, rows.start - pad), min(height, rows.stop + pad)
+            c0, c1 = max(0, cols.start - pad), min(width, cols.stop + pad)
+            everyone = np.minimum.reduce([self.sign * z[r0:r1, c0:c1] for z in self.zs.values()])
+            pooled = cv2.blur(np.clip(everyone, -2.0, 8.0), (POOL_PX, POOL_PX)) >= POOLED_SEED
+            self._done[key] = pooled[rows.start - r0:rows.stop - r0, cols.start - c0:cols.stop - c0]
+        return self._done[key]
 
 
 LIMB_MIN_AREA_PX = 100     # spike detections from this size are checked for a moving limb's trace too
@@ -204,7 +235,7 @@ def moving_limbs(dust: DustMap, neighbours: list[Neighbour], low: float) -> Dust
     if not large or len(neighbours) < 2:
         return dust
     zs = {n.offset: n.z for n in neighbours}
-    owns: dict[float, np.ndarray] = {}
+    owns = {sign: OwnDirt(zs, -sign) for sign in (-1.0, 1.0)}  # this frame's own dirt of the other polarity
     dropped = set()
     for defect in large:
         x, y, w, h = defect.bbox
@@ -217,8 +248,6 @@ def moving_limbs(dust: DustMap, neighbours: list[Neighbour], low: float) -> Dust
             dropped.add(defect.label)
             continue
         sign = 1.0 if defect.polarity == "bright" else -1.0
-        if sign not in owns:  # this frame's own dirt of the other polarity is no trace: once per polarity
-            owns[sign] = own_dirt(zs, -sign)
         # all but one: a frame two away may have the limb out of reach, or another frame's dirt beside it by chance
         need = min(len(clean), max(2, len(clean) - 1))
         if sum(left_behind(n.z, sign, rows, cols, inside, owns[sign]) for n in clean) >= need:
@@ -226,78 +255,260 @@ def moving_limbs(dust: DustMap, neighbours: list[Neighbour], low: float) -> Dust
     return dust.without(dropped)
 
 
-def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: int, grain: np.ndarray | None = None,
-                  min_area: int = BLOTCH_MIN_AREA_PX) -> list[Blotch]:
-    """The large blotches of the current frame's luma, repaired or (unsure) left, from its compensated
-    neighbours; `grain` is the film's grain per pixel of the picture under the damage (else the neighbours')."""
+@dataclass
+class GrainUnder:
+    """The film's grain at the brightness of the picture under the damage (a compensated neighbour), read from
+    its noise level table only where it is needed."""
+
+    table: np.ndarray | None
+    under: np.ndarray  # luma of the picture under the damage
+
+    def at(self, rows: slice, cols: slice) -> np.ndarray:
+        return grain_from_table(self.table, self.under[rows, cols])
+
+
+def grain_at(neighbour: Neighbour, grain: GrainUnder | None, rows: slice, cols: slice) -> np.ndarray | np.float32:
+    if grain is not None:
+        return grain.at(rows, cols)
+    return neighbour.grain[rows, cols] if neighbour.grain is not None else np.float32(SIGMA_FLOOR)
+
+
+def inside_of(neighbour: Neighbour) -> np.ndarray:
+    return neighbour.inside if neighbour.inside is not None else inside_frame(neighbour.flow)
+
+
+def box_area(box: list[int]) -> int:
+    return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
+
+
+def search_reduced(current: np.ndarray, neighbours: list[Neighbour], levels: dict[int, float],
+                   grain: GrainUnder | None, min_area: int) -> list[tuple[slice, slice]]:
+    """Windows of the frame (rows, cols) around every place a blotch could be, found on every SEARCH_SCALE-th
+    pixel with eased thresholds; overlapping windows are merged."""
+    height, width = current.shape
+    scale = SEARCH_SCALE
+
+    def reduced(image: np.ndarray) -> np.ndarray:  # a pixel in SEARCH_SCALE: z keeps its meaning, pooling its reach
+        return image[::scale, ::scale]
+
+    small = reduced(current)
+    small_grain = None if grain is None else grain_from_table(grain.table, reduced(grain.under))
+    zs = {}
+    for n in neighbours:
+        g = small_grain if grain is not None else reduced(n.grain) if n.grain is not None else SIGMA_FLOOR
+        sigma = np.maximum(np.sqrt(np.square(g) + np.square(np.float32(MISREGISTRATION_PX) * reduced(n.edges))),
+                           np.float32(SIGMA_FLOOR))  # noise() on views
+        zs[n.offset] = difference_z(small, reduced(n.warped), reduced(inside_of(n)), sigma, levels[n.offset])
     sides = by_side(neighbours)
-    if not neighbours or not (sides[-1] and sides[1]) and len(neighbours) < 2:
-        return []
-    sigmas = {n.offset: noise(n, grain) for n in neighbours}
-    zs = {n.offset: difference_z(current, n, sigmas[n.offset]) for n in neighbours}
-    sigma = np.minimum.reduce(list(sigmas.values()))
-    found: list[Blotch] = []
+    boxes = []
+    pool = (POOL_PX // scale) | 1  # odd, about the same reach
     for sign in (-1.0, 1.0):
         evidence = side_evidence(zs, sign) if sides[-1] and sides[1] else \
             np.minimum.reduce([sign * z for z in zs.values()])
-        own_other: np.ndarray | None = None
-        pooled = cv2.blur(np.clip(evidence, -2.0, 8.0), (POOL_PX, POOL_PX))
-        seeds = ((pooled >= POOLED_SEED) & (evidence >= PIXEL_EVIDENCE)).astype(np.uint8)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(seeds, connectivity=8)
-        for label in range(1, count):
-            x, y, w, h, area = (int(v) for v in stats[label])
-            if area < min_area:
-                continue
-            rows, cols = slice(y, y + h), slice(x, x + w)
-            core = labels[rows, cols] == label
-            # close small gaps (grain inside a translucent blotch) without growing past its edge
-            mask = cv2.morphologyEx(core.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
-            mask &= evidence[rows, cols] >= 0.5 * PIXEL_EVIDENCE
-            strength = median_of(evidence[rows, cols][mask])
-            if strength < REGION_EVIDENCE or not has_edge(evidence, rows, cols, mask, strength):
-                continue
-            if mask.sum() > max_area:
-                found.append(Blotch(rows, cols, mask, int(sign), strength, 0.0, repaired=False, reason=TOO_LARGE))
-                continue
-            sources = [n for n in neighbours if median_of(sign * zs[n.offset][rows, cols][mask]) >= 0.5 * strength]
-            if not sources or median_of(np.min([sign * (current[rows, cols] - n.warped[rows, cols])[mask]
-                                                for n in sources], axis=0)) < MIN_CONTRAST:
-                continue
-            alike = by_side([n for n in neighbours if n not in sources])
-            nearest = {min(side, key=lambda n: abs(n.offset)).offset for side in sides.values() if side}
-            if alike[-1] and alike[1] and not nearest <= {n.offset for n in alike[-1] + alike[1]}:
-                # a frame on each side shows the picture as this one does, not both nearest: what differs is
-                # theirs (a blotch on one, another on the other), and this frame's own specks there are the
-                # spike detector's to find
-                continue
-            agreement = pair_agreement(sources, rows, cols, mask, sigma[rows, cols]) / max(strength, 1e-6)
-            blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources)
-            if alike[-1] and alike[1]:
-                # the nearest frame on each side shows it too: on three frames, a limb at the turn of its swing
-                blotch.repaired, blotch.reason = False, THREE_FRAMES
+        pooled = cv2.blur(np.clip(evidence, -2.0, 8.0), (pool, pool))
+        seeds = ((pooled >= SEARCH_EASE * POOLED_SEED) & (evidence >= SEARCH_EASE * PIXEL_EVIDENCE)).astype(np.uint8)
+        count, _, stats = components(seeds)
+        for x, y, w, h, area in stats[1:]:
+            if area * scale * scale >= SEARCH_AREA_EASE * min_area:
+                boxes.append([max(0, x * scale - WINDOW_PAD), max(0, y * scale - WINDOW_PAD),
+                              min(width, (x + w) * scale + WINDOW_PAD), min(height, (y + h) * scale + WINDOW_PAD)])
+    merged = True
+    while merged:  # windows that overlap much become one (those that overlap little are cheaper apart)
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                union = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                if box_area(union) <= box_area(a) + box_area(b) - box_area(
+                        [max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])]):
+                    boxes[i] = union
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return [(slice(int(y0), int(y1)), slice(int(x0), int(x1))) for x0, y0, x1, y1 in boxes]
+
+
+def grow_into_fringe(blotch: Blotch, zs: dict[int, np.ndarray], sign: float, height: int, width: int) -> None:
+    """Grow a repaired blotch's mask over the faint fringe joined to it, where every frame it is filled from still
+    differs (pooled, GROW_POOLED grain units) and they agree, up to GROW_PX: a stain fades out, and a fill that
+    stops where the stain is still faint leaves a ring."""
+    y0, y1 = max(0, blotch.rows.start - GROW_PX), min(height, blotch.rows.stop + GROW_PX)
+    x0, x1 = max(0, blotch.cols.start - GROW_PX), min(width, blotch.cols.stop + GROW_PX)
+    crops = [sign * zs[n.offset][y0:y1, x0:x1] for n in blotch.sources]
+    everyone = np.minimum.reduce(crops)
+    weak = cv2.blur(np.clip(everyone, -2.0, 8.0), (POOL_PX, POOL_PX)) >= GROW_POOLED
+    if len(crops) > 1:  # ... and they agree there (over moving picture beside it they would not)
+        spread = np.maximum.reduce(crops) - everyone
+        weak &= cv2.blur(spread, (POOL_PX, POOL_PX)) <= max(AGREEMENT * blotch.evidence, GROW_SPREAD)
+    mask = np.zeros(weak.shape, np.uint8)
+    mask[blotch.rows.start - y0:blotch.rows.stop - y0, blotch.cols.start - x0:blotch.cols.stop - x0] = blotch.mask
+    near = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * GROW_PX + 1, 2 * GROW_PX + 1))) > 0
+    count, labels = cv2.connectedComponents(((weak & near) | (mask > 0)).astype(np.uint8), connectivity=8)
+    joined = np.zeros(count, bool)
+    joined[np.unique(labels[mask > 0])] = True
+    joined[0] = False
+    grown = joined[labels]
+    ys, xs = np.flatnonzero(grown.any(axis=1)), np.flatnonzero(grown.any(axis=0))
+    blotch.rows, blotch.cols = slice(y0 + int(ys[0]), y0 + int(ys[-1]) + 1), slice(x0 + int(xs[0]), x0 + int(xs[-1]) + 1)
+    blotch.mask = grown[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1]
+
+
+def edge_pair(neighbours: list[Neighbour], further: Neighbour | None) -> tuple[Neighbour, list[Neighbour]] | None:
+    """Beside a shot edge, the frame that would share two-frame dirt with this one (the one across, or the nearest
+    when there is none) and the two frames past it on the long side; None elsewhere."""
+    sides = by_side(neighbours)
+    short, long = (sides[-1], sides[1]) if len(sides[-1]) <= len(sides[1]) else (sides[1], sides[-1])
+    if len(short) > 1 or not long:
+        return None
+    long = sorted(long + ([further] if further is not None else []), key=lambda n: abs(n.offset))
+    partner, rest = (short[0], long[:2]) if short else (long[0], long[1:3])
+    return (partner, rest) if len(rest) == 2 else None
+
+
+def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: int, grain: GrainUnder | None = None,
+                  min_area: int = BLOTCH_MIN_AREA_PX, further: Neighbour | None = None) -> list[Blotch]:
+    """The large blotches of the current frame's luma, repaired or (unsure) left, from its compensated
+    neighbours; `grain` is the film's grain per pixel of the picture under the damage (else the neighbours').
+    Beside a shot edge, dirt this frame shares with the frame across (or, on a shot's first or last frame, with
+    the next one) is looked for against the two frames past it; `further` is the one past the long side."""
+    found = blotches_against(current, neighbours, max_area, grain, min_area)
+    pair = edge_pair(neighbours, further)
+    if pair is None:
+        return found
+    partner, rest = pair
+    return found + [blotch for blotch in blotches_against(current, rest, max_area, grain, min_area, partner)
+                    if not any(overlaps(blotch, other) for other in found)]
+
+
+def overlaps(a: Blotch, b: Blotch) -> bool:
+    y0, y1 = max(a.rows.start, b.rows.start), min(a.rows.stop, b.rows.stop)
+    x0, x1 = max(a.cols.start, b.cols.start), min(a.cols.stop, b.cols.stop)
+    if y0 >= y1 or x0 >= x1:
+        return False
+    here = a.mask[y0 - a.rows.start:y1 - a.rows.start, x0 - a.cols.start:x1 - a.cols.start]
+    there = b.mask[y0 - b.rows.start:y1 - b.rows.start, x0 - b.cols.start:x1 - b.cols.start]
+    return bool((here & there).any())
+
+
+def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area: int, grain: GrainUnder | None,
+                     min_area: int, partner: Neighbour | None = None) -> list[Blotch]:
+    """find_blotches against these neighbours; with a `partner`, only dirt that frame shows as this one does (the
+    two-frame dirt beside a shot edge), held to the shot edge's stricter rule."""
+    sides = by_side(neighbours)
+    if not neighbours or not (sides[-1] and sides[1]) and len(neighbours) < 2:
+        return []
+    levels = {n.offset: flicker_level(current, n) for n in neighbours}
+    windows = search_reduced(current, neighbours, levels, grain, min_area)
+    if not windows:
+        return []
+    height, width = current.shape
+    # at full size only around the candidates: each test looks at most WINDOW_PAD px around its own
+    zs = {n.offset: np.zeros((height, width), np.float32) for n in neighbours}
+    sigma = np.ones((height, width), np.float32)
+    shared = np.zeros((height, width), np.float32) if partner is not None else None
+    if partner is not None:
+        levels[partner.offset] = flicker_level(current, partner)
+
+    def full_size(window: tuple[slice, slice]) -> None:  # per pixel: a region worked out twice comes out the same
+        sigmas = [noise(n.edges[window], grain_at(n, grain, *window)) for n in neighbours]
+        for n, sg in zip(neighbours, sigmas):
+            zs[n.offset][window] = difference_z(current[window], n.warped[window], inside_of(n)[window], sg,
+                                                levels[n.offset])
+        sigma[window] = np.minimum.reduce(sigmas)
+        if shared is not None:
+            shared[window] = difference_z(current[window], partner.warped[window], inside_of(partner)[window],
+                                          noise(partner.edges[window], grain_at(partner, grain, *window)),
+                                          levels[partner.offset])
+
+    for window in windows:
+        full_size(window)
+    found: list[Blotch] = []
+    seen: set[tuple] = set()
+    for sign in (-1.0, 1.0):
+        evidence = np.zeros((height, width), np.float32)
+        # the frame beside a shot edge that shares the dirt counts too: picture only it shows is a moved object's
+        own_other = OwnDirt(zs if shared is None else {**zs, partner.offset: shared}, -sign)
+        for rows_w, cols_w in windows:
+            local = {o: z[rows_w, cols_w] for o, z in zs.items()}
+            evidence[rows_w, cols_w] = side_evidence(local, sign) if sides[-1] and sides[1] else \
+                np.minimum.reduce([sign * z for z in local.values()])
+            window_evidence = evidence[rows_w, cols_w]
+            pooled = cv2.blur(np.clip(window_evidence, -2.0, 8.0), (POOL_PX, POOL_PX))
+            seeds = ((pooled >= POOLED_SEED) & (window_evidence >= PIXEL_EVIDENCE)).astype(np.uint8)
+            count, labels, stats = components(seeds)
+            for label in range(1, count):
+                x, y, w, h, area = (int(v) for v in stats[label])
+                if area < min_area:
+                    continue
+                if (x < BORDER_PX and cols_w.start > 0 or y < BORDER_PX and rows_w.start > 0
+                        or x + w > cols_w.stop - cols_w.start - BORDER_PX and cols_w.stop < width
+                        or y + h > rows_w.stop - rows_w.start - BORDER_PX and rows_w.stop < height):
+                    continue  # cut by the window (pooling differs there): another window holds it whole
+                core = labels[y:y + h, x:x + w] == label
+                x, y = x + cols_w.start, y + rows_w.start
+                if (sign, x, y, w, h, area) in seen:
+                    continue  # found whole in an overlapping window already
+                seen.add((sign, x, y, w, h, area))
+                reach = (slice(max(0, y - WINDOW_PAD), min(height, y + h + WINDOW_PAD)),
+                         slice(max(0, x - WINDOW_PAD), min(width, x + w + WINDOW_PAD)))
+                if not (rows_w.start <= reach[0].start and reach[0].stop <= rows_w.stop
+                        and cols_w.start <= reach[1].start and reach[1].stop <= cols_w.stop):
+                    full_size(reach)  # larger than the search saw: its tests look past the window
+                rows, cols = slice(y, y + h), slice(x, x + w)
+                # close small gaps (grain inside a translucent blotch) without growing past its edge
+                mask = cv2.morphologyEx(core.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
+                mask &= evidence[rows, cols] >= 0.5 * PIXEL_EVIDENCE
+                strength = median_of(evidence[rows, cols][mask])
+                if strength < REGION_EVIDENCE or not has_edge(evidence, rows, cols, mask, strength):
+                    continue
+                if shared is not None and not (
+                        median_of(np.abs(shared[rows, cols][mask])) <= max(SHARED_CHANGE * strength, PIXEL_EVIDENCE)
+                        and shared_area(shared, sign, rows, cols, mask, strength) >= SHARED_AREA):
+                    continue  # the frame beside it does not show it as this one does: not two-frame dirt
+                if mask.sum() > max_area:
+                    found.append(Blotch(rows, cols, mask, int(sign), strength, 0.0, repaired=False, reason=TOO_LARGE))
+                    continue
+                sources = [n for n in neighbours if median_of(sign * zs[n.offset][rows, cols][mask]) >= 0.5 * strength]
+                if not sources or median_of(np.min([sign * (current[rows, cols] - n.warped[rows, cols])[mask]
+                                                    for n in sources], axis=0)) < MIN_CONTRAST:
+                    continue
+                alike = by_side([n for n in neighbours if n not in sources])
+                nearest = {min(side, key=lambda n: abs(n.offset)).offset for side in sides.values() if side}
+                if alike[-1] and alike[1] and not nearest <= {n.offset for n in alike[-1] + alike[1]}:
+                    # a frame on each side shows the picture as this one does, not both nearest: what differs is
+                    # theirs (a blotch on one, another on the other), and this frame's own specks there are the
+                    # spike detector's to find
+                    continue
+                agreement = pair_agreement(sources, rows, cols, mask, sigma[rows, cols]) / max(strength, 1e-6)
+                blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources)
+                if alike[-1] and alike[1]:
+                    # the nearest frame on each side shows it too: on three frames, a limb at the turn of its swing
+                    blotch.repaired, blotch.reason = False, THREE_FRAMES
+                    found.append(blotch)
+                    continue
+                # the frame that shares two-frame dirt shows it as it is here; one that shows it changed shows picture
+                changed_there = any(median_of(np.abs(zs[n.offset][rows, cols][mask])) > max(SHARED_CHANGE * strength,
+                                                                                           PIXEL_EVIDENCE)
+                                    and shared_area(zs[n.offset], sign, rows, cols, mask, strength) >= SHARED_AREA
+                                    for n in neighbours if n not in sources)
+                # a moving object left its trace in every frame around; another frame's own dirt, in one
+                traces = sum(left_behind(zs[n.offset], sign, rows, cols, mask, own_other) for n in sources)
+                if traces >= min(2, len(sources)):
+                    blotch.repaired, blotch.reason = False, MOVING
+                elif (not (sides[-1] and sides[1]) or partner is not None) and not (
+                        traces == 0 and len(sources) >= 2 and agreement <= ONE_SIDE_AGREEMENT
+                        and strength >= ONE_SIDE_EVIDENCE):
+                    # beside a cut a figure entering, or one that stops, looks the same from one side: only a clear
+                    # blotch, over picture that the two frames on that side show alike, with no trace beside it in
+                    # either (nothing on the other side confirms), is repaired there
+                    blotch.repaired, blotch.reason = False, SHOT_EDGE
+                elif changed_there:
+                    blotch.repaired, blotch.reason = False, CHANGED
+                elif agreement > AGREEMENT:
+                    blotch.repaired, blotch.reason = False, DISAGREE
+                if blotch.repaired:
+                    grow_into_fringe(blotch, zs, sign, height, width)
                 found.append(blotch)
-                continue
-            # the frame that shares two-frame dirt shows it as it is here; one that shows it changed shows picture
-            changed_there = any(median_of(np.abs(zs[n.offset][rows, cols][mask])) > max(SHARED_CHANGE * strength,
-                                                                                       PIXEL_EVIDENCE)
-                                and shared_area(zs[n.offset], sign, rows, cols, mask, strength) >= SHARED_AREA
-                                for n in neighbours if n not in sources)
-            if own_other is None:  # once per polarity, and only where a candidate gets this far
-                own_other = own_dirt(zs, -sign)
-            # a moving object left its trace in every frame around; another frame's own dirt, in one
-            traces = sum(left_behind(zs[n.offset], sign, rows, cols, mask, own_other) for n in sources)
-            if traces >= min(2, len(sources)):
-                blotch.repaired, blotch.reason = False, MOVING
-            elif not (sides[-1] and sides[1]) and not (
-                    traces == 0 and len(sources) >= 2 and agreement <= ONE_SIDE_AGREEMENT
-                    and strength >= ONE_SIDE_EVIDENCE):
-                # beside a cut a figure entering, or one that stops, looks the same from one side: only a clear
-                # blotch, over picture that the two frames on that side show alike, with no trace beside it in
-                # either (nothing on the other side confirms), is repaired there
-                blotch.repaired, blotch.reason = False, SHOT_EDGE
-            elif changed_there:
-                blotch.repaired, blotch.reason = False, CHANGED
-            elif agreement > AGREEMENT:
-                blotch.repaired, blotch.reason = False, DISAGREE
-            found.append(blotch)
     return found

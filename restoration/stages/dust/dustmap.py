@@ -80,6 +80,38 @@ def upsample_flow(flow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(flow * factor, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+class FullSizeOnUse:
+    """A reduced flow read at full size only where it is read (upsample_flow's bilinear resize, worked out for a
+    crop): the back flow is read only around defects whose picture the motion test found moved."""
+
+    def __init__(self, flow: np.ndarray, shape: tuple[int, int]):
+        self._flow, self._shape = flow, shape
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        height, width = self._shape
+        rows, cols = key
+        y0, y1, _ = rows.indices(height)
+        x0, x1, _ = cols.indices(width)
+        if self._flow.shape[:2] == (height, width):
+            return self._flow[y0:y1, x0:x1]
+        small_h, small_w = self._flow.shape[:2]
+        sx, sy = small_w / width, small_h / height
+
+        def taps(start: int, stop: int, scale: float, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            # cv2.resize's linear sampling: source = (x + 0.5) * scale - 0.5, clamped at the edges
+            at = np.clip((np.arange(start, stop) + 0.5) * scale - 0.5, 0.0, size - 1)
+            low = np.minimum(np.floor(at).astype(np.intp), size - 1)
+            return low, np.minimum(low + 1, size - 1), (at - low).astype(np.float32)
+
+        xl, xh, wx = taps(x0, x1, sx, small_w)
+        yl, yh, wy = taps(y0, y1, sy, small_h)
+        wx, wy = wx[None, :, None], wy[:, None, None]
+        f = self._flow
+        top = f[yl][:, xl] * (1 - wx) + f[yl][:, xh] * wx
+        bottom = f[yh][:, xl] * (1 - wx) + f[yh][:, xh] * wx
+        return (top * (1 - wy) + bottom * wy) * np.array([1.0 / sx, 1.0 / sy], np.float32)
+
+
 @dataclass
 class FramePrep:
     """What the detector needs of one clip frame, computed once: its luma and its flow image."""
@@ -170,7 +202,7 @@ class Neighbour:
     frame: np.ndarray         # RGB as it came (not warped)
     luma: np.ndarray          # luma as it came
     flow: np.ndarray          # current -> neighbour: current(x) ≈ neighbour(x + flow(x))
-    back_flow: np.ndarray     # neighbour -> current
+    back_flow: "FullSizeOnUse | np.ndarray"  # neighbour -> current
     warped: np.ndarray        # luma warped onto the current frame
     reliable: np.ndarray      # bool: forward/backward flow agree here
     residual: np.ndarray      # current - warped - local offset (luma units)
@@ -179,6 +211,7 @@ class Neighbour:
     grain: np.ndarray = field(default=None, repr=False)  # noise of a frame difference from grain alone, per pixel
     sigma: np.ndarray = field(default=None, repr=False)  # local noise of the residual: grain, misregistration, block
     z: np.ndarray = field(default=None, repr=False)  # residual in noise units, set by normalise()
+    inside: np.ndarray = field(default=None, repr=False)  # bool: its flow lands inside the frame (inside_frame)
 
 
 def _upsample_grid(grid: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -218,7 +251,12 @@ NLF_SAMPLES = 25000  # pixels it is measured on
 
 
 def noise_level_function(luma: np.ndarray, residual: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Per-pixel noise of a difference image from its brightness: film grain depends on density, not on place.
+    """Per-pixel noise of a difference image from its brightness: film grain depends on density, not on place."""
+    return grain_from_table(noise_level_table(luma, residual, edges), luma)
+
+
+def noise_level_table(luma: np.ndarray, residual: np.ndarray, edges: np.ndarray) -> np.ndarray | None:
+    """The noise of a difference image per brightness (1024 steps of luma; None where nothing was measured).
 
     Measured (1.4826·MAD per luma bin) on the flattest half of the frame, where misregistration cannot pose as
     grain; dust is too sparse to move a median.
@@ -237,9 +275,15 @@ def noise_level_function(luma: np.ndarray, residual: np.ndarray, edges: np.ndarr
             centres.append(float(y[which == b].mean()))
             levels.append(1.4826 * median_of(np.abs(values - median_of(values))))
     if not levels:
-        return np.full(luma.shape, SIGMA_FLOOR, np.float32)
+        return None
     curve = np.maximum(np.asarray(levels), SIGMA_FLOOR)
-    table = np.interp(np.linspace(0.0, 1.0, 1024), centres, curve).astype(np.float32)
+    return np.interp(np.linspace(0.0, 1.0, 1024), centres, curve).astype(np.float32)
+
+
+def grain_from_table(table: np.ndarray | None, luma: np.ndarray) -> np.ndarray:
+    """A noise level table read at each pixel's brightness."""
+    if table is None:
+        return np.full(luma.shape, SIGMA_FLOOR, np.float32)
     return table[(np.clip(luma, 0.0, 1.0) * 1023.0 + 0.5).astype(np.int32)]
 
 
@@ -299,7 +343,7 @@ def compensate_neighbour(current: np.ndarray, index: int, offset: int, frame: np
     scale = width / flow.shape[1]
     flow, reliable = trusted_flow(flow, back_flow, tolerance_px, scale)
     flow = upsample_flow(flow, (height, width))
-    back_flow = upsample_flow(back_flow, (height, width))
+    back_flow = FullSizeOnUse(back_flow, (height, width))
     if reliable.shape != (height, width):
         reliable = cv2.resize(reliable.view(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
     inside = inside_frame(flow)
@@ -309,7 +353,7 @@ def compensate_neighbour(current: np.ndarray, index: int, offset: int, frame: np
     residual = np.where(inside, difference - offset_map, np.float32(0.0))
     edges = slope(warped)  # the neighbour's, not the current frame's: a defect's own edges must not raise it
     return Neighbour(index, offset, frame, luma, flow, back_flow, warped, reliable & inside, residual,
-                     edges=edges, block_noise=block_noise)
+                     edges=edges, block_noise=block_noise, inside=inside)
 
 
 def with_grain(neighbour: Neighbour, grain: np.ndarray) -> Neighbour:
@@ -483,12 +527,37 @@ def spike_scores(neighbours: list[Neighbour], shot_edge_rule: bool = True) -> tu
     return combine(-1.0), combine(1.0), bool(sides[-1] and sides[1])
 
 
+def components(binary: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """cv2.connectedComponentsWithStats (8-connected; stats x, y, w, h, area) of a sparse binary image: OpenCV's
+    stats pass costs several times its labelling, and the few labelled pixels give them directly."""
+    count, labels = cv2.connectedComponents(binary.astype(np.uint8, copy=False), connectivity=8)
+    stats = np.zeros((count, 5), np.int32)
+    height, width = binary.shape
+    stats[0] = (0, 0, width, height, 0)
+    if count > 1:
+        flat = labels.ravel()
+        where = np.flatnonzero(flat)
+        which = flat[where]
+        order = np.argsort(which, kind="stable")
+        which = which[order]
+        ys, xs = np.divmod(where[order], width)
+        starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
+        x0, y0 = np.minimum.reduceat(xs, starts), np.minimum.reduceat(ys, starts)
+        x1, y1 = np.maximum.reduceat(xs, starts), np.maximum.reduceat(ys, starts)
+        area = np.diff(np.r_[starts, which.size])
+        stats[which[starts]] = np.stack([x0, y0, x1 - x0 + 1, y1 - y0 + 1, area], axis=1)
+        stats[0, 4] = binary.size - which.size
+    else:
+        stats[0, 4] = binary.size
+    return count, labels, stats
+
+
 def hysteresis(score: np.ndarray, high: float, low: float, seeds: np.ndarray | None = None
                ) -> tuple[int, np.ndarray, np.ndarray]:
     """Connected regions of score >= low that reach `high` (or hold one of `seeds`) somewhere: (count+1, labels,
     stats)."""
     weak = (score >= low).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
+    count, labels, stats = components(weak)
     keep = np.zeros(count, bool)
     keep[np.unique(labels[score >= high] if seeds is None else labels[seeds])] = True
     keep[0] = False
@@ -881,6 +950,11 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
                 continue  # short side's frame to share it (two-frame dirt); else it is left alone
             if long and (surround > EDGE_SURROUND or own_motion(long, labels, label, (x, y, w, h), cameras)
                          > EDGE_MOTION_LIMIT * motion_limit(settings)):
+                rejected += 1
+                continue
+            # on a shot's first or last frame nothing on the other side confirms it: a figure moving there spikes
+            # as hard as dirt (a bright hand over a dark coat), so motion alone vetoes it, as beside a shot edge
+            if not two_sided and area >= THREE_FRAME_MIN_PX and moving > motion_limit(settings):
                 rejected += 1
                 continue
             # the shot-edge rule's evidence does not buy a defect out of the motion veto

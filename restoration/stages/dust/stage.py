@@ -15,10 +15,10 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from .blotches import DISAGREE, Blotch, find_blotches, moving_limbs
+from .blotches import DISAGREE, Blotch, GrainUnder, find_blotches, moving_limbs
 from .dustmap import (Defect, DetectionSettings, DustMap, FlowBank, FramePrep, Neighbour, by_side,
-                       compensate_neighbour, detect_dust, frame_luma, noise_level_function, shot_edge_sides,
-                       with_grain)
+                       compensate_neighbour, detect_dust, frame_luma, noise_level_function, noise_level_table,
+                       shot_edge_sides, with_grain)
 from .dustrepair import (Region, blend, crop_around, soft_matte, spatial_fill, spatiotemporal_fill, supporting,
                          temporal_fill)
 from ...errors import ParamError
@@ -120,9 +120,10 @@ class DustRepair(Stage):
         return self._banks[key]
 
     def neighbours(self, window: FrameWindow, current: FramePrep, params: Mapping[str, Any]
-                   ) -> tuple[list[Neighbour], Neighbour | None]:
+                   ) -> tuple[list[Neighbour], Neighbour | None, Neighbour | None]:
         """The distinct real frames of the window within the radius, other than the current one, warped onto it;
-        and, beside a shot edge, the frame just past the side with two or more (None elsewhere)."""
+        beside a shot edge, the frame just past the side with two or more (None elsewhere); and on a shot's first
+        or last frame, the frame past the one side, for the blotch detector's two-frame dirt (None elsewhere)."""
         bank = self._bank(params)
         radius = int(params["temporal_radius"])
         tolerance = consistency_tolerance(params["motion_protect"])
@@ -141,22 +142,28 @@ class DustRepair(Stage):
                 **{-k: (frames[i], i, -k) for k, i in enumerate(earlier, 1)}}
         found = [compensate(*real[k]) for k in sorted(real) if abs(k) <= radius]
         if not found:
-            return [], None
-        past = None
-        for _, long in shot_edge_sides(by_side(found)):
+            return [], None, None
+        past = further = None
+        sides = by_side(found)
+        for _, long in shot_edge_sides(sides):
             step = radius + 1 if long[0].offset > 0 else -(radius + 1)
             if step in real:
                 past = compensate(*real[step])
+        if params["blotches"] and bool(sides[-1]) != bool(sides[1]) and len(found) >= 2:
+            step = radius + 1 if sides[1] else -(radius + 1)
+            if step in real:
+                further = compensate(*real[step])
         # grain depends on the current frame's brightness, not on which neighbour: measure it once
         grain = noise_level_function(current.luma, found[0].residual, found[0].edges)
-        return [with_grain(n, grain) for n in found], None if past is None else with_grain(past, grain)
+        return ([with_grain(n, grain) for n in found], None if past is None else with_grain(past, grain),
+                None if further is None else with_grain(further, grain))
 
     def detect(self, window: FrameWindow, params: Mapping[str, Any], analysis: ScratchAnalysis | None
                ) -> tuple[FrameDefects, list[Neighbour], DetectionSettings]:
         """Defects of the window's current frame, and the neighbours they were found against."""
         keep = keep_regions(params["keep_original"], window.index)
         current = self._bank(params).prepare(window.index, window.current)
-        neighbours, beyond = self.neighbours(window, current, params)
+        neighbours, beyond, further = self.neighbours(window, current, params)
         height, width = current.luma.shape
         max_blotch = int(round(float(params["max_blotch"]) / 100.0 * height * width))
         settings = DetectionSettings.from_sensitivity(params["sensitivity"], params["min_size"], params["max_size"],
@@ -175,8 +182,9 @@ class DustRepair(Stage):
         if params["blotches"] and neighbours:
             # indexed by the neighbour's brightness, the picture under the damage: indexed by its own, a large dark
             # blotch fills the dark bin and passes for the grain of dark picture
-            under = noise_level_function(neighbours[0].warped, neighbours[0].residual, neighbours[0].edges)
-            blotches = find_blotches(current.luma, neighbours, max_blotch, under)
+            under = GrainUnder(noise_level_table(neighbours[0].warped, neighbours[0].residual, neighbours[0].edges),
+                               neighbours[0].warped)
+            blotches = find_blotches(current.luma, neighbours, max_blotch, under, further=further or beyond)
             for b in blotches:
                 if b.reason == DISAGREE:
                     fill_over_motion(window.current, b, under)
@@ -251,13 +259,13 @@ def blotch_crop(frame: np.ndarray, blotch: Blotch) -> tuple[slice, slice, np.nda
     return rows, cols, grown, np.clip(matte, 0.0, 1.0)
 
 
-def fill_over_motion(frame: np.ndarray, blotch: Blotch, grain: np.ndarray) -> None:
+def fill_over_motion(frame: np.ndarray, blotch: Blotch, grain: GrainUnder) -> None:
     """A blotch over moving picture (its frames disagree under it): filled spatio-temporally when two compensated
     frames agree on most of it, else left as unsure."""
     if blotch.evidence < OVER_MOTION_EVIDENCE:
         return
     rows, cols, grown, matte = blotch_crop(frame, blotch)
-    sigma = np.broadcast_to(grain, frame.shape[:2])[rows, cols]
+    sigma = grain.at(rows, cols)
     fill, share = spatiotemporal_fill(frame[rows, cols], grown, blotch.sources, rows, cols, sigma,
                                       seed=blotch.area)
     if share >= OVER_MOTION_COVER:
