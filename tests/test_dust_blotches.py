@@ -10,6 +10,7 @@ import pytest
 
 from restoration.synth import DamageSettings
 from restoration.synth.defects import OverlayLibrary, plan_blotches, plan_dust
+from restoration.stages.dust.dustmap import Defect, DustMap
 from restoration.stages.dust.dustrepair import spatiotemporal_fill
 from restoration.synth.figures import Arm, add_arms, draw_arms
 from tests.test_stage_dust import FRAMES, HEIGHT, WIDTH, changed, grained, panned, picture, run_dust
@@ -249,3 +250,15 @@ def test_a_light_shape_where_the_frames_around_show_different_picture_is_left():
     frames[3][shoe] = 0.88 + 0.3 * (frames[3][shoe] - 0.5)
     outs, _ = run_dust(frames)
     assert float(changed(outs[3], frames[3])[shoe].mean()) < 0.1
+
+
+def test_dropping_defects_leaves_the_original_map_as_it_was():
+    labels = np.zeros((8, 8), np.int32)
+    labels[1, 1], labels[4, 4], labels[6, 6] = 1, 2, 3
+    defects = [Defect(i, (0, 0, 1, 1), 1, "dark", 1.0) for i in (1, 2, 3)]
+    original = DustMap(labels.copy(), np.zeros((8, 8), np.float32), defects)
+    kept = original.without({1})
+    assert [d.label for d in original.defects] == [1, 2, 3]
+    assert [d.label for d in kept.defects] == [1, 2]
+    assert kept.labels[4, 4] == 1 and kept.labels[6, 6] == 2 and kept.labels[1, 1] == 0
+    assert np.array_equal(original.labels, labels) and kept.rejected == 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -471,8 +471,7 @@ class DustMap:
             if defect.label in dropped:
                 continue
             relabel[defect.label] = len(keep) + 1
-            defect.label = len(keep) + 1
-            keep.append(defect)
+            keep.append(replace(defect, label=len(keep) + 1))
         return DustMap(relabel[self.labels], self.score, keep, self.rejected + len(dropped))
 
 
