@@ -378,8 +378,8 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
     neighbours; `grain` is the film's grain per pixel of the picture under the damage (else the neighbours').
     Beside a shot edge, dirt this frame shares with the frame across (or, on a shot's first or last frame, with
     the next one) is looked for against the two frames past it; `further` is the one past the long side. On a
-    shot's first or last frame a blotch on picture moving against the camera by more than `motion_limit` (px a
-    frame) is left."""
+    shot's first or last frame a blotch on picture moving against the camera by more than half `motion_limit` (px
+    a frame) is left."""
     found = blotches_against(current, neighbours, max_area, grain, min_area)
     pair = edge_pair(neighbours, further)
     if pair is not None:
