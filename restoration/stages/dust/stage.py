@@ -17,8 +17,8 @@ import numpy as np
 
 from .blotches import DISAGREE, Blotch, GrainUnder, find_blotches, moving_limbs
 from .dustmap import (Defect, DetectionSettings, DustMap, FlowBank, FramePrep, Neighbour, by_side,
-                       compensate_neighbour, detect_dust, frame_luma, noise_level_function, noise_level_table,
-                       shot_edge_sides, with_grain)
+                       compensate_neighbour, detect_dust, frame_luma, motion_limit, noise_level_function,
+                       noise_level_table, shot_edge_sides, with_grain)
 from .dustrepair import (Region, blend, crop_around, soft_matte, spatial_fill, spatiotemporal_fill, supporting,
                          temporal_fill)
 from ...errors import ParamError
@@ -184,7 +184,8 @@ class DustRepair(Stage):
             # blotch fills the dark bin and passes for the grain of dark picture
             under = GrainUnder(noise_level_table(neighbours[0].warped, neighbours[0].residual, neighbours[0].edges),
                                neighbours[0].warped)
-            blotches = find_blotches(current.luma, neighbours, max_blotch, under, further=further or beyond)
+            blotches = find_blotches(current.luma, neighbours, max_blotch, under, further=further or beyond,
+                                     motion_limit=motion_limit(settings) if settings.motion_protect > 0.0 else None)
             for b in blotches:
                 if b.reason == DISAGREE:
                     fill_over_motion(window.current, b, under)
