@@ -56,12 +56,19 @@ def test_a_blotch_over_two_frames_is_found_on_both():
         assert float(np.abs(outs[t] - clean[t])[mask].mean()) < 0.2 * float(np.abs(damaged[t] - clean[t])[mask].mean())
 
 
-def test_a_fast_bright_limb_over_a_dark_scene_is_left():
+@pytest.fixture(scope="module")
+def dark_arm():
+    """A fast bright arm swinging over a dark, still scene: frames, the arm's masks, outputs and side data."""
     dark = [0.2 * f for f in grained(panned(picture(7), FRAMES, (0.0, 0.0)))]
     arm = Arm((80.0, 10.0), 70.0, 14.0, 9.0, 0.9, 0.0, 0.9, 6.0, 0.0)
     frames, figures = draw_arms(dark, [arm])
     frames = grained(frames, seed=8)
     outs, sides = run_dust(frames)
+    return frames, figures, outs, sides
+
+
+def test_a_fast_bright_limb_over_a_dark_scene_is_left(dark_arm):
+    frames, figures, outs, sides = dark_arm
     # frames with both sides to compare (the shot's first and last frame: the next test)
     eaten = np.mean([changed(o, f)[m].mean() for o, f, m in list(zip(outs, frames, figures))[1:-1]])
     assert eaten < 0.02
@@ -69,14 +76,10 @@ def test_a_fast_bright_limb_over_a_dark_scene_is_left():
     assert all("left_because" in c and c["confidence"] == 0.0 for c in unsure)
 
 
-def test_a_fast_bright_limb_on_a_shots_first_frame_is_left():
+def test_a_fast_bright_limb_on_a_shots_first_frame_is_left(dark_arm):
     # the same arm: on the shot's first frame the two frames after agree under it and it leaves no trace the blotch
     # detector finds, so the one-side rule took 88 % of it for a blotch (the last frame is still taken: dust notes)
-    dark = [0.2 * f for f in grained(panned(picture(7), FRAMES, (0.0, 0.0)))]
-    arm = Arm((80.0, 10.0), 70.0, 14.0, 9.0, 0.9, 0.0, 0.9, 6.0, 0.0)
-    frames, figures = draw_arms(dark, [arm])
-    frames = grained(frames, seed=8)
-    outs, sides = run_dust(frames)
+    frames, figures, outs, sides = dark_arm
     assert changed(outs[0], frames[0])[figures[0]].mean() < 0.05
     left = [c for c in sides[0]["components"] if c["kind"] == "left as unsure" and not c["repaired"]]
     assert any("moving against the camera" in c.get("left_because", "") for c in left)

@@ -171,18 +171,10 @@ def keep_border(out: np.ndarray, frame: np.ndarray, gate: Gate) -> np.ndarray:
     BORDER_FEATHER px so that their meeting is no line."""
     height, width = frame.shape[:2]
     alpha, bars = _border_alpha(gate, width, height)
-    x0, x1, y0, y1 = gate.picture(width, height)
     # the blend is worked out in the strips along the sides (bars, feather and rounded corners): inside them the
     # frame's own border has no weight and `out` stays as it is
     depth = BORDER_FEATHER + 1 + max((max(c) for c in gate.corners if c), default=0)
-    top, bottom = min(y0 + depth, height), max(y1 - depth, 0)
-    left, right = min(x0 + depth, width), max(x1 - depth, 0)
-    if bottom <= top or right <= left:
-        strips = [(slice(0, height), slice(0, width))]
-    else:
-        strips = [(slice(0, top), slice(0, width)), (slice(bottom, height), slice(0, width)),
-                  (slice(top, bottom), slice(0, left)), (slice(top, bottom), slice(right, width))]
-    for rows, cols in strips:
+    for rows, cols in side_strips(gate.picture(width, height), depth, width, height):
         a, o, f = alpha[rows, cols], out[rows, cols], frame[rows, cols]
         blended = o + a[..., None] * (f - o) if frame.ndim == 3 else o + a * (f - o)
         where = bars[rows, cols]
@@ -192,6 +184,19 @@ def keep_border(out: np.ndarray, frame: np.ndarray, gate: Gate) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
+def side_strips(picture: tuple[int, int, int, int], depth: int, width: int,
+                height: int) -> list[tuple[slice, slice]]:
+    """The four strips `depth` px deep inside the picture's sides (x0, x1, y0, y1) and everything outside them;
+    the whole frame when the strips would meet."""
+    x0, x1, y0, y1 = picture
+    top, bottom = min(y0 + depth, height), max(y1 - depth, 0)
+    left, right = min(x0 + depth, width), max(x1 - depth, 0)
+    if bottom <= top or right <= left:
+        return [(slice(0, height), slice(0, width))]
+    return [(slice(0, top), slice(0, width)), (slice(bottom, height), slice(0, width)),
+            (slice(top, bottom), slice(0, left)), (slice(top, bottom), slice(right, width))]
+
+
 def _border_alpha(gate: Gate, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """Weight of the frame's own border (1 on it, fading over BORDER_FEATHER px into the picture, rounded corners
     included; sides without a border do not fade) and the border mask, once per shot's gate and frame size."""
@@ -249,19 +254,11 @@ def exposed_pixels(sampling: np.ndarray, width: int, height: int, gate: Gate | N
     ys = np.arange(height, dtype=np.float32)[:, None]
     # the correction moves pixels by an affine amount, largest at the frame's corners: only strips that deep (and
     # the gate's tail and corners) along the picture's sides can be uncovered, so only they are worked out
-    x0, x1, y0, y1 = gate.picture(width, height)
     cx, cy = _apply(sampling, np.array([0.0, width - 1, 0.0, width - 1]), np.array([0.0, 0.0, height - 1, height - 1]))
     moved = max(float(np.abs(cx - [0, width - 1, 0, width - 1]).max()),
                 float(np.abs(cy - [0, 0, height - 1, height - 1]).max()))
     reach = int(np.ceil(moved)) + GATE_TAIL + max((max(c) for c in gate.corners if c), default=0) + 2
-    top, bottom = min(y0 + reach, height), max(y1 - reach, 0)
-    left, right = min(x0 + reach, width), max(x1 - reach, 0)
-    if bottom <= top or right <= left:
-        strips = [(slice(0, height), slice(0, width))]
-    else:
-        strips = [(slice(0, top), slice(0, width)), (slice(bottom, height), slice(0, width)),
-                  (slice(top, bottom), slice(0, left)), (slice(top, bottom), slice(right, width))]
-    for rows, cols in strips:
+    for rows, cols in side_strips(gate.picture(width, height), reach, width, height):
         exposed[rows, cols] = _exposed(sampling, xs[:, cols], ys[rows], gate, width, height)
     if gate:
         exposed &= ~_border_alpha(gate, width, height)[1]
