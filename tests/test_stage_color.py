@@ -354,3 +354,17 @@ def test_a_grainy_scene_without_black_in_one_layer_borrows_the_other_fast_layers
     assert estimate["borrowed_share"][0] > 0.8
     assert mean_de(out, grainy.truth) < 0.4 * mean_de(grainy.degraded, grainy.truth)
     assert abs(np.mean([f[..., 0].mean() for f in out]) - np.mean([f[..., 0].mean() for f in grainy.truth])) < 0.03
+
+
+def test_a_borrow_that_takes_the_scenes_greys_away_is_cut_and_one_that_keeps_them_stays():
+    # A shot of greys faded with cyan at 0.3 of magenta's scale and yellow at 0.5: cyan borrowing yellow's scale
+    # would restore every grey as red, so its share is cut; greys that a borrow leaves grey keep the full share.
+    from restoration.stages.color.fade import grey_check
+
+    rng = np.random.default_rng(3)
+    grey = rng.uniform(0.2, 2.0, 4000)
+    own = FadeModel((0.3, 1.0, 0.5), (0.0, 0.0, 0.0))
+    faded = np.stack([0.3 * grey, grey, 0.5 * grey], axis=1)
+    assert grey_check(faded, own, np.array([1.0, 0.0, 0.0]))[0] < 0.1
+    cofaded = np.stack([0.5 * grey, grey, 0.5 * grey], axis=1)
+    assert grey_check(cofaded, own, np.array([1.0, 0.0, 0.0]))[0] == 1.0

@@ -39,6 +39,13 @@ NEUTRAL_SIGMA = 0.04      # density spread across layers below which a pixel cou
 NEUTRAL_MIN_SHARE = 0.05  # share of grey pixels needed before they adjust the balance
 NEUTRAL_FULL_SHARE = 0.3  # share of grey pixels at which they get their full say
 NEUTRAL_MAX_WEIGHT = 0.25 # the grey pixels' say at most, against the black/white anchors
+# A borrowed scale is kept in the ratio of the picture's grey share it leaves to the grey share the layer's own
+# scale finds (each plus GREY_EVIDENCE, so a picture with hardly any greys either way keeps its borrow), once it
+# loses more than GREY_LOST of the picture (less is within what grain and a scene's few greys move; the demo's
+# coffee still loses 0.002): a borrow that erases the scene's neutrals is taking a lender that did not fade like
+# this layer (a magenta shift's yellow, which carries magenta's blue absorption).
+GREY_EVIDENCE = 0.01
+GREY_LOST = 0.005
 SCALE_LIMITS = (0.2, 1.0) # cyan and yellow fade at least as fast as magenta, keeping >= 20 % of its range
 OFFSET_LIMIT = 0.3        # plausible relative fog offset, density
 MONOCHROME_SAMPLE = 60000 # pixels enough to tell black-and-white from colour
@@ -222,6 +229,35 @@ def borrow_cofading(model: FadeModel, black: np.ndarray) -> tuple[FadeModel, np.
     return FadeModel(tuple(float(v) for v in scale), model.offset), share
 
 
+def grey_share(densities: np.ndarray, model: FadeModel) -> float:
+    """Share (weighted) of usable pixels that `model` restores near grey (NEUTRAL_SIGMA)."""
+    usable = np.all((densities > 0.005) & (densities < DENSITY_CEILING - 0.1), axis=1)
+    restored = (densities - model.offset_array) / model.scale_array
+    spread = np.sqrt(((restored - restored.mean(axis=1, keepdims=True)) ** 2).sum(axis=1))
+    return float((np.exp(-((spread / NEUTRAL_SIGMA) ** 2)) * usable).mean()) if len(densities) else 0.0
+
+
+def grey_check(densities: np.ndarray, own: FadeModel, borrowed: np.ndarray) -> np.ndarray:
+    """The borrowed shares (3,) cut in the ratio of the grey share the borrow leaves to the one the layers' own
+    scales find (see GREY_EVIDENCE): the neutral axis tells whether the lender faded like the borrower."""
+    if float(np.max(borrowed)) <= 0.0:
+        return borrowed
+    with_borrow, without = grey_share(densities, borrow_shares(own, borrowed)), grey_share(densities, own)
+    if without - with_borrow <= GREY_LOST:
+        return borrowed
+    return borrowed * (with_borrow + GREY_EVIDENCE) / (without + GREY_EVIDENCE)
+
+
+def borrow_shares(model: FadeModel, share: np.ndarray) -> FadeModel:
+    """`model` with each fast layer moved by its `share` (3,) toward the other fast layer's larger scale."""
+    scale = model.scale_array.copy()
+    first, second = FAST_LAYERS
+    for c, other in ((first, second), (second, first)):
+        if share[c] > 0.0 and model.scale[other] > model.scale[c]:
+            scale[c] = model.scale[c] + share[c] * (model.scale[other] - model.scale[c])
+    return FadeModel(tuple(float(v) for v in scale), model.offset)
+
+
 def neutral_balance(densities: np.ndarray, model: FadeModel, iterations: int = 3) -> tuple[FadeModel, float]:
     """Refine the offsets on pixels that the model makes near-grey (an achromatic-pixel balance).
 
@@ -292,7 +328,10 @@ def estimate_fade(densities: np.ndarray, plateau: np.ndarray | None = None) -> F
     plateau = black_plateau(densities) if plateau is None else np.asarray(plateau, dtype=np.float64)
     gap = black_gap(densities, white, black)
     weight = black_weight(gap, colocation, plateau)
-    model, borrowed = borrow_cofading(fit_anchors(white, black), weight)
+    own = fit_anchors(white, black)
+    _, borrowed = borrow_cofading(own, weight)
+    borrowed = grey_check(densities, own, borrowed)
+    model = borrow_shares(own, borrowed)
     model, share = neutral_balance(densities, model)
     cast = white_cast(model, white)
     confidence = fade_confidence(model, np.maximum(weight, borrowed)) * highlight_trust(cast)
