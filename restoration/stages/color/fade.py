@@ -219,14 +219,12 @@ def borrow_cofading(model: FadeModel, black: np.ndarray) -> tuple[FadeModel, np.
     proportion to how surely this layer has no black and the other has one (`black`, from `black_weight`).
     Returns the model and each layer's borrowed share (3,).
     """
-    scale = model.scale_array.copy()
     share = np.zeros(3)
     first, second = FAST_LAYERS
     for c, other in ((first, second), (second, first)):
         if model.scale[other] > model.scale[c]:
             share[c] = (1.0 - black[c]) * black[other]
-            scale[c] = model.scale[c] + share[c] * (model.scale[other] - model.scale[c])
-    return FadeModel(tuple(float(v) for v in scale), model.offset), share
+    return borrow_shares(model, share), share
 
 
 def grey_share(densities: np.ndarray, model: FadeModel) -> float:
@@ -366,12 +364,7 @@ def frame_models(white: np.ndarray, black: np.ndarray, borrowed: np.ndarray) -> 
     out = np.empty((len(white), 2, 3))
     for t, (w, k) in enumerate(zip(white, black)):
         model = fit_anchors(w, k)
-        scale = model.scale_array.copy()
-        for c in FAST_LAYERS:
-            other = FAST_LAYERS[1] if c == FAST_LAYERS[0] else FAST_LAYERS[0]
-            if borrowed[c] > 0.0 and model.scale[other] > model.scale[c]:
-                scale[c] = model.scale[c] + borrowed[c] * (model.scale[other] - model.scale[c])
-        out[t, 0], out[t, 1] = scale, model.offset_array
+        out[t, 0], out[t, 1] = borrow_shares(model, borrowed).scale_array, model.offset_array
     return out
 
 
