@@ -1,7 +1,7 @@
 """Shot analyses kept on disk between renders, previews and the GUI, keyed by everything that decides them.
 
 A stage's analysis of a shot depends on the source's frames, the settings of every stage before it, its own
-settings and the shot's first and last frame; the key is a hash of exactly those. A second render, a preview or
+settings, the shot's first and last frame and the code that measured it; the key is a hash of exactly those. A second render, a preview or
 the GUI then reads the weave path, grain model or fade estimate back instead of measuring the shot again.
 A stage that splits its analysis (`Stage.splits_analysis`) also has its measurement kept, under a key without its
 fit-only parameters, so a changed smoothing or strength re-fits from the measurement instead of measuring again.
@@ -14,6 +14,7 @@ import json
 import os
 import pickle
 import secrets
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -48,6 +49,20 @@ def source_fingerprint(info: MediaInfo) -> dict[str, Any]:
     return {"path": os.path.realpath(info.path), "files": len(paths), "digest": digest.hexdigest()}
 
 
+@lru_cache(maxsize=1)
+def code_fingerprint(package: Path = Path(__file__).parent) -> str:
+    """The release and a digest of the core's source: an analysis made by other code (an upgrade, a fix) is
+    measured again, never read back. A frozen bundle has no sources; its release alone tells it apart."""
+    from . import __version__
+
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(package.rglob("*.py")):
+        if "bench" not in path.relative_to(package).parts:
+            digest.update(path.relative_to(package).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 class AnalysisCache:
     """Pickled analyses in a folder; a miss, an unreadable entry or a full disk is never an error."""
 
@@ -68,7 +83,8 @@ class AnalysisCache:
         """The entry of a shot's analysis (`part="analysis"`) or, for a stage that splits its analysis, of its
         measurement (`part="measurement"`, `params` then without the fit-only ones: see `measurement_key`)."""
         record = {"source": self.source, "handling": self.handling, "upstream": [[n, p] for n, p in upstream],
-                  "stage": stage, "params": params, "shot": [shot.start, shot.end], "version": 3}
+                  "stage": stage, "params": params, "shot": [shot.start, shot.end], "version": 3,
+                  "code": code_fingerprint()}
         if part != "analysis":
             record["part"] = part
         return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()

@@ -363,6 +363,35 @@ def test_a_second_render_reads_the_shot_analyses_back_from_the_cache(tmp_path, c
     assert sorted(Counted.analysed["stabilize"]) == [(0, 20), (20, 40)]
 
 
+def test_an_analysis_made_by_other_code_is_measured_again(tmp_path, counted_stages, monkeypatch):
+    import restoration.analysis_cache as cache_module
+
+    monkeypatch.setenv("FILMRESTORE_CACHE", str(tmp_path / "cache"))
+    clip = make_clip_with_cut(tmp_path / "clip", 40, 20)
+    project = project_for(clip, ("dust", "denoise"))
+    render_project(project, tmp_path / "first.mkv", workers=1)
+    Counted.analysed = {}
+    monkeypatch.setattr(cache_module, "code_fingerprint", lambda: "an upgraded release")
+    render_project(project, tmp_path / "second.mkv", workers=1)
+    assert sorted(Counted.analysed["denoise"]) == [(0, 20), (20, 40)]
+
+
+def test_the_code_fingerprint_follows_the_core_source_but_not_the_bench(tmp_path):
+    from restoration.analysis_cache import code_fingerprint
+
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "stage.py").write_text("STRENGTH = 1\n")
+    (tmp_path / "bench" / "report.py").write_text("TITLE = 'a'\n")
+    first = code_fingerprint(tmp_path)
+    code_fingerprint.cache_clear()
+    (tmp_path / "bench" / "report.py").write_text("TITLE = 'b'\n")
+    assert code_fingerprint(tmp_path) == first
+    code_fingerprint.cache_clear()
+    (tmp_path / "stage.py").write_text("STRENGTH = 2\n")
+    assert code_fingerprint(tmp_path) != first
+    code_fingerprint.cache_clear()
+
+
 def test_with_a_cached_analysis_a_range_computes_only_its_windows(tmp_path, counted_stages, monkeypatch):
     monkeypatch.setenv("FILMRESTORE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(engine_module, "analysis_span", lambda r, n, t: analysis_span(r, n, t, handle=10))
