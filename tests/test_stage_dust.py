@@ -504,3 +504,23 @@ def test_faint_speck_is_found_at_temporal_radius_one_as_at_two():
         assert per_pixel.max() < settings.high  # only the averaged score can find it
         assert dust.mask[40:45, 60:65].mean() > 0.5, offsets
         assert dust.mask.sum() < 60
+
+
+def _placed(values: np.ndarray, offset: int) -> np.ndarray:
+    """A copy of `values` starting `offset` bytes into a fresh buffer (another alignment)."""
+    buffer = np.empty(values.nbytes + 64, np.uint8)
+    view = buffer[offset:offset + values.nbytes].view(values.dtype).reshape(values.shape)
+    view[...] = values
+    return view
+
+
+def test_flow_magnitudes_are_the_same_bits_wherever_the_arrays_lie():
+    from restoration.stages.dust.dustmap import magnitude
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((37, 53)) * 4).astype(np.float32)
+    y = (rng.standard_normal((37, 53)) * 4).astype(np.float32)
+    results = {magnitude(_placed(x, a), _placed(y, b)).tobytes() for a in range(0, 64, 4) for b in range(0, 64, 16)}
+    assert len(results) == 1
+    exact = np.sqrt(x.astype(np.float64) ** 2 + y.astype(np.float64) ** 2)
+    assert np.allclose(np.frombuffer(results.pop(), np.float32).reshape(x.shape), exact, rtol=1e-6, atol=0)

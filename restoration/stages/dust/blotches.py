@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from .dustmap import (SIGMA_FLOOR, DustMap, Neighbour, by_side, camera_motion, components, grain_from_table,
-                      inside_frame, median_of, own_motion)
+                      inside_frame, magnitude, median_of, own_motion)
 
 BLOTCH_MIN_AREA_PX = 500    # below this the spike detector finds them
 POOL_PX = 9                 # per-pixel evidence is averaged over this box: grain averages out, a blotch does not
@@ -96,8 +96,8 @@ class Blotch:
 
 def noise(edges: np.ndarray, grain: np.ndarray | float) -> np.ndarray:
     """Grain plus misregistration on edges (not the block spread, which a large blotch inflates)."""
-    return np.maximum(cv2.magnitude(np.broadcast_to(np.float32(grain), edges.shape).astype(np.float32),
-                                    np.float32(MISREGISTRATION_PX) * edges), np.float32(SIGMA_FLOOR))
+    spread = magnitude(np.broadcast_to(np.float32(grain), edges.shape), np.float32(MISREGISTRATION_PX) * edges)
+    return np.maximum(spread, np.float32(SIGMA_FLOOR))
 
 
 def flicker_level(current: np.ndarray, neighbour: Neighbour) -> float:

@@ -287,17 +287,28 @@ def grain_from_table(table: np.ndarray | None, luma: np.ndarray) -> np.ndarray:
     return table[(np.clip(luma, 0.0, 1.0) * 1023.0 + 0.5).astype(np.int32)]
 
 
+def magnitude(x: np.ndarray, y: np.ndarray | np.float32) -> np.ndarray:
+    """sqrt(x² + y²) per pixel, the same bits wherever the arrays lie in memory.
+
+    cv2.magnitude's result depends on its inputs' alignment, so two renders of a frame differed in the last bit and
+    a decision downstream could flip.
+    """
+    out = np.square(x, dtype=np.float32)
+    out += np.square(y, dtype=np.float32)
+    return np.sqrt(out, out=out)
+
+
 def slope(luma: np.ndarray) -> np.ndarray:
     """Gradient magnitude per pixel (luma units per px)."""
     gx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
     gy = cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
-    return cv2.magnitude(gx, gy)
+    return magnitude(gx, gy)
 
 
 def consistency_error(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     """|f(x) + b(x + f(x))| in px: large where the pixel is occluded in the neighbour or the flow is wrong."""
     back_at_target = sample_at(backward, forward)
-    return cv2.magnitude(forward[..., 0] + back_at_target[..., 0], forward[..., 1] + back_at_target[..., 1])
+    return magnitude(forward[..., 0] + back_at_target[..., 0], forward[..., 1] + back_at_target[..., 1])
 
 
 def fill_unreliable_flow(flow: np.ndarray, reliable: np.ndarray, reach_px: float = 12.0, step: int = 4) -> np.ndarray:
@@ -327,7 +338,7 @@ def trusted_flow(flow: np.ndarray, back_flow: np.ndarray, tolerance_px: float, s
     """Forward/backward check of a (possibly reduced) flow pair and the flow with its untrusted parts filled from
     around them; the tolerance is in full-size px, `scale` full-size px per flow px."""
     error = consistency_error(flow, back_flow)
-    speed = cv2.magnitude(flow[..., 0], flow[..., 1])
+    speed = magnitude(flow[..., 0], flow[..., 1])
     reliable = error * scale <= tolerance_px + 0.1 * scale * speed
     return fill_unreliable_flow(flow, reliable, 12.0 / scale, max(1, int(4 // scale))), reliable
 
@@ -360,7 +371,7 @@ def with_grain(neighbour: Neighbour, grain: np.ndarray) -> Neighbour:
     """Set a neighbour's grain noise and, from it, the local noise of its residual."""
     neighbour.grain = grain
     # the block's own spread is a floor: where the warp leaves texture behind, the threshold rises with it
-    neighbour.sigma = np.maximum(cv2.magnitude(grain, np.float32(MISREGISTRATION_PX) * neighbour.edges),
+    neighbour.sigma = np.maximum(magnitude(grain, np.float32(MISREGISTRATION_PX) * neighbour.edges),
                                  neighbour.block_noise)
     return neighbour
 
