@@ -1112,6 +1112,7 @@ EXCURSION_SIGMAS = 6.0  # pure AR(1) weave's strongest run stands this far off i
 MIN_EXCURSION = 8  # frames: shorter departures are jolts or weave (a jolt is at most JOLT_MAX_FRAMES)
 MIN_HELD = 12  # frames the camera must hold (the rest of the shot) for the weave's spread to be measured there
 MAX_EXCURSIONS = 3  # per axis and shot
+EXCURSION_PERIOD = 0.7  # an excursion is followed at a period of 0.7 times its run: its shape, not its weave
 MIN_EXCURSION_SHOT = 24  # frames; shorter shots are not searched (the weave's slow drift fills them)
 
 
@@ -1174,36 +1175,38 @@ def find_excursions(departure: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return found
 
 
-def follow_excursions(departure: np.ndarray, weights: np.ndarray, excursions: np.ndarray,
-                      period: float) -> np.ndarray:
-    """The excursions as the camera made them: the departure smoothed at `period` over each excursion, widened to
-    where its slow part returns to the model, and held at 0 elsewhere (no step where it starts or ends)."""
+def follow_excursions(departure: np.ndarray, weights: np.ndarray, excursions: np.ndarray) -> np.ndarray:
+    """The excursions as the camera made them: each one's departure, widened to where its slow part returns to the
+    model, smoothed at a period of EXCURSION_PERIOD times its run's length and held at 0 around it."""
     departure = np.asarray(departure, dtype=np.float64)
     n = departure.size
     use = (np.asarray(weights) > 0).astype(np.float64)
     slow = whittaker_smooth(departure, SHAKE_PERIOD, weights=use)
-    span = excursions.copy()
+    kept = np.zeros(n)
     edges = np.diff(np.concatenate([[0], excursions.astype(np.int8), [0]]))
     for start, stop in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]):
+        period = max(EXCURSION_PERIOD * (stop - start), MIN_SMOOTH_PERIOD)
         side = np.sign(np.mean(slow[start:stop]))
         while start > 0 and slow[start - 1] * side > 0:
             start -= 1
         while stop < n and slow[stop] * side > 0:
             stop += 1
+        # a Whittaker smooth whose frames around the excursion are pinned to the model
+        span = np.zeros(n, bool)
         span[start:stop] = True
-    # a Whittaker smooth whose frames outside the excursions are pinned to the model
-    weight = np.where(span, use, 1e6)
-    lam = (period / (2 * np.pi)) ** 4
-    band = np.zeros((3, n))
-    main = np.full(n, 6.0)
-    main[[0, -1]] = 1.0
-    main[[1, -2]] = 5.0
-    off1 = np.full(n - 1, -4.0)
-    off1[[0, -1]] = -2.0
-    band[2] = lam * main + weight + 1e-9
-    band[1, 1:] = lam * off1
-    band[0, 2:] = lam
-    return solveh_banded(band, weight * np.where(span, departure, 0.0))
+        weight = np.where(span, use, 1e6)
+        lam = (period / (2 * np.pi)) ** 4
+        band = np.zeros((3, n))
+        main = np.full(n, 6.0)
+        main[[0, -1]] = 1.0
+        main[[1, -2]] = 5.0
+        off1 = np.full(n - 1, -4.0)
+        off1[[0, -1]] = -2.0
+        band[2] = lam * main + weight + 1e-9
+        band[1, 1:] = lam * off1
+        band[0, 2:] = lam
+        kept[span] = solveh_banded(band, weight * np.where(span, departure, 0.0))[span]
+    return kept
 
 
 def held_move(values: np.ndarray, weights: np.ndarray, period: float, floor: float, allow_still: bool,
@@ -1257,7 +1260,7 @@ def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", re
                 held = held_move(values, weights, period, floors[axis], lock_static, move)
                 if held is not None:
                     base, excursions = held
-                    intended[:, axis] = base.path + follow_excursions(values - base.path, weights, excursions, period)
+                    intended[:, axis] = base.path + follow_excursions(values - base.path, weights, excursions)
                     model = base.model + "+excursion"
         elif lock_static and looks_static(values, floors[axis], weights):
             intended[:, axis] = robust_mean(values, weights)
