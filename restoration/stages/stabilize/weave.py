@@ -1112,6 +1112,7 @@ EXCURSION_SIGMAS = 6.0  # pure AR(1) weave's strongest run stands this far off i
 MIN_EXCURSION = 8  # frames: shorter departures are jolts or weave (a jolt is at most JOLT_MAX_FRAMES)
 MIN_HELD = 12  # frames the camera must hold (the rest of the shot) for the weave's spread to be measured there
 MAX_EXCURSIONS = 3  # per axis and shot
+MAX_EXCURSION = 120  # frames: longer departures are not looked for (and the search stays linear in the shot)
 EXCURSION_PERIOD = 0.7  # an excursion is followed at a period of 0.7 times its run: its shape, not its weave
 MIN_EXCURSION_SHOT = 24  # frames; shorter shots are not searched (the weave's slow drift fills them)
 
@@ -1135,26 +1136,24 @@ def _strongest_excursion(values: np.ndarray) -> tuple[float, int, int]:
     n = values.size
     total = np.concatenate([[0.0], np.cumsum(values)])
     squares = np.concatenate([[0.0], np.cumsum(values * values)])
-    before = np.arange(n + 1, dtype=np.float64)[:, None]  # frames before the run
-    stop = np.arange(n + 1, dtype=np.float64)[None, :]
-    after = n - stop
-    length = stop - before
-    fits = (length >= MIN_EXCURSION) & (n - length >= np.maximum(length, MIN_HELD))  # the camera holds longer
-    if not fits.any():
-        return 0.0, 0, 0
-    inner = np.where(fits, length, 1.0)
-    rest = np.where(fits, n - length, 2.0)
-    run_sum = total[None, :] - total[:, None]
-    run_squares = squares[None, :] - squares[:, None]
-    inside, outside = run_sum / inner, (total[-1] - run_sum) / rest
-    spread = np.maximum((squares[-1] - run_squares) / rest - outside ** 2, 0.0) * rest / (rest - 1)
-    share = (_block_variance(inner) / inner ** 2
-             + (_block_variance(before) + _block_variance(after) + 2 * _block_covariance(before, after, inner))
-             / rest ** 2
-             - 2 * (_block_covariance(inner, before, 0) + _block_covariance(inner, after, 0)) / (inner * rest))
-    z = np.where(fits, (inside - outside) / np.sqrt(np.maximum(share * spread, 1e-18)), 0.0)
-    start, end = np.unravel_index(int(np.argmax(np.abs(z))), z.shape)
-    return float(z[start, end]), int(start), int(end)
+    best = (0.0, 0, 0)
+    # the camera holds longer than it departs, and at least MIN_HELD frames
+    for length in range(MIN_EXCURSION, min(n - MIN_HELD, n // 2, MAX_EXCURSION) + 1):
+        rest = float(n - length)
+        before = np.arange(n - length + 1, dtype=np.float64)  # frames before the run
+        after = rest - before
+        run_sum = total[length:] - total[:-length]
+        outside = (total[-1] - run_sum) / rest
+        spread = np.maximum((squares[-1] - (squares[length:] - squares[:-length])) / rest - outside ** 2, 0.0)
+        share = (_block_variance(length) / length ** 2
+                 + (_block_variance(before) + _block_variance(after) + 2 * _block_covariance(before, after, length))
+                 / rest ** 2
+                 - 2 * (_block_covariance(length, before, 0) + _block_covariance(length, after, 0)) / (length * rest))
+        z = (run_sum / length - outside) / np.sqrt(np.maximum(share * spread * rest / (rest - 1), 1e-18))
+        start = int(np.argmax(np.abs(z)))
+        if abs(z[start]) > abs(best[0]):
+            best = (float(z[start]), start, start + length)
+    return best
 
 
 def find_excursions(departure: np.ndarray, weights: np.ndarray) -> np.ndarray:
