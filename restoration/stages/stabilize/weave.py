@@ -1075,6 +1075,15 @@ def find_jolts(motion: np.ndarray, valid: np.ndarray | None = None) -> np.ndarra
     return jolts
 
 
+def bend_level(values: np.ndarray) -> float:
+    """The weave's frame-to-frame level (robust std of its steps) from second differences, which a slow sway hardly
+    reaches (AR(1) 0.6: var(diff) / var(second diff) = 2 (1 - rho) / (6 - 8 rho + 2 rho^2))."""
+    bends = np.diff(values, 2)
+    rho = WEAVE_CORRELATION
+    return (1.4826 * float(np.median(np.abs(bends - np.median(bends))))
+            * math.sqrt(2 * (1 - rho) / (6 - 8 * rho + 2 * rho * rho)))
+
+
 def follow_shake(values: np.ndarray, path: np.ndarray, weights: np.ndarray, floor: float) -> np.ndarray:
     """The model path plus the part of the measured path's slow departure from it that weave cannot explain (a
     vehicle's sway, a hand-held camera, a move the model does not fit): corrections larger than the shot's weave are
@@ -1088,12 +1097,7 @@ def follow_shake(values: np.ndarray, path: np.ndarray, weights: np.ndarray, floo
     if use.sum() < 6:
         return path
     departure = np.asarray(values, dtype=np.float64) - path
-    # the weave's frame-to-frame level from second differences, which a slow sway hardly reaches (AR(1) 0.6:
-    # var(diff) / var(second diff) = 2 (1 - rho) / (6 - 8 rho + 2 rho^2))
-    bends = np.diff(departure[use], 2)
-    rho = WEAVE_CORRELATION
-    step_sigma = max(1.4826 * float(np.median(np.abs(bends - np.median(bends))))
-                     * math.sqrt(2 * (1 - rho) / (6 - 8 * rho + 2 * rho * rho)), floor)
+    step_sigma = max(bend_level(departure[use]), floor)
     slow = whittaker_smooth(departure, SHAKE_PERIOD, weights=use.astype(np.float64))
     rms = float(np.sqrt(np.mean(slow[use] ** 2)))
     gain = 1.0 - (KEEP_SIGMAS * SLOW_WEAVE * step_sigma / max(rms, 1e-12)) ** 2
@@ -1115,6 +1119,8 @@ MAX_EXCURSIONS = 3  # per axis and shot
 MAX_EXCURSION = 120  # frames: longer departures are not looked for (and the search stays linear in the shot)
 EXCURSION_PERIOD = 0.7  # an excursion is followed at a period of 0.7 times its run: its shape, not its weave
 MIN_EXCURSION_SHOT = 24  # frames; shorter shots are not searched (the weave's slow drift fills them)
+HELD_SHARE = 0.6  # where the smooth curve was chosen: the held frames' least share of the shot
+HELD_SPREAD = 1.2  # ... and their spread's most, in weave std from the frame-to-frame level (AR(1) 0.6)
 
 
 def _block_variance(length: np.ndarray) -> np.ndarray:
@@ -1210,14 +1216,28 @@ def follow_excursions(departure: np.ndarray, weights: np.ndarray, excursions: np
 
 def held_move(values: np.ndarray, weights: np.ndarray, period: float, floor: float, allow_still: bool,
               chosen: CameraMove) -> tuple[CameraMove, np.ndarray] | None:
-    """The camera move refitted where the camera held, and the slow excursions from it, for an axis whose `chosen`
-    move (not the free smooth curve, which follows them already) leaves such excursions; None where there are none."""
-    if chosen.model == "smooth":
+    """The camera move refitted where the camera held, and the slow excursions from it; None where there are none.
+
+    Where the free smooth curve was chosen, it follows the weave where the camera held too: a held camera with one
+    excursion is told as held plus the excursion where the held frames are most of the shot (HELD_SHARE) and spread
+    no more than the weave's frame-to-frame level makes plausible (HELD_SPREAD; a vehicle's sway fails this)."""
+    smooth = chosen.model == "smooth"
+    if smooth and not allow_still:
         return None
-    excursions = find_excursions(values - chosen.path, weights)
+    departure = values - (np.full(values.size, robust_mean(values, weights)) if smooth else chosen.path)
+    excursions = find_excursions(departure, weights)
     if not excursions.any():
         return None
-    return camera_move(values, np.where(excursions, 0.0, weights), period, floor, allow_still, False), excursions
+    held = np.where(excursions, 0.0, weights)
+    base = camera_move(values, held, period, floor, allow_still, False)
+    if smooth:
+        runs = np.count_nonzero(np.diff(excursions.astype(np.int8)) == 1) + int(excursions[0])
+        use, kept = np.asarray(weights) > 0, held > 0
+        if (runs > 1 or np.count_nonzero(kept) < HELD_SHARE * np.count_nonzero(use) or base.model != "still"
+                or np.std((values - base.path)[kept]) > HELD_SPREAD * bend_level((values - base.path)[use])
+                / math.sqrt(2 * (1 - WEAVE_CORRELATION))):
+            return None
+    return base, excursions
 
 
 def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", reference: str = "mean",
