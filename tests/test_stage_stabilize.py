@@ -495,3 +495,39 @@ def test_a_tilt_that_turns_back_is_not_taken_for_a_steady_acceleration():
     # 12 of these 40 draws and left 0.93 px; now 0.83 px
     assert not any(m.startswith("accelerating") for m in models), models
     assert np.mean(errors) < 0.88, np.mean(errors)
+
+
+def test_a_slow_dip_beyond_the_weave_is_kept_and_a_splice_jump_in_it_is_not():
+    from restoration.stages.stabilize.weave import find_jolts
+
+    # as Market Street's cable car pitching: the picture held, a fast bounce of 1.2 px, a smooth 10 px dip over 24
+    # frames and back, and a 1-3 frame splice jump of 12-25 px
+    n = 60
+    t = np.arange(n, dtype=np.float64)
+    errors, jolt_errors, models = [], [], []
+    for seed in range(8):
+        rng = np.random.default_rng(200 + seed)
+        start = float(rng.uniform(15, 30))
+        inside = (t >= start) & (t <= start + 24)
+        camera = np.where(inside, -10.0 * np.sin(np.pi * (t - start) / 24) ** 2, 0.0)
+        measured = np.zeros((n, 4))
+        measured[:, 1] = camera + rng.normal(0, 1.2, n)
+        at, length = int(rng.integers(8, n - 12)), int(rng.integers(1, 4))
+        measured[at:at + length, 1] += rng.uniform(12, 25) * rng.choice([-1.0, 1.0])
+        jolts = find_jolts(measured)
+        intended, axes = intended_path(measured, 0.35, measured=~jolts)
+        error = intended[:, 1] - camera
+        error -= np.median(error)
+        errors.append(np.sqrt(np.mean(error ** 2)))
+        jolt_errors.append(np.abs(error[at:at + length]).max())
+        models.append(axes[1])
+    # the still model was centred on a level the dip pulled, and the dip corrected away: 2.86 px off on average
+    assert np.mean(errors) < 0.6, (errors, models)
+    assert all(m.endswith("+excursion") for m in models), models  # not the smooth curve, which follows the weave too
+    # the jump is still corrected onto the camera's path (it left 12-25 px)
+    assert max(jolt_errors) < 3.0, jolt_errors
+    # weave alone, even strong, is no excursion
+    for seed in range(20):
+        motion = np.zeros((n, 4))
+        motion[:, :2] = weave_track(n, seed=300 + seed, sigma=1.5)[:, :2]
+        assert not any("excursion" in m for m in intended_path(motion, 0.35)[1])

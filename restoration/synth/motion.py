@@ -1,6 +1,7 @@
 """Camera moves, gate weave, jolts, step printing and black bars with exact ground truth (issue 20's clip kinds).
 
-A view of `size` moves over a still picture along the true camera path (what a stabilizer must keep); the gate weave
+A view of `size` moves over a still picture along the true camera path (what a stabilizer must keep: held, an
+accelerating tilt, a vehicle's sway, or a held camera that pitches down and back once); the gate weave
 (AR(1), removed), jolts and splice jumps (1-3 frames displaced 10-25 px and back, removed) displace the picture in
 the frame on top of it. Step printing repeats some pictures exactly (the same print frame, grain and weave included);
 pillarbox bars and a rounded gate (dark sides with rounded corners and a soft edge, as the scanner's gate on the real
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-KINDS = ("locked", "accelerating", "vehicle", "jolt", "step_printed", "pillarbox", "rounded_gate")
+KINDS = ("locked", "accelerating", "vehicle", "jolt", "step_printed", "pillarbox", "rounded_gate", "pitch")
 MARGIN = 48  # px of picture around the view's travel
 
 
@@ -55,6 +56,11 @@ def camera_path(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
                 amplitude, period = rng.uniform(2.0, 4.0), rng.uniform(18, 40)
                 path[:, axis] += amplitude * np.sin(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi))
         path[:, 0] += rng.uniform(-0.4, 0.4) * t
+    elif kind == "pitch":  # a held camera that dips and comes back once (a vehicle pitching), intended: kept
+        depth, length = rng.uniform(4.0, 9.0) * rng.choice([-1.0, 1.0]), rng.uniform(16, 28)
+        start = rng.uniform(4, n - length - 4)
+        inside = (t >= start) & (t <= start + length)
+        path[inside, 1] = depth * np.sin(np.pi * (t[inside] - start) / length) ** 2
     return path
 
 
@@ -76,7 +82,8 @@ def motion_clip(picture: np.ndarray, kind: str, seed: int, n: int = 48, size: tu
     camera = camera_path(kind, pictures, rng)
     weave = ar1_weave(pictures, weave_sigma, rng)
     jolts: list[int] = []
-    if kind in ("jolt", "rounded_gate"):  # the rounded gate's splice jump is corrected by 10-25 px: fill by its corners
+    # the rounded gate's splice jump is corrected by 10-25 px: fill by its corners; a pitching shot has one too
+    if kind in ("jolt", "rounded_gate", "pitch"):
         start, length = int(rng.integers(8, pictures - 12)), int(rng.integers(1, 4))
         jump = rng.uniform(10, 25) * rng.choice([-1.0, 1.0])
         weave[start:start + length, int(rng.integers(0, 2))] += jump

@@ -951,12 +951,12 @@ class CameraMove:
 
 
 def camera_move(values: np.ndarray, weights: np.ndarray, period: float, floor: float,
-                allow_still: bool = True) -> CameraMove:
+                allow_still: bool = True, allow_smooth: bool = True) -> CameraMove:
     """Simplest camera move (by BIC under AR(1) weave) that explains one axis of a shot's measured path.
 
     Candidates: still (if `allow_still`), one constant-speed pan, up to MAX_BREAKPOINTS breakpoints between
-    constant-speed segments (placed greedily), and the free smooth curve of `period`. `floor` is the measurement
-    noise below which differences do not count.
+    constant-speed segments (placed greedily), and (if `allow_smooth`) the free smooth curve of `period`. `floor` is
+    the measurement noise below which differences do not count.
     """
     values = np.asarray(values, dtype=np.float64)
     n = values.size
@@ -1010,7 +1010,7 @@ def camera_move(values: np.ndarray, weights: np.ndarray, period: float, floor: f
         candidates.append((bic(rss, 2 + ACCEL_TERM_COST * (degree - 1)), CameraMove(path, "accelerating")))
     # the free smooth curve at the `smoothing` period and, where the data call for it (a vehicle's sway, a hand-held
     # camera), at shorter ones: each charged its effective degrees of freedom
-    for shorter in SMOOTH_PERIODS:
+    for shorter in SMOOTH_PERIODS if allow_smooth else ():
         cut = max(period / shorter, MIN_SMOOTH_PERIOD) if shorter > 1 else period
         if shorter > 1 and cut >= period:
             continue
@@ -1075,6 +1075,15 @@ def find_jolts(motion: np.ndarray, valid: np.ndarray | None = None) -> np.ndarra
     return jolts
 
 
+def bend_level(values: np.ndarray) -> float:
+    """The weave's frame-to-frame level (robust std of its steps) from second differences, which a slow sway hardly
+    reaches (AR(1) 0.6: var(diff) / var(second diff) = 2 (1 - rho) / (6 - 8 rho + 2 rho^2))."""
+    bends = np.diff(values, 2)
+    rho = WEAVE_CORRELATION
+    return (1.4826 * float(np.median(np.abs(bends - np.median(bends))))
+            * math.sqrt(2 * (1 - rho) / (6 - 8 * rho + 2 * rho * rho)))
+
+
 def follow_shake(values: np.ndarray, path: np.ndarray, weights: np.ndarray, floor: float) -> np.ndarray:
     """The model path plus the part of the measured path's slow departure from it that weave cannot explain (a
     vehicle's sway, a hand-held camera, a move the model does not fit): corrections larger than the shot's weave are
@@ -1088,18 +1097,147 @@ def follow_shake(values: np.ndarray, path: np.ndarray, weights: np.ndarray, floo
     if use.sum() < 6:
         return path
     departure = np.asarray(values, dtype=np.float64) - path
-    # the weave's frame-to-frame level from second differences, which a slow sway hardly reaches (AR(1) 0.6:
-    # var(diff) / var(second diff) = 2 (1 - rho) / (6 - 8 rho + 2 rho^2))
-    bends = np.diff(departure[use], 2)
-    rho = WEAVE_CORRELATION
-    step_sigma = max(1.4826 * float(np.median(np.abs(bends - np.median(bends))))
-                     * math.sqrt(2 * (1 - rho) / (6 - 8 * rho + 2 * rho * rho)), floor)
+    step_sigma = max(bend_level(departure[use]), floor)
     slow = whittaker_smooth(departure, SHAKE_PERIOD, weights=use.astype(np.float64))
     rms = float(np.sqrt(np.mean(slow[use] ** 2)))
     gain = 1.0 - (KEEP_SIGMAS * SLOW_WEAVE * step_sigma / max(rms, 1e-12)) ** 2
     if gain <= 0:
         return path
     return path + gain * slow
+
+
+# A slow excursion (a vehicle pitching, a tilt down and back) is a camera move when its level stands off the rest of
+# the shot's by more than the weave measured there makes plausible. Without this, a still (or pan) model centred on a
+# level the excursion pulls, and a shake rule that weighs its power over the whole shot, corrected it away (Market
+# Street's 9.7 px dip over 25 frames, against 1.5 px of weave where the car held level, was corrected by 7.5 px).
+FOLLOW_EXCURSIONS = True  # False: as before (the excursion corrected like weave)
+EXCURSION_SIGMAS = 6.0  # pure AR(1) weave's strongest run stands this far off in 0.7 % of 24-frame shots, 0.05-0.2 %
+# of 48-60 frame ones and none of 800 of 150-400 frames
+MIN_EXCURSION = 8  # frames: shorter departures are jolts or weave (a jolt is at most JOLT_MAX_FRAMES)
+MIN_HELD = 12  # frames the camera must hold (the rest of the shot) for the weave's spread to be measured there
+MAX_EXCURSIONS = 3  # per axis and shot
+MAX_EXCURSION = 120  # frames: longer departures are not looked for (and the search stays linear in the shot)
+EXCURSION_PERIOD = 0.7  # an excursion is followed at a period of 0.7 times its run: its shape, not its weave
+MIN_EXCURSION_SHOT = 24  # frames; shorter shots are not searched (the weave's slow drift fills them)
+HELD_SHARE = 0.6  # where the smooth curve was chosen: the held frames' least share of the shot
+HELD_SPREAD = 1.2  # ... and their spread's most, in weave std from the frame-to-frame level (AR(1) 0.6)
+
+
+def _block_variance(length: np.ndarray) -> np.ndarray:
+    """Variance of the sum of `length` consecutive AR(1) weave values of unit variance."""
+    rho = WEAVE_CORRELATION
+    length = np.asarray(length, dtype=np.float64)
+    return length * (1 + rho) / (1 - rho) - 2 * rho * (1 - rho ** length) / (1 - rho) ** 2
+
+
+def _block_covariance(first: np.ndarray, second: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    """Covariance of the sums of two blocks of unit AR(1) weave `gap` frames apart (0: adjacent)."""
+    rho = WEAVE_CORRELATION
+    return rho ** (np.asarray(gap) + 1.0) * (1 - rho ** first) * (1 - rho ** second) / (1 - rho) ** 2
+
+
+def _strongest_excursion(values: np.ndarray) -> tuple[float, int, int]:
+    """The run [start, stop) whose mean stands furthest off the rest's mean, in standard errors of that difference
+    under AR(1) weave with the rest's own spread: (z, start, stop); (0, 0, 0) where no run fits."""
+    n = values.size
+    total = np.concatenate([[0.0], np.cumsum(values)])
+    squares = np.concatenate([[0.0], np.cumsum(values * values)])
+    best = (0.0, 0, 0)
+    # the camera holds longer than it departs, and at least MIN_HELD frames
+    for length in range(MIN_EXCURSION, min(n - MIN_HELD, n // 2, MAX_EXCURSION) + 1):
+        rest = float(n - length)
+        before = np.arange(n - length + 1, dtype=np.float64)  # frames before the run
+        after = rest - before
+        run_sum = total[length:] - total[:-length]
+        outside = (total[-1] - run_sum) / rest
+        spread = np.maximum((squares[-1] - (squares[length:] - squares[:-length])) / rest - outside ** 2, 0.0)
+        share = (_block_variance(length) / length ** 2
+                 + (_block_variance(before) + _block_variance(after) + 2 * _block_covariance(before, after, length))
+                 / rest ** 2
+                 - 2 * (_block_covariance(length, before, 0) + _block_covariance(length, after, 0)) / (length * rest))
+        z = (run_sum / length - outside) / np.sqrt(np.maximum(share * spread * rest / (rest - 1), 1e-18))
+        start = int(np.argmax(np.abs(z)))
+        if abs(z[start]) > abs(best[0]):
+            best = (float(z[start]), start, start + length)
+    return best
+
+
+def find_excursions(departure: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Frames of slow excursions from the camera model: runs of MIN_EXCURSION frames or more whose mean stands
+    EXCURSION_SIGMAS standard errors off the rest of the shot, the weave's spread measured on that rest."""
+    index = np.nonzero(np.asarray(weights) > 0)[0]
+    found = np.zeros(departure.size, bool)
+    if index.size < MIN_EXCURSION_SHOT:
+        return found
+    free = np.ones(index.size, bool)
+    for _ in range(MAX_EXCURSIONS):
+        left = np.nonzero(free)[0]
+        z, start, stop = _strongest_excursion(np.asarray(departure, dtype=np.float64)[index[left]])
+        if abs(z) < EXCURSION_SIGMAS:
+            break
+        free[left[start:stop]] = False
+        found[index[left[start]]:index[left[stop - 1]] + 1] = True
+    return found
+
+
+def follow_excursions(departure: np.ndarray, weights: np.ndarray, excursions: np.ndarray) -> np.ndarray:
+    """The excursions as the camera made them: each one's departure, widened to where its slow part returns to the
+    model, smoothed at a period of EXCURSION_PERIOD times its run's length and held at 0 around it."""
+    departure = np.asarray(departure, dtype=np.float64)
+    n = departure.size
+    use = (np.asarray(weights) > 0).astype(np.float64)
+    slow = whittaker_smooth(departure, SHAKE_PERIOD, weights=use)
+    kept = np.zeros(n)
+    edges = np.diff(np.concatenate([[0], excursions.astype(np.int8), [0]]))
+    for start, stop in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]):
+        period = max(EXCURSION_PERIOD * (stop - start), MIN_SMOOTH_PERIOD)
+        side = np.sign(np.mean(slow[start:stop]))
+        while start > 0 and slow[start - 1] * side > 0:
+            start -= 1
+        while stop < n and slow[stop] * side > 0:
+            stop += 1
+        # a Whittaker smooth whose frames around the excursion are pinned to the model
+        span = np.zeros(n, bool)
+        span[start:stop] = True
+        weight = np.where(span, use, 1e6)
+        lam = (period / (2 * np.pi)) ** 4
+        band = np.zeros((3, n))
+        main = np.full(n, 6.0)
+        main[[0, -1]] = 1.0
+        main[[1, -2]] = 5.0
+        off1 = np.full(n - 1, -4.0)
+        off1[[0, -1]] = -2.0
+        band[2] = lam * main + weight + 1e-9
+        band[1, 1:] = lam * off1
+        band[0, 2:] = lam
+        kept[span] = solveh_banded(band, weight * np.where(span, departure, 0.0))[span]
+    return kept
+
+
+def held_move(values: np.ndarray, weights: np.ndarray, period: float, floor: float, allow_still: bool,
+              chosen: CameraMove) -> tuple[CameraMove, np.ndarray] | None:
+    """The camera move refitted where the camera held, and the slow excursions from it; None where there are none.
+
+    Where the free smooth curve was chosen, it follows the weave where the camera held too: a held camera with one
+    excursion is told as held plus the excursion where the held frames are most of the shot (HELD_SHARE) and spread
+    no more than the weave's frame-to-frame level makes plausible (HELD_SPREAD; a vehicle's sway fails this)."""
+    smooth = chosen.model == "smooth"
+    if smooth and not allow_still:
+        return None
+    departure = values - (np.full(values.size, robust_mean(values, weights)) if smooth else chosen.path)
+    excursions = find_excursions(departure, weights)
+    if not excursions.any():
+        return None
+    held = np.where(excursions, 0.0, weights)
+    base = camera_move(values, held, period, floor, allow_still, False)
+    if smooth:
+        runs = np.count_nonzero(np.diff(excursions.astype(np.int8)) == 1) + int(excursions[0])
+        use, kept = np.asarray(weights) > 0, held > 0
+        if (runs > 1 or np.count_nonzero(kept) < HELD_SHARE * np.count_nonzero(use) or base.model != "still"
+                or np.std((values - base.path)[kept]) > HELD_SPREAD * bend_level((values - base.path)[use])
+                / math.sqrt(2 * (1 - WEAVE_CORRELATION))):
+            return None
+    return base, excursions
 
 
 def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", reference: str = "mean",
@@ -1109,7 +1247,8 @@ def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", re
     locked to one position).
 
     `tripod` locks dx, dy and rotation to the reference position. `smooth` with `fit_moves` follows the simplest
-    camera move that explains each axis (see camera_move; holding still only with `lock_static`); without it, the
+    camera move that explains each axis (see camera_move; holding still only with `lock_static`) and, on dx and dy,
+    the slow excursions from it that stand beyond the weave (find_excursions); without it, the
     axes are locked where no move stands out from the weave (`lock_static`) and otherwise smoothed with the cutoff
     period. Scale (zoom) is never corrected: gate weave does not zoom. Frames not `measured` do not count.
     """
@@ -1136,6 +1275,12 @@ def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", re
             move = camera_move(values, weights, period, floors[axis], allow_still=lock_static)
             intended[:, axis] = move.path
             model = move.model
+            if FOLLOW_EXCURSIONS and axis < 2:
+                held = held_move(values, weights, period, floors[axis], lock_static, move)
+                if held is not None:
+                    base, excursions = held
+                    intended[:, axis] = base.path + follow_excursions(values - base.path, weights, excursions)
+                    model = base.model + "+excursion"
         elif lock_static and looks_static(values, floors[axis], weights):
             intended[:, axis] = robust_mean(values, weights)
             model = "still"
