@@ -48,6 +48,8 @@ GROW_SPREAD = 2.0    # ... and from each other by no more than grain does (poole
 EDGE_MOTION_FACTOR = 0.5  # on a shot's first or last frame a blotch on picture moving against the camera by more
                           # than this times motion_limit is left: the flow around a fast arm follows only the part
                           # the blotch missed (1.4-1.6 px a frame), around corpus dirt 0.6 at most
+JOIN_PX = 9          # seeds less than this apart are one candidate: a cluster of faint smut or specks is one blotch,
+                     # its pieces each under the least area
 
 
 MOVING = "other frames show where it came from (a moving object)"
@@ -73,6 +75,7 @@ class Blotch:
     repaired: bool = True
     reason: str = ""                # why an unsure candidate was left
     patch: tuple | None = field(default=None, repr=False)  # (rows, cols, fill, matte) of a fill over moving picture
+    scattered: bool = False         # a cluster of pieces each too small to be a blotch alone (smut, specks)
 
     @property
     def bbox(self) -> tuple[int, int, int, int]:
@@ -85,8 +88,9 @@ class Blotch:
     @property
     def holds_back(self) -> bool:
         """Left as moving picture or too large: the spike detections inside it are left too (at a shot's edge,
-        with no sign of motion, the spike detector's own shot-edge rule decides)."""
-        return not self.repaired and self.reason != SHOT_EDGE
+        with no sign of motion, the spike detector's own shot-edge rule decides). A scattered cluster left holds
+        nothing back: its pieces are the spike detector's to judge, as they were before they were joined."""
+        return not self.repaired and self.reason != SHOT_EDGE and not self.scattered
 
     @property
     def confidence(self) -> float:
@@ -311,7 +315,7 @@ def search_reduced(current: np.ndarray, neighbours: list[Neighbour], levels: dic
             np.minimum.reduce([sign * z for z in zs.values()])
         pooled = cv2.blur(np.clip(evidence, -2.0, 8.0), (pool, pool))
         seeds = ((pooled >= SEARCH_EASE * POOLED_SEED) & (evidence >= SEARCH_EASE * PIXEL_EVIDENCE)).astype(np.uint8)
-        count, _, stats = components(seeds)
+        count, _, stats = components(seeds, JOIN_PX // scale)
         for x, y, w, h, area in stats[1:]:
             if area * scale * scale >= SEARCH_AREA_EASE * min_area:
                 boxes.append([max(0, x * scale - WINDOW_PAD), max(0, y * scale - WINDOW_PAD),
@@ -408,6 +412,21 @@ def leave_on_moving_picture(found: list[Blotch], neighbours: list[Neighbour], sh
             blotch.repaired, blotch.reason = False, EDGE_MOVING
 
 
+def candidates(seeds: np.ndarray, min_area: int) -> list[tuple[np.ndarray, np.ndarray, int, bool]]:
+    """(labels, stats, label, scattered) of each place a blotch may be: every connected piece of the seeds, and
+    every cluster of pieces less than JOIN_PX apart of which no piece alone reaches `min_area` (faint smut, a
+    spray of specks: the pooled evidence of such dirt breaks up into small pieces)."""
+    count, labels, stats = components(seeds)
+    found = [(labels, stats, k, False) for k in range(1, count)]
+    if count > 2:
+        joined, cluster_labels, cluster_stats = components(seeds, JOIN_PX)
+        largest = np.zeros(joined, np.int32)
+        np.maximum.at(largest, cluster_labels[labels > 0], stats[labels[labels > 0], 4])
+        found += [(cluster_labels, cluster_stats, k, True) for k in range(1, joined)
+                  if largest[k] < min_area <= cluster_stats[k, 4] and largest[k] < cluster_stats[k, 4]]
+    return found
+
+
 def overlaps(a: Blotch, b: Blotch) -> bool:
     y0, y1 = max(a.rows.start, b.rows.start), min(a.rows.stop, b.rows.stop)
     x0, x1 = max(a.cols.start, b.cols.start), min(a.cols.stop, b.cols.stop)
@@ -444,9 +463,13 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                                                 levels[n.offset])
         sigma[window] = np.minimum.reduce(sigmas)
         if shared is not None:
-            shared[window] = difference_z(current[window], partner.warped[window], inside_of(partner)[window],
-                                          noise(partner.edges[window], grain_at(partner, grain, *window)),
-                                          levels[partner.offset])
+            sg = noise(partner.edges[window], grain_at(partner, grain, *window))
+            moved = difference_z(current[window], partner.warped[window], inside_of(partner)[window], sg,
+                                 levels[partner.offset])
+            # dirt on the print stays where it is on the frame while the camera pans: a spray of fine specks the
+            # picture's motion carries off itself is shared where the frame itself (not the picture) agrees
+            still = difference_z(current[window], partner.luma[window], True, sg, levels[partner.offset])
+            shared[window] = np.where(np.abs(still) < np.abs(moved), still, moved)
 
     for window in windows:
         full_size(window)
@@ -463,8 +486,7 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
             window_evidence = evidence[rows_w, cols_w]
             pooled = cv2.blur(np.clip(window_evidence, -2.0, 8.0), (POOL_PX, POOL_PX))
             seeds = ((pooled >= POOLED_SEED) & (window_evidence >= PIXEL_EVIDENCE)).astype(np.uint8)
-            count, labels, stats = components(seeds)
-            for label in range(1, count):
+            for labels, stats, label, scattered in candidates(seeds, min_area):
                 x, y, w, h, area = (int(v) for v in stats[label])
                 if area < min_area:
                     continue
@@ -509,6 +531,7 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                     continue
                 agreement = pair_agreement(sources, rows, cols, mask, sigma[rows, cols]) / max(strength, 1e-6)
                 blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources)
+                blotch.scattered = scattered
                 if alike[-1] and alike[1]:
                     # the nearest frame on each side shows it too: on three frames, a limb at the turn of its swing
                     blotch.repaired, blotch.reason = False, THREE_FRAMES
