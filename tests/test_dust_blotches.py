@@ -316,3 +316,5 @@ def test_two_frame_specks_at_a_shots_edge_over_a_pan_are_repaired(end):
     for t in pair:
         error_before = float(np.abs(damaged[t] - clean[t])[mask].mean())
         assert float(np.abs(outs[t] - clean[t])[mask].mean()) < 0.3 * error_before
+
+

@@ -59,6 +59,8 @@ CHANGED = "the frame beside it that shares it shows it changed (moving picture)"
 SHOT_EDGE = "at a shot's edge: only one side to compare with"
 EDGE_MOVING = "at a shot's first or last frame, over picture moving against the camera (a moving figure)"
 TOO_LARGE = "larger than max_blotch"
+SCATTERED_MOVING = "scattered pieces over picture moving against the camera (a moving figure)"
+SCATTERED_WEAK = "scattered pieces that stand out too little, or over picture the other frames show too unlike"
 
 
 @dataclass
@@ -382,8 +384,8 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
     neighbours; `grain` is the film's grain per pixel of the picture under the damage (else the neighbours').
     Beside a shot edge, dirt this frame shares with the frame across (or, on a shot's first or last frame, with
     the next one) is looked for against the two frames past it; `further` is the one past the long side. On a
-    shot's first or last frame a blotch on picture moving against the camera by more than half `motion_limit` (px
-    a frame) is left."""
+    shot's first or last frame a blotch, and anywhere a scattered cluster, on picture moving against the camera by
+    more than half `motion_limit` (px a frame) is left."""
     found = blotches_against(current, neighbours, max_area, grain, min_area)
     pair = edge_pair(neighbours, further)
     if pair is not None:
@@ -391,15 +393,19 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
         found += [blotch for blotch in blotches_against(current, rest, max_area, grain, min_area, partner)
                   if not any(overlaps(blotch, other) for other in found)]
     sides = by_side(neighbours)
-    if motion_limit is not None and not (sides[-1] and sides[1]):
-        leave_on_moving_picture(found, neighbours, current.shape, motion_limit)
+    if motion_limit is not None:
+        one_side = not (sides[-1] and sides[1])
+        leave_on_moving_picture([b for b in found if one_side or b.scattered], neighbours, current.shape,
+                                motion_limit)
     return found
 
 
 def leave_on_moving_picture(found: list[Blotch], neighbours: list[Neighbour], shape: tuple[int, int],
                             limit: float) -> None:
     """On a shot's first or last frame nothing on the other side confirms a blotch: a figure moving there (a bright
-    arm over a dark coat) stands out from the two frames after it as dirt does, so motion alone leaves it."""
+    arm over a dark coat) stands out from the two frames after it as dirt does, so motion alone leaves it. So is
+    a scattered cluster anywhere: the small pieces a walking figure's legs and the ground beside them leave join
+    up as smut does."""
     cameras: dict[int, np.ndarray] = {}
     for blotch in found:
         if not blotch.repaired:
@@ -409,7 +415,7 @@ def leave_on_moving_picture(found: list[Blotch], neighbours: list[Neighbour], sh
         labels = np.zeros(shape, np.int32)
         labels[blotch.rows, blotch.cols][blotch.mask] = 1
         if own_motion(neighbours, labels, 1, blotch.bbox, cameras) > EDGE_MOTION_FACTOR * limit:
-            blotch.repaired, blotch.reason = False, EDGE_MOVING
+            blotch.repaired, blotch.reason = False, SCATTERED_MOVING if blotch.scattered else EDGE_MOVING
 
 
 def candidates(seeds: np.ndarray, min_area: int) -> list[tuple[np.ndarray, np.ndarray, int, bool]]:
@@ -557,6 +563,10 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                     blotch.repaired, blotch.reason = False, CHANGED
                 elif agreement > AGREEMENT:
                     blotch.repaired, blotch.reason = False, DISAGREE
+                elif scattered and not (agreement <= ONE_SIDE_AGREEMENT and strength >= ONE_SIDE_EVIDENCE):
+                    # pieces joined are less sure than one piece: held to the shot edge's rule (on real film a
+                    # weak cluster was a jumped frame's buildings)
+                    blotch.repaired, blotch.reason = False, SCATTERED_WEAK
                 if blotch.repaired:
                     grow_into_fringe(blotch, zs, sign, height, width)
                 found.append(blotch)
