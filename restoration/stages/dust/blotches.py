@@ -48,7 +48,7 @@ GROW_SPREAD = 2.0    # ... and from each other by no more than grain does (poole
 EDGE_MOTION_FACTOR = 0.5  # on a shot's first or last frame a blotch on picture moving against the camera by more
                           # than this times motion_limit is left: the flow around a fast arm follows only the part
                           # the blotch missed (1.4-1.6 px a frame), around corpus dirt 0.6 at most
-JOIN_PX = 9          # seeds less than this apart are one candidate: a cluster of faint smut or specks is one blotch,
+JOIN_PX = 15         # seeds less than this apart are one candidate: a cluster of faint smut or specks is one blotch,
                      # its pieces each under the least area
 
 
@@ -90,9 +90,8 @@ class Blotch:
     @property
     def holds_back(self) -> bool:
         """Left as moving picture or too large: the spike detections inside it are left too (at a shot's edge,
-        with no sign of motion, the spike detector's own shot-edge rule decides). A scattered cluster left holds
-        nothing back: its pieces are the spike detector's to judge, as they were before they were joined."""
-        return not self.repaired and self.reason != SHOT_EDGE and not self.scattered
+        with no sign of motion, the spike detector's own shot-edge rule decides)."""
+        return not self.repaired and self.reason != SHOT_EDGE
 
     @property
     def confidence(self) -> float:
@@ -397,7 +396,9 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
         one_side = not (sides[-1] and sides[1])
         leave_on_moving_picture([b for b in found if one_side or b.scattered], neighbours, current.shape,
                                 motion_limit)
-    return found
+    # a scattered cluster left is not reported: its pieces were never a blotch (on real film, mostly a walking
+    # figure's), and the spike detector judges them as before
+    return [b for b in found if b.repaired or not b.scattered]
 
 
 def leave_on_moving_picture(found: list[Blotch], neighbours: list[Neighbour], shape: tuple[int, int],
