@@ -48,6 +48,8 @@ GROW_SPREAD = 2.0    # ... and from each other by no more than grain does (poole
 EDGE_MOTION_FACTOR = 0.5  # on a shot's first or last frame a blotch on picture moving against the camera by more
                           # than this times motion_limit is left: the flow around a fast arm follows only the part
                           # the blotch missed (1.4-1.6 px a frame), around corpus dirt 0.6 at most
+JOIN_PX = 15         # seeds less than this apart are one candidate: a cluster of faint smut or specks is one blotch,
+                     # its pieces each under the least area
 
 
 MOVING = "other frames show where it came from (a moving object)"
@@ -57,6 +59,8 @@ CHANGED = "the frame beside it that shares it shows it changed (moving picture)"
 SHOT_EDGE = "at a shot's edge: only one side to compare with"
 EDGE_MOVING = "at a shot's first or last frame, over picture moving against the camera (a moving figure)"
 TOO_LARGE = "larger than max_blotch"
+SCATTERED_MOVING = "scattered pieces over picture moving against the camera (a moving figure)"
+SCATTERED_WEAK = "scattered pieces that stand out too little, or over picture the other frames show too unlike"
 
 
 @dataclass
@@ -73,6 +77,7 @@ class Blotch:
     repaired: bool = True
     reason: str = ""                # why an unsure candidate was left
     patch: tuple | None = field(default=None, repr=False)  # (rows, cols, fill, matte) of a fill over moving picture
+    scattered: bool = False         # a cluster of pieces each too small to be a blotch alone (smut, specks)
 
     @property
     def bbox(self) -> tuple[int, int, int, int]:
@@ -311,7 +316,7 @@ def search_reduced(current: np.ndarray, neighbours: list[Neighbour], levels: dic
             np.minimum.reduce([sign * z for z in zs.values()])
         pooled = cv2.blur(np.clip(evidence, -2.0, 8.0), (pool, pool))
         seeds = ((pooled >= SEARCH_EASE * POOLED_SEED) & (evidence >= SEARCH_EASE * PIXEL_EVIDENCE)).astype(np.uint8)
-        count, _, stats = components(seeds)
+        count, _, stats = components(seeds, JOIN_PX // scale)
         for x, y, w, h, area in stats[1:]:
             if area * scale * scale >= SEARCH_AREA_EASE * min_area:
                 boxes.append([max(0, x * scale - WINDOW_PAD), max(0, y * scale - WINDOW_PAD),
@@ -378,8 +383,8 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
     neighbours; `grain` is the film's grain per pixel of the picture under the damage (else the neighbours').
     Beside a shot edge, dirt this frame shares with the frame across (or, on a shot's first or last frame, with
     the next one) is looked for against the two frames past it; `further` is the one past the long side. On a
-    shot's first or last frame a blotch on picture moving against the camera by more than half `motion_limit` (px
-    a frame) is left."""
+    shot's first or last frame a blotch, and anywhere a scattered cluster, on picture moving against the camera by
+    more than half `motion_limit` (px a frame) is left."""
     found = blotches_against(current, neighbours, max_area, grain, min_area)
     pair = edge_pair(neighbours, further)
     if pair is not None:
@@ -387,15 +392,21 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
         found += [blotch for blotch in blotches_against(current, rest, max_area, grain, min_area, partner)
                   if not any(overlaps(blotch, other) for other in found)]
     sides = by_side(neighbours)
-    if motion_limit is not None and not (sides[-1] and sides[1]):
-        leave_on_moving_picture(found, neighbours, current.shape, motion_limit)
-    return found
+    if motion_limit is not None:
+        one_side = not (sides[-1] and sides[1])
+        leave_on_moving_picture([b for b in found if one_side or b.scattered], neighbours, current.shape,
+                                motion_limit)
+    # a scattered cluster left is not reported: its pieces were never a blotch (on real film, mostly a walking
+    # figure's), and the spike detector judges them as before
+    return [b for b in found if b.repaired or not b.scattered]
 
 
 def leave_on_moving_picture(found: list[Blotch], neighbours: list[Neighbour], shape: tuple[int, int],
                             limit: float) -> None:
     """On a shot's first or last frame nothing on the other side confirms a blotch: a figure moving there (a bright
-    arm over a dark coat) stands out from the two frames after it as dirt does, so motion alone leaves it."""
+    arm over a dark coat) stands out from the two frames after it as dirt does, so motion alone leaves it. So is
+    a scattered cluster anywhere: the small pieces a walking figure's legs and the ground beside them leave join
+    up as smut does."""
     cameras: dict[int, np.ndarray] = {}
     for blotch in found:
         if not blotch.repaired:
@@ -405,7 +416,22 @@ def leave_on_moving_picture(found: list[Blotch], neighbours: list[Neighbour], sh
         labels = np.zeros(shape, np.int32)
         labels[blotch.rows, blotch.cols][blotch.mask] = 1
         if own_motion(neighbours, labels, 1, blotch.bbox, cameras) > EDGE_MOTION_FACTOR * limit:
-            blotch.repaired, blotch.reason = False, EDGE_MOVING
+            blotch.repaired, blotch.reason = False, SCATTERED_MOVING if blotch.scattered else EDGE_MOVING
+
+
+def candidates(seeds: np.ndarray, min_area: int) -> list[tuple[np.ndarray, np.ndarray, int, bool]]:
+    """(labels, stats, label, scattered) of each place a blotch may be: every connected piece of the seeds, and
+    every cluster of pieces less than JOIN_PX apart of which no piece alone reaches `min_area` (faint smut, a
+    spray of specks: the pooled evidence of such dirt breaks up into small pieces)."""
+    count, labels, stats = components(seeds)
+    found = [(labels, stats, k, False) for k in range(1, count)]
+    if count > 2:
+        joined, cluster_labels, cluster_stats = components(seeds, JOIN_PX)
+        largest = np.zeros(joined, np.int32)
+        np.maximum.at(largest, cluster_labels[labels > 0], stats[labels[labels > 0], 4])
+        found += [(cluster_labels, cluster_stats, k, True) for k in range(1, joined)
+                  if largest[k] < min_area <= cluster_stats[k, 4] and largest[k] < cluster_stats[k, 4]]
+    return found
 
 
 def overlaps(a: Blotch, b: Blotch) -> bool:
@@ -444,9 +470,13 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                                                 levels[n.offset])
         sigma[window] = np.minimum.reduce(sigmas)
         if shared is not None:
-            shared[window] = difference_z(current[window], partner.warped[window], inside_of(partner)[window],
-                                          noise(partner.edges[window], grain_at(partner, grain, *window)),
-                                          levels[partner.offset])
+            sg = noise(partner.edges[window], grain_at(partner, grain, *window))
+            moved = difference_z(current[window], partner.warped[window], inside_of(partner)[window], sg,
+                                 levels[partner.offset])
+            # dirt on the print stays where it is on the frame while the camera pans: a spray of fine specks the
+            # picture's motion carries off itself is shared where the frame itself (not the picture) agrees
+            still = difference_z(current[window], partner.luma[window], True, sg, levels[partner.offset])
+            shared[window] = np.where(np.abs(still) < np.abs(moved), still, moved)
 
     for window in windows:
         full_size(window)
@@ -463,8 +493,7 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
             window_evidence = evidence[rows_w, cols_w]
             pooled = cv2.blur(np.clip(window_evidence, -2.0, 8.0), (POOL_PX, POOL_PX))
             seeds = ((pooled >= POOLED_SEED) & (window_evidence >= PIXEL_EVIDENCE)).astype(np.uint8)
-            count, labels, stats = components(seeds)
-            for label in range(1, count):
+            for labels, stats, label, scattered in candidates(seeds, min_area):
                 x, y, w, h, area = (int(v) for v in stats[label])
                 if area < min_area:
                     continue
@@ -509,6 +538,7 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                     continue
                 agreement = pair_agreement(sources, rows, cols, mask, sigma[rows, cols]) / max(strength, 1e-6)
                 blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources)
+                blotch.scattered = scattered
                 if alike[-1] and alike[1]:
                     # the nearest frame on each side shows it too: on three frames, a limb at the turn of its swing
                     blotch.repaired, blotch.reason = False, THREE_FRAMES
@@ -534,6 +564,10 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                     blotch.repaired, blotch.reason = False, CHANGED
                 elif agreement > AGREEMENT:
                     blotch.repaired, blotch.reason = False, DISAGREE
+                elif scattered and not (agreement <= ONE_SIDE_AGREEMENT and strength >= ONE_SIDE_EVIDENCE):
+                    # pieces joined are less sure than one piece: held to the shot edge's rule (on real film a
+                    # weak cluster was a jumped frame's buildings)
+                    blotch.repaired, blotch.reason = False, SCATTERED_WEAK
                 if blotch.repaired:
                     grow_into_fringe(blotch, zs, sign, height, width)
                 found.append(blotch)

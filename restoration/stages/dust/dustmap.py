@@ -537,16 +537,28 @@ def spike_scores(neighbours: list[Neighbour], shot_edge_rule: bool = True) -> tu
     return combine(-1.0), combine(1.0), bool(sides[-1] and sides[1])
 
 
-def components(binary: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+def components(binary: np.ndarray, join_px: int = 0) -> tuple[int, np.ndarray, np.ndarray]:
     """cv2.connectedComponentsWithStats (8-connected; stats x, y, w, h, area) of a sparse binary image: OpenCV's
-    stats pass costs several times its labelling, and the few labelled pixels give them directly."""
-    count, labels = cv2.connectedComponents(binary.astype(np.uint8, copy=False), connectivity=8)
+    stats pass costs several times its labelling, and the few labelled pixels give them directly. With `join_px`,
+    pieces less than that apart are one component (labels and stats still count only the image's own pixels)."""
+    binary = binary.astype(np.uint8, copy=False)
+    if join_px > 0:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (join_px | 1, join_px | 1))
+        count, labels = cv2.connectedComponents(cv2.dilate(binary, kernel), connectivity=8)
+        labels[binary == 0] = 0
+    else:
+        count, labels = cv2.connectedComponents(binary, connectivity=8)
+    return count, labels, stats_of(labels, count)
+
+
+def stats_of(labels: np.ndarray, count: int) -> np.ndarray:
+    """Per label (0 the background): x, y, w, h of its pixels' bounding box and their number."""
     stats = np.zeros((count, 5), np.int32)
-    height, width = binary.shape
+    height, width = labels.shape
     stats[0] = (0, 0, width, height, 0)
-    if count > 1:
-        flat = labels.ravel()
-        where = np.flatnonzero(flat)
+    flat = labels.ravel()
+    where = np.flatnonzero(flat)
+    if where.size:
         which = flat[where]
         order = np.argsort(which, kind="stable")
         which = which[order]
@@ -556,10 +568,8 @@ def components(binary: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
         x1, y1 = np.maximum.reduceat(xs, starts), np.maximum.reduceat(ys, starts)
         area = np.diff(np.r_[starts, which.size])
         stats[which[starts]] = np.stack([x0, y0, x1 - x0 + 1, y1 - y0 + 1, area], axis=1)
-        stats[0, 4] = binary.size - which.size
-    else:
-        stats[0, 4] = binary.size
-    return count, labels, stats
+    stats[0, 4] = labels.size - where.size
+    return stats
 
 
 def hysteresis(score: np.ndarray, high: float, low: float, seeds: np.ndarray | None = None
