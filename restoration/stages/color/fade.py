@@ -100,8 +100,11 @@ class FadeModel:
 
     def restore(self, c: int, faded: np.ndarray) -> np.ndarray:
         """Restored densities of layer `c` for its faded densities."""
-        relative = (np.asarray(faded, dtype=np.float64) - self.offset[c]) / self.scale[c]
-        return self.anchor + self.contrast * (relative - self.anchor)
+        if self.contrast == 1.0:
+            return (np.asarray(faded, dtype=np.float64) - self.offset[c]) / self.scale[c]
+        gain = self.contrast / self.scale[c]      # one multiply-add per value, as without the stretch
+        return np.asarray(faded, dtype=np.float64) * gain + (self.anchor * (1.0 - self.contrast)
+                                                             - self.offset[c] * gain)
 
     def to_dict(self) -> dict:
         return {"scale": [round(float(v), 5) for v in self.scale], "offset": [round(float(v), 5) for v in self.offset],
