@@ -49,6 +49,10 @@ GREY_LOST = 0.005
 SCALE_LIMITS = (0.2, 1.0) # cyan and yellow fade at least as fast as magenta, keeping >= 20 % of its range
 OFFSET_LIMIT = 0.3        # plausible relative fog offset, density
 MONOCHROME_SAMPLE = 60000 # pixels enough to tell black-and-white from colour
+# Black-and-white is told on a copy of the sampled frames blurred this much (px of the ~20k-pixel frame): film
+# grain's own chroma is finer than a scene's colours (grain 0.02 gave toned B/W a residual of 1.3-2.7, above a
+# colour shot's least, 2.1; blurred, 0.4-1.2 against 1.65).
+MONOCHROME_BLUR = 2.0
 # A dye fade shows as a layer that lost density against magenta down to a black it shares with magenta; less loss
 # than the first value is a grade, a scan's balance or a scene's own colour, and is left alone (do no harm).
 FADE_LOSS_RANGE = (0.12, 0.2)
@@ -451,22 +455,30 @@ class ShotSampler:
         self.black: list[np.ndarray] = []
         self.plateau: list[np.ndarray] = []
         self._rgb: list[np.ndarray] = []
+        self._smooth: list[np.ndarray] = []
         self._count = 0
 
     def add(self, frame: np.ndarray) -> None:
-        small = downscale(frame, self.frame_pixels).reshape(-1, 3)
+        picture = downscale(frame, self.frame_pixels)
+        small = picture.reshape(-1, 3)
         white, black, plateau = frame_points(density(small))
         self.white.append(white)
         self.black.append(black)
         self.plateau.append(plateau)
         if self._count % self.stride == 0:
             self._rgb.append(small)
+            self._smooth.append(cv2.GaussianBlur(picture, (0, 0), MONOCHROME_BLUR).reshape(-1, 3))
         self._count += 1
 
     @property
     def pixels(self) -> np.ndarray:
         """Pooled code values (N, 3) of the sampled frames."""
         return np.concatenate(self._rgb) if self._rgb else np.zeros((0, 3), np.float32)
+
+    @property
+    def smoothed(self) -> np.ndarray:
+        """The pooled sample blurred by MONOCHROME_BLUR (N, 3), for telling black-and-white from colour."""
+        return np.concatenate(self._smooth) if self._smooth else np.zeros((0, 3), np.float32)
 
 
 def downscale(frame: np.ndarray, pixels: int) -> np.ndarray:

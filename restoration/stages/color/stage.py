@@ -32,7 +32,7 @@ from .fade import (CURVE_STEPS, GAMMA, SCALE_LIMITS, WHITE_CAST_RANGE, FadeEstim
 from ...params import Param, declare
 from ...stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput
 
-MONOCHROME_RESIDUAL = 1.0   # ΔE: below this spread about one tint per lightness the shot is black-and-white
+MONOCHROME_RESIDUAL = 1.4   # ΔE: below this spread about one tint per lightness (fade.MONOCHROME_BLUR) it is B/W
 REFERENCE_PIXELS = 100_000  # a reference still is area-downscaled to about this many pixels for its statistics
 
 
@@ -207,7 +207,7 @@ class FadeCorrection(Stage):
         pixels = sampler.pixels
         return ColourMeasurement(np.asarray(sampler.white), np.asarray(sampler.black), pixels,
                                  estimate_fade(density(pixels), np.mean(sampler.plateau, axis=0)),
-                                 monochrome_residual(pixels),
+                                 monochrome_residual(sampler.smoothed),
                                  np.asarray(patches) if patches else None, reference)
 
     def fit(self, measurement: ColourMeasurement, shot: Shot, params: Mapping[str, Any]) -> ShotColour:
