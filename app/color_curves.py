@@ -46,6 +46,10 @@ def verdict(side: Mapping[str, Any]) -> str:
         share = (estimate.get("borrowed_share") or [0.0, 0.0, 0.0])[c]
         if share >= 0.05:
             text += f"; {names[c]} shows no black of its own, takes {share:.0%} of {names[other]}'s fade"
+    contrast = (side.get("model") or {}).get("contrast", 1.0)
+    if contrast > 1.001:
+        text += (f"; magenta black (density {estimate['black_point'][1]:.2f}) taken as the print's faded Dmax, "
+                 f"every layer's density stretched ×{contrast:.2f}")
     if side.get("axis_weight"):
         text += f"; general curves' share {side['axis_weight']:.2f}"
     if side.get("transfer"):

@@ -38,6 +38,7 @@ def test_panel_draws_the_applied_curves_and_the_estimated_points(qtbot, tmp_path
     # a fade raises the restored contrast of the fast layers: their curves bend away from the identity
     assert np.abs(view.curves["B"] - np.linspace(0, 1, len(view.curves["B"]))).max() > 0.05
     assert view.title.text().startswith("shot 0–3: fade found")
+    assert "faded Dmax" in view.title.text()                    # the magenta layer's own loss is restored too
     shot = os.environ.get("FILMRESTORE_SCREENSHOT_DIR")
     if shot:    # a look at the panel: FILMRESTORE_SCREENSHOT_DIR=DIR pytest tests/test_color_curves.py
         view.show()

@@ -49,6 +49,10 @@ GREY_LOST = 0.005
 SCALE_LIMITS = (0.2, 1.0) # cyan and yellow fade at least as fast as magenta, keeping >= 20 % of its range
 OFFSET_LIMIT = 0.3        # plausible relative fog offset, density
 MONOCHROME_SAMPLE = 60000 # pixels enough to tell black-and-white from colour
+# Black-and-white is told on a copy of the sampled frames blurred this much (px of the ~20k-pixel frame): film
+# grain's own chroma is finer than a scene's colours (grain 0.02 gave toned B/W a residual of 1.3-2.7, above a
+# colour shot's least, 2.1; blurred, 0.4-1.2 against 1.65).
+MONOCHROME_BLUR = 2.0
 # A dye fade shows as a layer that lost density against magenta down to a black it shares with magenta; less loss
 # than the first value is a grade, a scan's balance or a scene's own colour, and is left alone (do no harm).
 FADE_LOSS_RANGE = (0.12, 0.2)
@@ -57,6 +61,13 @@ FADE_LOSS_RANGE = (0.12, 0.2)
 # cast or a scene's coloured highlights for a fade (Set14 lena: 0.49; the bench's fades reach 0.25), and the
 # shot is left alone.
 WHITE_CAST_RANGE = (0.3, 0.4)
+# The reference layer's own fade: a faded print loses density in the magenta layer too (its Dmax falls), which the
+# model measured against magenta cannot see. A shot whose magenta black is already near a print's Dmax (code value
+# <= 0.08) holds a true black, faded; its density is brought back to PRINT_DMAX, every layer's density stretched with
+# it about the white. The evidence rises from 0 to 1 across DMAX_EVIDENCE: a scene whose darkest part is a dark
+# grey (Vid4 city, 1.2) is not stretched to a black it never held.
+PRINT_DMAX = 3.0
+DMAX_EVIDENCE = (2.4, 2.8)
 REMAP_LIMIT = 32000       # OpenCV's remap works on images with sides below 32767
 CURVE_STEPS = 16384       # intervals of the correction curves (exact well below one 16-bit code)
 
@@ -73,6 +84,8 @@ class FadeModel:
 
     scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
     offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    contrast: float = 1.0   # the reference layer's own density loss restored: every restored density stretched
+    anchor: float = 0.0     # about this density (the reference white), see `reference_contrast`
 
     @property
     def scale_array(self) -> np.ndarray:
@@ -87,10 +100,19 @@ class FadeModel:
         scale = self.scale_array
         offset = np.asarray(faded_grey, dtype=np.float64) - scale * float(faded_grey[REFERENCE_LAYER])
         offset[REFERENCE_LAYER] = 0.0
-        return FadeModel(tuple(scale), tuple(offset))
+        return FadeModel(tuple(scale), tuple(offset), self.contrast, self.anchor)
 
-    def to_dict(self) -> dict[str, list[float]]:
-        return {"scale": [round(float(v), 5) for v in self.scale], "offset": [round(float(v), 5) for v in self.offset]}
+    def restore(self, c: int, faded: np.ndarray) -> np.ndarray:
+        """Restored densities of layer `c` for its faded densities."""
+        if self.contrast == 1.0:
+            return (np.asarray(faded, dtype=np.float64) - self.offset[c]) / self.scale[c]
+        gain = self.contrast / self.scale[c]      # one multiply-add per value, as without the stretch
+        return np.asarray(faded, dtype=np.float64) * gain + (self.anchor * (1.0 - self.contrast)
+                                                             - self.offset[c] * gain)
+
+    def to_dict(self) -> dict:
+        return {"scale": [round(float(v), 5) for v in self.scale], "offset": [round(float(v), 5) for v in self.offset],
+                "contrast": round(float(self.contrast), 5), "anchor": round(float(self.anchor), 5)}
 
 
 def _clamped(scale: np.ndarray, offset: np.ndarray) -> FadeModel:
@@ -253,7 +275,7 @@ def borrow_shares(model: FadeModel, share: np.ndarray) -> FadeModel:
     for c, other in ((first, second), (second, first)):
         if share[c] > 0.0 and model.scale[other] > model.scale[c]:
             scale[c] = model.scale[c] + share[c] * (model.scale[other] - model.scale[c])
-    return FadeModel(tuple(float(v) for v in scale), model.offset)
+    return FadeModel(tuple(float(v) for v in scale), model.offset, model.contrast, model.anchor)
 
 
 def neutral_balance(densities: np.ndarray, model: FadeModel, iterations: int = 3) -> tuple[FadeModel, float]:
@@ -277,7 +299,22 @@ def neutral_balance(densities: np.ndarray, model: FadeModel, iterations: int = 3
             residual = densities[:, c] - scale[c] * densities[:, REFERENCE_LAYER]
             grey_offset = float((weight * residual).sum() / weight.sum())
             offset[c] = (1.0 - say) * offset[c] + say * grey_offset
-    return _clamped(scale.copy(), offset), share
+    balanced = _clamped(scale.copy(), offset)
+    return FadeModel(balanced.scale, balanced.offset, model.contrast, model.anchor), share
+
+
+def dmax_evidence(black: float) -> float:
+    """0..1: how surely the reference layer's black point (density) is a true black, a print's Dmax (see
+    DMAX_EVIDENCE)."""
+    lo, hi = DMAX_EVIDENCE
+    return float(np.clip((black - lo) / (hi - lo), 0.0, 1.0))
+
+
+def reference_contrast(white: float, black: float) -> float:
+    """Density stretch (>= 1) about the reference white that brings its black point back to PRINT_DMAX, as far as
+    `dmax_evidence` says the black is one."""
+    target = black + dmax_evidence(black) * max(PRINT_DMAX - black, 0.0)
+    return float(max(target - white, 1e-3) / max(black - white, 1e-3))
 
 
 @dataclass
@@ -295,6 +332,7 @@ class FadeEstimate:
     white_cast: float = 0.0      # density spread across layers of the white point as the model restores it
     gap: np.ndarray = field(default_factory=lambda: np.zeros(3))        # `black_gap`
     black_weight: np.ndarray = field(default_factory=lambda: np.ones(3))  # `black_weight`
+    dmax: float = 0.0            # `dmax_evidence` of the reference black
 
     @property
     def fade_found(self) -> bool:
@@ -309,7 +347,8 @@ class FadeEstimate:
                 "black_gap": np.round(self.gap, 3).tolist(), "black_weight": np.round(self.black_weight, 3).tolist(),
                 "borrowed_scale": [("R", "G", "B")[c] for c in range(3) if self.borrowed[c] >= 0.5],
                 "borrowed_share": np.round(self.borrowed, 3).tolist(), "grey_share": round(self.grey_share, 4),
-                "white_cast": round(self.white_cast, 4)}
+                "white_cast": round(self.white_cast, 4), "dmax_evidence": round(self.dmax, 3),
+                "reference_contrast": round(self.model.contrast, 4)}
 
 
 def estimate_fade(densities: np.ndarray, plateau: np.ndarray | None = None) -> FadeEstimate:
@@ -333,7 +372,11 @@ def estimate_fade(densities: np.ndarray, plateau: np.ndarray | None = None) -> F
     model, share = neutral_balance(densities, model)
     cast = white_cast(model, white)
     confidence = fade_confidence(model, np.maximum(weight, borrowed)) * highlight_trust(cast)
-    return FadeEstimate(model, white, black, colocation, plateau, borrowed, share, confidence, cast, gap, weight)
+    ref = REFERENCE_LAYER
+    model = FadeModel(model.scale, model.offset, reference_contrast(float(white[ref]), float(black[ref])),
+                      float(white[ref]))
+    return FadeEstimate(model, white, black, colocation, plateau, borrowed, share, confidence, cast, gap, weight,
+                        dmax_evidence(float(black[ref])))
 
 
 def white_cast(model: FadeModel, white: np.ndarray) -> float:
@@ -412,22 +455,30 @@ class ShotSampler:
         self.black: list[np.ndarray] = []
         self.plateau: list[np.ndarray] = []
         self._rgb: list[np.ndarray] = []
+        self._smooth: list[np.ndarray] = []
         self._count = 0
 
     def add(self, frame: np.ndarray) -> None:
-        small = downscale(frame, self.frame_pixels).reshape(-1, 3)
+        picture = downscale(frame, self.frame_pixels)
+        small = picture.reshape(-1, 3)
         white, black, plateau = frame_points(density(small))
         self.white.append(white)
         self.black.append(black)
         self.plateau.append(plateau)
         if self._count % self.stride == 0:
             self._rgb.append(small)
+            self._smooth.append(cv2.GaussianBlur(picture, (0, 0), MONOCHROME_BLUR).reshape(-1, 3))
         self._count += 1
 
     @property
     def pixels(self) -> np.ndarray:
         """Pooled code values (N, 3) of the sampled frames."""
         return np.concatenate(self._rgb) if self._rgb else np.zeros((0, 3), np.float32)
+
+    @property
+    def smoothed(self) -> np.ndarray:
+        """The pooled sample blurred by MONOCHROME_BLUR (N, 3), for telling black-and-white from colour."""
+        return np.concatenate(self._smooth) if self._smooth else np.zeros((0, 3), np.float32)
 
 
 def downscale(frame: np.ndarray, pixels: int) -> np.ndarray:
@@ -493,8 +544,9 @@ def correction_curves(model: FadeModel, steps: int = CURVE_STEPS) -> np.ndarray:
         faded = -GAMMA * np.log10(v)                         # inf at v = 0 restores to black, exactly
     curves = np.empty((3, steps + 1), dtype=np.float32)
     for c in range(3):
-        restored = (faded - model.offset[c]) / model.scale[c]
-        lowest = (0.0 - model.offset[c]) / model.scale[c]
+        with np.errstate(invalid="ignore"):
+            restored = model.restore(c, faded)
+        lowest = float(model.restore(c, np.zeros(1))[0])
         restored = _highlight_shoulder(restored, lowest)
         curves[c] = np.power(10.0, -restored / GAMMA)
     return curves

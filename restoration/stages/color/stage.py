@@ -32,7 +32,7 @@ from .fade import (CURVE_STEPS, GAMMA, SCALE_LIMITS, WHITE_CAST_RANGE, FadeEstim
 from ...params import Param, declare
 from ...stage import ClipFrames, FrameWindow, Shot, Stage, StageOutput
 
-MONOCHROME_RESIDUAL = 1.0   # ΔE: below this spread about one tint per lightness the shot is black-and-white
+MONOCHROME_RESIDUAL = 1.4   # ΔE: below this spread about one tint per lightness (fade.MONOCHROME_BLUR) it is B/W
 REFERENCE_PIXELS = 100_000  # a reference still is area-downscaled to about this many pixels for its statistics
 
 
@@ -73,13 +73,16 @@ class ShotColour:
     base: FadeModel | None = None   # the shot's dye model without drift (the general curves follow the drift from it)
     transfer: LabTransfer | None = None
     notes: list[str] = field(default_factory=list)
+    contrast: float = 1.0           # the reference layer's own density stretch (fade.reference_contrast), weighted
+    anchor: float = 0.0
     _curves: dict[tuple, np.ndarray] = field(default_factory=dict, repr=False)
     _axis_curves: np.ndarray | None = field(default=None, repr=False)
     _rows: np.ndarray | None = field(default=None, repr=False)
 
     def model(self, index: int) -> FadeModel:
         t = min(max(index - self.shot.start, 0), len(self.scales) - 1)
-        return FadeModel(tuple(float(v) for v in self.scales[t]), tuple(float(v) for v in self.offsets[t]))
+        return FadeModel(tuple(float(v) for v in self.scales[t]), tuple(float(v) for v in self.offsets[t]),
+                         self.contrast, self.anchor)
 
     def curves(self, model: FadeModel) -> np.ndarray:
         """Correction curves for a frame whose dye model is `model`; the last table is kept (a shot without drift
@@ -204,7 +207,7 @@ class FadeCorrection(Stage):
         pixels = sampler.pixels
         return ColourMeasurement(np.asarray(sampler.white), np.asarray(sampler.black), pixels,
                                  estimate_fade(density(pixels), np.mean(sampler.plateau, axis=0)),
-                                 monochrome_residual(pixels),
+                                 monochrome_residual(sampler.smoothed),
                                  np.asarray(patches) if patches else None, reference)
 
     def fit(self, measurement: ColourMeasurement, shot: Shot, params: Mapping[str, Any]) -> ShotColour:
@@ -238,11 +241,18 @@ class FadeCorrection(Stage):
         weight = float(params["strength"]) * (1.0 if m.patches is not None or monochrome else estimate.confidence)
         scales = 1.0 + weight * (scales - 1.0)
         offsets = weight * offsets
+        # the reference layer's own stretch only where a fade was found (not for B/W or a grey pick's balance)
+        stretch = weight if estimate.fade_found and not monochrome and m.patches is None else 0.0
+        contrast = 1.0 + stretch * (estimate.model.contrast - 1.0)
+        if contrast > 1.0 + 1e-3:
+            notes.append(f"magenta black at density {estimate.black[1]:.2f} taken as a faded Dmax: every layer's "
+                         f"density stretched x{contrast:.2f}")
         base = FadeModel(tuple(1.0 + weight * (np.clip(estimate.model.scale_array, *SCALE_LIMITS) - 1.0)),
-                         tuple(weight * estimate.model.offset_array))
+                         tuple(weight * estimate.model.offset_array), contrast, estimate.model.anchor)
         general = axis_weight * weight
         analysis = ShotColour(shot, estimate, scales, offsets, monochrome, m.residual_chroma,
-                              axis=m.axis if general > 0.0 else None, axis_weight=general, base=base, notes=notes)
+                              axis=m.axis if general > 0.0 else None, axis_weight=general, base=base, notes=notes,
+                              contrast=contrast, anchor=estimate.model.anchor)
         if m.reference is not None:
             corrected = curve_values(m.pixels, analysis.curves(analysis.model(shot.start)))
             analysis.transfer = LabTransfer(lab_stats(corrected), m.reference, lightness_only=monochrome)
