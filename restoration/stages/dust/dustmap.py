@@ -702,11 +702,11 @@ def own_motion(neighbours: list[Neighbour], labels: np.ndarray, label: int, bbox
     if not ring.any():
         return 0.0
     worst = 0.0
+    ys, xs = np.nonzero(ring)
+    centre = np.array([cols.start + xs.mean(), rows.start + ys.mean(), 1.0])
     for nearest in by_side(neighbours).values():
         if nearest:
             n = min(nearest, key=lambda n: abs(n.offset))
-            ys, xs = np.nonzero(ring)
-            centre = np.array([cols.start + xs.mean(), rows.start + ys.mean(), 1.0])
             local = median_xy(n.flow[rows, cols][ring]) - cameras[n.offset] @ centre
             worst = max(worst, float(np.hypot(*local)) / abs(n.offset))
     return worst
