@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .dustmap import Neighbour, median_of
+from .dustmap import Neighbour, median_of, pixelwise
 from ...flow import LUMA_709
 from .scratches import inpaint_band
 
@@ -126,7 +126,7 @@ def median_stack(images: list[np.ndarray]) -> np.ndarray:
         a, b, c = images
         return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
     if len(images) == 4:
-        low, high = np.minimum.reduce(images), np.maximum.reduce(images)
+        low, high = pixelwise(np.minimum, images), pixelwise(np.maximum, images)
         return 0.5 * (images[0] + images[1] + images[2] + images[3] - low - high)
     return np.median(np.stack(images), axis=0)
 
