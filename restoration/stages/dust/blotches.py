@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from .dustmap import (SIGMA_FLOOR, DustMap, Neighbour, by_side, camera_motion, components, grain_from_table,
-                      inside_frame, magnitude, median_of, own_motion)
+                      inside_frame, magnitude, median_of, own_motion, pixelwise)
 
 BLOTCH_MIN_AREA_PX = 500    # below this the spike detector finds them
 POOL_PX = 9                 # per-pixel evidence is averaged over this box: grain averages out, a blotch does not
@@ -124,8 +124,8 @@ def side_evidence(zs: dict[int, np.ndarray], sign: float) -> np.ndarray:
     """Per pixel, how much the current frame differs in direction `sign` from both sides: the strongest
     neighbour of each side (two-frame dirt is on the nearer one too), the weaker side."""
     sides = {k: [zs[o] for o in zs if (o > 0) == (k > 0)] for k in (-1, 1)}
-    per_side = [np.maximum.reduce([sign * z for z in side]) for side in sides.values() if side]
-    return np.minimum.reduce(per_side)
+    per_side = [pixelwise(np.maximum, [sign * z for z in side]) for side in sides.values() if side]
+    return pixelwise(np.minimum, per_side)
 
 
 def reach_of(mask: np.ndarray) -> int:
@@ -211,7 +211,7 @@ class OwnDirt:
             pad = POOL_PX // 2 + 1  # the pooling reaches this far: inside, the values are the whole frame's
             r0, r1 = max(0, rows.start - pad), min(height, rows.stop + pad)
             c0, c1 = max(0, cols.start - pad), min(width, cols.stop + pad)
-            everyone = np.minimum.reduce([self.sign * z[r0:r1, c0:c1] for z in self.zs.values()])
+            everyone = pixelwise(np.minimum, [self.sign * z[r0:r1, c0:c1] for z in self.zs.values()])
             pooled = cv2.blur(np.clip(everyone, -2.0, 8.0), (POOL_PX, POOL_PX)) >= POOLED_SEED
             self._done[key] = pooled[rows.start - r0:rows.stop - r0, cols.start - c0:cols.stop - c0]
         return self._done[key]
@@ -313,7 +313,7 @@ def search_reduced(current: np.ndarray, neighbours: list[Neighbour], levels: dic
     pool = (POOL_PX // scale) | 1  # odd, about the same reach
     for sign in (-1.0, 1.0):
         evidence = side_evidence(zs, sign) if sides[-1] and sides[1] else \
-            np.minimum.reduce([sign * z for z in zs.values()])
+            pixelwise(np.minimum, [sign * z for z in zs.values()])
         pooled = cv2.blur(np.clip(evidence, -2.0, 8.0), (pool, pool))
         seeds = ((pooled >= SEARCH_EASE * POOLED_SEED) & (evidence >= SEARCH_EASE * PIXEL_EVIDENCE)).astype(np.uint8)
         count, _, stats = components(seeds, JOIN_PX // scale)
@@ -346,10 +346,10 @@ def grow_into_fringe(blotch: Blotch, zs: dict[int, np.ndarray], sign: float, hei
     y0, y1 = max(0, blotch.rows.start - GROW_PX), min(height, blotch.rows.stop + GROW_PX)
     x0, x1 = max(0, blotch.cols.start - GROW_PX), min(width, blotch.cols.stop + GROW_PX)
     crops = [sign * zs[n.offset][y0:y1, x0:x1] for n in blotch.sources]
-    everyone = np.minimum.reduce(crops)
+    everyone = pixelwise(np.minimum, crops)
     weak = cv2.blur(np.clip(everyone, -2.0, 8.0), (POOL_PX, POOL_PX)) >= GROW_POOLED
     if len(crops) > 1:  # ... and they agree there (over moving picture beside it they would not)
-        spread = np.maximum.reduce(crops) - everyone
+        spread = pixelwise(np.maximum, crops) - everyone
         weak &= cv2.blur(spread, (POOL_PX, POOL_PX)) <= max(AGREEMENT * blotch.evidence, GROW_SPREAD)
     mask = np.zeros(weak.shape, np.uint8)
     mask[blotch.rows.start - y0:blotch.rows.stop - y0, blotch.cols.start - x0:blotch.cols.stop - x0] = blotch.mask
@@ -468,7 +468,7 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
         for n, sg in zip(neighbours, sigmas):
             zs[n.offset][window] = difference_z(current[window], n.warped[window], inside_of(n)[window], sg,
                                                 levels[n.offset])
-        sigma[window] = np.minimum.reduce(sigmas)
+        sigma[window] = pixelwise(np.minimum, sigmas)
         if shared is not None:
             sg = noise(partner.edges[window], grain_at(partner, grain, *window))
             moved = difference_z(current[window], partner.warped[window], inside_of(partner)[window], sg,
@@ -489,7 +489,7 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
         for rows_w, cols_w in windows:
             local = {o: z[rows_w, cols_w] for o, z in zs.items()}
             evidence[rows_w, cols_w] = side_evidence(local, sign) if sides[-1] and sides[1] else \
-                np.minimum.reduce([sign * z for z in local.values()])
+                pixelwise(np.minimum, [sign * z for z in local.values()])
             window_evidence = evidence[rows_w, cols_w]
             pooled = cv2.blur(np.clip(window_evidence, -2.0, 8.0), (POOL_PX, POOL_PX))
             seeds = ((pooled >= POOLED_SEED) & (window_evidence >= PIXEL_EVIDENCE)).astype(np.uint8)

@@ -184,6 +184,17 @@ def median_of(values: np.ndarray) -> float:
     return 0.5 * (float(part[k - 1]) + float(part[k]))
 
 
+def pixelwise(ufunc: np.ufunc, arrays: list[np.ndarray]) -> np.ndarray:
+    """`ufunc.reduce(arrays)` (np.maximum, np.minimum) as a new array, taken pairwise: the same values without
+    stacking the arrays first (reducing across a stack of whole frames is many times slower)."""
+    if len(arrays) == 1:
+        return np.array(arrays[0])
+    out = ufunc(arrays[0], arrays[1])
+    for a in arrays[2:]:
+        ufunc(out, a, out=out)
+    return out
+
+
 def median_xy(samples: np.ndarray) -> np.ndarray:
     """Per-column median of (N, 2) flow samples."""
     return np.array([median_of(samples[:, 0]), median_of(samples[:, 1])])
@@ -400,7 +411,7 @@ def neighbour_disagreement(neighbours: list[Neighbour], window_px: int = 5) -> n
     chosen = [(a, b) for a, b in pairs if a in by_offset and b in by_offset][:3]
     if not chosen:
         chosen = [tuple(sorted(by_offset)[:2])]
-    least = np.minimum.reduce([cv2.pow(by_offset[a] - by_offset[b], 2.0) for a, b in chosen])
+    least = pixelwise(np.minimum, [cv2.pow(by_offset[a] - by_offset[b], 2.0) for a, b in chosen])
     return np.sqrt(np.maximum(0.5 * cv2.blur(least, (window_px, window_px)), 0.0))  # box sums may dip below 0
 
 
@@ -415,7 +426,7 @@ def normalise(neighbours: list[Neighbour]) -> np.ndarray | None:
         n.z = n.residual / sigma
     if extra is None:
         return None
-    return extra / np.minimum.reduce([n.sigma for n in neighbours])
+    return extra / pixelwise(np.minimum, [n.sigma for n in neighbours])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -526,13 +537,13 @@ def spike_scores(neighbours: list[Neighbour], shot_edge_rule: bool = True) -> tu
 
     def combine(sign: float) -> np.ndarray:
         if sides[-1] and sides[1]:
-            per_side = [np.maximum.reduce([evidence(n, sign) for n in side]) for side in sides.values()]
+            per_side = [pixelwise(np.maximum, [evidence(n, sign) for n in side]) for side in sides.values()]
             score = np.minimum(per_side[0], per_side[1])
             for _, long in shot_edge_sides(sides) if shot_edge_rule else []:
-                one_sided = np.minimum.reduce([evidence(n, sign) for n in long])
+                one_sided = pixelwise(np.minimum, [evidence(n, sign) for n in long])
                 score = np.maximum(score, one_sided * np.float32(1.0 / SINGLE_SIDE_FACTOR))
             return score
-        return np.minimum.reduce([evidence(n, sign) for n in neighbours])
+        return pixelwise(np.minimum, [evidence(n, sign) for n in neighbours])
 
     return combine(-1.0), combine(1.0), bool(sides[-1] and sides[1])
 
@@ -702,11 +713,11 @@ def own_motion(neighbours: list[Neighbour], labels: np.ndarray, label: int, bbox
     if not ring.any():
         return 0.0
     worst = 0.0
+    ys, xs = np.nonzero(ring)
+    centre = np.array([cols.start + xs.mean(), rows.start + ys.mean(), 1.0])
     for nearest in by_side(neighbours).values():
         if nearest:
             n = min(nearest, key=lambda n: abs(n.offset))
-            ys, xs = np.nonzero(ring)
-            centre = np.array([cols.start + xs.mean(), rows.start + ys.mean(), 1.0])
             local = median_xy(n.flow[rows, cols][ring]) - cameras[n.offset] @ centre
             worst = max(worst, float(np.hypot(*local)) / abs(n.offset))
     return worst

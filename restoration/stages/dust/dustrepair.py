@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .dustmap import Neighbour, median_of
+from .dustmap import Neighbour, median_of, pixelwise
 from ...flow import LUMA_709
 from .scratches import inpaint_band
 
@@ -36,26 +36,37 @@ def crop_around(bbox: tuple[int, int, int, int], pad: int, shape: tuple[int, int
     return slice(max(0, y - pad), min(height, y + h + pad)), slice(max(0, x - pad), min(width, x + w + pad))
 
 
-def fill_flow_inside(flow: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """Flow of a crop with the hole's flow replaced by a smooth fill from around it (normalised convolution)."""
-    if not hole.any() or hole.all():
-        return flow
-    depth = float(cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3).max())
-    if depth <= 4.0:
-        return flow  # a speck this small cannot drag the flow: the frame-wide fill already covered it
-    weight = (~hole).astype(np.float32)
-    sigma = max(2.0, depth)  # reaches the middle of the hole, however thin or thick
-    num = cv2.GaussianBlur(flow * weight[..., None], (0, 0), sigma)
-    den = cv2.GaussianBlur(weight, (0, 0), sigma)
-    filled = num / np.maximum(den, 1e-4)[..., None]
-    out = flow.copy()
-    out[hole] = filled[hole]
-    return out
+class HoleFill:
+    """A crop's flow with the hole's flow replaced by a smooth fill from around it (normalised convolution); what
+    depends on the hole alone is worked out once, for all the neighbours' flows."""
+
+    def __init__(self, hole: np.ndarray):
+        self.hole = hole
+        self.needed = bool(hole.any()) and not bool(hole.all())
+        if self.needed:
+            depth = float(cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3).max())
+            # a speck this small cannot drag the flow: the frame-wide fill already covered it
+            self.needed = depth > 4.0
+        if self.needed:
+            self.weight = (~hole).astype(np.float32)
+            self.sigma = max(2.0, depth)  # reaches the middle of the hole, however thin or thick
+            self.den = np.maximum(cv2.GaussianBlur(self.weight, (0, 0), self.sigma), 1e-4)[..., None]
+
+    def __call__(self, flow: np.ndarray) -> np.ndarray:
+        if not self.needed:
+            return flow
+        num = cv2.GaussianBlur(flow * self.weight[..., None], (0, 0), self.sigma)
+        filled = num / self.den
+        out = flow.copy()
+        out[self.hole] = filled[self.hole]
+        return out
 
 
-def warp_crop(image: np.ndarray, flow: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
-    """`image` sampled at x + flow(x) for the crop's pixels x (bicubic, keeps the neighbour's grain)."""
-    grid_y, grid_x = np.mgrid[rows, cols].astype(np.float32)
+def warp_crop(image: np.ndarray, flow: np.ndarray, rows: slice, cols: slice,
+              grid: np.ndarray | None = None) -> np.ndarray:
+    """`image` sampled at x + flow(x) for the crop's pixels x (bicubic, keeps the neighbour's grain); `grid`, the
+    crop's np.mgrid in float32, when the caller warps the same crop several times."""
+    grid_y, grid_x = np.mgrid[rows, cols].astype(np.float32) if grid is None else grid
     return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_CUBIC,
                      borderMode=cv2.BORDER_REFLECT101)
 
@@ -77,12 +88,14 @@ def supporting(neighbours: list[Neighbour], region: Region, low: float) -> list[
     return found
 
 
-def residual_shift(current: np.ndarray, warped: np.ndarray, known: np.ndarray) -> np.ndarray | None:
+def residual_shift(current: np.ndarray, warped: np.ndarray, known: np.ndarray,
+                   here: np.ndarray | None = None) -> np.ndarray | None:
     """Sub-pixel shift (dx, dy) that best aligns a warped crop with the current one around the hole (one
-    Lucas-Kanade step): flows estimated on reduced frames are a fraction of a pixel off on fine detail."""
+    Lucas-Kanade step): flows estimated on reduced frames are a fraction of a pixel off on fine detail; `here`,
+    the current crop's luma when the caller has it."""
     if known.sum() < 24:
         return None
-    here, there = current @ LUMA_709, warped @ LUMA_709
+    here, there = current @ LUMA_709 if here is None else here, warped @ LUMA_709
     gx = cv2.Sobel(there, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)[known]
     gy = cv2.Sobel(there, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)[known]
     error = (here - there)[known]
@@ -113,7 +126,7 @@ def median_stack(images: list[np.ndarray]) -> np.ndarray:
         a, b, c = images
         return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
     if len(images) == 4:
-        low, high = np.minimum.reduce(images), np.maximum.reduce(images)
+        low, high = pixelwise(np.minimum, images), pixelwise(np.maximum, images)
         return 0.5 * (images[0] + images[1] + images[2] + images[3] - low - high)
     return np.median(np.stack(images), axis=0)
 
@@ -132,12 +145,15 @@ def temporal_fill(current: np.ndarray, region: Region, matte: np.ndarray,
     hole = cv2.dilate((matte > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     ring = (cv2.dilate(hole.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & ~hole
     warped = []
+    # the same for every source: worked out once
+    grid, known, here = np.mgrid[region.rows, region.cols].astype(np.float32), ~hole, current @ LUMA_709
+    fill_inside = HoleFill(hole)
     for n in sources:
-        flow = fill_flow_inside(n.flow[region.rows, region.cols], hole)
-        first = warp_crop(n.frame, flow, region.rows, region.cols)
-        shift = residual_shift(current, first, ~hole)
+        flow = fill_inside(n.flow[region.rows, region.cols])
+        first = warp_crop(n.frame, flow, region.rows, region.cols, grid)
+        shift = residual_shift(current, first, known, here)
         warped.append(matched_level(current, first if shift is None else
-                                    warp_crop(n.frame, flow + shift, region.rows, region.cols), ring))
+                                    warp_crop(n.frame, flow + shift, region.rows, region.cols, grid), ring))
     median = median_stack(warped)
     inside = matte > 0
     errors = [float(np.abs(w - median)[inside].mean()) for w in warped]
@@ -189,8 +205,9 @@ def spatiotemporal_fill(current: np.ndarray, hole: np.ndarray, sources: list[Nei
     here = current @ LUMA_709
     noise = np.maximum(sigma, 1.0 / 255.0)
     warped = []
+    fill_inside = HoleFill(wide)
     for n in sources:
-        flow = fill_flow_inside(n.flow[rows, cols], wide)
+        flow = fill_inside(n.flow[rows, cols])
         w = matched_level(current, warp_crop(n.frame, flow, rows, cols), ring)
         if ring.sum() >= 12 and median_of(np.abs(w @ LUMA_709 - here)[ring] / noise[ring]) > RING_NOISE:
             continue
