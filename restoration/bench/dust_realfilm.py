@@ -77,6 +77,7 @@ def measure(data: Path, folder: Path, frames: int | None = None, log: Callable[[
     """Render each real film with the dust stage's defaults; write the two contact sheets per film into
     `folder`; return one record per film."""
     records = []
+    folder.mkdir(parents=True, exist_ok=True)  # cv2.imwrite does not say when the folder is missing
     for key, relative in FILMS:
         source = Path(data) / relative
         if not source.is_dir():
