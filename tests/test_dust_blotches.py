@@ -29,6 +29,15 @@ def with_blotch(frames: list[np.ndarray], t: int, mask: np.ndarray, value: float
     return out
 
 
+def assert_repaired_as_one_blotch(outs, sides, damaged, clean, mask: np.ndarray, t: int = 3) -> None:
+    """Frame t's damage under `mask` is mostly gone, repaired by one blotch covering most of it."""
+    error_before = float(np.abs(damaged[t] - clean[t])[mask].mean())
+    error_after = float(np.abs(outs[t] - clean[t])[mask].mean())
+    assert error_after < 0.15 * error_before
+    blotches = [c for c in sides[t]["components"] if c["kind"] == "blotch" and c["repaired"]]
+    assert blotches and max(c["area"] for c in blotches) >= 0.8 * mask.sum()
+
+
 @pytest.mark.parametrize("where", ["inside", "frame edge"])
 def test_a_large_one_frame_blotch_is_filled_from_the_neighbours(where):
     clean = grained(panned(picture(5), FRAMES, (1.2, 0.5)))
@@ -36,11 +45,7 @@ def test_a_large_one_frame_blotch_is_filled_from_the_neighbours(where):
     mask = blob(70, 60, 30, 24) if where == "inside" else blob(4, 64, 26, 30)
     damaged = with_blotch(clean, 3, mask, 0.05)
     outs, sides = run_dust(damaged)
-    error_before = float(np.abs(damaged[3] - clean[3])[mask].mean())
-    error_after = float(np.abs(outs[3] - clean[3])[mask].mean())
-    assert error_after < 0.15 * error_before
-    blotches = [c for c in sides[3]["components"] if c["kind"] == "blotch" and c["repaired"]]
-    assert blotches and max(c["area"] for c in blotches) >= 0.8 * mask.sum()
+    assert_repaired_as_one_blotch(outs, sides, damaged, clean, mask)
     # no seam: the ring just outside is left as it was, give or take the feathered edge
     ring = blob(70, 60, 36, 30) & ~blob(70, 60, 33, 27) if where == "inside" else blob(4, 64, 32, 36) & ~blob(4, 64, 29, 33)
     assert float(np.abs(outs[3] - damaged[3])[ring].mean()) < 0.02
@@ -296,11 +301,7 @@ def test_a_scattered_cluster_of_smut_is_repaired_as_one_blotch():
     mask = smut(4, 80, 64)
     damaged = with_blotch(clean, 3, mask, 0.0, opacity=0.2)
     outs, sides = run_dust(damaged)
-    error_before = float(np.abs(damaged[3] - clean[3])[mask].mean())
-    error_after = float(np.abs(outs[3] - clean[3])[mask].mean())
-    assert error_after < 0.15 * error_before
-    blotches = [c for c in sides[3]["components"] if c["kind"] == "blotch" and c["repaired"]]
-    assert blotches and max(c["area"] for c in blotches) >= 0.8 * mask.sum()
+    assert_repaired_as_one_blotch(outs, sides, damaged, clean, mask)
     for t in (0, 1, 2, 4, 5, 6):
         assert changed(outs[t], damaged[t]).mean() < 0.002
 
