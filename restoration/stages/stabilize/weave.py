@@ -1110,7 +1110,6 @@ def follow_shake(values: np.ndarray, path: np.ndarray, weights: np.ndarray, floo
 # the shot's by more than the weave measured there makes plausible. Without this, a still (or pan) model centred on a
 # level the excursion pulls, and a shake rule that weighs its power over the whole shot, corrected it away (Market
 # Street's 9.7 px dip over 25 frames, against 1.5 px of weave where the car held level, was corrected by 7.5 px).
-FOLLOW_EXCURSIONS = True  # False: as before (the excursion corrected like weave)
 EXCURSION_SIGMAS = 6.0  # pure AR(1) weave's strongest run stands this far off in 0.7 % of 24-frame shots, 0.05-0.2 %
 # of 48-60 frame ones and none of 800 of 150-400 frames
 MIN_EXCURSION = 8  # frames: shorter departures are jolts or weave (a jolt is at most JOLT_MAX_FRAMES)
@@ -1196,21 +1195,11 @@ def follow_excursions(departure: np.ndarray, weights: np.ndarray, excursions: np
             start -= 1
         while stop < n and slow[stop] * side > 0:
             stop += 1
-        # a Whittaker smooth whose frames around the excursion are pinned to the model
+        # a Whittaker smooth (one pass, no reweighting) whose frames around the excursion are pinned to the model
         span = np.zeros(n, bool)
         span[start:stop] = True
-        weight = np.where(span, use, 1e6)
-        lam = (period / (2 * np.pi)) ** 4
-        band = np.zeros((3, n))
-        main = np.full(n, 6.0)
-        main[[0, -1]] = 1.0
-        main[[1, -2]] = 5.0
-        off1 = np.full(n - 1, -4.0)
-        off1[[0, -1]] = -2.0
-        band[2] = lam * main + weight + 1e-9
-        band[1, 1:] = lam * off1
-        band[0, 2:] = lam
-        kept[span] = solveh_banded(band, weight * np.where(span, departure, 0.0))[span]
+        kept[span] = whittaker_smooth(np.where(span, departure, 0.0), period, iterations=1,
+                                      weights=np.where(span, use, 1e6))[span]
     return kept
 
 
@@ -1275,7 +1264,7 @@ def intended_path(motion: np.ndarray, smoothing: float, mode: str = "smooth", re
             move = camera_move(values, weights, period, floors[axis], allow_still=lock_static)
             intended[:, axis] = move.path
             model = move.model
-            if FOLLOW_EXCURSIONS and axis < 2:
+            if axis < 2:
                 held = held_move(values, weights, period, floors[axis], lock_static, move)
                 if held is not None:
                     base, excursions = held
