@@ -233,20 +233,19 @@ def black_weight(gap: np.ndarray, colocation: np.ndarray, plateau: np.ndarray) -
     return weight
 
 
-def borrow_cofading(model: FadeModel, black: np.ndarray) -> tuple[FadeModel, np.ndarray]:
-    """A fast layer whose shot holds no true black moves to the other fast layer's scale when that is larger.
+def borrow_cofading(model: FadeModel, black: np.ndarray) -> np.ndarray:
+    """Each fast layer's share (3,) of the other fast layer's larger scale that it takes (see `borrow_shares`).
 
     Without a black the layer's own range only bounds its fade from one side (its scene may simply hold no dark
     of that colour); cyan and yellow dyes fade together, so the other layer's anchored scale stands in, in
     proportion to how surely this layer has no black and the other has one (`black`, from `black_weight`).
-    Returns the model and each layer's borrowed share (3,).
     """
     share = np.zeros(3)
     first, second = FAST_LAYERS
     for c, other in ((first, second), (second, first)):
         if model.scale[other] > model.scale[c]:
             share[c] = (1.0 - black[c]) * black[other]
-    return borrow_shares(model, share), share
+    return share
 
 
 def grey_share(densities: np.ndarray, model: FadeModel) -> float:
@@ -366,8 +365,7 @@ def estimate_fade(densities: np.ndarray, plateau: np.ndarray | None = None) -> F
     gap = black_gap(densities, white, black)
     weight = black_weight(gap, colocation, plateau)
     own = fit_anchors(white, black)
-    _, borrowed = borrow_cofading(own, weight)
-    borrowed = grey_check(densities, own, borrowed)
+    borrowed = grey_check(densities, own, borrow_cofading(own, weight))
     model = borrow_shares(own, borrowed)
     model, share = neutral_balance(densities, model)
     cast = white_cast(model, white)
