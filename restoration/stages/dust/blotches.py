@@ -391,8 +391,8 @@ def find_blotches(current: np.ndarray, neighbours: list[Neighbour], max_area: in
         partner, rest = pair
         found += [blotch for blotch in blotches_against(current, rest, max_area, grain, min_area, partner)
                   if not any(overlaps(blotch, other) for other in found)]
-    sides = by_side(neighbours)
     if motion_limit is not None:
+        sides = by_side(neighbours)
         one_side = not (sides[-1] and sides[1])
         leave_on_moving_picture([b for b in found if one_side or b.scattered], neighbours, current.shape,
                                 motion_limit)
@@ -537,8 +537,7 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                     # spike detector's to find
                     continue
                 agreement = pair_agreement(sources, rows, cols, mask, sigma[rows, cols]) / max(strength, 1e-6)
-                blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources)
-                blotch.scattered = scattered
+                blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources, scattered=scattered)
                 if alike[-1] and alike[1]:
                     # the nearest frame on each side shows it too: on three frames, a limb at the turn of its swing
                     blotch.repaired, blotch.reason = False, THREE_FRAMES
