@@ -1,8 +1,9 @@
 """Shot analyses kept on disk between renders, previews and the GUI, keyed by everything that decides them.
 
 A stage's analysis of a shot depends on the source's frames, the settings of every stage before it, its own
-settings, the shot's first and last frame and the code that measured it; the key is a hash of exactly those. A second render, a preview or
-the GUI then reads the weave path, grain model or fade estimate back instead of measuring the shot again.
+settings, the shot's first and last frame and the code that measured it; the key is a hash of exactly those. A
+second render, a preview or the GUI then reads the weave path, grain model or fade estimate back instead of
+measuring the shot again.
 A stage that splits its analysis (`Stage.splits_analysis`) also has its measurement kept, under a key without its
 fit-only parameters, so a changed smoothing or strength re-fits from the measurement instead of measuring again.
 """
