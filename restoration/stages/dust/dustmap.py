@@ -238,8 +238,10 @@ def _median_last_axis(values: np.ndarray) -> np.ndarray:
     return 0.5 * (part[..., k - 1] + part[..., k])
 
 
-def block_offset_and_noise(difference: np.ndarray, block: int = NOISE_BLOCK_PX) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel robust offset (median) and noise (1.4826·MAD) of a difference image, from blocks smoothed 3x3."""
+def block_offset_and_noise(difference: np.ndarray, block: int = NOISE_BLOCK_PX, offsets: bool = True
+                           ) -> tuple[np.ndarray | None, np.ndarray]:
+    """Per-pixel robust offset (median) and noise (1.4826·MAD) of a difference image, from blocks smoothed 3x3;
+    without `offsets`, the noise alone (the offset map is None)."""
     height, width = difference.shape
     stride = BLOCK_SAMPLE_STRIDE
     sample = difference[stride // 2::stride, stride // 2::stride]
@@ -252,9 +254,10 @@ def block_offset_and_noise(difference: np.ndarray, block: int = NOISE_BLOCK_PX) 
     mad = _median_last_axis(np.abs(blocks - median[..., None])) * np.float32(1.4826)
     k = BLOCK_MEDIAN if rows >= BLOCK_MEDIAN and cols >= BLOCK_MEDIAN else 3
     if rows >= k and cols >= k:  # a blotch filling a few blocks must not set those blocks' statistics
-        median = cv2.medianBlur(median.astype(np.float32), k)
+        median = cv2.medianBlur(median.astype(np.float32), k) if offsets else None
         mad = cv2.medianBlur(mad.astype(np.float32), 3)  # the spread stays local: texture raises it where it is
-    return _upsample_grid(median, (height, width)), np.maximum(_upsample_grid(mad, (height, width)), SIGMA_FLOOR)
+    spread = _upsample_grid(mad, (height, width))
+    return (_upsample_grid(median, (height, width)) if offsets else None), np.maximum(spread, SIGMA_FLOOR, out=spread)
 
 
 NLF_BINS = 12  # luma bins of the noise level function
@@ -309,17 +312,25 @@ def magnitude(x: np.ndarray, y: np.ndarray | np.float32) -> np.ndarray:
     return np.sqrt(out, out=out)
 
 
+def magnitude_of_own(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """magnitude(x, y) worked out in x's memory (x and y are the caller's own float32 temporaries, both
+    overwritten): the same bits without two more frame-sized arrays."""
+    np.square(x, out=x)
+    x += np.square(y, out=y)
+    return np.sqrt(x, out=x)
+
+
 def slope(luma: np.ndarray) -> np.ndarray:
     """Gradient magnitude per pixel (luma units per px)."""
     gx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
     gy = cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
-    return magnitude(gx, gy)
+    return magnitude_of_own(gx, gy)
 
 
 def consistency_error(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     """|f(x) + b(x + f(x))| in px: large where the pixel is occluded in the neighbour or the flow is wrong."""
     back_at_target = sample_at(backward, forward)
-    return magnitude(forward[..., 0] + back_at_target[..., 0], forward[..., 1] + back_at_target[..., 1])
+    return magnitude_of_own(forward[..., 0] + back_at_target[..., 0], forward[..., 1] + back_at_target[..., 1])
 
 
 def fill_unreliable_flow(flow: np.ndarray, reliable: np.ndarray, reach_px: float = 12.0, step: int = 4) -> np.ndarray:
@@ -349,8 +360,11 @@ def trusted_flow(flow: np.ndarray, back_flow: np.ndarray, tolerance_px: float, s
     """Forward/backward check of a (possibly reduced) flow pair and the flow with its untrusted parts filled from
     around them; the tolerance is in full-size px, `scale` full-size px per flow px."""
     error = consistency_error(flow, back_flow)
+    error *= scale
     speed = magnitude(flow[..., 0], flow[..., 1])
-    reliable = error * scale <= tolerance_px + 0.1 * scale * speed
+    speed *= 0.1 * scale
+    speed += tolerance_px
+    reliable = error <= speed
     return fill_unreliable_flow(flow, reliable, 12.0 / scale, max(1, int(4 // scale))), reliable
 
 
@@ -372,7 +386,8 @@ def compensate_neighbour(current: np.ndarray, index: int, offset: int, frame: np
     warped = sample_at(luma, flow, cv2.INTER_CUBIC)  # bilinear at half-pixel offsets softens fine stripes
     difference = current - warped
     offset_map, block_noise = block_offset_and_noise(difference)
-    residual = np.where(inside, difference - offset_map, np.float32(0.0))
+    difference -= offset_map
+    residual = np.where(inside, difference, np.float32(0.0))
     edges = slope(warped)  # the neighbour's, not the current frame's: a defect's own edges must not raise it
     return Neighbour(index, offset, frame, luma, flow, back_flow, warped, reliable & inside, residual,
                      edges=edges, block_noise=block_noise, inside=inside)
@@ -382,17 +397,20 @@ def with_grain(neighbour: Neighbour, grain: np.ndarray) -> Neighbour:
     """Set a neighbour's grain noise and, from it, the local noise of its residual."""
     neighbour.grain = grain
     # the block's own spread is a floor: where the warp leaves texture behind, the threshold rises with it
-    neighbour.sigma = np.maximum(magnitude(grain, np.float32(MISREGISTRATION_PX) * neighbour.edges),
-                                 neighbour.block_noise)
+    sigma = magnitude(grain, np.float32(MISREGISTRATION_PX) * neighbour.edges)
+    neighbour.sigma = np.maximum(sigma, neighbour.block_noise, out=sigma)
     return neighbour
 
 
 def inside_frame(flow: np.ndarray) -> np.ndarray:
     """Pixels whose flow lands inside the neighbour, clear of the scan's frame edge."""
     height, width = flow.shape[:2]
-    grid_x = np.arange(width, dtype=np.float32)[None, :] + flow[..., 0]
-    grid_y = np.arange(height, dtype=np.float32)[:, None] + flow[..., 1]
-    inside = (grid_x >= 0) & (grid_x <= width - 1) & (grid_y >= 0) & (grid_y <= height - 1)
+    grid = np.add(np.arange(width, dtype=np.float32)[None, :], flow[..., 0])
+    inside = grid >= 0
+    inside &= grid <= width - 1
+    np.add(np.arange(height, dtype=np.float32)[:, None], flow[..., 1], out=grid)
+    inside &= grid >= 0
+    inside &= grid <= height - 1
     inside[:FRAME_MARGIN_PX] = inside[-FRAME_MARGIN_PX:] = False
     inside[:, :FRAME_MARGIN_PX] = inside[:, -FRAME_MARGIN_PX:] = False
     return inside
@@ -412,7 +430,9 @@ def neighbour_disagreement(neighbours: list[Neighbour], window_px: int = 5) -> n
     if not chosen:
         chosen = [tuple(sorted(by_offset)[:2])]
     least = pixelwise(np.minimum, [cv2.pow(by_offset[a] - by_offset[b], 2.0) for a, b in chosen])
-    return np.sqrt(np.maximum(0.5 * cv2.blur(least, (window_px, window_px)), 0.0))  # box sums may dip below 0
+    local = cv2.blur(least, (window_px, window_px))
+    local *= 0.5
+    return np.sqrt(np.maximum(local, 0.0, out=local), out=local)  # box sums may dip below 0
 
 
 def normalise(neighbours: list[Neighbour]) -> np.ndarray | None:
@@ -422,11 +442,15 @@ def normalise(neighbours: list[Neighbour]) -> np.ndarray | None:
     """
     extra = neighbour_disagreement(neighbours)
     for n in neighbours:
-        sigma = n.sigma if extra is None else np.maximum(n.sigma, extra)
-        n.z = n.residual / sigma
+        if extra is None:
+            n.z = n.residual / n.sigma
+        else:
+            sigma = np.maximum(n.sigma, extra)
+            n.z = np.divide(n.residual, sigma, out=sigma)
     if extra is None:
         return None
-    return extra / pixelwise(np.minimum, [n.sigma for n in neighbours])
+    least = pixelwise(np.minimum, [n.sigma for n in neighbours])
+    return np.divide(extra, least, out=least)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -504,9 +528,10 @@ def pooled(neighbours: list[Neighbour], box_px: int = 3) -> list[Neighbour]:
     out = []
     for n in neighbours:
         z = cv2.blur(n.z, (box_px, box_px))
-        _, spread = block_offset_and_noise(z)
+        _, spread = block_offset_and_noise(z, offsets=False)
         copy = Neighbour(n.index, n.offset, n.frame, n.luma, n.flow, n.back_flow, n.warped, n.reliable, n.residual)
-        copy.z = z / np.maximum(spread, np.float32(1.0 / box_px))  # iid noise averages down to 1/box_px at best
+        # iid noise averages down to 1/box_px at best
+        copy.z = np.divide(z, np.maximum(spread, np.float32(1.0 / box_px), out=spread), out=z)
         out.append(copy)
     return out
 
