@@ -10,6 +10,7 @@ it does not spike hard enough for that.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -282,11 +283,15 @@ def noise_level_table(luma: np.ndarray, residual: np.ndarray, edges: np.ndarray)
     y, r = y[flat], r[flat]
     edges_bins = np.linspace(0.0, 1.0, NLF_BINS + 1)
     which = np.clip(np.digitize(y, edges_bins) - 1, 0, NLF_BINS - 1)
+    # the samples grouped by bin once, each bin's in their order (its mean sums them in that order)
+    order = np.argsort(which, kind="stable")
+    bounds = np.searchsorted(which[order], np.arange(NLF_BINS + 1))
+    y, r = y[order], r[order]
     centres, levels = [], []
     for b in range(NLF_BINS):
-        values = r[which == b]
+        values = r[bounds[b]:bounds[b + 1]]
         if values.size >= 64:
-            centres.append(float(y[which == b].mean()))
+            centres.append(float(y[bounds[b]:bounds[b + 1]].mean()))
             levels.append(1.4826 * median_of(np.abs(values - median_of(values))))
     if not levels:
         return None
@@ -298,7 +303,10 @@ def grain_from_table(table: np.ndarray | None, luma: np.ndarray) -> np.ndarray:
     """A noise level table read at each pixel's brightness."""
     if table is None:
         return np.full(luma.shape, SIGMA_FLOOR, np.float32)
-    return table[(np.clip(luma, 0.0, 1.0) * 1023.0 + 0.5).astype(np.int32)]
+    step = np.clip(luma, 0.0, 1.0)
+    step *= 1023.0
+    step += 0.5
+    return table.take(step.astype(np.int32))
 
 
 def magnitude(x: np.ndarray, y: np.ndarray | np.float32) -> np.ndarray:
@@ -709,12 +717,20 @@ def surround_discord(discord: np.ndarray | None, labels: np.ndarray, label: int,
     return float((discord[rows, cols][ring] > 1.5).mean())
 
 
+@functools.lru_cache(maxsize=8)
+def _sample_grid(height: int, width: int, step: int) -> np.ndarray:
+    """Rows [x, y, 1] of the pixels camera_motion samples (every `step`-th both ways), read-only."""
+    ys, xs = np.mgrid[step // 2:height:step, step // 2:width:step]
+    a = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)], axis=1).astype(np.float64)
+    a.flags.writeable = False
+    return a
+
+
 def camera_motion(flow: np.ndarray, step: int = 8) -> np.ndarray:
     """Affine fit (2x3) of a flow field: the camera's and the gate's motion, robust to moving objects (2 passes)."""
     height, width = flow.shape[:2]
-    ys, xs = np.mgrid[step // 2:height:step, step // 2:width:step]
-    f = flow[ys, xs].reshape(-1, 2).astype(np.float64)
-    a = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)], axis=1).astype(np.float64)
+    f = flow[step // 2::step, step // 2::step].reshape(-1, 2).astype(np.float64)
+    a = _sample_grid(height, width, step)
     keep = np.ones(len(f), bool)
     model = np.zeros((3, 2))
     for _ in range(2):
