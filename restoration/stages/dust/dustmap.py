@@ -565,18 +565,19 @@ def spike_scores(neighbours: list[Neighbour], shot_edge_rule: bool = True) -> tu
     """
     sides = by_side(neighbours)
 
-    def evidence(n: Neighbour, sign: float) -> np.ndarray:
-        return n.z if sign > 0 else -n.z
-
     def combine(sign: float) -> np.ndarray:
+        # the dark evidence is -z, and the largest of -z is minus the smallest of z: z is negated once, at the end,
+        # not each neighbour's (the same values)
+        most, least = (np.maximum, np.minimum) if sign > 0 else (np.minimum, np.maximum)
         if sides[-1] and sides[1]:
-            per_side = [pixelwise(np.maximum, [evidence(n, sign) for n in side]) for side in sides.values()]
-            score = np.minimum(per_side[0], per_side[1])
+            per_side = [pixelwise(most, [n.z for n in side]) for side in sides.values()]
+            score = least(per_side[0], per_side[1])
             for _, long in shot_edge_sides(sides) if shot_edge_rule else []:
-                one_sided = pixelwise(np.minimum, [evidence(n, sign) for n in long])
-                score = np.maximum(score, one_sided * np.float32(1.0 / SINGLE_SIDE_FACTOR))
-            return score
-        return pixelwise(np.minimum, [evidence(n, sign) for n in neighbours])
+                one_sided = pixelwise(least, [n.z for n in long])
+                score = most(score, one_sided * np.float32(1.0 / SINGLE_SIDE_FACTOR))
+        else:
+            score = pixelwise(least, [n.z for n in neighbours])
+        return score if sign > 0 else np.negative(score, out=score)
 
     return combine(-1.0), combine(1.0), bool(sides[-1] and sides[1])
 
