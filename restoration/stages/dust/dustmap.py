@@ -743,6 +743,19 @@ def camera_motion(flow: np.ndarray, step: int = 8) -> np.ndarray:
     return model.T  # rows: dx, dy = [ax, ay, b] . [x, y, 1]
 
 
+class CameraMotions(dict):
+    """camera_motion of each neighbour's flow, by offset, fitted when first asked for: own_motion reads only the
+    nearest frame on each side, and each fit is two least-squares solves over the whole frame."""
+
+    def __init__(self, neighbours: list[Neighbour]):
+        super().__init__()
+        self._flows = {n.offset: n.flow for n in neighbours}
+
+    def __missing__(self, offset: int) -> np.ndarray:
+        self[offset] = camera = camera_motion(self._flows[offset])
+        return camera
+
+
 def own_motion(neighbours: list[Neighbour], labels: np.ndarray, label: int, bbox: tuple[int, int, int, int],
                cameras: dict[int, np.ndarray]) -> float:
     """How far (px per frame) the picture around a defect moves against the camera, on its nearest frames' worse
@@ -963,7 +976,7 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
     discord = normalise(neighbours)
     if beyond is not None:
         beyond.z = beyond.residual / beyond.sigma
-    cameras = {n.offset: camera_motion(n.flow) for n in neighbours}
+    cameras = CameraMotions(neighbours)
     protect = settings.motion_protect > 0.0
     dark, bright, two_sided = spike_scores(neighbours)
     # beside a shot edge only: one frame on one side, two or more on the other (not one a side, at radius 1)
