@@ -401,11 +401,16 @@ def compensate_neighbour(current: np.ndarray, index: int, offset: int, frame: np
                      edges=edges, block_noise=block_noise, inside=inside)
 
 
-def with_grain(neighbour: Neighbour, grain: np.ndarray) -> Neighbour:
-    """Set a neighbour's grain noise and, from it, the local noise of its residual."""
+def with_grain(neighbour: Neighbour, grain: np.ndarray, grain_squared: np.ndarray | None = None) -> Neighbour:
+    """Set a neighbour's grain noise and, from it, the local noise of its residual; `grain_squared`, grain², when
+    the caller sets the same grain on several neighbours."""
     neighbour.grain = grain
+    # magnitude(grain, misregistration) in the misregistration's own array (a sum of two squares either way round)
+    sigma = np.multiply(neighbour.edges, np.float32(MISREGISTRATION_PX))
+    np.square(sigma, out=sigma)
+    sigma += np.square(grain, dtype=np.float32) if grain_squared is None else grain_squared
+    np.sqrt(sigma, out=sigma)
     # the block's own spread is a floor: where the warp leaves texture behind, the threshold rises with it
-    sigma = magnitude(grain, np.float32(MISREGISTRATION_PX) * neighbour.edges)
     neighbour.sigma = np.maximum(sigma, neighbour.block_noise, out=sigma)
     return neighbour
 
