@@ -808,8 +808,8 @@ def motion_likelihood(current: np.ndarray, neighbours: list[Neighbour], distance
                                        search_px=int(32 * abs(n.offset)))
         found.append((n.offset, score, moved))
         sides_done.add(side)
-        if len(found) == 2:
-            break
+        if len(found) == 2 or score == 0.0:
+            break  # one frame where motion explains nothing makes the likelihood 0 (the least of the two below)
     if not found:
         return 0.0
     if len(found) == 1:
