@@ -524,3 +524,33 @@ def test_flow_magnitudes_are_the_same_bits_wherever_the_arrays_lie():
     assert len(results) == 1
     exact = np.sqrt(x.astype(np.float64) ** 2 + y.astype(np.float64) ** 2)
     assert np.allclose(np.frombuffer(results.pop(), np.float32).reshape(x.shape), exact, rtol=1e-6, atol=0)
+
+
+def test_motion_explains_a_defect_only_when_both_sides_show_it_moved():
+    """A dark speck that the frame after shows 6 px along, and the frame before does not show at all, is dirt
+    matching something by chance: the likelihood is 0 in either order of the frames (motion_likelihood stops at
+    the first frame that explains nothing, which holds only while one such frame makes it 0; 6 px is within the
+    path tolerance, so only that rule gives 0 here). Shown moved on both sides along one path, it is an object."""
+    from restoration.stages.dust import dustmap as D
+
+    scene = picture(11)[20:20 + HEIGHT, 20:20 + WIDTH]
+    blob = np.zeros((HEIGHT, WIDTH), bool)
+    blob[58:68, 70:74] = True
+
+    def with_blob(dx: int | None) -> np.ndarray:
+        frame = scene.copy()
+        if dx is not None:
+            frame[np.roll(blob, dx, axis=1)] = 0.08
+        return frame
+
+    def likelihood(before: int | None, after: int | None, order: tuple[int, int]) -> float:
+        frames = grained([with_blob(before), with_blob(0), with_blob(after)], seed=5)
+        current, found = _still_neighbours(frames, 1, order)
+        D.normalise(found)
+        labels = blob.astype(np.int32)
+        distance = D.distances(found, labels, 1, (70, 58, 4, 10))
+        return D.motion_likelihood(current, found, distance, labels, 1, (70, 58, 4, 10), "dark", 2.75, True)
+
+    assert likelihood(-6, 6, (-1, 1)) > 0.5  # an object moving 6 px a frame
+    assert likelihood(None, 6, (-1, 1)) == 0.0
+    assert likelihood(None, 6, (1, -1)) == 0.0

@@ -10,6 +10,7 @@ it does not spike hard enough for that.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -238,8 +239,10 @@ def _median_last_axis(values: np.ndarray) -> np.ndarray:
     return 0.5 * (part[..., k - 1] + part[..., k])
 
 
-def block_offset_and_noise(difference: np.ndarray, block: int = NOISE_BLOCK_PX) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel robust offset (median) and noise (1.4826·MAD) of a difference image, from blocks smoothed 3x3."""
+def block_offset_and_noise(difference: np.ndarray, block: int = NOISE_BLOCK_PX, offsets: bool = True
+                           ) -> tuple[np.ndarray | None, np.ndarray]:
+    """Per-pixel robust offset (median) and noise (1.4826·MAD) of a difference image, from blocks smoothed 3x3;
+    without `offsets`, the noise alone (the offset map is None)."""
     height, width = difference.shape
     stride = BLOCK_SAMPLE_STRIDE
     sample = difference[stride // 2::stride, stride // 2::stride]
@@ -252,9 +255,10 @@ def block_offset_and_noise(difference: np.ndarray, block: int = NOISE_BLOCK_PX) 
     mad = _median_last_axis(np.abs(blocks - median[..., None])) * np.float32(1.4826)
     k = BLOCK_MEDIAN if rows >= BLOCK_MEDIAN and cols >= BLOCK_MEDIAN else 3
     if rows >= k and cols >= k:  # a blotch filling a few blocks must not set those blocks' statistics
-        median = cv2.medianBlur(median.astype(np.float32), k)
+        median = cv2.medianBlur(median.astype(np.float32), k) if offsets else None
         mad = cv2.medianBlur(mad.astype(np.float32), 3)  # the spread stays local: texture raises it where it is
-    return _upsample_grid(median, (height, width)), np.maximum(_upsample_grid(mad, (height, width)), SIGMA_FLOOR)
+    spread = _upsample_grid(mad, (height, width))
+    return (_upsample_grid(median, (height, width)) if offsets else None), np.maximum(spread, SIGMA_FLOOR, out=spread)
 
 
 NLF_BINS = 12  # luma bins of the noise level function
@@ -279,11 +283,15 @@ def noise_level_table(luma: np.ndarray, residual: np.ndarray, edges: np.ndarray)
     y, r = y[flat], r[flat]
     edges_bins = np.linspace(0.0, 1.0, NLF_BINS + 1)
     which = np.clip(np.digitize(y, edges_bins) - 1, 0, NLF_BINS - 1)
+    # the samples grouped by bin once, each bin's in their order (its mean sums them in that order)
+    order = np.argsort(which, kind="stable")
+    bounds = np.searchsorted(which[order], np.arange(NLF_BINS + 1))
+    y, r = y[order], r[order]
     centres, levels = [], []
     for b in range(NLF_BINS):
-        values = r[which == b]
+        values = r[bounds[b]:bounds[b + 1]]
         if values.size >= 64:
-            centres.append(float(y[which == b].mean()))
+            centres.append(float(y[bounds[b]:bounds[b + 1]].mean()))
             levels.append(1.4826 * median_of(np.abs(values - median_of(values))))
     if not levels:
         return None
@@ -295,7 +303,10 @@ def grain_from_table(table: np.ndarray | None, luma: np.ndarray) -> np.ndarray:
     """A noise level table read at each pixel's brightness."""
     if table is None:
         return np.full(luma.shape, SIGMA_FLOOR, np.float32)
-    return table[(np.clip(luma, 0.0, 1.0) * 1023.0 + 0.5).astype(np.int32)]
+    step = np.clip(luma, 0.0, 1.0)
+    step *= 1023.0
+    step += 0.5
+    return table.take(step.astype(np.int32))
 
 
 def magnitude(x: np.ndarray, y: np.ndarray | np.float32) -> np.ndarray:
@@ -309,17 +320,25 @@ def magnitude(x: np.ndarray, y: np.ndarray | np.float32) -> np.ndarray:
     return np.sqrt(out, out=out)
 
 
+def magnitude_of_own(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """magnitude(x, y) worked out in x's memory (x and y are the caller's own float32 temporaries, both
+    overwritten): the same bits without two more frame-sized arrays."""
+    np.square(x, out=x)
+    x += np.square(y, out=y)
+    return np.sqrt(x, out=x)
+
+
 def slope(luma: np.ndarray) -> np.ndarray:
     """Gradient magnitude per pixel (luma units per px)."""
     gx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
     gy = cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
-    return magnitude(gx, gy)
+    return magnitude_of_own(gx, gy)
 
 
 def consistency_error(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     """|f(x) + b(x + f(x))| in px: large where the pixel is occluded in the neighbour or the flow is wrong."""
     back_at_target = sample_at(backward, forward)
-    return magnitude(forward[..., 0] + back_at_target[..., 0], forward[..., 1] + back_at_target[..., 1])
+    return magnitude_of_own(forward[..., 0] + back_at_target[..., 0], forward[..., 1] + back_at_target[..., 1])
 
 
 def fill_unreliable_flow(flow: np.ndarray, reliable: np.ndarray, reach_px: float = 12.0, step: int = 4) -> np.ndarray:
@@ -349,8 +368,11 @@ def trusted_flow(flow: np.ndarray, back_flow: np.ndarray, tolerance_px: float, s
     """Forward/backward check of a (possibly reduced) flow pair and the flow with its untrusted parts filled from
     around them; the tolerance is in full-size px, `scale` full-size px per flow px."""
     error = consistency_error(flow, back_flow)
+    error *= scale
     speed = magnitude(flow[..., 0], flow[..., 1])
-    reliable = error * scale <= tolerance_px + 0.1 * scale * speed
+    speed *= 0.1 * scale
+    speed += tolerance_px
+    reliable = error <= speed
     return fill_unreliable_flow(flow, reliable, 12.0 / scale, max(1, int(4 // scale))), reliable
 
 
@@ -372,27 +394,36 @@ def compensate_neighbour(current: np.ndarray, index: int, offset: int, frame: np
     warped = sample_at(luma, flow, cv2.INTER_CUBIC)  # bilinear at half-pixel offsets softens fine stripes
     difference = current - warped
     offset_map, block_noise = block_offset_and_noise(difference)
-    residual = np.where(inside, difference - offset_map, np.float32(0.0))
+    difference -= offset_map
+    residual = np.where(inside, difference, np.float32(0.0))
     edges = slope(warped)  # the neighbour's, not the current frame's: a defect's own edges must not raise it
     return Neighbour(index, offset, frame, luma, flow, back_flow, warped, reliable & inside, residual,
                      edges=edges, block_noise=block_noise, inside=inside)
 
 
-def with_grain(neighbour: Neighbour, grain: np.ndarray) -> Neighbour:
-    """Set a neighbour's grain noise and, from it, the local noise of its residual."""
+def with_grain(neighbour: Neighbour, grain: np.ndarray, grain_squared: np.ndarray | None = None) -> Neighbour:
+    """Set a neighbour's grain noise and, from it, the local noise of its residual; `grain_squared`, grain², when
+    the caller sets the same grain on several neighbours."""
     neighbour.grain = grain
+    # magnitude(grain, misregistration) in the misregistration's own array (a sum of two squares either way round)
+    sigma = np.multiply(neighbour.edges, np.float32(MISREGISTRATION_PX))
+    np.square(sigma, out=sigma)
+    sigma += np.square(grain, dtype=np.float32) if grain_squared is None else grain_squared
+    np.sqrt(sigma, out=sigma)
     # the block's own spread is a floor: where the warp leaves texture behind, the threshold rises with it
-    neighbour.sigma = np.maximum(magnitude(grain, np.float32(MISREGISTRATION_PX) * neighbour.edges),
-                                 neighbour.block_noise)
+    neighbour.sigma = np.maximum(sigma, neighbour.block_noise, out=sigma)
     return neighbour
 
 
 def inside_frame(flow: np.ndarray) -> np.ndarray:
     """Pixels whose flow lands inside the neighbour, clear of the scan's frame edge."""
     height, width = flow.shape[:2]
-    grid_x = np.arange(width, dtype=np.float32)[None, :] + flow[..., 0]
-    grid_y = np.arange(height, dtype=np.float32)[:, None] + flow[..., 1]
-    inside = (grid_x >= 0) & (grid_x <= width - 1) & (grid_y >= 0) & (grid_y <= height - 1)
+    grid = np.add(np.arange(width, dtype=np.float32)[None, :], flow[..., 0])
+    inside = grid >= 0
+    inside &= grid <= width - 1
+    np.add(np.arange(height, dtype=np.float32)[:, None], flow[..., 1], out=grid)
+    inside &= grid >= 0
+    inside &= grid <= height - 1
     inside[:FRAME_MARGIN_PX] = inside[-FRAME_MARGIN_PX:] = False
     inside[:, :FRAME_MARGIN_PX] = inside[:, -FRAME_MARGIN_PX:] = False
     return inside
@@ -412,7 +443,9 @@ def neighbour_disagreement(neighbours: list[Neighbour], window_px: int = 5) -> n
     if not chosen:
         chosen = [tuple(sorted(by_offset)[:2])]
     least = pixelwise(np.minimum, [cv2.pow(by_offset[a] - by_offset[b], 2.0) for a, b in chosen])
-    return np.sqrt(np.maximum(0.5 * cv2.blur(least, (window_px, window_px)), 0.0))  # box sums may dip below 0
+    local = cv2.blur(least, (window_px, window_px))
+    local *= 0.5
+    return np.sqrt(np.maximum(local, 0.0, out=local), out=local)  # box sums may dip below 0
 
 
 def normalise(neighbours: list[Neighbour]) -> np.ndarray | None:
@@ -422,11 +455,15 @@ def normalise(neighbours: list[Neighbour]) -> np.ndarray | None:
     """
     extra = neighbour_disagreement(neighbours)
     for n in neighbours:
-        sigma = n.sigma if extra is None else np.maximum(n.sigma, extra)
-        n.z = n.residual / sigma
+        if extra is None:
+            n.z = n.residual / n.sigma
+        else:
+            sigma = np.maximum(n.sigma, extra)
+            n.z = np.divide(n.residual, sigma, out=sigma)
     if extra is None:
         return None
-    return extra / pixelwise(np.minimum, [n.sigma for n in neighbours])
+    least = pixelwise(np.minimum, [n.sigma for n in neighbours])
+    return np.divide(extra, least, out=least)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -504,9 +541,10 @@ def pooled(neighbours: list[Neighbour], box_px: int = 3) -> list[Neighbour]:
     out = []
     for n in neighbours:
         z = cv2.blur(n.z, (box_px, box_px))
-        _, spread = block_offset_and_noise(z)
+        _, spread = block_offset_and_noise(z, offsets=False)
         copy = Neighbour(n.index, n.offset, n.frame, n.luma, n.flow, n.back_flow, n.warped, n.reliable, n.residual)
-        copy.z = z / np.maximum(spread, np.float32(1.0 / box_px))  # iid noise averages down to 1/box_px at best
+        # iid noise averages down to 1/box_px at best
+        copy.z = np.divide(z, np.maximum(spread, np.float32(1.0 / box_px), out=spread), out=z)
         out.append(copy)
     return out
 
@@ -532,18 +570,19 @@ def spike_scores(neighbours: list[Neighbour], shot_edge_rule: bool = True) -> tu
     """
     sides = by_side(neighbours)
 
-    def evidence(n: Neighbour, sign: float) -> np.ndarray:
-        return n.z if sign > 0 else -n.z
-
     def combine(sign: float) -> np.ndarray:
+        # the dark evidence is -z, and the largest of -z is minus the smallest of z: z is negated once, at the end,
+        # not each neighbour's (the same values)
+        most, least = (np.maximum, np.minimum) if sign > 0 else (np.minimum, np.maximum)
         if sides[-1] and sides[1]:
-            per_side = [pixelwise(np.maximum, [evidence(n, sign) for n in side]) for side in sides.values()]
-            score = np.minimum(per_side[0], per_side[1])
+            per_side = [pixelwise(most, [n.z for n in side]) for side in sides.values()]
+            score = least(per_side[0], per_side[1])
             for _, long in shot_edge_sides(sides) if shot_edge_rule else []:
-                one_sided = pixelwise(np.minimum, [evidence(n, sign) for n in long])
-                score = np.maximum(score, one_sided * np.float32(1.0 / SINGLE_SIDE_FACTOR))
-            return score
-        return pixelwise(np.minimum, [evidence(n, sign) for n in neighbours])
+                one_sided = pixelwise(least, [n.z for n in long])
+                score = most(score, one_sided * np.float32(1.0 / SINGLE_SIDE_FACTOR))
+        else:
+            score = pixelwise(least, [n.z for n in neighbours])
+        return score if sign > 0 else np.negative(score, out=score)
 
     return combine(-1.0), combine(1.0), bool(sides[-1] and sides[1])
 
@@ -684,12 +723,20 @@ def surround_discord(discord: np.ndarray | None, labels: np.ndarray, label: int,
     return float((discord[rows, cols][ring] > 1.5).mean())
 
 
+@functools.lru_cache(maxsize=8)
+def _sample_grid(height: int, width: int, step: int) -> np.ndarray:
+    """Rows [x, y, 1] of the pixels camera_motion samples (every `step`-th both ways), read-only."""
+    ys, xs = np.mgrid[step // 2:height:step, step // 2:width:step]
+    a = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)], axis=1).astype(np.float64)
+    a.flags.writeable = False
+    return a
+
+
 def camera_motion(flow: np.ndarray, step: int = 8) -> np.ndarray:
     """Affine fit (2x3) of a flow field: the camera's and the gate's motion, robust to moving objects (2 passes)."""
     height, width = flow.shape[:2]
-    ys, xs = np.mgrid[step // 2:height:step, step // 2:width:step]
-    f = flow[ys, xs].reshape(-1, 2).astype(np.float64)
-    a = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)], axis=1).astype(np.float64)
+    f = flow[step // 2::step, step // 2::step].reshape(-1, 2).astype(np.float64)
+    a = _sample_grid(height, width, step)
     keep = np.ones(len(f), bool)
     model = np.zeros((3, 2))
     for _ in range(2):
@@ -699,6 +746,19 @@ def camera_motion(flow: np.ndarray, step: int = 8) -> np.ndarray:
         error = np.hypot(*(a @ model - f).T)
         keep = error <= max(1.0, 2.5 * float(np.median(error)))
     return model.T  # rows: dx, dy = [ax, ay, b] . [x, y, 1]
+
+
+class CameraMotions(dict):
+    """camera_motion of each neighbour's flow, by offset, fitted when first asked for: own_motion reads only the
+    nearest frame on each side, and each fit is two least-squares solves over the whole frame."""
+
+    def __init__(self, neighbours: list[Neighbour]):
+        super().__init__()
+        self._flows = {n.offset: n.flow for n in neighbours}
+
+    def __missing__(self, offset: int) -> np.ndarray:
+        self[offset] = camera = camera_motion(self._flows[offset])
+        return camera
 
 
 def own_motion(neighbours: list[Neighbour], labels: np.ndarray, label: int, bbox: tuple[int, int, int, int],
@@ -748,8 +808,8 @@ def motion_likelihood(current: np.ndarray, neighbours: list[Neighbour], distance
                                        search_px=int(32 * abs(n.offset)))
         found.append((n.offset, score, moved))
         sides_done.add(side)
-        if len(found) == 2:
-            break
+        if len(found) == 2 or score == 0.0:
+            break  # one frame where motion explains nothing makes the likelihood 0 (the least of the two below)
     if not found:
         return 0.0
     if len(found) == 1:
@@ -921,7 +981,7 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
     discord = normalise(neighbours)
     if beyond is not None:
         beyond.z = beyond.residual / beyond.sigma
-    cameras = {n.offset: camera_motion(n.flow) for n in neighbours}
+    cameras = CameraMotions(neighbours)
     protect = settings.motion_protect > 0.0
     dark, bright, two_sided = spike_scores(neighbours)
     # beside a shot edge only: one frame on one side, two or more on the other (not one a side, at radius 1)

@@ -99,7 +99,8 @@ def residual_shift(current: np.ndarray, warped: np.ndarray, known: np.ndarray,
     gx = cv2.Sobel(there, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)[known]
     gy = cv2.Sobel(there, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)[known]
     error = (here - there)[known]
-    a = np.array([[gx @ gx, gx @ gy], [gx @ gy, gy @ gy]], np.float64)
+    cross = gx @ gy
+    a = np.array([[gx @ gx, cross], [cross, gy @ gy]], np.float64)
     if np.linalg.det(a) <= 1e-9 * max(float(np.trace(a)), 1e-12) ** 2 or np.trace(a) < 1e-6:
         return None  # flat or one-directional picture: no shift can be measured
     shift = np.linalg.solve(a, np.array([gx @ error, gy @ error], np.float64))

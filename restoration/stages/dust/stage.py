@@ -155,8 +155,10 @@ class DustRepair(Stage):
                 further = compensate(*real[step])
         # grain depends on the current frame's brightness, not on which neighbour: measure it once
         grain = noise_level_function(current.luma, found[0].residual, found[0].edges)
-        return ([with_grain(n, grain) for n in found], None if past is None else with_grain(past, grain),
-                None if further is None else with_grain(further, grain))
+        squared = np.square(grain)
+        return ([with_grain(n, grain, squared) for n in found],
+                None if past is None else with_grain(past, grain, squared),
+                None if further is None else with_grain(further, grain, squared))
 
     def detect(self, window: FrameWindow, params: Mapping[str, Any], analysis: ScratchAnalysis | None
                ) -> tuple[FrameDefects, list[Neighbour], DetectionSettings]:
