@@ -48,6 +48,8 @@ GROW_SPREAD = 2.0    # ... and from each other by no more than grain does (poole
 EDGE_MOTION_FACTOR = 0.5  # on a shot's first or last frame a blotch on picture moving against the camera by more
                           # than this times motion_limit is left: the flow around a fast arm follows only the part
                           # the blotch missed (1.4-1.6 px a frame), around corpus dirt 0.6 at most
+OTHERS_DIRT = 2.0    # a frame that differs from this frame's own specks by more than this times their contrast
+                     # holds dirt of its own over them
 JOIN_PX = 15         # seeds less than this apart are one candidate: a cluster of faint smut or specks is one blotch,
                      # its pieces each under the least area
 
@@ -78,6 +80,8 @@ class Blotch:
     reason: str = ""                # why an unsure candidate was left
     patch: tuple | None = field(default=None, repr=False)  # (rows, cols, fill, matte) of a fill over moving picture
     scattered: bool = False         # a cluster of pieces each too small to be a blotch alone (smut, specks)
+    steady: list[Neighbour] | None = field(default=None, repr=False)  # the frames its motion is judged against
+                                                                       # (None: every neighbour)
 
     @property
     def bbox(self) -> tuple[int, int, int, int]:
@@ -415,7 +419,7 @@ def leave_on_moving_picture(found: list[Blotch], neighbours: list[Neighbour], sh
             cameras = {n.offset: camera_motion(n.flow) for n in neighbours}
         labels = np.zeros(shape, np.int32)
         labels[blotch.rows, blotch.cols][blotch.mask] = 1
-        if own_motion(neighbours, labels, 1, blotch.bbox, cameras) > EDGE_MOTION_FACTOR * limit:
+        if own_motion(blotch.steady or neighbours, labels, 1, blotch.bbox, cameras) > EDGE_MOTION_FACTOR * limit:
             blotch.repaired, blotch.reason = False, SCATTERED_MOVING if blotch.scattered else EDGE_MOVING
 
 
@@ -432,6 +436,21 @@ def candidates(seeds: np.ndarray, min_area: int) -> list[tuple[np.ndarray, np.nd
         found += [(cluster_labels, cluster_stats, k, True) for k in range(1, joined)
                   if largest[k] < min_area <= cluster_stats[k, 4] and largest[k] < cluster_stats[k, 4]]
     return found
+
+
+def own_part(zs: dict[int, np.ndarray], sign: float, rows: slice, cols: slice, mask: np.ndarray,
+             min_area: int) -> tuple[slice, slice, np.ndarray] | None:
+    """(rows, cols, mask) of the part of a candidate that differs from every other frame (each pixel, gaps of
+    grain closed), when it reaches `min_area`; else None."""
+    everyone = pixelwise(np.minimum, [sign * z[rows, cols] for z in zs.values()])
+    part = mask & (everyone >= PIXEL_EVIDENCE)
+    if np.count_nonzero(part) < min_area:
+        return None
+    part = mask & (cv2.morphologyEx(part.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0) & (
+        everyone >= 0.5 * PIXEL_EVIDENCE)
+    ys, xs = np.flatnonzero(part.any(axis=1)), np.flatnonzero(part.any(axis=0))
+    return (slice(rows.start + int(ys[0]), rows.start + int(ys[-1]) + 1),
+            slice(cols.start + int(xs[0]), cols.start + int(xs[-1]) + 1), part[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1])
 
 
 def overlaps(a: Blotch, b: Blotch) -> bool:
@@ -530,14 +549,35 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                                                     for n in sources], axis=0)) < MIN_CONTRAST:
                     continue
                 alike = by_side([n for n in neighbours if n not in sources])
+                steady = None
                 nearest = {min(side, key=lambda n: abs(n.offset)).offset for side in sides.values() if side}
                 if alike[-1] and alike[1] and not nearest <= {n.offset for n in alike[-1] + alike[1]}:
                     # a frame on each side shows the picture as this one does, not both nearest: what differs is
                     # theirs (a blotch on one, another on the other), and this frame's own specks there are the
                     # spike detector's to find
-                    continue
-                agreement = pair_agreement(sources, rows, cols, mask, sigma[rows, cols]) / max(strength, 1e-6)
-                blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources, scattered=scattered)
+                    # ... unless part of it differs from every frame: this frame's own dirt, which the spike
+                    # detector loses when its pieces join up with the other frames' blotches around them
+                    narrowed = None if scattered else own_part(zs, sign, rows, cols, mask, min_area)
+                    if narrowed is None:
+                        continue
+                    rows, cols, mask = narrowed
+                    # how far it stands out from the frames without the others' blotches
+                    strength = median_of(pixelwise(np.minimum, [sign * z[rows, cols][mask] for z in zs.values()]))
+                    # filled from, and its motion judged against, the frames that do not hold blotches of their own
+                    # there (they differ from it far more than it stands out)
+                    sources = steady = [n for n in neighbours if 0.5 * strength <= median_of(
+                        sign * zs[n.offset][rows, cols][mask]) <= OTHERS_DIRT * strength]
+                    if (strength < REGION_EVIDENCE or not all(by_side(sources).values()) or median_of(np.min(
+                            [sign * (current[rows, cols] - n.warped[rows, cols])[mask] for n in sources],
+                            axis=0)) < MIN_CONTRAST):
+                        continue
+                    alike = by_side([])
+                    scattered = True  # its pieces are specks: left, and not reported, over moving picture
+                # faint specks of its own: the frames it is filled from need agree only as closely as grain lets them
+                agreement = pair_agreement(sources, rows, cols, mask, sigma[rows, cols]) / max(
+                    strength, 1e-6 if steady is None else GROW_SPREAD / AGREEMENT)
+                blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources, scattered=scattered,
+                                steady=steady)
                 if alike[-1] and alike[1]:
                     # the nearest frame on each side shows it too: on three frames, a limb at the turn of its swing
                     blotch.repaired, blotch.reason = False, THREE_FRAMES
@@ -563,7 +603,8 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                     blotch.repaired, blotch.reason = False, CHANGED
                 elif agreement > AGREEMENT:
                     blotch.repaired, blotch.reason = False, DISAGREE
-                elif scattered and not (agreement <= ONE_SIDE_AGREEMENT and strength >= ONE_SIDE_EVIDENCE):
+                elif scattered and steady is None and not (agreement <= ONE_SIDE_AGREEMENT
+                                                           and strength >= ONE_SIDE_EVIDENCE):
                     # pieces joined are less sure than one piece: held to the shot edge's rule (on real film a
                     # weak cluster was a jumped frame's buildings)
                     blotch.repaired, blotch.reason = False, SCATTERED_WEAK
