@@ -435,3 +435,18 @@ def test_own_specks_under_the_others_blotches_are_judged_against_the_frames_with
     found = find_blotches(current, neighbours, 10 ** 6, motion_limit=motion_limit(SimpleNamespace(motion_protect=0.7)))
     assert [(b.repaired, [n.offset for n in b.sources]) for b in found] == [(True, [-2, 1])]
     assert found[0].area >= 0.6 * mask.sum()
+
+
+def test_a_blotch_beside_the_next_two_frames_own_two_frame_dirt_is_repaired():
+    # blotches-1 frame 12: the two frames after hold two-frame smut of their own beside a blotch, the same place on
+    # both; it read as where a moving object went ("a trace in two frames") and the blotch was left. A moving
+    # object is somewhere else in each frame, and on both sides
+    clean = grained(panned(picture(6), FRAMES, (0.8, 0.3)))
+    mask, theirs = blob(70, 64, 18, 14), blob(112, 64, 16, 14)
+    damaged = with_blotch(clean, 3, mask, 0.05)
+    damaged = with_blotch(with_blotch(damaged, 4, theirs, 0.05), 5, theirs, 0.05)
+    outs, sides = run_dust(damaged)
+    assert_repaired_as_one_blotch(outs, sides, damaged, clean, mask)
+    for t in (4, 5):  # their dirt is theirs, repaired on them
+        error_before = float(np.abs(damaged[t] - clean[t])[theirs].mean())
+        assert float(np.abs(outs[t] - clean[t])[theirs].mean()) < 0.2 * error_before

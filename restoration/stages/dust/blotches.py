@@ -141,6 +141,12 @@ def left_behind(z: np.ndarray, sign: float, rows: slice, cols: slice, mask: np.n
     """Whether a neighbour shows, beside the candidate, the other half of a moved object: where it was in that
     frame the neighbour differs from this one the other way round (a bright hand leaves dark coat behind), over
     an area like the candidate's (that frame's own specks are far smaller)."""
+    return trace_beside(z, sign, rows, cols, mask, own_other) is not None
+
+
+def trace_beside(z: np.ndarray, sign: float, rows: slice, cols: slice, mask: np.ndarray,
+                 own_other: OwnDirt | None = None) -> tuple[slice, slice, np.ndarray] | None:
+    """left_behind's trace: (rows, cols) of the box searched and the trace's pixels there, or None."""
     height, width = z.shape
     reach = reach_of(mask)
     r0, r1 = max(0, rows.start - reach), min(height, rows.stop + reach)
@@ -148,17 +154,34 @@ def left_behind(z: np.ndarray, sign: float, rows: slice, cols: slice, mask: np.n
     other = cv2.blur(np.clip(-sign * z[r0:r1, c0:c1], -2.0, 8.0), (POOL_PX, POOL_PX)) >= POOLED_SEED
     area = float(mask.sum())
     if np.count_nonzero(other) < LEFT_SHARE * area:
-        return False  # too little of the other difference anywhere around for a moved object's other half
+        return None  # too little of the other difference anywhere around for a moved object's other half
     own = np.zeros(other.shape, np.uint8)
     own[rows.start - r0:rows.stop - r0, cols.start - c0:cols.stop - c0] = mask
     other &= cv2.dilate(own, np.ones((5, 5), np.uint8)) == 0
     if own_other is not None:  # this frame's own dirt of the other polarity differs from every frame: not a trace
         other &= ~own_other.over(slice(r0, r1), slice(c0, c1))
-    count, _, stats = components(other)
+    count, labels, stats = components(other)
     # as thick as the candidate too: a line scratch that moved against the picture, or a hair, is thin
     thickness = area / max(mask.shape)
-    return any(LEFT_SHARE * area <= stats[k, 4] <= area / LEFT_SHARE
-               and stats[k, 4] / max(stats[k, 2], stats[k, 3]) >= max(3.0, 0.25 * thickness) for k in range(1, count))
+    found = [k for k in range(1, count) if LEFT_SHARE * area <= stats[k, 4] <= area / LEFT_SHARE
+             and stats[k, 4] / max(stats[k, 2], stats[k, 3]) >= max(3.0, 0.25 * thickness)]
+    return (slice(r0, r1), slice(c0, c1), np.isin(labels, found)) if found else None
+
+
+THEIR_DIRT_OVERLAP = 0.5  # traces in two frames on one side that overlap this much (of the smaller) are one place
+
+
+def their_own_dirt(traced: dict[int, tuple[slice, slice, np.ndarray]], sources: list[Neighbour]) -> bool:
+    """Whether the traces beside a candidate are the two-frame dirt of the frames on one side: every trace on
+    that side, the same place on both of its frames, while frames on the other side do not differ beside it. A
+    moving object is elsewhere on both sides, and in each frame somewhere else."""
+    sides = {o > 0 for o in traced}
+    if len(sides) != 1 or len(traced) != 2 or len({n.offset > 0 for n in sources}) != 2:
+        return False
+    (rows, cols, a), (rows_b, cols_b, b) = traced.values()
+    if (rows, cols) != (rows_b, cols_b):
+        return False
+    return np.count_nonzero(a & b) >= THEIR_DIRT_OVERLAP * min(np.count_nonzero(a), np.count_nonzero(b))
 
 
 def has_edge(evidence: np.ndarray, rows: slice, cols: slice, mask: np.ndarray, strength: float) -> bool:
@@ -589,8 +612,11 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                                     and shared_area(zs[n.offset], sign, rows, cols, mask, strength) >= SHARED_AREA
                                     for n in neighbours if n not in sources)
                 # a moving object left its trace in every frame around; another frame's own dirt, in one
-                traces = sum(left_behind(zs[n.offset], sign, rows, cols, mask, own_other) for n in sources)
-                if traces >= min(2, len(sources)):
+                found_traces = {n.offset: trace_beside(zs[n.offset], sign, rows, cols, mask, own_other)
+                                for n in sources}
+                traced = {o: t for o, t in found_traces.items() if t is not None}
+                traces = len(traced)
+                if traces >= min(2, len(sources)) and not their_own_dirt(traced, sources):
                     blotch.repaired, blotch.reason = False, MOVING
                 elif (not (sides[-1] and sides[1]) or partner is not None) and not (
                         traces == 0 and len(sources) >= 2 and agreement <= ONE_SIDE_AGREEMENT
