@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .dustmap import (SIGMA_FLOOR, DustMap, Neighbour, by_side, camera_motion, components, grain_from_table,
-                      inside_frame, magnitude, median_of, own_motion, pixelwise)
+from .dustmap import (SAME_PICTURE_NOISE, SIGMA_FLOOR, DustMap, Neighbour, by_side, camera_motion, components,
+                      grain_from_table, inside_frame, magnitude, median_of, own_motion, pixelwise)
 
 BLOTCH_MIN_AREA_PX = 500    # below this the spike detector finds them
 POOL_PX = 9                 # per-pixel evidence is averaged over this box: grain averages out, a blotch does not
@@ -286,9 +286,26 @@ def moving_limbs(dust: DustMap, neighbours: list[Neighbour], low: float) -> Dust
         sign = 1.0 if defect.polarity == "bright" else -1.0
         # all but one: a frame two away may have the limb out of reach, or another frame's dirt beside it by chance
         need = min(len(clean), max(2, len(clean) - 1))
-        if sum(left_behind(n.z, sign, rows, cols, inside, owns[sign]) for n in clean) >= need:
+        traced = [n.offset for n in clean if left_behind(n.z, sign, rows, cols, inside, owns[sign])]
+        if len(traced) >= need or held_at_turn(neighbours, clean, traced, rows, cols, inside):
             dropped.add(defect.label)
     return dust.without(dropped)
+
+
+def held_at_turn(neighbours: list[Neighbour], clean: list[Neighbour], traced: list[int], rows: slice, cols: slice,
+                 inside: np.ndarray) -> bool:
+    """Whether a defect is a limb held still on two frames at the turn of its swing: the nearest frame on one side
+    shows it exactly (the same picture, not just within the threshold), and the only trace of a moving object
+    beside it is in the frame two away on the other side, where the limb came from or goes (the frame one away
+    still overlaps it). Dirt shared by two frames has another frame's dirt beside it there only by chance."""
+    sides = by_side(neighbours)
+    if len(traced) != 1 or not (sides[-1] and sides[1]):
+        return False
+    same = [n for n in neighbours if n not in clean
+            and median_of(np.abs(n.z[rows, cols][inside])) < SAME_PICTURE_NOISE]
+    if len(same) != 1 or abs(same[0].offset) != 1:
+        return False
+    return traced[0] == -2 * same[0].offset
 
 
 @dataclass
