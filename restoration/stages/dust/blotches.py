@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .dustmap import (SIGMA_FLOOR, DustMap, Neighbour, by_side, camera_motion, components, grain_from_table,
-                      inside_frame, magnitude, median_of, own_motion, pixelwise)
+from .dustmap import (SAME_PICTURE_NOISE, SIGMA_FLOOR, DustMap, Neighbour, by_side, camera_motion, components,
+                      grain_from_table, inside_frame, magnitude, median_of, own_motion, pixelwise)
 
 BLOTCH_MIN_AREA_PX = 500    # below this the spike detector finds them
 POOL_PX = 9                 # per-pixel evidence is averaged over this box: grain averages out, a blotch does not
@@ -48,6 +48,8 @@ GROW_SPREAD = 2.0    # ... and from each other by no more than grain does (poole
 EDGE_MOTION_FACTOR = 0.5  # on a shot's first or last frame a blotch on picture moving against the camera by more
                           # than this times motion_limit is left: the flow around a fast arm follows only the part
                           # the blotch missed (1.4-1.6 px a frame), around corpus dirt 0.6 at most
+OTHERS_DIRT = 2.0    # a frame that differs from this frame's own specks by more than this times their contrast
+                     # holds dirt of its own over them
 JOIN_PX = 15         # seeds less than this apart are one candidate: a cluster of faint smut or specks is one blotch,
                      # its pieces each under the least area
 
@@ -78,6 +80,8 @@ class Blotch:
     reason: str = ""                # why an unsure candidate was left
     patch: tuple | None = field(default=None, repr=False)  # (rows, cols, fill, matte) of a fill over moving picture
     scattered: bool = False         # a cluster of pieces each too small to be a blotch alone (smut, specks)
+    steady: list[Neighbour] | None = field(default=None, repr=False)  # the frames its motion is judged against
+                                                                       # (None: every neighbour)
 
     @property
     def bbox(self) -> tuple[int, int, int, int]:
@@ -137,6 +141,12 @@ def left_behind(z: np.ndarray, sign: float, rows: slice, cols: slice, mask: np.n
     """Whether a neighbour shows, beside the candidate, the other half of a moved object: where it was in that
     frame the neighbour differs from this one the other way round (a bright hand leaves dark coat behind), over
     an area like the candidate's (that frame's own specks are far smaller)."""
+    return trace_beside(z, sign, rows, cols, mask, own_other) is not None
+
+
+def trace_beside(z: np.ndarray, sign: float, rows: slice, cols: slice, mask: np.ndarray,
+                 own_other: OwnDirt | None = None) -> tuple[slice, slice, np.ndarray] | None:
+    """left_behind's trace: (rows, cols) of the box searched and the trace's pixels there, or None."""
     height, width = z.shape
     reach = reach_of(mask)
     r0, r1 = max(0, rows.start - reach), min(height, rows.stop + reach)
@@ -144,17 +154,34 @@ def left_behind(z: np.ndarray, sign: float, rows: slice, cols: slice, mask: np.n
     other = cv2.blur(np.clip(-sign * z[r0:r1, c0:c1], -2.0, 8.0), (POOL_PX, POOL_PX)) >= POOLED_SEED
     area = float(mask.sum())
     if np.count_nonzero(other) < LEFT_SHARE * area:
-        return False  # too little of the other difference anywhere around for a moved object's other half
+        return None  # too little of the other difference anywhere around for a moved object's other half
     own = np.zeros(other.shape, np.uint8)
     own[rows.start - r0:rows.stop - r0, cols.start - c0:cols.stop - c0] = mask
     other &= cv2.dilate(own, np.ones((5, 5), np.uint8)) == 0
     if own_other is not None:  # this frame's own dirt of the other polarity differs from every frame: not a trace
         other &= ~own_other.over(slice(r0, r1), slice(c0, c1))
-    count, _, stats = components(other)
+    count, labels, stats = components(other)
     # as thick as the candidate too: a line scratch that moved against the picture, or a hair, is thin
     thickness = area / max(mask.shape)
-    return any(LEFT_SHARE * area <= stats[k, 4] <= area / LEFT_SHARE
-               and stats[k, 4] / max(stats[k, 2], stats[k, 3]) >= max(3.0, 0.25 * thickness) for k in range(1, count))
+    found = [k for k in range(1, count) if LEFT_SHARE * area <= stats[k, 4] <= area / LEFT_SHARE
+             and stats[k, 4] / max(stats[k, 2], stats[k, 3]) >= max(3.0, 0.25 * thickness)]
+    return (slice(r0, r1), slice(c0, c1), np.isin(labels, found)) if found else None
+
+
+THEIR_DIRT_OVERLAP = 0.5  # traces in two frames on one side that overlap this much (of the smaller) are one place
+
+
+def their_own_dirt(traced: dict[int, tuple[slice, slice, np.ndarray]], sources: list[Neighbour]) -> bool:
+    """Whether the traces beside a candidate are the two-frame dirt of the frames on one side: every trace on
+    that side, the same place on both of its frames, while frames on the other side do not differ beside it. A
+    moving object is elsewhere on both sides, and in each frame somewhere else."""
+    sides = {o > 0 for o in traced}
+    if len(sides) != 1 or len(traced) != 2 or len({n.offset > 0 for n in sources}) != 2:
+        return False
+    (rows, cols, a), (rows_b, cols_b, b) = traced.values()
+    if (rows, cols) != (rows_b, cols_b):
+        return False
+    return np.count_nonzero(a & b) >= THEIR_DIRT_OVERLAP * min(np.count_nonzero(a), np.count_nonzero(b))
 
 
 def has_edge(evidence: np.ndarray, rows: slice, cols: slice, mask: np.ndarray, strength: float) -> bool:
@@ -259,9 +286,26 @@ def moving_limbs(dust: DustMap, neighbours: list[Neighbour], low: float) -> Dust
         sign = 1.0 if defect.polarity == "bright" else -1.0
         # all but one: a frame two away may have the limb out of reach, or another frame's dirt beside it by chance
         need = min(len(clean), max(2, len(clean) - 1))
-        if sum(left_behind(n.z, sign, rows, cols, inside, owns[sign]) for n in clean) >= need:
+        traced = [n.offset for n in clean if left_behind(n.z, sign, rows, cols, inside, owns[sign])]
+        if len(traced) >= need or held_at_turn(neighbours, clean, traced, rows, cols, inside):
             dropped.add(defect.label)
     return dust.without(dropped)
+
+
+def held_at_turn(neighbours: list[Neighbour], clean: list[Neighbour], traced: list[int], rows: slice, cols: slice,
+                 inside: np.ndarray) -> bool:
+    """Whether a defect is a limb held still on two frames at the turn of its swing: the nearest frame on one side
+    shows it exactly (the same picture, not just within the threshold), and the only trace of a moving object
+    beside it is in the frame two away on the other side, where the limb came from or goes (the frame one away
+    still overlaps it). Dirt shared by two frames has another frame's dirt beside it there only by chance."""
+    sides = by_side(neighbours)
+    if len(traced) != 1 or not (sides[-1] and sides[1]):
+        return False
+    same = [n for n in neighbours if n not in clean
+            and median_of(np.abs(n.z[rows, cols][inside])) < SAME_PICTURE_NOISE]
+    if len(same) != 1 or abs(same[0].offset) != 1:
+        return False
+    return traced[0] == -2 * same[0].offset
 
 
 @dataclass
@@ -415,7 +459,7 @@ def leave_on_moving_picture(found: list[Blotch], neighbours: list[Neighbour], sh
             cameras = {n.offset: camera_motion(n.flow) for n in neighbours}
         labels = np.zeros(shape, np.int32)
         labels[blotch.rows, blotch.cols][blotch.mask] = 1
-        if own_motion(neighbours, labels, 1, blotch.bbox, cameras) > EDGE_MOTION_FACTOR * limit:
+        if own_motion(blotch.steady or neighbours, labels, 1, blotch.bbox, cameras) > EDGE_MOTION_FACTOR * limit:
             blotch.repaired, blotch.reason = False, SCATTERED_MOVING if blotch.scattered else EDGE_MOVING
 
 
@@ -432,6 +476,21 @@ def candidates(seeds: np.ndarray, min_area: int) -> list[tuple[np.ndarray, np.nd
         found += [(cluster_labels, cluster_stats, k, True) for k in range(1, joined)
                   if largest[k] < min_area <= cluster_stats[k, 4] and largest[k] < cluster_stats[k, 4]]
     return found
+
+
+def own_part(zs: dict[int, np.ndarray], sign: float, rows: slice, cols: slice, mask: np.ndarray,
+             min_area: int) -> tuple[slice, slice, np.ndarray] | None:
+    """(rows, cols, mask) of the part of a candidate that differs from every other frame (each pixel, gaps of
+    grain closed), when it reaches `min_area`; else None."""
+    everyone = pixelwise(np.minimum, [sign * z[rows, cols] for z in zs.values()])
+    part = mask & (everyone >= PIXEL_EVIDENCE)
+    if np.count_nonzero(part) < min_area:
+        return None
+    part = mask & (cv2.morphologyEx(part.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0) & (
+        everyone >= 0.5 * PIXEL_EVIDENCE)
+    ys, xs = np.flatnonzero(part.any(axis=1)), np.flatnonzero(part.any(axis=0))
+    return (slice(rows.start + int(ys[0]), rows.start + int(ys[-1]) + 1),
+            slice(cols.start + int(xs[0]), cols.start + int(xs[-1]) + 1), part[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1])
 
 
 def overlaps(a: Blotch, b: Blotch) -> bool:
@@ -530,14 +589,35 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                                                     for n in sources], axis=0)) < MIN_CONTRAST:
                     continue
                 alike = by_side([n for n in neighbours if n not in sources])
+                steady = None
                 nearest = {min(side, key=lambda n: abs(n.offset)).offset for side in sides.values() if side}
                 if alike[-1] and alike[1] and not nearest <= {n.offset for n in alike[-1] + alike[1]}:
                     # a frame on each side shows the picture as this one does, not both nearest: what differs is
                     # theirs (a blotch on one, another on the other), and this frame's own specks there are the
                     # spike detector's to find
-                    continue
-                agreement = pair_agreement(sources, rows, cols, mask, sigma[rows, cols]) / max(strength, 1e-6)
-                blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources, scattered=scattered)
+                    # ... unless part of it differs from every frame: this frame's own dirt, which the spike
+                    # detector loses when its pieces join up with the other frames' blotches around them
+                    narrowed = None if scattered else own_part(zs, sign, rows, cols, mask, min_area)
+                    if narrowed is None:
+                        continue
+                    rows, cols, mask = narrowed
+                    # how far it stands out from the frames without the others' blotches
+                    strength = median_of(pixelwise(np.minimum, [sign * z[rows, cols][mask] for z in zs.values()]))
+                    # filled from, and its motion judged against, the frames that do not hold blotches of their own
+                    # there (they differ from it far more than it stands out)
+                    sources = steady = [n for n in neighbours if 0.5 * strength <= median_of(
+                        sign * zs[n.offset][rows, cols][mask]) <= OTHERS_DIRT * strength]
+                    if (strength < REGION_EVIDENCE or not all(by_side(sources).values()) or median_of(np.min(
+                            [sign * (current[rows, cols] - n.warped[rows, cols])[mask] for n in sources],
+                            axis=0)) < MIN_CONTRAST):
+                        continue
+                    alike = by_side([])
+                    scattered = True  # its pieces are specks: left, and not reported, over moving picture
+                # faint specks of its own: the frames it is filled from need agree only as closely as grain lets them
+                agreement = pair_agreement(sources, rows, cols, mask, sigma[rows, cols]) / max(
+                    strength, 1e-6 if steady is None else GROW_SPREAD / AGREEMENT)
+                blotch = Blotch(rows, cols, mask, int(sign), strength, agreement, sources, scattered=scattered,
+                                steady=steady)
                 if alike[-1] and alike[1]:
                     # the nearest frame on each side shows it too: on three frames, a limb at the turn of its swing
                     blotch.repaired, blotch.reason = False, THREE_FRAMES
@@ -549,8 +629,11 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                                     and shared_area(zs[n.offset], sign, rows, cols, mask, strength) >= SHARED_AREA
                                     for n in neighbours if n not in sources)
                 # a moving object left its trace in every frame around; another frame's own dirt, in one
-                traces = sum(left_behind(zs[n.offset], sign, rows, cols, mask, own_other) for n in sources)
-                if traces >= min(2, len(sources)):
+                found_traces = {n.offset: trace_beside(zs[n.offset], sign, rows, cols, mask, own_other)
+                                for n in sources}
+                traced = {o: t for o, t in found_traces.items() if t is not None}
+                traces = len(traced)
+                if traces >= min(2, len(sources)) and not their_own_dirt(traced, sources):
                     blotch.repaired, blotch.reason = False, MOVING
                 elif (not (sides[-1] and sides[1]) or partner is not None) and not (
                         traces == 0 and len(sources) >= 2 and agreement <= ONE_SIDE_AGREEMENT
@@ -563,7 +646,8 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                     blotch.repaired, blotch.reason = False, CHANGED
                 elif agreement > AGREEMENT:
                     blotch.repaired, blotch.reason = False, DISAGREE
-                elif scattered and not (agreement <= ONE_SIDE_AGREEMENT and strength >= ONE_SIDE_EVIDENCE):
+                elif scattered and steady is None and not (agreement <= ONE_SIDE_AGREEMENT
+                                                           and strength >= ONE_SIDE_EVIDENCE):
                     # pieces joined are less sure than one piece: held to the shot edge's rule (on real film a
                     # weak cluster was a jumped frame's buildings)
                     blotch.repaired, blotch.reason = False, SCATTERED_WEAK
