@@ -206,7 +206,8 @@ class FadeCorrection(Stage):
             reference = lab_stats(downscale(reference_still, REFERENCE_PIXELS))
         pixels = sampler.pixels
         return ColourMeasurement(np.asarray(sampler.white), np.asarray(sampler.black), pixels,
-                                 estimate_fade(density(pixels), np.mean(sampler.plateau, axis=0)),
+                                 estimate_fade(density(pixels), np.mean(sampler.plateau, axis=0),
+                                               np.asarray(sampler.black)),
                                  monochrome_residual(sampler.smoothed),
                                  np.asarray(patches) if patches else None, reference)
 
