@@ -12,7 +12,7 @@ from restoration.synth import DamageSettings
 from restoration.synth.defects import OverlayLibrary, plan_blotches, plan_dust
 from restoration.stages.dust.blotches import find_blotches, moving_limbs
 from restoration.stages.dust.dustmap import Defect, DustMap, Neighbour, frame_luma, motion_limit
-from restoration.stages.dust.dustrepair import spatiotemporal_fill
+from restoration.stages.dust.dustrepair import Region, spatiotemporal_fill, temporal_fill
 from restoration.synth.figures import Arm, add_arms, draw_arms
 from tests.test_stage_dust import FRAMES, HEIGHT, WIDTH, changed, grained, panned, picture, run_dust
 
@@ -230,6 +230,34 @@ def test_where_no_two_frames_agree_the_fill_is_inpainted_and_says_so():
                                       np.full((HEIGHT, WIDTH), 0.015, np.float32))
     assert share < 0.5  # the stage leaves such a blotch as unsure
     assert np.isfinite(fill).all() and float(np.abs(fill - 0.9)[hole].mean()) > 0.1  # inpainted, not the blotch
+
+
+def test_a_blotch_reaching_rows_no_neighbour_covers_is_filled_there_without_a_step():
+    # gate weave: both neighbours show the picture 8 px higher, so the top 8 rows lie past their frames' edge; a
+    # hard edge at row 12 would come back mirrored into those rows from a warp's border
+    yy = np.mgrid[:HEIGHT, :WIDTH][0]
+    scene = np.where(yy >= 12, 0.75, 0.25).astype(np.float32)[..., None] + 0.1 * (picture(5)[:HEIGHT, :WIDTH] - 0.5)
+    truth = grained([np.clip(scene, 0.0, 1.0)] * 3, sigma=0.012, seed=8)
+    flow = np.zeros((HEIGHT, WIDTH, 2), np.float32)
+    flow[..., 1] = -8.0
+    sources = [SimpleNamespace(flow=flow, frame=np.roll(truth[t], -8, axis=0), offset=t - 1) for t in (0, 2)]
+    hole = np.zeros((HEIGHT, WIDTH), bool)
+    hole[0:22, 50:110] = True
+    current = truth[1].copy()
+    current[hole] = 0.05
+    rows, cols = slice(0, 40), slice(40, 120)
+    region = Region(rows, cols, hole[rows, cols], -1)
+    fill = temporal_fill(current[rows, cols], region, hole[rows, cols].astype(np.float32), sources)
+    real = truth[1][rows, cols]
+    strip = np.s_[0:8, 10:70]  # the hole's rows no neighbour reaches
+    assert float(np.abs(fill[strip] - real[strip]).mean()) < 0.08
+    # no step where the neighbours' cover ends: rows 6-7 as bright as rows 8-9, as in the film
+    step = float(fill[6:8, 10:70].mean() - fill[8:10, 10:70].mean())
+    assert abs(step) < 0.04
+    covered = np.s_[8:22, 10:70]
+    assert float(np.abs(fill[covered] - real[covered]).mean()) < 0.04
+    grain = fill[strip] - cv2.GaussianBlur(fill, (0, 0), 1.2)[strip]
+    assert float(grain.std()) > 0.004  # grain put back, not a flat band
 
 
 def test_a_light_shape_on_two_frames_that_changes_between_them_is_left():

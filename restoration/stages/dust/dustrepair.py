@@ -17,6 +17,7 @@ from .scratches import inpaint_band
 
 GRAIN_SPLIT_SIGMA_PX = 1.2  # the median supplies what is coarser than this, one real neighbour the grain below it
 MAX_SHIFT_PX = 1.5  # a refinement of the flow, never a new match
+UNCOVERED_REACH_PX = 4  # the fill carried into rows no neighbour reaches from this near: farther picture bleeds in
 EDGE_SCORE = 2.5  # around a defect, pixels whose spike score is above this are partly repaired (a soft matte edge)
 
 
@@ -149,26 +150,71 @@ def temporal_fill(current: np.ndarray, region: Region, matte: np.ndarray,
     # the same for every source: worked out once
     grid, known, here = np.mgrid[region.rows, region.cols].astype(np.float32), ~hole, current @ LUMA_709
     fill_inside = HoleFill(hole)
+    lands = []
     for n in sources:
         flow = fill_inside(n.flow[region.rows, region.cols])
         first = warp_crop(n.frame, flow, region.rows, region.cols, grid)
         shift = residual_shift(current, first, known, here)
         warped.append(matched_level(current, first if shift is None else
                                     warp_crop(n.frame, flow + shift, region.rows, region.cols, grid), ring))
+        lands.append(landing(flow if shift is None else flow + shift, grid, n.frame.shape[:2]))
+    uncovered = None
+    if any(land is not None for land in lands):
+        # past a neighbour's frame edge its warp is a mirror image, not picture: those pixels come from the
+        # neighbours that do reach them, and where none does, from inpainting (no mirrored ghost, no seam)
+        lands = [np.ones(hole.shape, bool) if land is None else land for land in lands]
+        count = np.sum(lands, axis=0)
+        if bool((hole & (count < len(lands))).any()):
+            mean = sum(w * land[..., None] for w, land in zip(warped, lands)) / np.maximum(count, 1)[..., None]
+            warped = [np.where(land[..., None], w, mean) for w, land in zip(warped, lands)]
+            uncovered = hole & (count == 0)
     median = median_stack(warped)
     inside = matte > 0
     errors = [float(np.abs(w - median)[inside].mean()) for w in warped]
     best = warped[int(np.argmin(errors))]
     if len(warped) == 1:
-        return best
-    grain = _highpass(best)
-    gain = 1.0
-    if ring.sum() >= 12:
-        have = float(grain[ring].std())
-        want = float(_highpass(current)[ring].std())
-        gain = float(np.clip(want / max(have, 1e-6), 0.5, 2.0))
-    smooth = cv2.GaussianBlur(median, (0, 0), GRAIN_SPLIT_SIGMA_PX)
-    return smooth + gain * grain
+        fill = best
+    else:
+        grain = _highpass(best)
+        gain = 1.0
+        if ring.sum() >= 12:
+            have = float(grain[ring].std())
+            want = float(_highpass(current)[ring].std())
+            gain = float(np.clip(want / max(have, 1e-6), 0.5, 2.0))
+        smooth = cv2.GaussianBlur(median, (0, 0), GRAIN_SPLIT_SIGMA_PX)
+        fill = smooth + gain * grain
+    if uncovered is not None and uncovered.any():
+        fill = fill_uncovered(fill, current, hole, uncovered, seed=region.rows.start * 7919 + region.cols.start)
+    return fill
+
+
+def fill_uncovered(fill: np.ndarray, current: np.ndarray, hole: np.ndarray, uncovered: np.ndarray,
+                   seed: int) -> np.ndarray:
+    """The hole's pixels no neighbour reaches, inpainted from the rest of the fill, with the fill's grain."""
+    known = hole & ~uncovered
+    if known.sum() < 12:  # nothing of the fill to carry on: from the frame around the hole
+        want = 1.4826 * np.median(np.abs(_highpass(current)[~hole]), axis=0) if (~hole).any() else np.zeros(3)
+        return inpainted_with_grain(np.where(hole[..., None], fill, current).astype(np.float32), uncovered,
+                                    want.astype(np.float32), seed)
+    # carried on from the fill alone: beside the hole there may be more of the same dirt, never detected where
+    # no neighbour gives evidence; the grain's spread measured robustly (the fill's picture edges are not grain)
+    want = 1.4826 * np.median(np.abs(_highpass(fill)[known]), axis=0)
+    return inpainted_with_grain(fill.astype(np.float32), uncovered, want.astype(np.float32), seed, around=known,
+                                reach=UNCOVERED_REACH_PX)
+
+
+def landing(flow: np.ndarray, grid: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
+    """Where the crop's pixels, moved by `flow`, land inside a neighbour of `shape`; None when all of them do
+    (told without a per-pixel test when the crop lies farther from the frame's edge than the flow reaches)."""
+    grid_y, grid_x = grid
+    height, width = shape
+    margin = min(float(grid_y[0, 0]), float(grid_x[0, 0]), height - 1 - float(grid_y[-1, -1]),
+                 width - 1 - float(grid_x[-1, -1]))
+    if margin > float(np.abs(flow).max()):
+        return None
+    x, y = grid_x + flow[..., 0], grid_y + flow[..., 1]
+    lands = (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
+    return None if bool(lands.all()) else lands
 
 
 def spatial_fill(current: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -229,13 +275,22 @@ def spatiotemporal_fill(current: np.ndarray, hole: np.ndarray, sources: list[Nei
     left = hole & ~covered
     fill = np.where(hole[..., None], fill, current).astype(np.float32)
     if left.any():
-        eight = (np.clip(fill, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-        radius = max(3, int(np.ceil(cv2.distanceTransform(left.astype(np.uint8), cv2.DIST_L2, 3).max())))
-        painted = cv2.inpaint(eight, left.astype(np.uint8), min(radius, 15), cv2.INPAINT_TELEA)
-        # inpainting is smooth: grain like the surroundings' on top, so it shows no flat patch
         want = _highpass(current)[ring].std(axis=0) if ring.sum() >= 12 else np.zeros(3, np.float32)
-        white = np.random.default_rng(seed).standard_normal(hole.shape).astype(np.float32)
-        grain = _highpass(cv2.GaussianBlur(white, (0, 0), GRAIN_PX))
-        grain *= 1.0 / max(float(grain.std()), 1e-6)
-        fill[left] = painted[left].astype(np.float32) / 255.0 + grain[left][:, None] * want.astype(np.float32)
+        fill = inpainted_with_grain(fill, left, want, seed)
     return fill, share
+
+
+def inpainted_with_grain(fill: np.ndarray, left: np.ndarray, want: np.ndarray, seed: int,
+                         around: np.ndarray | None = None, reach: int = 15) -> np.ndarray:
+    """`fill` with its `left` pixels inpainted (cv2.inpaint) from around them, or from the `around` pixels only,
+    and grain of spread `want` per channel put on top (in place)."""
+    eight = (np.clip(fill, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    masked = left if around is None else ~around
+    radius = max(3, int(np.ceil(cv2.distanceTransform(left.astype(np.uint8), cv2.DIST_L2, 3).max())))
+    painted = cv2.inpaint(eight, masked.astype(np.uint8), min(radius, reach), cv2.INPAINT_TELEA)
+    # inpainting is smooth: grain like the surroundings' on top, so it shows no flat patch
+    white = np.random.default_rng(seed).standard_normal(left.shape).astype(np.float32)
+    grain = _highpass(cv2.GaussianBlur(white, (0, 0), GRAIN_PX))
+    grain *= 1.0 / max(float(grain.std()), 1e-6)
+    fill[left] = painted[left].astype(np.float32) / 255.0 + grain[left][:, None] * want.astype(np.float32)
+    return fill
