@@ -331,11 +331,15 @@ def inside_of(neighbour: Neighbour) -> np.ndarray:
     return neighbour.inside if neighbour.inside is not None else inside_frame(neighbour.flow)
 
 
-def strays(neighbour: Neighbour, camera: np.ndarray, rows: slice, cols: slice, mask: np.ndarray) -> bool:
+def strays(neighbour: Neighbour, cameras: CameraMotions, rows: slice, cols: slice, mask: np.ndarray) -> bool:
     """Whether the neighbour's flow over the masked region lies more than STRAY_PX from its camera's motion there."""
+    moved = median_xy(neighbour.flow[rows, cols][mask])
+    typical = np.median(neighbour.flow[::16, ::16].reshape(-1, 2), axis=0)
+    if np.hypot(*(moved - typical)) <= 0.5 * STRAY_PX:
+        return False  # near the frame's own motion: no camera fit needed to call it a match
     ys, xs = np.nonzero(mask)
-    expected = camera @ np.array([cols.start + xs.mean(), rows.start + ys.mean(), 1.0])
-    return float(np.hypot(*(median_xy(neighbour.flow[rows, cols][mask]) - expected))) > STRAY_PX
+    expected = cameras[neighbour.offset] @ np.array([cols.start + xs.mean(), rows.start + ys.mean(), 1.0])
+    return float(np.hypot(*(moved - expected))) > STRAY_PX
 
 
 def box_area(box: list[int]) -> int:
@@ -598,7 +602,7 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                                                     for n in sources], axis=0)) < MIN_CONTRAST:
                     continue
                 if sides[-1] and sides[1] and partner is None:
-                    trusted = [n for n in sources if not strays(n, cameras[n.offset], rows, cols, mask)]
+                    trusted = [n for n in sources if not strays(n, cameras, rows, cols, mask)]
                     if len(trusted) < len(sources) and not all(by_side(trusted).values()):
                         # one side differs only through a wrong match (flat sky across a splice jolt): the frame
                         # beside it on that side shows the picture as this one does, and no frame says it is dirt
