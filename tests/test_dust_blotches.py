@@ -10,7 +10,7 @@ import pytest
 
 from restoration.synth import DamageSettings
 from restoration.synth.defects import OverlayLibrary, plan_blotches, plan_dust
-from restoration.stages.dust.blotches import find_blotches, moving_limbs
+from restoration.stages.dust.blotches import STRAYED, find_blotches, moving_limbs
 from restoration.stages.dust.dustmap import Defect, DustMap, Neighbour, frame_luma, motion_limit
 from restoration.stages.dust.dustrepair import Region, spatiotemporal_fill, temporal_fill
 from restoration.synth.figures import Arm, add_arms, draw_arms
@@ -523,4 +523,4 @@ def test_a_light_shape_whose_one_side_differs_only_through_a_wrong_match_is_not_
         two_before.flow = two_before.flow.copy()
         two_before.flow[halo] = (13.0, 0.0)
     found = find_blotches(current, neighbours, 10 ** 6)
-    assert [b.repaired for b in found] == ([] if stray else [True])
+    assert [(b.repaired, b.reason) for b in found] == ([(False, STRAYED)] if stray else [(True, "")])

@@ -63,6 +63,7 @@ SHOT_EDGE = "at a shot's edge: only one side to compare with"
 EDGE_MOVING = "at a shot's first or last frame, over picture moving against the camera (a moving figure)"
 TOO_LARGE = "larger than max_blotch"
 SCATTERED_MOVING = "scattered pieces over picture moving against the camera (a moving figure)"
+STRAYED = "one side differs from it only where its flow strays from the camera (a wrong match or moving picture)"
 SCATTERED_WEAK = "scattered pieces that stand out too little, or over picture the other frames show too unlike"
 
 
@@ -601,12 +602,14 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                 if not sources or median_of(np.min([sign * (current[rows, cols] - n.warped[rows, cols])[mask]
                                                     for n in sources], axis=0)) < MIN_CONTRAST:
                     continue
-                if sides[-1] and sides[1] and partner is None:
-                    trusted = [n for n in sources if not strays(n, cameras, rows, cols, mask)]
-                    if len(trusted) < len(sources) and not all(by_side(trusted).values()):
-                        # one side differs only through a wrong match (flat sky across a splice jolt): the frame
-                        # beside it on that side shows the picture as this one does, and no frame says it is dirt
-                        continue
+                # one side may differ only where its flow strays from the camera: a wrong match (flat sky across a
+                # splice jolt, the frame beside it showing the picture as this one does) or a fast limb
+                trusted = sources if not (sides[-1] and sides[1] and partner is None) else [
+                    n for n in sources if not strays(n, cameras, rows, cols, mask)]
+                held, kept = by_side(sources), by_side(trusted)
+                # ... and there the nearest frame is no source (a blotch on the nearest frame drags its own flow)
+                one_sided = any(held[k] and not kept[k] and min(sides[k], key=lambda n: abs(n.offset)) not in sources
+                                for k in (-1, 1))
                 alike = by_side([n for n in neighbours if n not in sources])
                 steady = None
                 nearest = {min(side, key=lambda n: abs(n.offset)).offset for side in sides.values() if side}
@@ -640,6 +643,10 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                 if alike[-1] and alike[1]:
                     # the nearest frame on each side shows it too: on three frames, a limb at the turn of its swing
                     blotch.repaired, blotch.reason = False, THREE_FRAMES
+                    found.append(blotch)
+                    continue
+                if one_sided:
+                    blotch.repaired, blotch.reason = False, STRAYED
                     found.append(blotch)
                     continue
                 # the frame that shares two-frame dirt shows it as it is here; one that shows it changed shows picture
