@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from .dustmap import (SAME_PICTURE_NOISE, SIGMA_FLOOR, CameraMotions, DustMap, Neighbour, by_side, camera_motion,
-                      components, grain_from_table, inside_frame, magnitude, median_of, median_xy, own_motion, pixelwise)
+                      components, grain_from_table, inside_frame, magnitude, median_of, median_xy, own_motion,
+                      pixelwise)
 
 BLOTCH_MIN_AREA_PX = 500    # below this the spike detector finds them
 POOL_PX = 9                 # per-pixel evidence is averaged over this box: grain averages out, a blotch does not
