@@ -10,7 +10,7 @@ import pytest
 
 from restoration.synth import DamageSettings
 from restoration.synth.defects import OverlayLibrary, plan_blotches, plan_dust
-from restoration.stages.dust.blotches import find_blotches, moving_limbs
+from restoration.stages.dust.blotches import STRAYED, find_blotches, moving_limbs
 from restoration.stages.dust.dustmap import Defect, DustMap, Neighbour, frame_luma, motion_limit
 from restoration.stages.dust.dustrepair import Region, spatiotemporal_fill, temporal_fill
 from restoration.synth.figures import Arm, add_arms, draw_arms
@@ -502,3 +502,25 @@ def test_a_limb_held_on_two_frames_at_the_turn_of_its_swing_is_left(shared, trac
             n.z[blob(64, 64, 6, 12)] -= 8.0
     kept = moving_limbs(dust, neighbours, low=2.9)
     assert (kept.defects == []) == left
+
+
+@pytest.mark.parametrize("stray", [True, False], ids=["wrong match", "true match"])
+def test_a_light_shape_whose_one_side_differs_only_through_a_wrong_match_is_not_a_blotch(stray):
+    # Market Street 25: the light halo under the frame line shows on the frame before as on this one; the frames
+    # after are darker there, and the frame two before (across a splice jolt, 18 px) differs only through its flow
+    # in the flat sky, 13 px off its camera's motion. That wrong match was the before side's evidence: a false
+    # repair, a darker patch with a hard edge. With the flow where the camera puts it, it is two-frame dirt
+    clean = frame_luma(panned(picture(9), 1, (0.0, 0.0))[0])
+    halo = blob(80, 40, 40, 12)
+    current = clean + np.random.default_rng(1).normal(0.0, 0.01, clean.shape).astype(np.float32)
+    current[halo] += 0.08
+    neighbours = still_neighbours(clean, (-2, -1, 1, 2), np.zeros(clean.shape, bool), 0.0)
+    before = next(n for n in neighbours if n.offset == -1)
+    before.warped = before.warped.copy()
+    before.warped[halo] += 0.08
+    if stray:
+        two_before = next(n for n in neighbours if n.offset == -2)
+        two_before.flow = two_before.flow.copy()
+        two_before.flow[halo] = (13.0, 0.0)
+    found = find_blotches(current, neighbours, 10 ** 6)
+    assert [(b.repaired, b.reason) for b in found] == ([(False, STRAYED)] if stray else [(True, "")])

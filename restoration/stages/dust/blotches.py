@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .dustmap import (SAME_PICTURE_NOISE, SIGMA_FLOOR, DustMap, Neighbour, by_side, camera_motion, components,
-                      grain_from_table, inside_frame, magnitude, median_of, own_motion, pixelwise)
+from .dustmap import (SAME_PICTURE_NOISE, SIGMA_FLOOR, CameraMotions, DustMap, Neighbour, by_side, camera_motion,
+                      components, grain_from_table, inside_frame, magnitude, median_of, median_xy, own_motion,
+                      pixelwise)
 
 BLOTCH_MIN_AREA_PX = 500    # below this the spike detector finds them
 POOL_PX = 9                 # per-pixel evidence is averaged over this box: grain averages out, a blotch does not
@@ -50,6 +51,7 @@ EDGE_MOTION_FACTOR = 0.5  # on a shot's first or last frame a blotch on picture 
                           # the blotch missed (1.4-1.6 px a frame), around corpus dirt 0.6 at most
 OTHERS_DIRT = 2.0    # a frame that differs from this frame's own specks by more than this times their contrast
                      # holds dirt of its own over them
+STRAY_PX = 12.0      # a neighbour's flow over a candidate this far from its camera's motion there is a wrong match
 JOIN_PX = 15         # seeds less than this apart are one candidate: a cluster of faint smut or specks is one blotch,
                      # its pieces each under the least area
 
@@ -62,6 +64,7 @@ SHOT_EDGE = "at a shot's edge: only one side to compare with"
 EDGE_MOVING = "at a shot's first or last frame, over picture moving against the camera (a moving figure)"
 TOO_LARGE = "larger than max_blotch"
 SCATTERED_MOVING = "scattered pieces over picture moving against the camera (a moving figure)"
+STRAYED = "one side differs from it only where its flow strays from the camera (a wrong match or moving picture)"
 SCATTERED_WEAK = "scattered pieces that stand out too little, or over picture the other frames show too unlike"
 
 
@@ -330,6 +333,17 @@ def inside_of(neighbour: Neighbour) -> np.ndarray:
     return neighbour.inside if neighbour.inside is not None else inside_frame(neighbour.flow)
 
 
+def strays(neighbour: Neighbour, cameras: CameraMotions, rows: slice, cols: slice, mask: np.ndarray) -> bool:
+    """Whether the neighbour's flow over the masked region lies more than STRAY_PX from its camera's motion there."""
+    moved = median_xy(neighbour.flow[rows, cols][mask])
+    typical = np.median(neighbour.flow[::16, ::16].reshape(-1, 2), axis=0)
+    if np.hypot(*(moved - typical)) <= 0.5 * STRAY_PX:
+        return False  # near the frame's own motion: no camera fit needed to call it a match
+    ys, xs = np.nonzero(mask)
+    expected = cameras[neighbour.offset] @ np.array([cols.start + xs.mean(), rows.start + ys.mean(), 1.0])
+    return float(np.hypot(*(moved - expected))) > STRAY_PX
+
+
 def box_area(box: list[int]) -> int:
     return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
 
@@ -541,6 +555,7 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
         full_size(window)
     found: list[Blotch] = []
     seen: set[tuple] = set()
+    cameras = CameraMotions(neighbours)
     for sign in (-1.0, 1.0):
         evidence = np.zeros((height, width), np.float32)
         # the frame beside a shot edge that shares the dirt counts too: picture only it shows is a moved object's
@@ -588,6 +603,14 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                 if not sources or median_of(np.min([sign * (current[rows, cols] - n.warped[rows, cols])[mask]
                                                     for n in sources], axis=0)) < MIN_CONTRAST:
                     continue
+                # one side may differ only where its flow strays from the camera: a wrong match (flat sky across a
+                # splice jolt, the frame beside it showing the picture as this one does) or a fast limb
+                trusted = sources if not (sides[-1] and sides[1] and partner is None) else [
+                    n for n in sources if not strays(n, cameras, rows, cols, mask)]
+                held, kept = by_side(sources), by_side(trusted)
+                # ... and there the nearest frame is no source (a blotch on the nearest frame drags its own flow)
+                one_sided = any(held[k] and not kept[k] and min(sides[k], key=lambda n: abs(n.offset)) not in sources
+                                for k in (-1, 1))
                 alike = by_side([n for n in neighbours if n not in sources])
                 steady = None
                 nearest = {min(side, key=lambda n: abs(n.offset)).offset for side in sides.values() if side}
@@ -621,6 +644,10 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                 if alike[-1] and alike[1]:
                     # the nearest frame on each side shows it too: on three frames, a limb at the turn of its swing
                     blotch.repaired, blotch.reason = False, THREE_FRAMES
+                    found.append(blotch)
+                    continue
+                if one_sided:
+                    blotch.repaired, blotch.reason = False, STRAYED
                     found.append(blotch)
                     continue
                 # the frame that shares two-frame dirt shows it as it is here; one that shows it changed shows picture
