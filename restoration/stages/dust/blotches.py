@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .dustmap import (SAME_PICTURE_NOISE, SIGMA_FLOOR, CameraMotions, DustMap, Neighbour, by_side, camera_motion,
-                      components, grain_from_table, inside_frame, magnitude, median_of, median_xy, own_motion,
-                      pixelwise)
+from .dustmap import (SAME_PICTURE_NOISE, SIGMA_FLOOR, CameraMotions, DustMap, Neighbour, by_side, components,
+                      grain_from_table, inside_frame, magnitude, median_of, median_xy, own_motion, pixelwise)
 
 BLOTCH_MIN_AREA_PX = 500    # below this the spike detector finds them
 POOL_PX = 9                 # per-pixel evidence is averaged over this box: grain averages out, a blotch does not
@@ -465,12 +464,10 @@ def leave_on_moving_picture(found: list[Blotch], neighbours: list[Neighbour], sh
     arm over a dark coat) stands out from the two frames after it as dirt does, so motion alone leaves it. So is
     a scattered cluster anywhere: the small pieces a walking figure's legs and the ground beside them leave join
     up as smut does."""
-    cameras: dict[int, np.ndarray] = {}
+    cameras = CameraMotions(neighbours)
     for blotch in found:
         if not blotch.repaired:
             continue
-        if not cameras:
-            cameras = {n.offset: camera_motion(n.flow) for n in neighbours}
         labels = np.zeros(shape, np.int32)
         labels[blotch.rows, blotch.cols][blotch.mask] = 1
         if own_motion(blotch.steady or neighbours, labels, 1, blotch.bbox, cameras) > EDGE_MOTION_FACTOR * limit:
