@@ -11,7 +11,8 @@ import pytest
 from restoration.synth import DamageSettings
 from restoration.synth.defects import OverlayLibrary, plan_blotches, plan_dust
 from restoration.stages.dust.blotches import STRAYED, find_blotches, moving_limbs
-from restoration.stages.dust.dustmap import Defect, DustMap, Neighbour, frame_luma, motion_limit
+from restoration.stages.dust.dustmap import (Defect, DustMap, Neighbour, camera_where_lost, camera_where_lost_neighbour,
+                                             compensate_neighbour, frame_luma, motion_limit)
 from restoration.stages.dust.dustrepair import Region, spatiotemporal_fill, temporal_fill
 from restoration.synth.figures import Arm, add_arms, draw_arms
 from tests.test_stage_dust import FRAMES, HEIGHT, WIDTH, changed, grained, panned, picture, run_dust
@@ -524,3 +525,41 @@ def test_a_light_shape_whose_one_side_differs_only_through_a_wrong_match_is_not_
         two_before.flow[halo] = (13.0, 0.0)
     found = find_blotches(current, neighbours, 10 ** 6)
     assert [(b.repaired, b.reason) for b in found] == ([(False, STRAYED)] if stray else [(True, "")])
+
+
+def test_flat_sky_whose_flow_is_a_wrong_match_off_the_frame_keeps_its_evidence_for_blotches_only():
+    # Market Street 45: in the flat hazy sky at the top, the neighbours' flow (forward and backward agreeing) was a
+    # wrong match 16-24 px up, off the frame, where the camera moved 2-3 px: no evidence there, the haze band's
+    # repair stopped in the sky with a hard diagonal edge. The blotch detector takes the camera's motion where the
+    # flow is lost so (in flat picture only). The spike detector keeps the flow as found: with the camera's motion
+    # the block offsets moved with it, and on file 42 (a dissolve) it darkened the previous shot's face beside
+    # such a patch
+    rng = np.random.default_rng(3)
+    height, width = 120, 160
+    clean = np.full((height, width), 0.7, np.float32)
+    clean[40:] = frame_luma(panned(picture(9), 1, (0.0, 0.0))[0])[:height - 40, :width]
+    neighbour = (clean + rng.normal(0.0, 0.01, clean.shape)).astype(np.float32)
+    current = (clean + rng.normal(0.0, 0.01, clean.shape)).astype(np.float32)
+    haze = np.zeros(clean.shape, bool)
+    haze[2:20, 40:120] = True
+    current[haze] -= 0.1
+    flow = np.zeros((height, width, 2), np.float32)
+    back = np.zeros_like(flow)
+    flow[:30, 30:130, 1] = -22.0
+    back[:8, 30:130, 1] = 22.0
+    found = compensate_neighbour(current, 1, 1, None, neighbour, flow, back, 1.5)
+    assert found.inside[haze].mean() < 0.05  # the spike detector's: as the flow was found
+    n = camera_where_lost_neighbour(found)
+    assert n is not found and n.inside[haze].mean() > 0.95
+    assert float(np.median((current - n.warped)[haze])) < -0.07
+    assert np.array_equal(n.warped[~haze & (found.flow == n.flow).all(axis=2)],
+                          found.warped[~haze & (found.flow == n.flow).all(axis=2)])
+    # a real pan carries the top rows off the frame: that flow is the camera's, and stays
+    pan = np.zeros_like(flow)
+    pan[..., 1] = -5.0
+    assert np.array_equal(camera_where_lost(pan, neighbour), pan)
+    panned_found = compensate_neighbour(current, 1, 1, None, neighbour, pan, -pan, 1.5)
+    assert camera_where_lost_neighbour(panned_found) is panned_found
+    # dirt near the edge dragging the flow off it, over textured picture: no wrong match in flat sky, the flow stays
+    textured = neighbour + 8.0 * cv2.GaussianBlur(rng.normal(0.0, 0.1, clean.shape).astype(np.float32), (0, 0), 2.0)
+    assert np.array_equal(camera_where_lost(flow, textured), flow)

@@ -28,6 +28,8 @@ BLOCK_MEDIAN = 5  # a 5x5 median over the blocks' offsets: a large faint stain s
 BLOCK_SAMPLE_STRIDE = 4  # ... on every 4th pixel both ways: 64 samples a block, 16x less sorting than all of them
 MISREGISTRATION_PX = 0.3  # flow error assumed everywhere: edges get a threshold raised by this times their slope
 SIGMA_FLOOR = 0.6 / 255.0  # below 8-bit quantisation a difference carries no information
+LOST_FLAT = 3.5 / 255.0  # a lost patch this flat in the neighbour (median slope) is hazy sky; dirt there has texture
+LOST_PX = 12.0  # a flow off the frame this far from the camera's motion, which lands inside, is a wrong match
 FRAME_MARGIN_PX = 2  # the scan's own frame edge weaves in and out of the outermost rows and columns
 SAME_PICTURE_NOISE = 1.5  # a neighbour this close (noise units, median over a defect) shows the same picture
 SINGLE_SIDE_FACTOR = 1.3  # frames at a shot's edge have neighbours on one side only: ask for stronger evidence
@@ -413,6 +415,68 @@ def with_grain(neighbour: Neighbour, grain: np.ndarray, grain_squared: np.ndarra
     # the block's own spread is a floor: where the warp leaves texture behind, the threshold rises with it
     neighbour.sigma = np.maximum(sigma, neighbour.block_noise, out=sigma)
     return neighbour
+
+
+def camera_where_lost_neighbour(neighbour: Neighbour) -> Neighbour:
+    """The neighbour for the blotch detector and its fill: where its flow is a wrong match off the frame in flat
+    picture (camera_where_lost), warped by the camera's motion instead; the neighbour itself where there is none.
+    The spike detector keeps the flow as found: its block offsets would carry the change past the patch."""
+    flow = camera_where_lost(neighbour.flow, neighbour.luma)
+    if flow is neighbour.flow:
+        return neighbour
+    warped = sample_at(neighbour.luma, flow, cv2.INTER_CUBIC)
+    return replace(neighbour, flow=flow, warped=warped, edges=slope(warped), inside=inside_frame(flow))
+
+
+def camera_where_lost(flow: np.ndarray, luma: np.ndarray) -> np.ndarray:
+    """The flow, with the camera's motion where it lands off the frame though the camera's lands inside, more than
+    LOST_PX away: a wrong match in flat picture (hazy sky), which would leave the pixel without evidence."""
+    height, width = flow.shape[:2]
+    low, high, _, _ = cv2.minMaxLoc(flow.reshape(-1))
+    reach = min(int(np.ceil(max(-low, high))) + 1, height // 2, width // 2)  # only this near an edge can land off it
+    found = []
+    for rows, cols in ((slice(0, reach), slice(0, width)), (slice(height - reach, height), slice(0, width)),
+                       (slice(reach, height - reach), slice(0, reach)),
+                       (slice(reach, height - reach), slice(width - reach, width))):
+        part = flow[rows, cols]
+        x = part[..., 0] + np.arange(cols.start, cols.stop, dtype=np.float32)
+        y = part[..., 1] + np.arange(rows.start, rows.stop, dtype=np.float32)[:, None]
+        ys, xs = np.nonzero((x < 0) | (x > width - 1) | (y < 0) | (y > height - 1))
+        found.append((ys + rows.start, xs + cols.start))
+    rows, cols = (np.concatenate(v) for v in zip(*found))
+    if rows.size == 0:
+        return flow
+    lands = flow[rows, cols]
+    # a pan or the gate's weave carries the edge off with the rest of the frame: nothing lost, no camera fit
+    if np.abs(lands - np.median(flow[::16, ::16].reshape(-1, 2), axis=0)).max() <= 0.5 * LOST_PX:
+        return flow
+    camera = (camera_motion(flow) @ np.stack([cols, rows, np.ones(len(rows))])).astype(np.float32)  # (2, n)
+    tx, ty = cols + camera[0], rows + camera[1]
+    lost = ((tx >= 0) & (tx <= width - 1) & (ty >= 0) & (ty <= height - 1)
+            & (np.hypot(camera[0] - lands[:, 0], camera[1] - lands[:, 1]) > LOST_PX))
+    if not lost.any():
+        return flow
+    lost[lost] = flat_where_lost(rows, cols, lost, luma)
+    if not lost.any():
+        return flow
+    flow = flow.copy()
+    flow[rows[lost], cols[lost]] = camera[:, lost].T
+    return flow
+
+
+def flat_where_lost(rows: np.ndarray, cols: np.ndarray, lost: np.ndarray, luma: np.ndarray) -> np.ndarray:
+    """Which lost pixels lie in a patch of flat picture in the neighbour (median slope, lightly smoothed, at most
+    LOST_FLAT): a wrong match in flat sky, not dirt near the edge dragging the flow, where the picture has texture."""
+    height, width = luma.shape
+    patch = np.zeros((height, width), np.uint8)
+    patch[rows[lost], cols[lost]] = 1
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(patch, connectivity=8)
+    flat = np.zeros(count, bool)
+    for k in range(1, count):
+        x, y, w, h = stats[k, :4]
+        there = cv2.GaussianBlur(luma[y:y + h, x:x + w], (0, 0), 1.5)  # grain's own slope is not texture
+        flat[k] = float(np.median(slope(there)[labels[y:y + h, x:x + w] == k])) <= LOST_FLAT
+    return flat[labels[rows[lost], cols[lost]]]
 
 
 def inside_frame(flow: np.ndarray) -> np.ndarray:

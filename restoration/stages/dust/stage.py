@@ -17,6 +17,7 @@ import numpy as np
 
 from .blotches import DISAGREE, Blotch, GrainUnder, find_blotches, moving_limbs
 from .dustmap import (Defect, DetectionSettings, DustMap, FlowBank, FramePrep, Neighbour, by_side,
+                       camera_where_lost_neighbour,
                        compensate_neighbour, detect_dust, frame_luma, motion_limit, noise_level_function,
                        noise_level_table, shot_edge_sides, with_grain)
 from .dustrepair import (Region, blend, crop_around, soft_matte, spatial_fill, spatiotemporal_fill, supporting,
@@ -184,9 +185,13 @@ class DustRepair(Stage):
         if params["blotches"] and neighbours:
             # indexed by the neighbour's brightness, the picture under the damage: indexed by its own, a large dark
             # blotch fills the dark bin and passes for the grain of dark picture
-            under = GrainUnder(noise_level_table(neighbours[0].warped, neighbours[0].residual, neighbours[0].edges),
-                               neighbours[0].warped)
-            blotches = find_blotches(current.luma, neighbours, max_blotch, under, further=further or beyond,
+            table = noise_level_table(neighbours[0].warped, neighbours[0].residual, neighbours[0].edges)
+            # a wrong match off the frame in flat sky leaves a haze band there without evidence: the camera's motion
+            lost = [camera_where_lost_neighbour(n) for n in neighbours]
+            past = further or beyond
+            under = GrainUnder(table, lost[0].warped)
+            blotches = find_blotches(current.luma, lost, max_blotch, under,
+                                     further=None if past is None else camera_where_lost_neighbour(past),
                                      motion_limit=motion_limit(settings) if settings.motion_protect > 0.0 else None)
             for b in blotches:
                 if b.reason == DISAGREE:
