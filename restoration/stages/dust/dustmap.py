@@ -396,7 +396,8 @@ def compensate_neighbour(current: np.ndarray, index: int, offset: int, frame: np
     difference = current - warped
     offset_map, block_noise = block_offset_and_noise(difference)
     difference -= offset_map
-    residual = np.where(inside, difference, np.float32(0.0))
+    residual = difference  # in its own array: off the frame, 0
+    np.copyto(residual, np.float32(0.0), where=np.logical_not(inside))
     edges = slope(warped)  # the neighbour's, not the current frame's: a defect's own edges must not raise it
     return Neighbour(index, offset, frame, luma, flow, back_flow, warped, reliable & inside, residual,
                      edges=edges, block_noise=block_noise, inside=inside)
@@ -463,7 +464,8 @@ def neighbour_disagreement(neighbours: list[Neighbour], window_px: int = 5) -> n
     chosen = [(a, b) for a, b in pairs if a in by_offset and b in by_offset][:3]
     if not chosen:
         chosen = [tuple(sorted(by_offset)[:2])]
-    least = pixelwise(np.minimum, [np.square(by_offset[a] - by_offset[b]) for a, b in chosen])
+    squares = [np.subtract(by_offset[a], by_offset[b]) for a, b in chosen]
+    least = pixelwise(np.minimum, [np.square(d, out=d) for d in squares])
     local = cv2.blur(least, (window_px, window_px))
     local *= 0.5
     return np.sqrt(np.maximum(local, 0.0, out=local), out=local)  # box sums may dip below 0
@@ -597,10 +599,11 @@ def spike_scores(neighbours: list[Neighbour], shot_edge_rule: bool = True) -> tu
         most, least = (np.maximum, np.minimum) if sign > 0 else (np.minimum, np.maximum)
         if sides[-1] and sides[1]:
             per_side = [pixelwise(most, [n.z for n in side]) for side in sides.values()]
-            score = least(per_side[0], per_side[1])
+            score = least(per_side[0], per_side[1], out=per_side[0])
             for _, long in shot_edge_sides(sides) if shot_edge_rule else []:
                 one_sided = pixelwise(least, [n.z for n in long])
-                score = most(score, one_sided * np.float32(1.0 / SINGLE_SIDE_FACTOR))
+                one_sided *= np.float32(1.0 / SINGLE_SIDE_FACTOR)
+                score = most(score, one_sided, out=score)
         else:
             score = pixelwise(least, [n.z for n in neighbours])
         return score if sign > 0 else np.negative(score, out=score)
@@ -790,7 +793,9 @@ def own_motion(neighbours: list[Neighbour], labels: np.ndarray, label: int, bbox
     rows, cols = _padded_box(bbox, 14, (height, width))
     inside = (labels[rows, cols] == label).astype(np.uint8)
     # far enough out (6-14 px) that the defect itself cannot have dragged the flow there
-    ring = (cv2.dilate(inside, np.ones((29, 29), np.uint8)) > 0) & ~(cv2.dilate(inside, np.ones((13, 13), np.uint8)) > 0)
+    near = cv2.dilate(inside, np.ones((13, 13), np.uint8))
+    far = cv2.dilate(near, np.ones((17, 17), np.uint8))  # 13 then 17 px wide is 29 px wide, on half the pixels
+    ring = (far > 0) & ~(near > 0)
     if not ring.any():
         return 0.0
     worst = 0.0
@@ -1014,12 +1019,18 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
     if POOLING_PX > 1:
         pooled_dark, pooled_bright, _ = spike_scores(pooled(neighbours, POOLING_PX))
         # the pooled score reaches a pixel past the defect's edge: only pixels that spike a little themselves take it
-        pooled_dark = np.where(dark >= EXTENT_Z, pooled_dark, 0.0)
-        pooled_bright = np.where(bright >= EXTENT_Z, pooled_bright, 0.0)
+        for own, pooled_score in ((dark, pooled_dark), (bright, pooled_bright)):
+            np.copyto(pooled_score, np.float32(0.0), where=np.logical_not(own >= EXTENT_Z))
         # two chances to seed a false alarm instead of one: the pooled seed asks for a little more
-        seeds = (np.maximum(dark, bright) >= high) | (np.maximum(pooled_dark, pooled_bright) >= POOLED_SEED * high)
-        dark, bright = np.maximum(dark, pooled_dark), np.maximum(bright, pooled_bright)
-    score = np.maximum(dark, bright)
+        plain, pooled_most = np.maximum(dark, bright), np.maximum(pooled_dark, pooled_bright)
+        seeds = plain >= high
+        seeds |= pooled_most >= POOLED_SEED * high
+        # the arrays are this function's own: each maximum in place (the score is the largest of all four)
+        np.maximum(dark, pooled_dark, out=dark)
+        np.maximum(bright, pooled_bright, out=bright)
+        score = np.maximum(plain, pooled_most, out=plain)
+    else:
+        score = np.maximum(dark, bright)
     count, labels, stats = hysteresis(score, high, low, seeds)
     keep_labels = np.zeros(count, np.int32)
     defects: list[Defect] = []
