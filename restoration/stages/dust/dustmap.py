@@ -216,7 +216,7 @@ class Neighbour:
     flow: np.ndarray          # current -> neighbour: current(x) ≈ neighbour(x + flow(x))
     back_flow: "FullSizeOnUse | np.ndarray"  # neighbour -> current
     warped: np.ndarray        # luma warped onto the current frame
-    reliable: np.ndarray      # bool: forward/backward flow agree here
+    reliable: np.ndarray      # bool: forward/backward flow agree here, at the flow estimate's size
     residual: np.ndarray      # current - warped - local offset (luma units)
     edges: np.ndarray = field(default=None, repr=False)        # slope of the warped luma
     block_noise: np.ndarray = field(default=None, repr=False)  # the residual's spread per block
@@ -389,8 +389,6 @@ def compensate_neighbour(current: np.ndarray, index: int, offset: int, frame: np
     flow, reliable = trusted_flow(flow, back_flow, tolerance_px, scale)
     flow = upsample_flow(flow, (height, width))
     back_flow = FullSizeOnUse(back_flow, (height, width))
-    if reliable.shape != (height, width):
-        reliable = cv2.resize(reliable.view(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
     inside = inside_frame(flow)
     warped = sample_at(luma, flow, cv2.INTER_CUBIC)  # bilinear at half-pixel offsets softens fine stripes
     difference = current - warped
@@ -399,7 +397,7 @@ def compensate_neighbour(current: np.ndarray, index: int, offset: int, frame: np
     residual = difference  # in its own array: off the frame, 0
     np.copyto(residual, np.float32(0.0), where=np.logical_not(inside))
     edges = slope(warped)  # the neighbour's, not the current frame's: a defect's own edges must not raise it
-    return Neighbour(index, offset, frame, luma, flow, back_flow, warped, reliable & inside, residual,
+    return Neighbour(index, offset, frame, luma, flow, back_flow, warped, reliable, residual,
                      edges=edges, block_noise=block_noise, inside=inside)
 
 
@@ -471,7 +469,7 @@ def neighbour_disagreement(neighbours: list[Neighbour], window_px: int = 5) -> n
     return np.sqrt(np.maximum(local, 0.0, out=local), out=local)  # box sums may dip below 0
 
 
-def normalise(neighbours: list[Neighbour]) -> np.ndarray | None:
+def normalise(neighbours: list[Neighbour]) -> "DiscordOnUse | None":
     """Set each neighbour's z: its residual over the local noise, raised where the neighbours disagree.
 
     Returns how far the neighbours disagree among themselves, in units of that noise (None with one neighbour).
@@ -485,8 +483,18 @@ def normalise(neighbours: list[Neighbour]) -> np.ndarray | None:
             n.z = np.divide(n.residual, sigma, out=sigma)
     if extra is None:
         return None
-    least = pixelwise(np.minimum, [n.sigma for n in neighbours])
-    return np.divide(extra, least, out=least)
+    return DiscordOnUse(extra, [n.sigma for n in neighbours])
+
+
+class DiscordOnUse:
+    """normalise's discord, worked out for a crop when read: only the rings around defects are ever read."""
+
+    def __init__(self, extra: np.ndarray, sigmas: list[np.ndarray]):
+        self._extra, self._sigmas = extra, sigmas
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        least = pixelwise(np.minimum, [s[key] for s in self._sigmas])
+        return np.divide(self._extra[key], least, out=least)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -727,7 +735,7 @@ def ring_median_flow(flow: np.ndarray, labels_crop: np.ndarray, label: int, rows
     return median_xy(samples.reshape(-1, 2))
 
 
-def surround_discord(discord: np.ndarray | None, labels: np.ndarray, label: int,
+def surround_discord(discord: "DiscordOnUse | np.ndarray | None", labels: np.ndarray, label: int,
                      bbox: tuple[int, int, int, int]) -> float:
     """Share of a ring 3-8 px around a defect where the neighbours disagree among themselves (beyond 1.5 noise).
 
