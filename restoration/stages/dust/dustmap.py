@@ -218,7 +218,7 @@ class Neighbour:
     flow: np.ndarray          # current -> neighbour: current(x) ≈ neighbour(x + flow(x))
     back_flow: "FullSizeOnUse | np.ndarray"  # neighbour -> current
     warped: np.ndarray        # luma warped onto the current frame
-    reliable: np.ndarray      # bool: forward/backward flow agree here
+    reliable: np.ndarray      # bool: forward/backward flow agree here, at the flow estimate's size
     residual: np.ndarray      # current - warped - local offset (luma units)
     edges: np.ndarray = field(default=None, repr=False)        # slope of the warped luma
     block_noise: np.ndarray = field(default=None, repr=False)  # the residual's spread per block
@@ -234,11 +234,12 @@ def _upsample_grid(grid: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _median_last_axis(values: np.ndarray) -> np.ndarray:
+    # a full sort of many short rows is several times faster than np.partition along the axis (the same values)
     k = values.shape[-1] // 2
+    ordered = np.sort(values, axis=-1)
     if values.shape[-1] % 2:
-        return np.partition(values, k, axis=-1)[..., k]
-    part = np.partition(values, (k - 1, k), axis=-1)
-    return 0.5 * (part[..., k - 1] + part[..., k])
+        return ordered[..., k]
+    return 0.5 * (ordered[..., k - 1] + ordered[..., k])
 
 
 def block_offset_and_noise(difference: np.ndarray, block: int = NOISE_BLOCK_PX, offsets: bool = True
@@ -390,16 +391,15 @@ def compensate_neighbour(current: np.ndarray, index: int, offset: int, frame: np
     flow, reliable = trusted_flow(flow, back_flow, tolerance_px, scale)
     flow = upsample_flow(flow, (height, width))
     back_flow = FullSizeOnUse(back_flow, (height, width))
-    if reliable.shape != (height, width):
-        reliable = cv2.resize(reliable.view(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
     inside = inside_frame(flow)
     warped = sample_at(luma, flow, cv2.INTER_CUBIC)  # bilinear at half-pixel offsets softens fine stripes
     difference = current - warped
     offset_map, block_noise = block_offset_and_noise(difference)
     difference -= offset_map
-    residual = np.where(inside, difference, np.float32(0.0))
+    residual = difference  # in its own array: off the frame, 0
+    np.copyto(residual, np.float32(0.0), where=np.logical_not(inside))
     edges = slope(warped)  # the neighbour's, not the current frame's: a defect's own edges must not raise it
-    return Neighbour(index, offset, frame, luma, flow, back_flow, warped, reliable & inside, residual,
+    return Neighbour(index, offset, frame, luma, flow, back_flow, warped, reliable, residual,
                      edges=edges, block_noise=block_noise, inside=inside)
 
 
@@ -482,14 +482,34 @@ def flat_where_lost(rows: np.ndarray, cols: np.ndarray, lost: np.ndarray, luma: 
 def inside_frame(flow: np.ndarray) -> np.ndarray:
     """Pixels whose flow lands inside the neighbour, clear of the scan's frame edge."""
     height, width = flow.shape[:2]
-    grid = np.add(np.arange(width, dtype=np.float32)[None, :], flow[..., 0])
-    inside = grid >= 0
-    inside &= grid <= width - 1
-    np.add(np.arange(height, dtype=np.float32)[:, None], flow[..., 1], out=grid)
-    inside &= grid >= 0
-    inside &= grid <= height - 1
+    # only pixels nearer the frame's edge than the flow's longest vector can land outside: test those bands alone
+    longest = max(float(flow.max()), -float(flow.min()), 0.0) if flow.size else 0.0
+    reach = int(np.ceil(longest)) + FRAME_MARGIN_PX + 1 if np.isfinite(longest) else max(height, width)
+    if 2 * reach < min(height, width):
+        inside = np.ones((height, width), bool)
+        for rows, cols in ((slice(0, reach), slice(None)), (slice(height - reach, height), slice(None)),
+                           (slice(reach, height - reach), slice(0, reach)),
+                           (slice(reach, height - reach), slice(width - reach, width))):
+            inside[rows, cols] = _lands_inside(flow, rows, cols)
+    else:
+        inside = _lands_inside(flow, slice(None), slice(None))
     inside[:FRAME_MARGIN_PX] = inside[-FRAME_MARGIN_PX:] = False
     inside[:, :FRAME_MARGIN_PX] = inside[:, -FRAME_MARGIN_PX:] = False
+    return inside
+
+
+def _lands_inside(flow: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+    """inside_frame's test for the pixels of one box of the frame."""
+    height, width = flow.shape[:2]
+    y0, y1, _ = rows.indices(height)
+    x0, x1, _ = cols.indices(width)
+    box = flow[rows, cols]
+    grid = np.add(np.arange(x0, x1, dtype=np.float32)[None, :], box[..., 0])
+    inside = grid >= 0
+    inside &= grid <= width - 1
+    np.add(np.arange(y0, y1, dtype=np.float32)[:, None], box[..., 1], out=grid)
+    inside &= grid >= 0
+    inside &= grid <= height - 1
     return inside
 
 
@@ -506,13 +526,14 @@ def neighbour_disagreement(neighbours: list[Neighbour], window_px: int = 5) -> n
     chosen = [(a, b) for a, b in pairs if a in by_offset and b in by_offset][:3]
     if not chosen:
         chosen = [tuple(sorted(by_offset)[:2])]
-    least = pixelwise(np.minimum, [cv2.pow(by_offset[a] - by_offset[b], 2.0) for a, b in chosen])
+    squares = [np.subtract(by_offset[a], by_offset[b]) for a, b in chosen]
+    least = pixelwise(np.minimum, [np.square(d, out=d) for d in squares])
     local = cv2.blur(least, (window_px, window_px))
     local *= 0.5
     return np.sqrt(np.maximum(local, 0.0, out=local), out=local)  # box sums may dip below 0
 
 
-def normalise(neighbours: list[Neighbour]) -> np.ndarray | None:
+def normalise(neighbours: list[Neighbour]) -> "DiscordOnUse | None":
     """Set each neighbour's z: its residual over the local noise, raised where the neighbours disagree.
 
     Returns how far the neighbours disagree among themselves, in units of that noise (None with one neighbour).
@@ -526,8 +547,18 @@ def normalise(neighbours: list[Neighbour]) -> np.ndarray | None:
             n.z = np.divide(n.residual, sigma, out=sigma)
     if extra is None:
         return None
-    least = pixelwise(np.minimum, [n.sigma for n in neighbours])
-    return np.divide(extra, least, out=least)
+    return DiscordOnUse(extra, [n.sigma for n in neighbours])
+
+
+class DiscordOnUse:
+    """normalise's discord, worked out for a crop when read: only the rings around defects are ever read."""
+
+    def __init__(self, extra: np.ndarray, sigmas: list[np.ndarray]):
+        self._extra, self._sigmas = extra, sigmas
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        least = pixelwise(np.minimum, [s[key] for s in self._sigmas])
+        return np.divide(self._extra[key], least, out=least)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -640,10 +671,11 @@ def spike_scores(neighbours: list[Neighbour], shot_edge_rule: bool = True) -> tu
         most, least = (np.maximum, np.minimum) if sign > 0 else (np.minimum, np.maximum)
         if sides[-1] and sides[1]:
             per_side = [pixelwise(most, [n.z for n in side]) for side in sides.values()]
-            score = least(per_side[0], per_side[1])
+            score = least(per_side[0], per_side[1], out=per_side[0])
             for _, long in shot_edge_sides(sides) if shot_edge_rule else []:
                 one_sided = pixelwise(least, [n.z for n in long])
-                score = most(score, one_sided * np.float32(1.0 / SINGLE_SIDE_FACTOR))
+                one_sided *= np.float32(1.0 / SINGLE_SIDE_FACTOR)
+                score = most(score, one_sided, out=score)
         else:
             score = pixelwise(least, [n.z for n in neighbours])
         return score if sign > 0 else np.negative(score, out=score)
@@ -767,7 +799,7 @@ def ring_median_flow(flow: np.ndarray, labels_crop: np.ndarray, label: int, rows
     return median_xy(samples.reshape(-1, 2))
 
 
-def surround_discord(discord: np.ndarray | None, labels: np.ndarray, label: int,
+def surround_discord(discord: "DiscordOnUse | np.ndarray | None", labels: np.ndarray, label: int,
                      bbox: tuple[int, int, int, int]) -> float:
     """Share of a ring 3-8 px around a defect where the neighbours disagree among themselves (beyond 1.5 noise).
 
@@ -833,7 +865,9 @@ def own_motion(neighbours: list[Neighbour], labels: np.ndarray, label: int, bbox
     rows, cols = _padded_box(bbox, 14, (height, width))
     inside = (labels[rows, cols] == label).astype(np.uint8)
     # far enough out (6-14 px) that the defect itself cannot have dragged the flow there
-    ring = (cv2.dilate(inside, np.ones((29, 29), np.uint8)) > 0) & ~(cv2.dilate(inside, np.ones((13, 13), np.uint8)) > 0)
+    near = cv2.dilate(inside, np.ones((13, 13), np.uint8))
+    far = cv2.dilate(near, np.ones((17, 17), np.uint8))  # 13 then 17 px wide is 29 px wide, on half the pixels
+    ring = (far > 0) & ~(near > 0)
     if not ring.any():
         return 0.0
     worst = 0.0
@@ -1057,12 +1091,18 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
     if POOLING_PX > 1:
         pooled_dark, pooled_bright, _ = spike_scores(pooled(neighbours, POOLING_PX))
         # the pooled score reaches a pixel past the defect's edge: only pixels that spike a little themselves take it
-        pooled_dark = np.where(dark >= EXTENT_Z, pooled_dark, 0.0)
-        pooled_bright = np.where(bright >= EXTENT_Z, pooled_bright, 0.0)
+        for own, pooled_score in ((dark, pooled_dark), (bright, pooled_bright)):
+            np.copyto(pooled_score, np.float32(0.0), where=np.logical_not(own >= EXTENT_Z))
         # two chances to seed a false alarm instead of one: the pooled seed asks for a little more
-        seeds = (np.maximum(dark, bright) >= high) | (np.maximum(pooled_dark, pooled_bright) >= POOLED_SEED * high)
-        dark, bright = np.maximum(dark, pooled_dark), np.maximum(bright, pooled_bright)
-    score = np.maximum(dark, bright)
+        plain, pooled_most = np.maximum(dark, bright), np.maximum(pooled_dark, pooled_bright)
+        seeds = plain >= high
+        seeds |= pooled_most >= POOLED_SEED * high
+        # the arrays are this function's own: each maximum in place (the score is the largest of all four)
+        np.maximum(dark, pooled_dark, out=dark)
+        np.maximum(bright, pooled_bright, out=bright)
+        score = np.maximum(plain, pooled_most, out=plain)
+    else:
+        score = np.maximum(dark, bright)
     count, labels, stats = hysteresis(score, high, low, seeds)
     keep_labels = np.zeros(count, np.int32)
     defects: list[Defect] = []

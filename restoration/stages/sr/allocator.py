@@ -1,69 +1,8 @@
-"""The allocator under the torch parts: glibc malloc returns large buffers to the OS as soon as they are freed, so
-each new activation is page-faulted in again. Either glibc is told to keep them (`retain_freed_memory`, done by the
-stage on the CPU) or tcmalloc is preloaded (`reexec_with_tcmalloc`, for a CLI's start-up)."""
+"""The allocator setting now lives in `restoration.allocator` (the dust stage uses it too): this name is that
+module, so its importers and their monkeypatches see one module."""
 
-from __future__ import annotations
-
-import os
 import sys
-from pathlib import Path
 
-TCMALLOC_CANDIDATES = (
-    "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",  # Debian/Ubuntu libtcmalloc-minimal4
-    "/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4",
-    "/usr/lib64/libtcmalloc_minimal.so.4",  # Fedora gperftools-libs
-    "/usr/lib/libtcmalloc_minimal.so.4",
-)
-OPT_OUT = "FILMRESTORE_ALLOCATOR"  # set to "system" to keep glibc malloc
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameter numbers (malloc.h)
+from ... import allocator as _shared
 
-
-def tcmalloc_library() -> Path | None:
-    """The installed tcmalloc-minimal shared library, if any (Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    for candidate in TCMALLOC_CANDIDATES:
-        if Path(candidate).is_file():
-            return Path(candidate)
-    return None
-
-
-def preload_environment(environ: dict[str, str]) -> dict[str, str] | None:
-    """The environment to re-execute with tcmalloc preloaded, or None when it is absent, loaded or declined."""
-    library = tcmalloc_library()
-    if library is None or environ.get(OPT_OUT) == "system" or "tcmalloc" in environ.get("LD_PRELOAD", ""):
-        return None
-    env = dict(environ)
-    env["LD_PRELOAD"] = f"{library}:{env['LD_PRELOAD']}" if env.get("LD_PRELOAD") else str(library)
-    env[OPT_OUT] = "tcmalloc"  # a second start never re-executes again
-    return env
-
-
-def reexec_with_tcmalloc(argv: list[str]) -> None:
-    """Replace this process by itself with tcmalloc preloaded (call first thing in the CLI's main)."""
-    env = preload_environment(dict(os.environ))
-    if env is not None:
-        os.execve(sys.executable, [sys.executable, *argv], env)
-
-
-_GLIBC_TUNED: list[bool] = []  # once per process; a list so the flag is visible to tests
-
-
-def retain_freed_memory(environ: dict[str, str] | None = None) -> bool:
-    """Without tcmalloc, keep glibc from handing the network's activations (each above its 32 MB mmap limit) back
-    to the OS after every layer: big blocks come from the heap, trimmed only beyond 1 GiB free. True when set."""
-    if _GLIBC_TUNED:
-        return _GLIBC_TUNED[0]
-    environ = dict(os.environ) if environ is None else environ
-    if not sys.platform.startswith("linux") or environ.get(OPT_OUT) == "system" \
-            or "tcmalloc" in environ.get("LD_PRELOAD", ""):
-        return False
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        done = bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
-        done = False
-    _GLIBC_TUNED.append(done)
-    return done
+sys.modules[__name__] = _shared

@@ -1,0 +1,71 @@
+"""The allocator under large temporaries (the sr stage's activations, the dust stage's frame-sized arrays): glibc
+malloc returns large buffers to the OS as soon as they are freed, so each new one is page-faulted in again. Either
+glibc is told to keep them (`retain_freed_memory`, done by those stages on the CPU) or tcmalloc is preloaded
+(`reexec_with_tcmalloc`, for a CLI's start-up)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+TCMALLOC_CANDIDATES = (
+    "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",  # Debian/Ubuntu libtcmalloc-minimal4
+    "/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4",
+    "/usr/lib64/libtcmalloc_minimal.so.4",  # Fedora gperftools-libs
+    "/usr/lib/libtcmalloc_minimal.so.4",
+)
+OPT_OUT = "FILMRESTORE_ALLOCATOR"  # set to "system" to keep glibc malloc
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameter numbers (malloc.h)
+
+
+def tcmalloc_library() -> Path | None:
+    """The installed tcmalloc-minimal shared library, if any (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    for candidate in TCMALLOC_CANDIDATES:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def preload_environment(environ: dict[str, str]) -> dict[str, str] | None:
+    """The environment to re-execute with tcmalloc preloaded, or None when it is absent, loaded or declined."""
+    library = tcmalloc_library()
+    if library is None or environ.get(OPT_OUT) == "system" or "tcmalloc" in environ.get("LD_PRELOAD", ""):
+        return None
+    env = dict(environ)
+    env["LD_PRELOAD"] = f"{library}:{env['LD_PRELOAD']}" if env.get("LD_PRELOAD") else str(library)
+    env[OPT_OUT] = "tcmalloc"  # a second start never re-executes again
+    return env
+
+
+def reexec_with_tcmalloc(argv: list[str]) -> None:
+    """Replace this process by itself with tcmalloc preloaded (call first thing in the CLI's main)."""
+    env = preload_environment(dict(os.environ))
+    if env is not None:
+        os.execve(sys.executable, [sys.executable, *argv], env)
+
+
+_GLIBC_TUNED: list[bool] = []  # once per process; a list so the flag is visible to tests
+
+
+def retain_freed_memory(environ: dict[str, str] | None = None) -> bool:
+    """Without tcmalloc, keep glibc from handing large blocks (the network's activations, each above its 32 MB mmap
+    limit; frame-sized temporaries) back to the OS once freed: big blocks come from the heap, trimmed only beyond
+    1 GiB free. True when set."""
+    if _GLIBC_TUNED:
+        return _GLIBC_TUNED[0]
+    environ = dict(os.environ) if environ is None else environ
+    if not sys.platform.startswith("linux") or environ.get(OPT_OUT) == "system" \
+            or "tcmalloc" in environ.get("LD_PRELOAD", ""):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        done = bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        done = False
+    _GLIBC_TUNED.append(done)
+    return done
