@@ -563,3 +563,23 @@ def test_flat_sky_whose_flow_is_a_wrong_match_off_the_frame_keeps_its_evidence_f
     # dirt near the edge dragging the flow off it, over textured picture: no wrong match in flat sky, the flow stays
     textured = neighbour + 8.0 * cv2.GaussianBlur(rng.normal(0.0, 0.1, clean.shape).astype(np.float32), (0, 0), 2.0)
     assert np.array_equal(camera_where_lost(flow, textured), flow)
+
+
+@pytest.mark.parametrize("speck_x, after, repaired", [(122, 0, True), (97, 0, False), (122, 10, False)],
+                         ids=["apart", "joined", "the frame after shows it too"])
+def test_a_two_frame_blotch_at_a_shots_start_beside_the_next_frames_own_speck(speck_x, after, repaired):
+    # blotches-2 frame 0: the frame two after holds a light speck of its own near a two-frame blotch on the shot's
+    # first two frames; it read as where a moving object went (at a shot's edge, one trace leaves it). A speck
+    # apart from it, that only that frame shows, is not one; a trace joined to it is what a moved limb leaves, and
+    # one the next frame shows in the same place too (there too small to count as a trace) may be a figure
+    clean = grained(panned(picture(5), FRAMES, (0.6, 0.2)))
+    mask, speck = blob(60, 62, 22, 18), blob(speck_x, 62, 12, 11)
+    damaged = with_blotch(with_blotch(clean, 0, mask, 0.95), 1, mask, 0.95)
+    damaged = with_blotch(damaged, 2, speck, 0.95)
+    if after:
+        damaged = with_blotch(damaged, 3, blob(speck_x, 62, after, after - 1), 0.95)
+    outs, sides = run_dust(damaged)
+    error_before = float(np.abs(damaged[0] - clean[0])[mask].mean())
+    fixed = float(np.abs(outs[0] - clean[0])[mask].mean()) < 0.2 * error_before
+    assert fixed == repaired
+    assert any(c["kind"] == "blotch" and c["repaired"] for c in sides[0]["components"]) == repaired

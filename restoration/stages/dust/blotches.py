@@ -186,6 +186,18 @@ def their_own_dirt(traced: dict[int, tuple[slice, slice, np.ndarray]], sources: 
     return np.count_nonzero(a & b) >= THEIR_DIRT_OVERLAP * min(np.count_nonzero(a), np.count_nonzero(b))
 
 
+def their_dirt_apart(trace: tuple[slice, slice, np.ndarray], offset: int, zs: dict[int, np.ndarray],
+                     rows: slice, cols: slice, mask: np.ndarray) -> bool:
+    """Whether a trace beside a candidate is that one frame's own dirt: it lies apart from the candidate (a moved
+    limb's trace joins where the limb was) and every other frame shows this frame's picture there."""
+    r, c, pixels = trace
+    own = np.ones(pixels.shape, np.uint8)
+    own[rows.start - r.start:rows.stop - r.start, cols.start - c.start:cols.stop - c.start][mask] = 0
+    if cv2.distanceTransform(own, cv2.DIST_L2, 3)[pixels].min() < POOL_PX:
+        return False
+    return all(median_of(np.abs(z[r, c][pixels])) < SAME_PICTURE_NOISE for o, z in zs.items() if o != offset)
+
+
 def has_edge(evidence: np.ndarray, rows: slice, cols: slice, mask: np.ndarray, strength: float) -> bool:
     """Whether the difference falls off at the candidate's edge (a ring 3-7 px outside it)."""
     height, width = evidence.shape
@@ -657,9 +669,15 @@ def blotches_against(current: np.ndarray, neighbours: list[Neighbour], max_area:
                                 for n in sources}
                 traced = {o: t for o, t in found_traces.items() if t is not None}
                 traces = len(traced)
-                if traces >= min(2, len(sources)) and not their_own_dirt(traced, sources):
+                edge = not (sides[-1] and sides[1]) or partner is not None
+                if edge and traces == 1:
+                    # at a shot's edge nothing on the other side confirms: a trace is allowed only where it is one
+                    # other frame's own dirt (the two-frame blotch at a shot's start beside the next frame's speck)
+                    compared = zs if shared is None else {**zs, partner.offset: shared}
+                    traces -= sum(their_dirt_apart(t, o, compared, rows, cols, mask) for o, t in traced.items())
+                if len(traced) >= min(2, len(sources)) and not their_own_dirt(traced, sources):
                     blotch.repaired, blotch.reason = False, MOVING
-                elif (not (sides[-1] and sides[1]) or partner is not None) and not (
+                elif edge and not (
                         traces == 0 and len(sources) >= 2 and agreement <= ONE_SIDE_AGREEMENT
                         and strength >= ONE_SIDE_EVIDENCE):
                     # beside a cut a figure entering, or one that stops, looks the same from one side: only a clear
