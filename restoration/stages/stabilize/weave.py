@@ -1194,9 +1194,12 @@ DIP_CHANCE = 1e-4  # candidates less likely than this share of the best one are 
 def dip_shape(times: np.ndarray, begin: np.ndarray, peak: np.ndarray, end: np.ndarray) -> np.ndarray:
     """A dip and return: sin^2 easing from 0 at `begin` to 1 at `peak` and back to 0 at `end`, 0 elsewhere;
     broadcasts (candidates, 1) against times."""
-    phase = np.where(times < peak, (times - begin) / np.maximum(peak - begin, 1e-9),
-                     (end - times) / np.maximum(end - peak, 1e-9))
-    return 0.5 - 0.5 * np.cos(np.pi * np.clip(phase, 0.0, 1.0))  # sin^2(pi/2 phase); 0 outside [begin, end]
+    # the way down (past 1 after the peak) or back (past 1 before it), whichever is less: negative outside the dip
+    phase = (times - begin) * (np.pi / np.maximum(peak - begin, 1e-9))
+    np.minimum(phase, (end - times) * (np.pi / np.maximum(end - peak, 1e-9)), out=phase)
+    np.clip(phase, 0.0, np.pi, out=phase)
+    np.cos(phase, out=phase)
+    return np.multiply(phase, -0.5, out=phase) + 0.5  # sin^2(pi/2 phase), 0 outside [begin, end]
 
 
 def _fit_dips(departure: np.ndarray, use: np.ndarray, begin: np.ndarray, peak: np.ndarray,
@@ -1230,7 +1233,7 @@ def fit_dips(departure: np.ndarray, use: np.ndarray, start: int, stop: int) -> l
     asymmetric one (a quick dip and a slow return, or the reverse). Begins and ends lie within a run's length of the
     run's own (a dip may begin before the shot or end after it)."""
     run = stop - start
-    step = max(0.5, run / 30.0)
+    step = max(0.5, run / 20.0)
     begins = np.arange(start - run, start + run / 2 + 1e-9, step)
     ends = np.arange(stop - run / 2, stop + run + 1e-9, step)
     begin, end = (grid.ravel() for grid in np.meshgrid(begins, ends, indexing="ij"))
