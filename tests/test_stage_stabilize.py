@@ -556,3 +556,67 @@ def test_a_dip_over_half_the_shot_is_still_taken_as_held_plus_the_dip():
     # with 60 % of the shot required held, 5 of these 12 fell back to the smooth curve (0.558 px; now 0.504)
     assert sum(m == "still+excursion" for m in models) >= 10, models
     assert np.mean(errors) < 0.53, errors
+
+
+def _dip_draws(kind: str, draws: int, n: int, seed: int) -> tuple[float, float, list[str]]:
+    """Mean frame-to-frame jitter and RMS of the kept dy path's error, and the dy models, over draws of a held camera
+    that dips and returns (the simulator's pitch with its splice jump, a quick dip and slow return, a dip that holds
+    at its bottom) or pans and stops, under the simulator's AR(1) weave."""
+    from restoration.stages.stabilize.weave import find_jolts
+    from restoration.synth import motion
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(n, dtype=np.float64)
+    jitters, errors, models = [], [], []
+    for _ in range(draws):
+        depth = rng.uniform(4, 9) * rng.choice([-1.0, 1.0])
+        if kind == "pitch":
+            camera = motion.camera_path("pitch", n, rng)[:, 1]
+        elif kind == "quick_dip":
+            down, up = rng.uniform(3, 6), rng.uniform(14, 24)
+            start = rng.uniform(4, n - down - up - 4)
+            phase = np.where(t < start + down, (t - start) / down, (start + down + up - t) / up)
+            camera = depth * np.sin(0.5 * np.pi * np.clip(phase, 0, 1)) ** 2
+        elif kind == "held_dip":
+            ease, hold = rng.uniform(4, 8), rng.uniform(12, 20)
+            start = rng.uniform(4, n - 2 * ease - hold - 4)
+            phase = np.minimum(t - start, start + 2 * ease + hold - t) / ease
+            camera = depth * np.sin(0.5 * np.pi * np.clip(phase, 0, 1)) ** 2
+        else:  # a tilt that stops
+            camera = depth / 10 * np.minimum(t, rng.uniform(12, 30))
+        measured = np.zeros((n, 4))
+        measured[:, :2] = motion.ar1_weave(n, 0.8, rng)
+        measured[:, 1] += camera
+        if kind == "pitch":
+            at, length = int(rng.integers(8, n - 12)), int(rng.integers(1, 4))
+            measured[at:at + length, 1] += rng.uniform(10, 25) * rng.choice([-1.0, 1.0])
+        intended, axes = intended_path(measured, 0.35, measured=~find_jolts(measured))
+        error = intended[:, 1] - camera
+        error -= np.median(error)
+        jitters.append(np.sqrt(np.mean(np.diff(error) ** 2)))
+        errors.append(np.sqrt(np.mean(error ** 2)))
+        models.append(axes[1])
+    return float(np.mean(jitters)), float(np.mean(errors)), models
+
+
+def test_a_dip_is_kept_as_an_eased_dip_and_return_not_with_its_weave():
+    # the smooth follower (a period of 0.7 times the run) passed the weave's slow part within the dip:
+    # pitch jitter 0.144, a quick dip with a slow return 0.281 / 0.587 px (now 0.122, 0.188 / 0.412)
+    jitter, _, models = _dip_draws("pitch", 24, 48, 41)
+    assert jitter < 0.133, (jitter, models)
+    jitter, error, models = _dip_draws("quick_dip", 24, 48, 42)
+    assert jitter < 0.23 and error < 0.5, (jitter, error, models)
+    # a dip that holds at its bottom is no eased dip: the follower stays (0.714 px before and 0.719 now; the eased
+    # dip forced on it, 0.8-0.9)
+    _, error, models = _dip_draws("held_dip", 24, 48, 43)
+    assert error < 0.76, (error, models)
+
+
+def test_a_dip_drawn_as_segments_is_held_plus_the_dip_but_a_tilt_that_stops_stays_segments():
+    # in 96 frames, constant-speed segments drew 5 of 16 pitches as a V (now 2)
+    jitter, _, models = _dip_draws("pitch", 16, 96, 44)
+    assert sum(m.startswith("segments") for m in models) <= 2 and jitter < 0.125, (jitter, models)
+    # a tilt that stops within the shot leaves the camera moved: segments explain it, not a held level and a ramp
+    for n, seed in ((96, 45), (48, 46)):
+        _, error, models = _dip_draws("tilt_stops", 16, n, seed)
+        assert sum(m == "segments" for m in models) >= 15 and error < 0.36, (error, models)
