@@ -521,7 +521,9 @@ def fit_shot(measured: ShotBrightness, strength: float, window: int) -> ShotCorr
     usable = reached & ~dips
     found = find_steps(track, usable)
     if not found:
-        found = find_small_step(track, usable, flicker_spread(track, usable))
+        # every reached picture: on a fade's slope the running median lags at a step and marks the frames at it as a
+        # dip; the whole-shot test leaves out frames far off its own median
+        found = find_small_step(track, reached, flicker_spread(track, usable))
     steps = [(at, size, abs(size) >= STEP_FLOOR) for at, size in sorted(found)]
     removed = _step_sum([(at, size) for at, size, kept in steps if not kept], n)
     # exposure steps taken out, the pieces brought to the level of the piece with the most usable pictures (the
