@@ -187,6 +187,47 @@ def test_a_small_exposure_step_is_found_over_the_whole_shot_and_slow_flicker_is_
     assert found <= 3, found
 
 
+def test_a_small_exposure_step_inside_a_straight_fade_is_found_and_a_fade_alone_has_none():
+    # a 4-5 % step inside a straight fade (25-45 % over the shot), over 1 % flicker: the whole-shot test tried only
+    # a flat level, and the local test (a quadratic over +-20 frames) misses such a step, so it was averaged
+    rng = np.random.default_rng(140)
+    found = 0
+    for draw in range(20):
+        fade = 1.0 - rng.uniform(0.25, 0.45) * np.arange(48) / 47
+        fade = fade if draw % 2 else fade[::-1]
+        at, size = int(rng.integers(14, 35)), np.log1p(rng.uniform(0.04, 0.05) * (-1) ** draw)
+        level = np.log(fade) + 0.01 * rng.standard_normal(48) + np.where(np.arange(48) >= at, size, 0.0)
+        usable = np.ones(48, bool)
+        step = find_small_step(level, usable, flicker_spread(level, usable))
+        found += bool(step) and abs(step[0][0] - at) <= 1 and abs(step[0][1] - size) < 0.01
+    assert found >= 15, found
+    # the same fades (and fades to black) without a step, over white flicker: no step
+    false = 0
+    for draw in range(100):
+        fade = 1.0 - rng.uniform(0.25, 0.45) * np.arange(48) / 47 if draw % 2 else np.clip(1 - np.arange(48) / 40, 0, 1)
+        usable = fade > 0.03
+        level = np.log(np.maximum(fade, 1e-4)) + 0.01 * rng.standard_normal(48)
+        false += bool(find_small_step(level, usable, flicker_spread(level, usable)))
+    assert false == 0, false
+
+
+def test_the_frames_at_a_small_step_inside_a_fade_count_for_it():
+    # the running median behind the dip finder lags at a step on a fade's slope and marks the frames at the step as
+    # a dip; left out of the whole-shot step test, the jump lost its evidence (0.68 and 0.53 % of these 3.3 % steps
+    # were left). The bench's clips: a step inside a straight fade, over 1 % flicker
+    from restoration.bench.deflicker_figures import fade_step
+
+    def pan(n, seed, speed=1.0):
+        return light.panning_clip(n, seed, 256, 192, speed)
+
+    def means(frames):
+        return np.array([float(f.mean()) for f in frames])
+
+    for seed in (4, 5):
+        left, worst = fade_step(seed, run, pan, flickered, means)
+        assert abs(left) < 0.25 and worst < 1.0, (seed, left, worst)
+
+
 def test_an_eased_fade_is_followed_not_flattened():
     # a fade-out to 55 % that starts and ends gently (not a straight line) over 40 frames of a 48-frame shot:
     # the old window fit flattened its turns (worst frame about 3.3 % off the faded truth)

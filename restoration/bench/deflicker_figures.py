@@ -8,7 +8,8 @@ Per seed: flicker reduction and PSNR gained on 5 % gain + 1 % offset flicker (th
 grainy pan, a -5 code value exposure step inside a shot (what is left of it), an eased fade and straight fades to
 and from black (how far the output strays from the faded truth), a lamp switched on (+25 %, kept), dips of 2 and
 4 frames, a 4-6 code value step 2-6 frames from a shot's start or end, a dip of 1-3 frames on a shot's first or
-last frames, a small (2-3 code value) step inside a shot, and seconds per frame.
+last frames, a small (2-3 code value) step inside a shot, a small (3-5 %) step inside a straight fade, and seconds
+per frame.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
                                                     "edge_step_worst_frame_code_values", "edge_step_shot_moved_code_values",
                                                     "edge_dip_worst_frame_pct",
                                                     "small_step_left_code_values",
-                                                    "small_step_worst_frame_code_values", "seconds_per_frame")}
+                                                    "small_step_worst_frame_code_values",
+                                                    "fade_step_left_pct", "fade_step_worst_frame_pct",
+                                                    "seconds_per_frame")}
     for seed in range(args.seeds):
         rng = np.random.default_rng(1000 + seed)
         truth = pan(30, 2000 + seed)
@@ -172,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
                                                          * np.sign(size)))
         rows["small_step_worst_frame_code_values"].append(float(np.abs(error - np.median(error)).max()))
 
+        left, worst = fade_step(seed, run, pan, light, means)
+        rows["fade_step_left_pct"].append(left)
+        rows["fade_step_worst_frame_pct"].append(worst)
+
     summary = {k: (float(np.mean(v)), float(np.std(v))) for k, v in rows.items()}
     print(f"code: {restoration.__file__}  seeds: {args.seeds}")
     for key, (mean, spread) in summary.items():
@@ -180,6 +187,23 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w") as handle:
             json.dump({"code": restoration.__file__, "rows": rows, "summary": summary}, handle, indent=1)
     return 0
+
+
+def fade_step(seed, run, pan, light, means) -> tuple[float, float]:
+    """A small exposure step (3-5 %, either way, at frame 14-34) inside a straight fade (in or out, 25-45 % over
+    the 48-frame shot), over 1 % flicker (its own random stream, so the other figures keep theirs): what is left of
+    the step in its direction, and the worst frame off the faded truth (both %, the output's level to the truth's)."""
+    rng = np.random.default_rng(11000 + seed)
+    depth, size = rng.uniform(0.25, 0.45), rng.uniform(0.03, 0.05) * rng.choice([-1.0, 1.0])
+    at, n = int(rng.integers(14, 35)), 48
+    fade = 1.0 - depth * np.arange(n) / (n - 1)
+    fade = fade if rng.random() < 0.5 else fade[::-1]
+    lit = light(pan(n, 11500 + seed), fade)
+    gains = (1.0 + 0.01 * rng.standard_normal(n)) * np.where(np.arange(n) >= at, 1.0 + size, 1.0)
+    ratio = means(run(light(lit, gains))) / means(lit)
+    ratio /= np.median(ratio[:at])
+    left = 100 * (ratio[at:at + 6].mean() - ratio[at - 6:at].mean()) * np.sign(size)
+    return float(left), float(100 * np.abs(ratio / np.median(ratio) - 1).max())
 
 
 def real_films(out: str) -> int:
