@@ -45,6 +45,7 @@ BORDER_PX = POOL_PX  # a component this close to a window's inner edge is left t
 GROW_PX = 16         # a repaired blotch grows at most this far over its faint fringe
 GROW_POOLED = 1.0    # ... where the frames it is filled from still differ this much (pooled, grain units)
 GROW_SPREAD = 2.0    # ... and from each other by no more than grain does (pooled, grain units)
+GROW_EACH = 0.5      # ... around smut seen from both sides: each side on average, every frame by half of it
 EDGE_MOTION_FACTOR = 0.5  # on a shot's first or last frame a blotch on picture moving against the camera by more
                           # than this times motion_limit is left: the flow around a fast arm follows only the part
                           # the blotch missed (1.4-1.6 px a frame), around corpus dirt 0.6 at most
@@ -416,7 +417,18 @@ def grow_into_fringe(blotch: Blotch, zs: dict[int, np.ndarray], sign: float, hei
     x0, x1 = max(0, blotch.cols.start - GROW_PX), min(width, blotch.cols.stop + GROW_PX)
     crops = [sign * zs[n.offset][y0:y1, x0:x1] for n in blotch.sources]
     everyone = pixelwise(np.minimum, crops)
-    weak = cv2.blur(np.clip(everyone, -2.0, 8.0), (POOL_PX, POOL_PX)) >= GROW_POOLED
+    sides = by_side(blotch.sources)
+    if blotch.scattered and sides[-1] and sides[1]:
+        pooled = [cv2.blur(np.clip(c, -2.0, 8.0), (POOL_PX, POOL_PX)) for c in crops]
+        # smut: its pieces lie in fainter smut at about a grain unit, where each frame alone dips under the level
+        # here and there; each side's frames averaged (grain averages out) still differ, and no frame shows the
+        # picture as this one does (a solid blotch has an edge, and keeps the rule below)
+        means = [np.mean([p for p, n in zip(pooled, blotch.sources) if (n.offset > 0) == (k > 0)], axis=0)
+                 for k in (-1, 1)]
+        weak = (pixelwise(np.minimum, means) >= GROW_POOLED) & (
+            pixelwise(np.minimum, pooled) >= GROW_EACH * GROW_POOLED)
+    else:  # one side only: nothing on the other side confirms, so every frame must
+        weak = cv2.blur(np.clip(everyone, -2.0, 8.0), (POOL_PX, POOL_PX)) >= GROW_POOLED
     if len(crops) > 1:  # ... and they agree there (over moving picture beside it they would not)
         spread = pixelwise(np.maximum, crops) - everyone
         weak &= cv2.blur(spread, (POOL_PX, POOL_PX)) <= max(AGREEMENT * blotch.evidence, GROW_SPREAD)
