@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .dustmap import Neighbour, median_of, pixelwise
+from .dustmap import Neighbour, median_of, pixelwise, weighted_flow
 from ...flow import LUMA_709
 from .scratches import inpaint_band
 
@@ -57,7 +57,7 @@ class HoleFill:
     def __call__(self, flow: np.ndarray) -> np.ndarray:
         if not self.needed:
             return flow
-        num = cv2.GaussianBlur(flow * self.weight[..., None], (0, 0), self.sigma)
+        num = cv2.GaussianBlur(weighted_flow(flow, self.weight), (0, 0), self.sigma)
         filled = num / self.den
         out = flow.copy()
         out[self.hole] = filled[self.hole]
