@@ -369,7 +369,8 @@ def fill_unreliable_flow(flow: np.ndarray, reliable: np.ndarray, reach_px: float
     sigma = reach_px / step
     num = cv2.GaussianBlur(num, (0, 0), sigma)
     den = cv2.GaussianBlur(den, (0, 0), sigma)
-    filled = num / np.maximum(den, 1e-3)[..., None]
+    floor = np.maximum(den, 1e-3)
+    filled = num / cv2.merge((floor, floor))  # the same quotients as a broadcast over the two components, faster
     filled = cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR)
     known = cv2.resize(den, (width, height), interpolation=cv2.INTER_LINEAR) > 1e-3
     use = ~reliable & known

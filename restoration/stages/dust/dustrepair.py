@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .dustmap import Neighbour, median_of, pixelwise, weighted_flow
+from .dustmap import Neighbour, median_of, pixelwise
 from ...flow import LUMA_709
 from .scratches import inpaint_band
 
@@ -50,17 +50,20 @@ class HoleFill:
             # a speck this small cannot drag the flow: the frame-wide fill already covered it
             self.needed = depth > 4.0
         if self.needed:
-            self.weight = (~hole).astype(np.float32)
+            weight = (~hole).astype(np.float32)
             self.sigma = max(2.0, depth)  # reaches the middle of the hole, however thin or thick
-            self.den = np.maximum(cv2.GaussianBlur(self.weight, (0, 0), self.sigma), 1e-4)[..., None]
+            den = np.maximum(cv2.GaussianBlur(weight, (0, 0), self.sigma), 1e-4)
+            # per flow component: numpy's broadcast over a last axis of two is slow (the same products, quotients)
+            self.weight, self.den = cv2.merge((weight, weight)), cv2.merge((den, den))
+            self.at = np.nonzero(hole)
 
     def __call__(self, flow: np.ndarray) -> np.ndarray:
         if not self.needed:
             return flow
-        num = cv2.GaussianBlur(weighted_flow(flow, self.weight), (0, 0), self.sigma)
+        num = cv2.GaussianBlur(cv2.multiply(flow, self.weight), (0, 0), self.sigma)
         filled = num / self.den
         out = flow.copy()
-        out[self.hole] = filled[self.hole]
+        out[self.at] = filled[self.at]
         return out
 
 
@@ -118,8 +121,8 @@ def matched_level(current: np.ndarray, warped: np.ndarray, ring: np.ndarray) -> 
     the ring): on flickering film a neighbour is a little brighter or darker, and its fill would show as a patch."""
     if ring.sum() < 12:
         return warped
-    offset = np.array([median_of((current[..., c] - warped[..., c])[ring]) for c in range(current.shape[2])],
-                      np.float32)
+    difference = current[ring] - warped[ring]  # (pixels, channels): the ring picked once, not per channel
+    offset = np.array([median_of(difference[:, c]) for c in range(current.shape[2])], np.float32)
     return warped + offset
 
 
