@@ -1129,8 +1129,6 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
         peak = float(score[rows, cols][inside].max())
         polarity = "dark" if float(dark[rows, cols][inside].sum()) >= float(bright[rows, cols][inside].sum()) \
             else "bright"
-        surround = surround_discord(discord, labels, label, (x, y, w, h))
-        moving = own_motion(neighbours, labels, label, (x, y, w, h), cameras)
         motion = 0.0
         everyone = distances(neighbours if beyond is None else [*neighbours, beyond], labels, label, (x, y, w, h))
         distance = {n.offset: everyone[n.offset] for n in neighbours}
@@ -1147,6 +1145,9 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
         if dirt_of_the_others(everyone):
             rejected += 1
             continue
+        # the costlier measures only for what the tests above left
+        surround = surround_discord(discord, labels, label, (x, y, w, h))
+        moving = own_motion(neighbours, labels, label, (x, y, w, h), cameras)
         if protect:
             # dirt shared with the frame beside a shot edge sits on picture that moves with the camera; a moving
             # figure there is the same pattern, and it spikes hard: motion alone vetoes it, however strong (seen
