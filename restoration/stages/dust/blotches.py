@@ -124,7 +124,11 @@ def difference_z(current: np.ndarray, warped: np.ndarray, inside: np.ndarray, si
                  level: float) -> np.ndarray:
     """current - warped neighbour in units of its `noise`, less the frame-wide level change (flicker); 0 off the
     frame."""
-    return np.where(inside, (current - warped - np.float32(level)) / sigma, np.float32(0.0))
+    z = np.subtract(current, warped, dtype=np.float32)  # the same steps in place: one array, not four
+    z -= np.float32(level)
+    z /= sigma
+    np.copyto(z, np.float32(0.0), where=np.logical_not(inside))
+    return z
 
 
 def side_evidence(zs: dict[int, np.ndarray], sign: float) -> np.ndarray:

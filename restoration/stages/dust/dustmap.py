@@ -80,7 +80,18 @@ def upsample_flow(flow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if flow.shape[:2] == (height, width):
         return flow
     factor = np.array([width / flow.shape[1], height / flow.shape[0]], np.float32)
-    return cv2.resize(flow * factor, (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(scaled_flow(flow, factor), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def scaled_flow(flow: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    """`flow * factor` (float32 per component) by OpenCV: the same products, without numpy's slow broadcast over
+    a last axis of two."""
+    return cv2.multiply(flow, (float(factor[0]), float(factor[1]), 0.0, 0.0))
+
+
+def weighted_flow(flow: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """`flow * weight[..., None]` by OpenCV (the same products; numpy's broadcast over two components is slow)."""
+    return cv2.multiply(flow, cv2.merge((weight, weight)))
 
 
 class FullSizeOnUse:
@@ -341,7 +352,8 @@ def slope(luma: np.ndarray) -> np.ndarray:
 def consistency_error(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     """|f(x) + b(x + f(x))| in px: large where the pixel is occluded in the neighbour or the flow is wrong."""
     back_at_target = sample_at(backward, forward)
-    return magnitude_of_own(forward[..., 0] + back_at_target[..., 0], forward[..., 1] + back_at_target[..., 1])
+    # summed and split by OpenCV: numpy reads a component of an (h, w, 2) array slowly (the same sums)
+    return magnitude_of_own(*cv2.split(cv2.add(forward, back_at_target)))
 
 
 def fill_unreliable_flow(flow: np.ndarray, reliable: np.ndarray, reach_px: float = 12.0, step: int = 4) -> np.ndarray:
@@ -352,12 +364,13 @@ def fill_unreliable_flow(flow: np.ndarray, reliable: np.ndarray, reach_px: float
     height, width = reliable.shape
     small = (max(1, width // step), max(1, height // step))
     weight = reliable.astype(np.float32)
-    num = cv2.resize(flow * weight[..., None], small, interpolation=cv2.INTER_AREA)
+    num = cv2.resize(weighted_flow(flow, weight), small, interpolation=cv2.INTER_AREA)
     den = cv2.resize(weight, small, interpolation=cv2.INTER_AREA)
     sigma = reach_px / step
     num = cv2.GaussianBlur(num, (0, 0), sigma)
     den = cv2.GaussianBlur(den, (0, 0), sigma)
-    filled = num / np.maximum(den, 1e-3)[..., None]
+    floor = np.maximum(den, 1e-3)
+    filled = num / cv2.merge((floor, floor))  # the same quotients as a broadcast over the two components, faster
     filled = cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR)
     known = cv2.resize(den, (width, height), interpolation=cv2.INTER_LINEAR) > 1e-3
     use = ~reliable & known
@@ -372,7 +385,7 @@ def trusted_flow(flow: np.ndarray, back_flow: np.ndarray, tolerance_px: float, s
     around them; the tolerance is in full-size px, `scale` full-size px per flow px."""
     error = consistency_error(flow, back_flow)
     error *= scale
-    speed = magnitude(flow[..., 0], flow[..., 1])
+    speed = magnitude_of_own(*cv2.split(flow))
     speed *= 0.1 * scale
     speed += tolerance_px
     reliable = error <= speed
@@ -1116,8 +1129,6 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
         peak = float(score[rows, cols][inside].max())
         polarity = "dark" if float(dark[rows, cols][inside].sum()) >= float(bright[rows, cols][inside].sum()) \
             else "bright"
-        surround = surround_discord(discord, labels, label, (x, y, w, h))
-        moving = own_motion(neighbours, labels, label, (x, y, w, h), cameras)
         motion = 0.0
         everyone = distances(neighbours if beyond is None else [*neighbours, beyond], labels, label, (x, y, w, h))
         distance = {n.offset: everyone[n.offset] for n in neighbours}
@@ -1134,6 +1145,9 @@ def detect_dust(current: np.ndarray, neighbours: list[Neighbour], settings: Dete
         if dirt_of_the_others(everyone):
             rejected += 1
             continue
+        # the costlier measures only for what the tests above left
+        surround = surround_discord(discord, labels, label, (x, y, w, h))
+        moving = own_motion(neighbours, labels, label, (x, y, w, h), cameras)
         if protect:
             # dirt shared with the frame beside a shot edge sits on picture that moves with the camera; a moving
             # figure there is the same pattern, and it spikes hard: motion alone vetoes it, however strong (seen

@@ -6,6 +6,7 @@ amount of damage, not the frame size.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -49,17 +50,20 @@ class HoleFill:
             # a speck this small cannot drag the flow: the frame-wide fill already covered it
             self.needed = depth > 4.0
         if self.needed:
-            self.weight = (~hole).astype(np.float32)
+            weight = (~hole).astype(np.float32)
             self.sigma = max(2.0, depth)  # reaches the middle of the hole, however thin or thick
-            self.den = np.maximum(cv2.GaussianBlur(self.weight, (0, 0), self.sigma), 1e-4)[..., None]
+            den = np.maximum(cv2.GaussianBlur(weight, (0, 0), self.sigma), 1e-4)
+            # per flow component: numpy's broadcast over a last axis of two is slow (the same products, quotients)
+            self.weight, self.den = cv2.merge((weight, weight)), cv2.merge((den, den))
+            self.at = np.nonzero(hole)
 
     def __call__(self, flow: np.ndarray) -> np.ndarray:
         if not self.needed:
             return flow
-        num = cv2.GaussianBlur(flow * self.weight[..., None], (0, 0), self.sigma)
+        num = cv2.GaussianBlur(cv2.multiply(flow, self.weight), (0, 0), self.sigma)
         filled = num / self.den
         out = flow.copy()
-        out[self.hole] = filled[self.hole]
+        out[self.at] = filled[self.at]
         return out
 
 
@@ -100,14 +104,16 @@ def residual_shift(current: np.ndarray, warped: np.ndarray, known: np.ndarray,
     gx = cv2.Sobel(there, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)[known]
     gy = cv2.Sobel(there, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)[known]
     error = (here - there)[known]
-    cross = gx @ gy
-    a = np.array([[gx @ gx, cross], [cross, gy @ gy]], np.float64)
-    if np.linalg.det(a) <= 1e-9 * max(float(np.trace(a)), 1e-12) ** 2 or np.trace(a) < 1e-6:
+    # the 2x2 normal equations solved in closed form (numpy's det and solve cost more than the sums on a crop)
+    xx, xy, yy = float(gx @ gx), float(gx @ gy), float(gy @ gy)
+    det, trace = xx * yy - xy * xy, xx + yy
+    if det <= 1e-9 * max(trace, 1e-12) ** 2 or trace < 1e-6:
         return None  # flat or one-directional picture: no shift can be measured
-    shift = np.linalg.solve(a, np.array([gx @ error, gy @ error], np.float64))
-    if not np.all(np.isfinite(shift)) or float(np.hypot(*shift)) > MAX_SHIFT_PX:
+    ex, ey = float(gx @ error), float(gy @ error)
+    dx, dy = (yy * ex - xy * ey) / det, (xx * ey - xy * ex) / det
+    if not (math.isfinite(dx) and math.isfinite(dy)) or math.hypot(dx, dy) > MAX_SHIFT_PX:
         return None
-    return shift.astype(np.float32)
+    return np.array([dx, dy], np.float32)
 
 
 def matched_level(current: np.ndarray, warped: np.ndarray, ring: np.ndarray) -> np.ndarray:
@@ -115,8 +121,8 @@ def matched_level(current: np.ndarray, warped: np.ndarray, ring: np.ndarray) -> 
     the ring): on flickering film a neighbour is a little brighter or darker, and its fill would show as a patch."""
     if ring.sum() < 12:
         return warped
-    offset = np.array([median_of((current[..., c] - warped[..., c])[ring]) for c in range(current.shape[2])],
-                      np.float32)
+    difference = current[ring] - warped[ring]  # (pixels, channels): the ring picked once, not per channel
+    offset = np.array([median_of(difference[:, c]) for c in range(current.shape[2])], np.float32)
     return warped + offset
 
 
