@@ -50,6 +50,9 @@ def verdict(side: Mapping[str, Any]) -> str:
     if contrast > 1.001:
         text += (f"; magenta black (density {estimate['black_point'][1]:.2f}) taken as the print's faded Dmax, "
                  f"every layer's density stretched ×{contrast:.2f}")
+    elif contrast < 0.999:
+        text += (f"; magenta black (density {estimate['black_point'][1]:.2f}) lies beyond a print's Dmax (a scan "
+                 f"curve or a grade), every layer's density compressed ×{contrast:.2f}")
     if side.get("axis_weight"):
         text += f"; general curves' share {side['axis_weight']:.2f}"
     if side.get("transfer"):

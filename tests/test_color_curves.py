@@ -83,3 +83,11 @@ def test_verdict_says_which_layer_borrowed_the_others_fade():
     assert "cyan (R) shows no black of its own, takes 100% of yellow (B)'s fade" in verdict(side)
     side["estimate"]["borrowed_share"] = [0.0, 0.0, 0.0]
     assert "no black" not in verdict(side)
+
+
+def test_verdict_says_a_black_beyond_dmax_was_compressed():
+    side = {"shot": [0, 3], "estimate": {"fade_found": True, "fade_confidence": 1.0, "scale": [0.6, 1.0, 0.5],
+                                         "black_point": [2.8, 3.72, 2.9]}, "model": {"contrast": 0.8}, "notes": []}
+    assert "magenta black (density 3.72) lies beyond a print's Dmax" in verdict(side) and "×0.80" in verdict(side)
+    side["model"]["contrast"] = 1.0
+    assert "Dmax" not in verdict(side)

@@ -392,6 +392,20 @@ def test_a_scene_whose_darkest_part_is_a_dark_grey_is_not_stretched_to_black():
     assert side["estimate"]["reference_contrast"] == 1.0 and side["model"]["contrast"] == 1.0
 
 
+def test_a_magenta_black_deepened_beyond_the_prints_dmax_by_a_scan_curve_is_brought_back():
+    # The chart faded, then scanned through a gamma of 1.35 (a density scale of 1.35 on every layer): its black reads
+    # ~3.76, beyond what a print holds, and every layer's contrast is too high by the same factor.
+    clip = faded_clip(0.8, n=3, variation=0.0)
+    scanned = [np.power(f, 1.35).astype(np.float32) for f in clip.degraded]
+    out = run_color(scanned)
+    black = clip.truth[0][..., 1] < 0.03
+    assert float(np.median(density(scanned[0][..., 1][black]))) > 3.7
+    assert float(np.median(density(out[0][..., 1][black]))) < 3.15   # 3.76 with the contrast left as it was
+    assert mean_de(out, clip.truth) < 2.5                           # 1.62; 7.65 left as it was
+    side = Pipeline(ArraySource(scanned), settings_for(["color"]), shots=[Shot(0, 3)]).side_data(1)["color"]
+    assert side["model"]["contrast"] < 0.9 and any("beyond a print's Dmax" in n for n in side["notes"])
+
+
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_grainy_toned_black_and_white_is_still_found_black_and_white(seed):
     # Film grain carries its own fine chroma: toned B/W with grain 0.02 read a residual of 1.3-2.7 and was taken for

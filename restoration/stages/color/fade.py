@@ -68,6 +68,13 @@ WHITE_CAST_RANGE = (0.3, 0.4)
 # grey (Vid4 city, 1.2) is not stretched to a black it never held.
 PRINT_DMAX = 3.0
 DMAX_EVIDENCE = (2.4, 2.8)
+# A magenta black beyond a print's Dmax is no dye's own: a scanner's curve (a gamma above 1) or a levels grade
+# deepened it, and it is brought back to PRINT_DMAX, every layer's density compressed with it about the white. The
+# evidence rises across DMAX_BEYOND: grain and noise lift a shot's black percentile by up to ~0.15 (the grainy
+# bench's 3.02, the demo's cleaned frames 3.14), and a log scan curve blended in leaves blacks at 3.1-3.4 while it
+# flattens the mid-tones, which want a stretch, not this (families over 24 seeds: gamma 1.32 reads 3.72, levels
+# 3.1-3.5, log blends 3.09-3.28; the bench's scanner-1, a log blend, 3.39, which a band from 3.3 cost 0.34).
+DMAX_BEYOND = (3.4, 3.7)
 # The magenta black point is the median of the per-frame ones where the pooled one sits beyond it by less than the
 # first value (what a few frames left darker by flicker do: 0.15 on the demo's cleaned frames, 0.26 with its flicker
 # alone), the pooled one beyond the second (a black that only some of a shot's frames show or hold deep: San
@@ -314,10 +321,20 @@ def dmax_evidence(black: float) -> float:
     return float(np.clip((black - lo) / (hi - lo), 0.0, 1.0))
 
 
+def beyond_evidence(black: float) -> float:
+    """0..1: how surely the reference layer's black point (density) lies beyond a print's Dmax, deepened by a scan
+    curve or a grade (see DMAX_BEYOND)."""
+    lo, hi = DMAX_BEYOND
+    return float(np.clip((black - lo) / (hi - lo), 0.0, 1.0))
+
+
 def reference_contrast(white: float, black: float) -> float:
-    """Density stretch (>= 1) about the reference white that brings its black point back to PRINT_DMAX, as far as
-    `dmax_evidence` says the black is one."""
-    target = black + dmax_evidence(black) * max(PRINT_DMAX - black, 0.0)
+    """Density stretch about the reference white that brings its black point back to PRINT_DMAX: above 1 as far as
+    `dmax_evidence` says the black is a faded Dmax, below 1 as far as `beyond_evidence` says it lies beyond one."""
+    if black > PRINT_DMAX:
+        target = black - beyond_evidence(black) * (black - PRINT_DMAX)
+    else:
+        target = black + dmax_evidence(black) * (PRINT_DMAX - black)
     return float(max(target - white, 1e-3) / max(black - white, 1e-3))
 
 

@@ -248,6 +248,9 @@ class FadeCorrection(Stage):
         if contrast > 1.0 + 1e-3:
             notes.append(f"magenta black at density {estimate.black[1]:.2f} taken as a faded Dmax: every layer's "
                          f"density stretched x{contrast:.2f}")
+        elif contrast < 1.0 - 1e-3:
+            notes.append(f"magenta black at density {estimate.black[1]:.2f} lies beyond a print's Dmax (a scan curve "
+                         f"or a grade): every layer's density compressed x{contrast:.2f}")
         base = FadeModel(tuple(1.0 + weight * (np.clip(estimate.model.scale_array, *SCALE_LIMITS) - 1.0)),
                          tuple(weight * estimate.model.offset_array), contrast, estimate.model.anchor)
         general = axis_weight * weight
