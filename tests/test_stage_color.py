@@ -406,6 +406,20 @@ def test_a_magenta_black_deepened_beyond_the_prints_dmax_by_a_scan_curve_is_brou
     assert side["model"]["contrast"] < 0.9 and any("beyond a print's Dmax" in n for n in side["notes"])
 
 
+def test_a_black_the_scanner_clipped_is_not_lifted_to_a_prints_dmax():
+    # The faded chart scanned with its levels set to its black (every code at or below the black's clipped to 0, as
+    # scans often are): a clipped black tells nothing of a scan curve, so no layer is compressed and the blacks stay
+    clip = faded_clip(0.8, n=3, variation=0.0)
+    black = clip.truth[0][..., 1] < 0.03
+    black_code = float(np.median(clip.degraded[0][..., 1][black]))
+    scanned = [np.clip((f - black_code) / (1.0 - black_code), 0.0, 1.0).astype(np.float32) for f in clip.degraded]
+    assert float(np.median(density(scanned[0][..., 1][black]))) >= 3.99
+    side = Pipeline(ArraySource(scanned), settings_for(["color"]), shots=[Shot(0, 3)]).side_data(1)["color"]
+    assert side["model"]["contrast"] >= 1.0
+    out = run_color(scanned)
+    assert float(np.median(density(out[0][..., 1][black]))) > 3.8   # 3.0 (code 0.043) when compressed
+
+
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_grainy_toned_black_and_white_is_still_found_black_and_white(seed):
     # Film grain carries its own fine chroma: toned B/W with grain 0.02 read a residual of 1.3-2.7 and was taken for

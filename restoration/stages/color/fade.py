@@ -75,6 +75,10 @@ DMAX_EVIDENCE = (2.4, 2.8)
 # flattens the mid-tones, which want a stretch, not this (families over 24 seeds: gamma 1.32 reads 3.72, levels
 # 3.1-3.5, log blends 3.09-3.28; the bench's scanner-1, a log blend, 3.39, which a band from 3.3 cost 0.34).
 DMAX_BEYOND = (3.4, 3.7)
+# ...and falls back to 0 across CLIPPED_BLACK, below DENSITY_CEILING: a black the scanner clipped (codes at or below
+# about 4/255, what a scan whose levels were set to its black gives) tells nothing of a curve, and compressing it
+# would lift a real scan's blacks to a print's Dmax (code 11/255)
+CLIPPED_BLACK = (3.85, 3.95)
 # The magenta black point is the median of the per-frame ones where the pooled one sits beyond it by less than the
 # first value (what a few frames left darker by flicker do: 0.15 on the demo's cleaned frames, 0.26 with its flicker
 # alone), the pooled one beyond the second (a black that only some of a shot's frames show or hold deep: San
@@ -325,7 +329,8 @@ def beyond_evidence(black: float) -> float:
     """0..1: how surely the reference layer's black point (density) lies beyond a print's Dmax, deepened by a scan
     curve or a grade (see DMAX_BEYOND)."""
     lo, hi = DMAX_BEYOND
-    return float(np.clip((black - lo) / (hi - lo), 0.0, 1.0))
+    clip_lo, clip_hi = CLIPPED_BLACK
+    return float(np.clip((black - lo) / (hi - lo), 0.0, 1.0) * np.clip((clip_hi - black) / (clip_hi - clip_lo), 0.0, 1.0))
 
 
 def reference_contrast(white: float, black: float) -> float:
