@@ -13,7 +13,7 @@ from restoration.synth.defects import OverlayLibrary, plan_blotches, plan_dust
 from restoration.stages.dust.blotches import STRAYED, find_blotches, moving_limbs
 from restoration.stages.dust.dustmap import (Defect, DustMap, Neighbour, camera_where_lost, camera_where_lost_neighbour,
                                              compensate_neighbour, frame_luma, motion_limit)
-from restoration.stages.dust.dustrepair import Region, spatiotemporal_fill, temporal_fill
+from restoration.stages.dust.dustrepair import Region, has_frame_line, spatiotemporal_fill, temporal_fill
 from restoration.synth.figures import Arm, add_arms, draw_arms
 from tests.test_stage_dust import FRAMES, HEIGHT, WIDTH, changed, grained, panned, picture, run_dust
 
@@ -276,6 +276,40 @@ def test_a_blotch_reaching_rows_no_neighbour_covers_is_filled_there_without_a_st
     assert float(np.abs(fill[covered] - real[covered]).mean()) < 0.04
     grain = fill[strip] - cv2.GaussianBlur(fill, (0, 0), 1.2)[strip]
     assert float(grain.std()) > 0.004  # grain put back, not a flat band
+
+
+def test_a_blotch_at_the_top_takes_the_frame_line_of_its_own_frame_not_a_neighbours_moved_with_the_picture():
+    # Market Street, files 45 and 59: the gate's dark frame line stays at rows 0-3 while the picture drifts down
+    # 2 px a frame; warped with the picture, the neighbours' frame line landed in rows 2-5 of the fill (a dark line)
+    scene = 0.55 + 0.25 * (picture(5)[..., :1] - 0.5)
+    line = np.zeros((HEIGHT, 1, 1), np.float32)
+    line[:4, 0, 0] = (0.30, 0.22, 0.14, 0.06)
+    truth = grained([np.clip(scene[20 - 2 * t:20 - 2 * t + HEIGHT, 10:10 + WIDTH] - line, 0.0, 1.0).repeat(3, axis=2)
+                     for t in range(4)], sigma=0.008, seed=9)
+    sources = []
+    for t in (0, 2, 3):
+        flow = np.zeros((HEIGHT, WIDTH, 2), np.float32)
+        flow[..., 1] = 2.0 * (t - 1)  # current(x) = neighbour(x + flow(x)) for the picture
+        sources.append(SimpleNamespace(flow=flow, frame=truth[t], offset=t - 1))
+    hole = np.zeros((HEIGHT, WIDTH), bool)
+    hole[0:24, 50:110] = True
+    current = truth[1].copy()
+    current[hole] = 0.9
+    rows, cols = slice(0, 40), slice(40, 120)
+    region = Region(rows, cols, hole[rows, cols], 1)
+    fill = temporal_fill(current[rows, cols], region, hole[rows, cols].astype(np.float32), sources)
+    real = truth[1][rows, cols]
+    # per row over the hole: the fill's level where the current frame's own frame line is, and below it
+    step = np.abs((fill - real)[0:10, 10:70].mean(axis=(1, 2)))
+    assert float(step.max()) < 0.02
+    assert float(np.abs(fill - real)[10:24, 10:70].mean()) < 0.02
+    # a line along the width, not a dark part of the picture at the edge (Barbara's top, a quarter of the width)
+    assert has_frame_line(truth, 0) and not has_frame_line(truth, HEIGHT - 1)
+    dark_corner = [f.copy() for f in truth]
+    for f in dark_corner:
+        f[:4] += line[:4]
+        f[:4, :WIDTH // 4] -= 0.3
+    assert not has_frame_line(dark_corner, 0)
 
 
 def test_a_light_shape_on_two_frames_that_changes_between_them_is_left():

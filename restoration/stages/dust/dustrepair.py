@@ -20,6 +20,10 @@ GRAIN_SPLIT_SIGMA_PX = 1.2  # the median supplies what is coarser than this, one
 MAX_SHIFT_PX = 1.5  # a refinement of the flow, never a new match
 UNCOVERED_REACH_PX = 4  # the fill carried into rows no neighbour reaches from this near: farther picture bleeds in
 EDGE_SCORE = 2.5  # around a defect, pixels whose spike score is above this are partly repaired (a soft matte edge)
+FRAME_LINE_ROWS = 4  # rows at the frame's top and bottom that may hold the gate's frame line: fixed to the frame
+FRAME_LINE_FADE = 4  # ... below (above) them the vertical motion of the fill's sources comes back over this many rows
+FRAME_LINE_DROP = 30.0 / 255.0  # a frame line: the edge rows this much darker than the picture just inside them
+FRAME_LINE_SPAN = 8  # ... over at least half of this many stretches of the frame's width (a line, not a dark object)
 
 
 @dataclass
@@ -156,9 +160,14 @@ def temporal_fill(current: np.ndarray, region: Region, matte: np.ndarray,
     # the same for every source: worked out once
     grid, known, here = np.mgrid[region.rows, region.cols].astype(np.float32), ~hole, current @ LUMA_709
     fill_inside = HoleFill(hole)
+    held = frame_line_hold(hole, region.rows, [n.frame for n in sources]) if sources else None
     lands = []
     for n in sources:
         flow = fill_inside(n.flow[region.rows, region.cols])
+        if held is not None:
+            # past the frame line's width the picture's own motion wins (gate weave: rows past the edge, inpainted)
+            flow = flow.copy()
+            flow[..., 1] *= np.where(np.abs(flow[..., 1]) <= FRAME_LINE_ROWS, held, 1.0)
         first = warp_crop(n.frame, flow, region.rows, region.cols, grid)
         shift = residual_shift(current, first, known, here)
         warped.append(matched_level(current, first if shift is None else
@@ -192,6 +201,37 @@ def temporal_fill(current: np.ndarray, region: Region, matte: np.ndarray,
     if uncovered is not None and uncovered.any():
         fill = fill_uncovered(fill, current, hole, uncovered, seed=region.rows.start * 7919 + region.cols.start)
     return fill
+
+
+def frame_line_hold(hole: np.ndarray, rows: slice, frames: list[np.ndarray]) -> np.ndarray | None:
+    """Per crop row, the share of the sources' vertical motion kept (0 in a frame line's rows at the top or
+    bottom, back to 1 over FRAME_LINE_FADE rows), as a column; None when the hole keeps clear of those rows or
+    the sources show no frame line there.
+
+    The frame line is fixed to the film's frame, not to the picture: moved with the picture's vertical motion, a
+    neighbour's lands a row or two off the current frame's and shows as a dark line in the fill."""
+    height = frames[0].shape[0]
+    y = np.arange(rows.start, rows.start + hole.shape[0])
+    keep = np.ones(y.shape, np.float32)
+    for edge, near in ((0, y), (height - 1, height - 1 - y)):
+        ramp = np.clip((near - FRAME_LINE_ROWS + 1) / float(FRAME_LINE_FADE + 1), 0.0, 1.0).astype(np.float32)
+        if bool((hole.any(axis=1) & (ramp < 1)).any()) and has_frame_line(frames, edge):
+            keep = np.minimum(keep, ramp)
+    return keep[:, None] if bool((keep < 1).any()) else None
+
+
+def has_frame_line(frames: list[np.ndarray], edge: int) -> bool:
+    """Whether most frames' two rows at `edge` (0 or the last row) are darker than the picture just inside, along
+    at least half the frame's width."""
+    step = 1 if edge == 0 else -1
+    inside = edge + step * (FRAME_LINE_ROWS + FRAME_LINE_FADE)
+    dark = 0
+    for f in frames:
+        line, picture = f[edge:edge + 2 * step:step] @ LUMA_709, f[inside:inside + 2 * step:step] @ LUMA_709
+        stretches = np.array_split(np.arange(f.shape[1]), FRAME_LINE_SPAN)
+        darker = sum(median_of(line[:, s]) < median_of(picture[:, s]) - FRAME_LINE_DROP for s in stretches)
+        dark += 2 * darker >= FRAME_LINE_SPAN
+    return 2 * dark >= len(frames)
 
 
 def fill_uncovered(fill: np.ndarray, current: np.ndarray, hole: np.ndarray, uncovered: np.ndarray,
