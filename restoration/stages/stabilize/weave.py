@@ -1117,6 +1117,7 @@ MIN_HELD = 12  # frames the camera must hold (the rest of the shot) for the weav
 MAX_EXCURSIONS = 3  # per axis and shot
 MAX_EXCURSION = 120  # frames: longer departures are not looked for (and the search stays linear in the shot)
 EXCURSION_PERIOD = 0.7  # an excursion is followed at a period of 0.7 times its run: its shape, not its weave
+MAX_GAPPED_SHOT = 2000  # frames; see _strongest_excursion
 MIN_EXCURSION_SHOT = 24  # frames; shorter shots are not searched (the weave's slow drift fills them)
 # where the smooth curve was chosen: the held frames' least share of the shot. The search already keeps the run to
 # half the shot at most; at 0.6, pitches of 25-26 of 48 frames fell back to the smooth curve, which follows the weave
@@ -1138,10 +1139,39 @@ def _block_covariance(first: np.ndarray, second: np.ndarray, gap: np.ndarray) ->
     return rho ** (np.asarray(gap) + 1.0) * (1 - rho ** first) * (1 - rho ** second) / (1 - rho) ** 2
 
 
-def _strongest_excursion(values: np.ndarray) -> tuple[float, int, int]:
+def _gapped_sums(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix sums of the unit AR(1) weave's covariance at these frame times: over blocks (n+1, n+1) and over
+    columns (n+1,), for _gapped_shares."""
+    n = times.size
+    covariance = WEAVE_CORRELATION ** np.abs(times[:, None] - times[None, :])
+    block = np.zeros((n + 1, n + 1))
+    block[1:, 1:] = np.cumsum(np.cumsum(covariance, 0), 1)
+    return block, np.concatenate([[0.0], np.cumsum(covariance.sum(0))])
+
+
+def _gapped_shares(sums: tuple[np.ndarray, np.ndarray], length: int) -> np.ndarray:
+    """Variance (unit weave) of a run's mean less the rest's, for each run of `length` values: frames left out
+    (jolts, earlier excursions) are frames apart, not neighbours."""
+    block, columns = sums
+    n = columns.size - 1
+    rest = float(n - length)
+    start = np.arange(n - length + 1)
+    stop = start + length
+    inner = block[stop, stop] - 2 * block[start, stop] + block[start, start]  # the run with itself
+    across = columns[stop] - columns[start]  # the run with every value
+    run, other = 1.0 / length + 1.0 / rest, 1.0 / rest
+    return other * other * block[n, n] - 2 * other * run * across + run * run * inner
+
+
+def _strongest_excursion(values: np.ndarray, times: np.ndarray | None = None) -> tuple[float, int, int]:
     """The run [start, stop) whose mean stands furthest off the rest's mean, in standard errors of that difference
-    under AR(1) weave with the rest's own spread: (z, start, stop); (0, 0, 0) where no run fits."""
+    under AR(1) weave with the rest's own spread: (z, start, stop); (0, 0, 0) where no run fits. `times`: the
+    values' frames where some were left out."""
     n = values.size
+    # where frames were left out the closed form's neighbours are frames apart: their covariance is smaller (a
+    # shallow dip with a jolt at its bottom). Longer shots keep the closed form (conservative): n^2 memory
+    gapped = times is not None and n <= MAX_GAPPED_SHOT and bool(np.any(np.diff(times) > 1))
+    sums = _gapped_sums(np.asarray(times, np.float64)) if gapped else None
     total = np.concatenate([[0.0], np.cumsum(values)])
     squares = np.concatenate([[0.0], np.cumsum(values * values)])
     best = (0.0, 0, 0)
@@ -1153,10 +1183,14 @@ def _strongest_excursion(values: np.ndarray) -> tuple[float, int, int]:
         run_sum = total[length:] - total[:-length]
         outside = (total[-1] - run_sum) / rest
         spread = np.maximum((squares[-1] - (squares[length:] - squares[:-length])) / rest - outside ** 2, 0.0)
-        share = (_block_variance(length) / length ** 2
-                 + (_block_variance(before) + _block_variance(after) + 2 * _block_covariance(before, after, length))
-                 / rest ** 2
-                 - 2 * (_block_covariance(length, before, 0) + _block_covariance(length, after, 0)) / (length * rest))
+        if sums is not None:
+            share = _gapped_shares(sums, length)
+        else:
+            share = (_block_variance(length) / length ** 2
+                     + (_block_variance(before) + _block_variance(after)
+                        + 2 * _block_covariance(before, after, length)) / rest ** 2
+                     - 2 * (_block_covariance(length, before, 0) + _block_covariance(length, after, 0))
+                     / (length * rest))
         z = (run_sum / length - outside) / np.sqrt(np.maximum(share * spread * rest / (rest - 1), 1e-18))
         start = int(np.argmax(np.abs(z)))
         if abs(z[start]) > abs(best[0]):
@@ -1174,7 +1208,7 @@ def find_excursions(departure: np.ndarray, weights: np.ndarray) -> np.ndarray:
     free = np.ones(index.size, bool)
     for _ in range(MAX_EXCURSIONS):
         left = np.nonzero(free)[0]
-        z, start, stop = _strongest_excursion(np.asarray(departure, dtype=np.float64)[index[left]])
+        z, start, stop = _strongest_excursion(np.asarray(departure, dtype=np.float64)[index[left]], index[left])
         if abs(z) < EXCURSION_SIGMAS:
             break
         free[left[start:stop]] = False
