@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from .dustmap import (SAME_PICTURE_NOISE, SIGMA_FLOOR, CameraMotions, DustMap, Neighbour, by_side, components,
-                      grain_from_table, inside_frame, magnitude, median_of, median_xy, own_motion, pixelwise)
+                      grain_from_table, inside_frame, magnitude, median_of, median_xy, own_motion, pixelwise,
+                      typical_motion)
 
 BLOTCH_MIN_AREA_PX = 500    # below this the spike detector finds them
 POOL_PX = 9                 # per-pixel evidence is averaged over this box: grain averages out, a blotch does not
@@ -352,7 +353,7 @@ def inside_of(neighbour: Neighbour) -> np.ndarray:
 def strays(neighbour: Neighbour, cameras: CameraMotions, rows: slice, cols: slice, mask: np.ndarray) -> bool:
     """Whether the neighbour's flow over the masked region lies more than STRAY_PX from its camera's motion there."""
     moved = median_xy(neighbour.flow[rows, cols][mask])
-    typical = np.median(neighbour.flow[::16, ::16].reshape(-1, 2), axis=0)
+    typical = typical_motion(neighbour.flow)
     if np.hypot(*(moved - typical)) <= 0.5 * STRAY_PX:
         return False  # near the frame's own motion: no camera fit needed to call it a match
     ys, xs = np.nonzero(mask)

@@ -448,20 +448,15 @@ def camera_where_lost(flow: np.ndarray, luma: np.ndarray) -> np.ndarray:
     low, high, _, _ = cv2.minMaxLoc(flow.reshape(-1))
     reach = min(int(np.ceil(max(-low, high))) + 1, height // 2, width // 2)  # only this near an edge can land off it
     found = []
-    for rows, cols in ((slice(0, reach), slice(0, width)), (slice(height - reach, height), slice(0, width)),
-                       (slice(reach, height - reach), slice(0, reach)),
-                       (slice(reach, height - reach), slice(width - reach, width))):
-        part = flow[rows, cols]
-        x = part[..., 0] + np.arange(cols.start, cols.stop, dtype=np.float32)
-        y = part[..., 1] + np.arange(rows.start, rows.stop, dtype=np.float32)[:, None]
-        ys, xs = np.nonzero((x < 0) | (x > width - 1) | (y < 0) | (y > height - 1))
+    for rows, cols in edge_bands(height, width, reach):
+        ys, xs = np.nonzero(~_lands_inside(flow, rows, cols))
         found.append((ys + rows.start, xs + cols.start))
     rows, cols = (np.concatenate(v) for v in zip(*found))
     if rows.size == 0:
         return flow
     lands = flow[rows, cols]
     # a pan or the gate's weave carries the edge off with the rest of the frame: nothing lost, no camera fit
-    if np.abs(lands - np.median(flow[::16, ::16].reshape(-1, 2), axis=0)).max() <= 0.5 * LOST_PX:
+    if np.abs(lands - typical_motion(flow)).max() <= 0.5 * LOST_PX:
         return flow
     camera = (camera_motion(flow) @ np.stack([cols, rows, np.ones(len(rows))])).astype(np.float32)  # (2, n)
     tx, ty = cols + camera[0], rows + camera[1]
@@ -500,15 +495,24 @@ def inside_frame(flow: np.ndarray) -> np.ndarray:
     reach = int(np.ceil(longest)) + FRAME_MARGIN_PX + 1 if np.isfinite(longest) else max(height, width)
     if 2 * reach < min(height, width):
         inside = np.ones((height, width), bool)
-        for rows, cols in ((slice(0, reach), slice(None)), (slice(height - reach, height), slice(None)),
-                           (slice(reach, height - reach), slice(0, reach)),
-                           (slice(reach, height - reach), slice(width - reach, width))):
+        for rows, cols in edge_bands(height, width, reach):
             inside[rows, cols] = _lands_inside(flow, rows, cols)
     else:
         inside = _lands_inside(flow, slice(None), slice(None))
     inside[:FRAME_MARGIN_PX] = inside[-FRAME_MARGIN_PX:] = False
     inside[:, :FRAME_MARGIN_PX] = inside[:, -FRAME_MARGIN_PX:] = False
     return inside
+
+
+def edge_bands(height: int, width: int, reach: int) -> tuple[tuple[slice, slice], ...]:
+    """The frame's pixels within `reach` of its edge as four boxes (rows, cols): top, bottom, left, right."""
+    return ((slice(0, reach), slice(0, width)), (slice(height - reach, height), slice(0, width)),
+            (slice(reach, height - reach), slice(0, reach)), (slice(reach, height - reach), slice(width - reach, width)))
+
+
+def typical_motion(flow: np.ndarray) -> np.ndarray:
+    """The frame's typical motion (x, y): the median of a sparse grid of the flow, no camera fit."""
+    return np.median(flow[::16, ::16].reshape(-1, 2), axis=0)
 
 
 def _lands_inside(flow: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
