@@ -247,13 +247,20 @@ def find_small_step(track: np.ndarray, usable: np.ndarray, spread: float) -> lis
         # only inside a fade: the line must beat the flat level clearly (slow flicker wanders like a slope too)
         residual = light - powers[:, :2] @ np.linalg.lstsq(powers[:, :2], light, rcond=None)[0]
         slope = float(residual @ residual)
-        r = float(np.clip(residual[1:] @ residual[:-1] / max(slope, 1e-12), 0.0, 0.9))
-        spread2 = max(spread ** 2, slope / (at.size - 2)) * (1 + r) / (1 - r)
-        if (_rss(powers[:, :1], light) - slope) / spread2 <= stats.chi2.isf(LIGHT_P, 1):
+        flicker = _mean_flicker(residual, slope, spread ** 2, at.size - 2)
+        if (_rss(powers[:, :1], light) - slope) / flicker <= stats.chi2.isf(LIGHT_P, 1):
             return []
         found = _small_jump(light, at, places, powers, 2, spread)
         found = None if found is None or found[1] <= -1.0 else (found[0], float(np.log1p(found[1])))
     return [found] if found is not None and abs(found[1]) < STEP_FLOOR else []
+
+
+def _mean_flicker(residual: np.ndarray, rss: float, floor: float, dof: int) -> float:
+    """The flicker left about a fit (its variance, at least `floor`), as a mean over many frames sees it: slow (red)
+    flicker, which second differences hardly see, wanders like a step (AR(1): a mean's variance grows by
+    (1 + r) / (1 - r))."""
+    r = float(np.clip(residual[1:] @ residual[:-1] / max(rss, 1e-12), 0.0, 0.9))
+    return max(floor, rss / dof) * (1 + r) / (1 - r)
 
 
 def _small_jump(y: np.ndarray, at: np.ndarray, places: list[int], powers: np.ndarray, terms: int,
@@ -270,10 +277,7 @@ def _small_jump(y: np.ndarray, at: np.ndarray, places: list[int], powers: np.nda
         coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)
         residual = y - design @ coefficients
         rss = float(residual @ residual)
-        # against the flicker left about the jump, as a mean over many frames sees it: slow (red) flicker, which
-        # second differences hardly see, wanders like a step (AR(1): a mean's variance grows by (1 + r) / (1 - r))
-        r = float(np.clip(residual[1:] @ residual[:-1] / max(rss, 1e-12), 0.0, 0.9))
-        spread2 = max(noise, rss / (y.size - terms - 1)) * (1 + r) / (1 - r)
+        spread2 = _mean_flicker(residual, rss, noise, y.size - terms - 1)
         score = (plain - rss) / spread2
         if score > best and (richer - rss) / spread2 > SMALL_STEP_SHAPE:
             best, found = score, (k, float(coefficients[-1]))
