@@ -950,6 +950,13 @@ class CameraMove:
     breakpoints: list[float] = field(default_factory=list)
 
 
+def _charged_bic(rss: float, count: int, floor: float, parameters: float) -> float:
+    """BIC of a whitened RSS over `count` frames, measurement noise of `floor` (px) counted as explained, each
+    parameter charged COMPLEXITY times BIC's: the charge every camera-move account is chosen by."""
+    noise = count * floor * floor  # whitened RSS that measurement noise alone explains
+    return count * math.log((rss + noise) / count) + COMPLEXITY * math.log(count) * parameters
+
+
 def camera_move(values: np.ndarray, weights: np.ndarray, period: float, floor: float,
                 allow_still: bool = True, allow_smooth: bool = True) -> CameraMove:
     """Simplest camera move (by BIC under AR(1) weave) that explains one axis of a shot's measured path.
@@ -970,11 +977,9 @@ def camera_move(values: np.ndarray, weights: np.ndarray, period: float, floor: f
     seen = values[use]
     all_times = np.arange(n, dtype=np.float64)
     span = float(times[-1] - times[0])
-    log_n = COMPLEXITY * math.log(count)
-    noise = count * floor * floor  # whitened RSS that measurement noise alone explains
 
     def bic(rss: float, parameters: float) -> float:
-        return count * math.log((rss + noise) / count) + log_n * parameters
+        return _charged_bic(rss, count, floor, parameters)
 
     candidates: list[tuple[float, CameraMove]] = []
     if allow_still:
@@ -1330,10 +1335,8 @@ RETURN_FRAMES = 4  # where segments were chosen, an excursion leaves this many f
 def _move_bic(values: np.ndarray, weights: np.ndarray, path: np.ndarray, parameters: float, floor: float) -> float:
     """BIC of a path as an account of one axis under AR(1) weave, as camera_move charges it."""
     use = np.asarray(weights) > 0
-    count = int(np.count_nonzero(use))
     white = _whiten((values - path)[use])
-    return (count * math.log((float(white @ white) + count * floor * floor) / count)
-            + COMPLEXITY * math.log(count) * parameters)
+    return _charged_bic(float(white @ white), int(np.count_nonzero(use)), floor, parameters)
 
 
 def held_move(values: np.ndarray, weights: np.ndarray, period: float, floor: float, allow_still: bool,
