@@ -1,7 +1,8 @@
 """The allocator under large temporaries (the sr stage's activations, the dust stage's frame-sized arrays): glibc
 malloc returns large buffers to the OS as soon as they are freed, so each new one is page-faulted in again. Either
-glibc is told to keep them (`retain_freed_memory`, done by those stages on the CPU) or tcmalloc is preloaded
-(`reexec_with_tcmalloc`, for a CLI's start-up)."""
+glibc is told to keep them (`retain_freed_memory`, done by those stages on the CPU), or tcmalloc preloaded by the
+user (LD_PRELOAD) is left to do it. `reexec_with_tcmalloc` would re-execute a process with tcmalloc preloaded; no
+entry point calls it since the glibc setting replaced it (the sr stage, 411076c)."""
 
 from __future__ import annotations
 
