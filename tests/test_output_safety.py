@@ -187,6 +187,44 @@ def test_sigterm_and_sighup_cancel_like_ctrl_c(tmp_path, long_scans, signum, cod
     assert [p.name for p in tmp_path.iterdir()] in ([], ["m.mkv.work"])
 
 
+def running(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads worker states from /proc")
+def test_a_cancel_while_the_workers_start_up_ends_the_render_at_once(tmp_path, long_scans):
+    """SIGTERM while both workers are still starting (held there by a seam; under load, importing torch takes that
+    long): the cancel used to be held until every worker was up, up to five minutes. It must kill them and end."""
+    held, out = tmp_path / "held", tmp_path / "out"
+    held.mkdir()
+    out.mkdir()
+    process = subprocess.Popen([sys.executable, str(REPO / "tests" / "held_worker_start.py"), "render",
+                                str(long_scans), "-o", str(out / "m.mkv"), "--stages", "none", "--workers", "2"],
+                               cwd=REPO, env={**os.environ, "HELD_WORKERS": str(held), "PYTHONPATH": str(REPO)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(list(held.iterdir())) < 2:
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.02)
+    workers = [int(p.name) for p in held.iterdir()]
+    process.send_signal(signal.SIGTERM)
+    try:
+        _, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        for pid in [process.pid, *workers]:
+            os.kill(pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail("the cancel waited for the workers to start")
+    assert process.returncode == 143, err
+    assert "cancelled by SIGTERM" in err and "Traceback" not in err
+    assert not [pid for pid in workers if running(pid)], "a worker outlived the cancelled render"
+    assert [p.name for p in out.iterdir()] in ([], ["m.mkv.work"])
+
+
 @pytest.mark.parametrize("output, fmt", [("m.mkv", "ffv1"), ("frames", "tiff")])
 def test_a_killed_runs_partial_is_named_and_removed_by_the_next_render(tmp_path, long_scans, output, fmt):
     process = start_render(long_scans, tmp_path / output, "--format", fmt)

@@ -237,10 +237,10 @@ def _render_units(writer: MasterWriter, work: WorkFolder, steps: list[Step], ski
                                 report("render", done_frames, total)
                             assembly.write_ready()  # encode in order while the workers go on
                 _drop_intermediates(work, plan, group)
+            executor.close()
         except BaseException:
-            executor.abort()
+            executor.abort()  # a cancel while the workers wind down kills them too
             raise
-        executor.close()
         assembly.write_ready()
         if assembly.written < total:
             raise RuntimeError(f"the render left {total - assembly.written} frames unwritten")

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import signal
 import socket
 import sys
 import threading
-from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator
 
 from ..bundle import FROZEN
 from ..errors import ParamError, RestorationError
@@ -23,7 +25,6 @@ from .plan import Unit
 from .tasks import RenderJob, UnitResult, one_core_for_now, pin_one_core, restore_cores, run_unit
 
 RETRIES = 3
-STARTUP_SECONDS = 300
 CONNECT_SECONDS = 5
 
 
@@ -66,14 +67,13 @@ _worker_job: RenderJob | None = None
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
-def _start_worker(job: RenderJob, slots: "multiprocessing.Queue[int]", everyone: Any) -> None:
+def _start_worker(job_file: str, slots: "multiprocessing.Queue[int]") -> None:
     global _worker_job
     # Ctrl-C reaches the whole process group: the render process stops its workers itself, so a worker says nothing
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
     pin_one_core(slots.get())
-    _worker_job = job
-    everyone.wait(STARTUP_SECONDS)  # the render process holds cancels until every worker is this far
+    _worker_job = pickle.loads(Path(job_file).read_bytes())
 
 
 @contextmanager
@@ -127,15 +127,16 @@ class LocalProcesses:
             slots = context.Queue()
             for slot in range(self.workers):
                 slots.put(slot)
-            # A cancel that lands while a worker is being spawned would leave it half-started and talking; hold
-            # Ctrl-C/SIGTERM/SIGHUP until every worker is up (they arrive right after).
+            # The job waits in the work folder: a worker spawned with it in its arguments would hold the spawn (and
+            # a cancel held over it) until that worker had imported torch to read them.
+            self._pool = pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
+                                                    initargs=(str(self.job.work.save_job(self.job)), slots))
+            # A cancel in the middle of a spawn would leave a process the pool does not know, half-started and
+            # talking: hold Ctrl-C/SIGTERM/SIGHUP while each is spawned (an instant), not while it starts up, so that
+            # a cancel during the workers' imports kills them at once (abort).
             with held_cancels():
-                everyone = context.Barrier(self.workers)
-                pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
-                                           initargs=(self.job, slots, everyone))
-                for future in [pool.submit(_ready) for _ in range(self.workers)]:
-                    future.result()
-                self._pool = pool
+                for _ in range(self.workers):
+                    pool.submit(_ready)
         return self._pool
 
     def run(self, units: Iterable[Unit]) -> Iterator[UnitResult]:

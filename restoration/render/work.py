@@ -92,6 +92,13 @@ class WorkFolder:
         except Exception:  # noqa: BLE001 - missing or unreadable: the analysis is still there
             return False, None
 
+    # --- the job local workers run --------------------------------------------------------------------------
+    def save_job(self, job: Any) -> Path:
+        """The render job, pickled for local workers to read as they start (a spawn's arguments would wait for it)."""
+        path = self.root / "job.pkl"
+        _save_pickle(path, job)
+        return path
+
     # --- done markers of intermediate units ------------------------------------------------------------------
     def marker(self, key: str) -> Path:
         return self.root / "done" / key
