@@ -263,21 +263,6 @@ def cv2_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
 
 
-def test_tcmalloc_preload_environment_is_built_once(monkeypatch, tmp_path):
-    from restoration.stages.sr import allocator
-
-    library = tmp_path / "libtcmalloc_minimal.so.4"
-    library.write_bytes(b"")
-    monkeypatch.setattr(allocator, "TCMALLOC_CANDIDATES", (str(library),))
-    monkeypatch.setattr(allocator.sys, "platform", "linux")
-    env = allocator.preload_environment({"LD_PRELOAD": "/other.so"})
-    assert env["LD_PRELOAD"] == f"{library}:/other.so"
-    assert allocator.preload_environment(env) is None  # already preloaded: no loop
-    assert allocator.preload_environment({allocator.OPT_OUT: "system"}) is None
-    monkeypatch.setattr(allocator, "TCMALLOC_CANDIDATES", (str(tmp_path / "absent.so"),))
-    assert allocator.preload_environment({}) is None
-
-
 def test_glibc_is_told_once_to_keep_freed_activations(monkeypatch):
     import ctypes
 
