@@ -245,6 +245,24 @@ def test_a_killed_runs_partial_is_named_and_removed_by_the_next_render(tmp_path,
     assert (tmp_path / output).exists()
 
 
+def test_a_cancel_just_after_the_owner_marker_is_made_leaves_nothing(tmp_path, scans, monkeypatch):
+    """A cancel between the marker's creation and the writer holding it (seen once at load 20: the SIGHUP test left
+    a lone `.m.partial-….mkv.owner`) must remove the marker with the partial."""
+    from restoration.export import writer as writer_module
+
+    real = writer_module.PartialOwner
+
+    def cancelled_owner(partial: Path, final: Path):
+        real(partial, final)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writer_module, "PartialOwner", cancelled_owner)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["render", "--stages", "none", str(scans), "-o", str(out / "m.mkv"), "--workers", "1"]) == 130
+    assert [p.name for p in out.iterdir()] in ([], ["m.mkv.work"])
+
+
 def test_a_partial_not_provably_ours_or_still_written_is_only_named(tmp_path):
     final = tmp_path / "m.mkv"
     foreign = tmp_path / ".m.partial-0123abcd.mkv"   # our name pattern, no owner marker

@@ -224,11 +224,16 @@ def _partial_pattern(final: Path) -> re.Pattern[str]:
     return re.compile(rf"\.{re.escape(final.name)}\.partial-[0-9a-f]{{8}}")
 
 
+def owner_marker(partial: Path) -> Path:
+    """Where the marker naming the render that writes `partial` lies."""
+    return partial.with_name(partial.name + PARTIAL_MARK)
+
+
 class PartialOwner:
     """A marker beside a partial output naming the render writing it, locked for as long as that render lives."""
 
     def __init__(self, partial: Path, final: Path) -> None:
-        self.path = partial.with_name(partial.name + PARTIAL_MARK)
+        self.path = owner_marker(partial)
         self._fd: int | None = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         try:
             if fcntl is not None:

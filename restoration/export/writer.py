@@ -24,6 +24,7 @@ from restoration.export.paths import (
     commit,
     discard,
     os_errors_as_export_errors,
+    owner_marker,
     print_notes,
     reserve_temp,
     write_manifest,
@@ -253,10 +254,12 @@ class MasterWriter:
             except Exception:
                 pass
         self._audio = self._target = None
-        discard(self._temp)
-        self._temp = None
+        temp, self._temp = self._temp, None
+        discard(temp)
         if self._owner is not None:
             self._owner.release()
+        elif temp is not None:  # a cancel landed after the marker was made, before this writer held it
+            discard(owner_marker(temp))
         for temp, _ in self._staged:
             discard(temp)
         self._staged = []
