@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .dustmap import Neighbour, median_of, pixelwise
+from .dustmap import Neighbour, median_of, picked, pixelwise
 from ...flow import LUMA_709
 from .scratches import inpaint_band
 
@@ -59,23 +59,31 @@ class HoleFill:
             den = np.maximum(cv2.GaussianBlur(weight, (0, 0), self.sigma), 1e-4)
             # per flow component: numpy's broadcast over a last axis of two is slow (the same products, quotients)
             self.weight, self.den = cv2.merge((weight, weight)), cv2.merge((den, den))
-            self.at = np.nonzero(hole)
+            self.mask = hole.astype(np.uint8)
 
     def __call__(self, flow: np.ndarray) -> np.ndarray:
         if not self.needed:
             return flow
         num = cv2.GaussianBlur(cv2.multiply(flow, self.weight), (0, 0), self.sigma)
         filled = num / self.den
-        out = flow.copy()
-        out[self.at] = filled[self.at]
-        return out
+        # OpenCV's masked copy: numpy's boolean assignment over a last axis of two is slow (the same values)
+        return cv2.copyTo(filled, self.mask, flow.copy())
+
+
+def crop_grid(rows: slice, cols: slice) -> np.ndarray:
+    """`np.mgrid[rows, cols]` in float32 (the crop's y and x), built from two ranges: mgrid's own cost dominates
+    on a defect's crop."""
+    grid = np.empty((2, rows.stop - rows.start, cols.stop - cols.start), np.float32)
+    grid[0] = np.arange(rows.start, rows.stop, dtype=np.float32)[:, None]
+    grid[1] = np.arange(cols.start, cols.stop, dtype=np.float32)[None, :]
+    return grid
 
 
 def warp_crop(image: np.ndarray, flow: np.ndarray, rows: slice, cols: slice,
               grid: np.ndarray | None = None) -> np.ndarray:
     """`image` sampled at x + flow(x) for the crop's pixels x (bicubic, keeps the neighbour's grain); `grid`, the
-    crop's np.mgrid in float32, when the caller warps the same crop several times."""
-    grid_y, grid_x = np.mgrid[rows, cols].astype(np.float32) if grid is None else grid
+    crop's crop_grid, when the caller warps the same crop several times."""
+    grid_y, grid_x = crop_grid(rows, cols) if grid is None else grid
     return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_CUBIC,
                      borderMode=cv2.BORDER_REFLECT101)
 
@@ -125,9 +133,10 @@ def matched_level(current: np.ndarray, warped: np.ndarray, ring: np.ndarray) -> 
     the ring): on flickering film a neighbour is a little brighter or darker, and its fill would show as a patch."""
     if ring.sum() < 12:
         return warped
-    difference = current[ring] - warped[ring]  # (pixels, channels): the ring picked once, not per channel
+    difference = picked(current, ring) - picked(warped, ring)  # (pixels, channels): picked once, not per channel
     offset = np.array([median_of(difference[:, c]) for c in range(current.shape[2])], np.float32)
-    return warped + offset
+    # OpenCV's per-channel add: numpy's broadcast over a short last axis is slow (the same float32 sums)
+    return cv2.add(warped, (*(float(v) for v in offset), *(0.0,) * (4 - len(offset))))
 
 
 def median_stack(images: list[np.ndarray]) -> np.ndarray:
@@ -158,7 +167,7 @@ def temporal_fill(current: np.ndarray, region: Region, matte: np.ndarray,
     ring = (cv2.dilate(hole.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & ~hole
     warped = []
     # the same for every source: worked out once
-    grid, known, here = np.mgrid[region.rows, region.cols].astype(np.float32), ~hole, current @ LUMA_709
+    grid, known, here = crop_grid(region.rows, region.cols), ~hole, current @ LUMA_709
     fill_inside = HoleFill(hole)
     held = frame_line_hold(hole, region.rows, [n.frame for n in sources]) if sources else None
     lands = []
@@ -170,9 +179,11 @@ def temporal_fill(current: np.ndarray, region: Region, matte: np.ndarray,
             flow[..., 1] *= np.where(np.abs(flow[..., 1]) <= FRAME_LINE_ROWS, held, 1.0)
         first = warp_crop(n.frame, flow, region.rows, region.cols, grid)
         shift = residual_shift(current, first, known, here)
+        if shift is not None:
+            flow = cv2.add(flow, (float(shift[0]), float(shift[1]), 0.0, 0.0))  # flow + shift, by OpenCV: faster
         warped.append(matched_level(current, first if shift is None else
-                                    warp_crop(n.frame, flow + shift, region.rows, region.cols, grid), ring))
-        lands.append(landing(flow if shift is None else flow + shift, grid, n.frame.shape[:2]))
+                                    warp_crop(n.frame, flow, region.rows, region.cols, grid), ring))
+        lands.append(landing(flow, grid, n.frame.shape[:2]))
     uncovered = None
     if any(land is not None for land in lands):
         # past a neighbour's frame edge its warp is a mirror image, not picture: those pixels come from the
@@ -185,7 +196,7 @@ def temporal_fill(current: np.ndarray, region: Region, matte: np.ndarray,
             uncovered = hole & (count == 0)
     median = median_stack(warped)
     inside = matte > 0
-    errors = [float(np.abs(w - median)[inside].mean()) for w in warped]
+    errors = [float(picked(np.abs(w - median), inside).mean()) for w in warped]
     best = warped[int(np.argmin(errors))]
     if len(warped) == 1:
         fill = best
@@ -193,8 +204,8 @@ def temporal_fill(current: np.ndarray, region: Region, matte: np.ndarray,
         grain = _highpass(best)
         gain = 1.0
         if ring.sum() >= 12:
-            have = float(grain[ring].std())
-            want = float(_highpass(current)[ring].std())
+            have = float(picked(grain, ring).std())
+            want = float(picked(_highpass(current), ring).std())
             gain = float(np.clip(want / max(have, 1e-6), 0.5, 2.0))
         smooth = cv2.GaussianBlur(median, (0, 0), GRAIN_SPLIT_SIGMA_PX)
         fill = smooth + gain * grain

@@ -220,7 +220,7 @@ class DustRepair(Stage):
                 out[rows, cols] = blend(out[rows, cols], fill, matte)
             elif blotch.repaired:
                 repair_blotch(out, frame, blotch)
-        luma = frame_luma(frame) if found.scratches else None
+        luma = self._bank(params).prepare(window.index, frame).luma if found.scratches else None  # detect's own
         for scratch in found.scratches:
             repair_scratch(out, frame, luma, scratch, neighbours, two_sided, analysis)
         for x, y, w, h in found.keep:
