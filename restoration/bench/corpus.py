@@ -90,6 +90,15 @@ class ClipSpec:
     family_seed: int = 0
 
 
+def blotch_spec(k: int) -> ClipSpec:
+    """The blotch clip of seed `k` (the bench holds seeds 0 .. DUST_SEEDS - 1; a check may draw more)."""
+    source, settings = BLOTCH_SOURCES[k % len(BLOTCH_SOURCES)]
+    return ClipSpec(f"blotches-{k}", "dust", "damaged", source, ("dust", "scratches", "grain"),
+                    {**BLOTCH_SETTINGS, **settings},
+                    note=f"{source} + dust, 0.3 large blotches a frame (2 000 px² up to a quarter of the frame, a "
+                         f"quarter of them on two frames, edges included), scratches, grain, seed {k}")
+
+
 # Roles: dust  damaged | clean | moving | film;  stabilize  weave | film;  deflicker  flicker | flicker-free | film;
 # denoise  grain | film;  color  fade | bw | film | fade:<family> | no-harm:<family>;  sr  sr-stills | sr-video;
 # chain  all | film.
@@ -109,12 +118,7 @@ CLIP_SPECS: tuple[ClipSpec, ...] = (
     *(ClipSpec(f"dark-limbs-{k}", "dust", "moving", "city", ("grain",), arms=10, arms_bright_over_dark=True,
                note=f"Vid4 city darkened to a night scene + 10 bright motion-blurred arms swinging fast, seed {k}")
       for k in range(DUST_SEEDS)),
-    *(ClipSpec(f"blotches-{k}", "dust", "damaged", BLOTCH_SOURCES[k % len(BLOTCH_SOURCES)][0],
-               ("dust", "scratches", "grain"), {**BLOTCH_SETTINGS, **BLOTCH_SOURCES[k % len(BLOTCH_SOURCES)][1]},
-               note=f"{BLOTCH_SOURCES[k % len(BLOTCH_SOURCES)][0]} + dust, 0.3 large blotches a frame (2 000 px² up "
-                    f"to a quarter of the frame, a quarter of them on two frames, edges included), scratches, "
-                    f"grain, seed {k}")
-      for k in range(DUST_SEEDS)),
+    *(blotch_spec(k) for k in range(DUST_SEEDS)),
     ClipSpec("film", "dust", "film", "film", note="real old film, no reference"),
 
     ClipSpec("barbara-weave", "stabilize", "weave", "still:Set14/img_002", ("weave",),

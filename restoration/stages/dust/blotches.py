@@ -29,6 +29,8 @@ EDGE_DROP = 0.4             # just outside a blotch the difference falls below t
                             # a change of light over part of the frame (uneven development, smoke) fades out
 REACH = (40, 64)            # px a moving object is searched for, about 2 √area (a hand moves up to 40 px a frame)
 LEFT_SHARE = 0.3            # what an object left in a neighbour is one piece within 0.3x..3.3x its area
+OWN_TRACE = PIXEL_EVIDENCE  # ... over which this frame differs from every frame by less than this (median, pooled):
+                            # more is this frame's own dirt
 MISREGISTRATION_PX = 0.3
 SHARED_CHANGE = 0.4         # a frame sharing a blotch differs from it by under this share of its contrast
 SHARED_AREA = 0.8           # ... and shows it (differs by under SHARED_LEVEL of its contrast, pooled) over at least
@@ -166,13 +168,19 @@ def trace_beside(z: np.ndarray, sign: float, rows: slice, cols: slice, mask: np.
     own = np.zeros(other.shape, np.uint8)
     own[rows.start - r0:rows.stop - r0, cols.start - c0:cols.stop - c0] = mask
     other &= cv2.dilate(own, np.ones((5, 5), np.uint8)) == 0
-    if own_other is not None:  # this frame's own dirt of the other polarity differs from every frame: not a trace
-        other &= ~own_other.over(slice(r0, r1), slice(c0, c1))
+    own_level = None if own_other is None else own_other.pooled(slice(r0, r1), slice(c0, c1))
+    if own_level is not None:  # this frame's own dirt of the other polarity differs from every frame: not a trace
+        other &= own_level < POOLED_SEED
     count, labels, stats = components(other)
     # as thick as the candidate too: a line scratch that moved against the picture, or a hair, is thin
     thickness = area / max(mask.shape)
     found = [k for k in range(1, count) if LEFT_SHARE * area <= stats[k, 4] <= area / LEFT_SHARE
              and stats[k, 4] / max(stats[k, 2], stats[k, 3]) >= max(3.0, 0.25 * thickness)]
+    if own_level is not None:
+        # ... nor is one where, over most of it, this frame differs from every frame more faintly: the other part of
+        # its own stain (a stain that draws the picture towards its own tone darkens the bright and lightens the
+        # dark); a moved object is in one frame's place, and the others show the picture as this one does
+        found = [k for k in found if median_of(own_level[labels == k]) < OWN_TRACE]
     return (slice(r0, r1), slice(c0, c1), np.isin(labels, found)) if found else None
 
 
@@ -251,7 +259,8 @@ class OwnDirt:
         self.zs, self.sign = zs, sign
         self._done: dict[tuple[int, int, int, int], np.ndarray] = {}
 
-    def over(self, rows: slice, cols: slice) -> np.ndarray:
+    def pooled(self, rows: slice, cols: slice) -> np.ndarray:
+        """How far this frame differs in direction `sign` from every other frame there (grain units, pooled)."""
         key = (rows.start, rows.stop, cols.start, cols.stop)
         if key not in self._done:
             height, width = next(iter(self.zs.values())).shape
@@ -259,7 +268,7 @@ class OwnDirt:
             r0, r1 = max(0, rows.start - pad), min(height, rows.stop + pad)
             c0, c1 = max(0, cols.start - pad), min(width, cols.stop + pad)
             everyone = pixelwise(np.minimum, [self.sign * z[r0:r1, c0:c1] for z in self.zs.values()])
-            pooled = cv2.blur(np.clip(everyone, -2.0, 8.0), (POOL_PX, POOL_PX)) >= POOLED_SEED
+            pooled = cv2.blur(np.clip(everyone, -2.0, 8.0), (POOL_PX, POOL_PX))
             self._done[key] = pooled[rows.start - r0:rows.stop - r0, cols.start - c0:cols.stop - c0]
         return self._done[key]
 
